@@ -1,0 +1,192 @@
+// Package agent wires logagent's parts together: the etcd config source
+// feeds the tail manager, whose lines a pump hands to the Kafka producer,
+// whose acks move the saved positions.
+package agent
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/logagent/logagent/conf"
+	"github.com/logagent/logagent/etcd"
+	"github.com/logagent/logagent/kafka"
+	"github.com/logagent/logagent/taillog"
+	"github.com/logagent/logagent/utils"
+)
+
+// Header keys of every record.
+var (
+	hdrHost   = []byte("host")
+	hdrPath   = []byte("path")
+	hdrOffset = []byte("offset")
+)
+
+// Agent is one running logagent.
+type Agent struct {
+	cfg     *conf.Config
+	log     *slog.Logger
+	host    string
+	version string
+	started time.Time
+
+	store *taillog.Positions
+	lines chan []taillog.Line
+	mgr   *taillog.Manager
+	prod  kafka.Producer
+	cli   *clientv3.Client
+	src   *etcd.Source
+
+	stopOnce sync.Once
+}
+
+// Host returns the identity the agent uses in etcd keys.
+func (a *Agent) Host() string { return a.host }
+
+// New builds an agent from cfg. Nothing runs until Run.
+func New(cfg *conf.Config, log *slog.Logger, version string) (*Agent, error) {
+	a := &Agent{cfg: cfg, log: log, host: cfg.Agent.Host, version: version, started: time.Now()}
+	if a.host == "" {
+		ip, err := utils.OutboundIP()
+		if err != nil {
+			return nil, fmt.Errorf("[agent] host is empty and %w; set host", err)
+		}
+		a.host = ip
+	}
+	if err := os.MkdirAll(cfg.Agent.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("data_dir: %w", err)
+	}
+	store, err := taillog.LoadPositions(filepath.Join(cfg.Agent.DataDir, "positions.json"), log.With("component", "positions"))
+	if err != nil {
+		return nil, err
+	}
+	a.store = store
+	// The channel holds batches (one per read of a file); the bytes they
+	// carry are bounded by the manager's read budget.
+	a.lines = make(chan []taillog.Line, 64)
+	a.prod, err = kafka.New(cfg.Kafka, a.onAck, kafka.Hooks{}, log.With("component", "kafka"))
+	if err != nil {
+		return nil, err
+	}
+	a.cli, err = clientv3.New(clientv3.Config{
+		Endpoints:   cfg.Etcd.Endpoints,
+		DialTimeout: cfg.Etcd.DialTimeout,
+		Username:    cfg.Etcd.Username,
+		Password:    cfg.Etcd.Password,
+		Logger:      nopZap(),
+	})
+	if err != nil {
+		a.prod.Close(context.Background())
+		return nil, fmt.Errorf("etcd client: %w", err)
+	}
+	a.src = etcd.NewSource(a.cli, a.host, cfg.Agent.DataDir, cfg.Etcd.DialTimeout, etcd.Hooks{}, log.With("component", "etcd"))
+	a.mgr = taillog.NewManager(taillog.Options{
+		MaxLineBytes:    cfg.Agent.MaxLineBytes,
+		BufferBytes:     cfg.Agent.BufferBytes,
+		RotateWait:      cfg.Agent.RotateWait,
+		PollInterval:    cfg.Agent.PollInterval,
+		ShutdownTimeout: cfg.Agent.ShutdownTimeout,
+	}, store, a.lines, log.With("component", "taillog"))
+	return a, nil
+}
+
+// Run ships lines until ctx is done, then stops cleanly: reading stops,
+// lines already read are given ShutdownTimeout to be acknowledged, the
+// positions are saved, and the connections are closed.
+func (a *Agent) Run(ctx context.Context) error {
+	a.log.Info("logagent started", "version", a.version, "host", a.host, "config_key", a.src.Key(),
+		"brokers", a.cfg.Kafka.Brokers, "client", a.cfg.Kafka.Client)
+
+	flushCtx, stopFlush := context.WithCancel(context.Background())
+	flushed := make(chan struct{})
+	go func() { a.store.Run(flushCtx, time.Second); close(flushed) }()
+
+	pumpCtx, stopPump := context.WithCancel(context.Background())
+	pumped := make(chan struct{})
+	go func() { a.pump(pumpCtx); close(pumped) }()
+
+	srcDone := make(chan struct{})
+	go func() {
+		a.src.Run(ctx, func(es []etcd.Entry) { a.mgr.Reconcile(toTail(es)) })
+		close(srcDone)
+	}()
+
+	<-ctx.Done()
+	a.log.Info("stopping: no more reading; waiting for Kafka to acknowledge what was read",
+		"timeout", a.cfg.Agent.ShutdownTimeout)
+	<-srcDone
+	a.mgr.Stop()
+	stopPump()
+	<-pumped
+	closeCtx, cancel := context.WithTimeout(context.Background(), a.cfg.Agent.ShutdownTimeout)
+	if err := a.prod.Close(closeCtx); err != nil {
+		a.log.Warn("Kafka producer did not close in time", "err", err)
+	}
+	cancel()
+	stopFlush()
+	<-flushed
+	a.cli.Close()
+	a.log.Info("logagent stopped")
+	return nil
+}
+
+// pump hands every line to the producer.
+func (a *Agent) pump(ctx context.Context) {
+	host := []byte(a.host)
+	paths := map[string][]byte{}
+	for {
+		var batch []taillog.Line
+		select {
+		case batch = <-a.lines:
+		case <-ctx.Done():
+			return
+		}
+		msgs := make([]kafka.Message, len(batch))
+		hdrs := make([]kafka.Header, 3*len(batch))
+		for i := range batch {
+			l := &batch[i]
+			path, ok := paths[l.Path]
+			if !ok {
+				path = []byte(l.Path)
+				paths[l.Path] = path
+			}
+			h := hdrs[3*i : 3*i+3 : 3*i+3]
+			h[0] = kafka.Header{Key: hdrHost, Value: host}
+			h[1] = kafka.Header{Key: hdrPath, Value: path}
+			h[2] = kafka.Header{Key: hdrOffset, Value: strconv.AppendInt(nil, l.Offset, 10)}
+			m := &msgs[i]
+			*m = kafka.Message{Topic: l.Topic, Value: l.Data, Headers: h, PartitionKey: path, Meta: l}
+			if err := a.prod.Send(ctx, m); err != nil {
+				return // stopping: unsent lines are read again on the next start
+			}
+		}
+	}
+}
+
+func (a *Agent) onAck(m *kafka.Message, err error) {
+	l := m.Meta.(*taillog.Line)
+	if err != nil {
+		a.log.Error("line can never be sent to Kafka; skipped", "path", l.Path, "offset", l.Offset,
+			"bytes", len(l.Data), "err", err)
+	}
+	l.Ack()
+}
+
+func toTail(es []etcd.Entry) []taillog.Entry {
+	out := make([]taillog.Entry, len(es))
+	for i, e := range es {
+		out[i] = taillog.Entry{Path: e.Path, Topic: e.Topic, ReadFrom: e.ReadFrom}
+	}
+	return out
+}
+
+// Status of the agent's files (for the status key, metrics and tests).
+func (a *Agent) Status() []taillog.Status { return a.mgr.Status() }
+

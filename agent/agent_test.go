@@ -1,0 +1,386 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/logagent/logagent/conf"
+	"github.com/logagent/logagent/etcd"
+	"github.com/logagent/logagent/internal/testenv"
+)
+
+// Every integration test runs against each producer backend.
+var clients = []string{conf.ClientSarama, conf.ClientFranzGo}
+
+type tlogWriter struct {
+	mu sync.Mutex
+	t  testing.TB
+}
+
+func (w *tlogWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+func testLogger(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(&tlogWriter{t: t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type harness struct {
+	t      *testing.T
+	dir    string
+	client string
+	etcd   *testenv.Etcd
+	kafka  *testenv.Kafka
+	cli    *clientv3.Client
+	cons   *testenv.Consumer
+	seen   []testenv.Record
+
+	cancel context.CancelFunc
+	done   chan error
+	agent  *Agent
+}
+
+const host = "test-host"
+
+func newHarness(t *testing.T, client string) *harness {
+	t.Helper()
+	h := &harness{t: t, dir: t.TempDir(), client: client}
+	var err error
+	if h.etcd, err = testenv.StartEtcd(h.dir, 0); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.etcd.Close)
+	if h.kafka, err = testenv.StartKafka(0); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.kafka.Close)
+	h.cli, err = clientv3.New(clientv3.Config{Endpoints: []string{h.etcd.Endpoint}, DialTimeout: 5 * time.Second, Logger: nopZap()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.cli.Close() })
+	h.cons, err = testenv.NewConsumer(h.kafka.Addrs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.cons.Close)
+	return h
+}
+
+func (h *harness) config() *conf.Config {
+	h.t.Helper()
+	p, err := testenv.WriteConfig(h.dir, host, h.kafka.Addrs, h.etcd.Endpoint, "[kafka]\nclient = "+h.client+"\n")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	c, err := conf.Load(p)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return c
+}
+
+func (h *harness) start() {
+	h.t.Helper()
+	a, err := New(h.config(), testLogger(h.t), "test")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	h.agent, h.cancel, h.done = a, cancel, make(chan error, 1)
+	go func() { h.done <- a.Run(ctx) }()
+	h.t.Cleanup(h.stop)
+}
+
+// stop stops the agent and fails if it takes longer than the bound.
+func (h *harness) stop() {
+	if h.cancel == nil {
+		return
+	}
+	h.cancel()
+	h.cancel = nil
+	select {
+	case err := <-h.done:
+		if err != nil {
+			h.t.Errorf("Run: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		h.t.Fatal("agent did not stop within 15s")
+	}
+}
+
+func (h *harness) put(entries ...etcd.Entry) {
+	h.t.Helper()
+	b, _ := json.Marshal(entries)
+	h.putRaw(string(b))
+	for _, e := range entries {
+		h.cons.AddTopics(e.Topic)
+	}
+}
+
+func (h *harness) putRaw(v string) {
+	h.t.Helper()
+	if _, err := h.cli.Put(context.Background(), etcd.ConfigKey(host), v); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// waitState waits until the agent's tailers are exactly paths, each in state.
+func (h *harness) waitState(state string, paths ...string) {
+	h.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st := h.agent.Status()
+		ok := len(st) == len(paths)
+		for i := range st {
+			if !ok || st[i].Path != paths[i] || st[i].State != state {
+				ok = false
+			}
+		}
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("tailers are %+v, want %v in state %s", st, paths, state)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// records waits until n records have arrived in total and returns them all.
+func (h *harness) records(n int) []testenv.Record {
+	h.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for len(h.seen) < n && time.Now().Before(deadline) {
+		rs, err := h.cons.Poll(context.Background(), 500*time.Millisecond)
+		if err != nil {
+			h.t.Logf("poll: %v", err)
+		}
+		h.seen = append(h.seen, rs...)
+	}
+	if len(h.seen) < n {
+		h.t.Fatalf("got %d records, want %d", len(h.seen), n)
+	}
+	return h.seen
+}
+
+// quiet asserts that no new record arrives for d.
+func (h *harness) quiet(d time.Duration) {
+	h.t.Helper()
+	before := len(h.seen)
+	end := time.Now().Add(d)
+	for time.Now().Before(end) {
+		rs, _ := h.cons.Poll(context.Background(), time.Until(end))
+		h.seen = append(h.seen, rs...)
+	}
+	if len(h.seen) != before {
+		h.t.Fatalf("%d unexpected records: %q", len(h.seen)-before, values(h.seen[before:]))
+	}
+}
+
+func values(rs []testenv.Record) []string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = string(r.Value)
+	}
+	return out
+}
+
+func appendFile(t *testing.T, path, data string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(data); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+}
+
+func forEachClient(t *testing.T, f func(t *testing.T, h *harness)) {
+	for _, c := range clients {
+		t.Run(c, func(t *testing.T) { f(t, newHarness(t, c)) })
+	}
+}
+
+func TestRecordsAreByteExactWithHeaders(t *testing.T) {
+	forEachClient(t, func(t *testing.T, h *harness) {
+		log := filepath.Join(h.dir, "app.log")
+		appendFile(t, log, "before the entry existed\n")
+		h.start()
+		h.put(etcd.Entry{Path: log, Topic: "app"})
+		h.waitState("running", log)
+
+		start := int64(len("before the entry existed\n"))
+		lines := []string{"plain", "crlf ends here", "", "bad utf8 \xff\xfe", "nul \x00 inside", "tab\tand ünïcode"}
+		appendFile(t, log, "plain\ncrlf ends here\r\n\nbad utf8 \xff\xfe\nnul \x00 inside\ntab\tand ünïcode\n")
+		rs := h.records(len(lines))
+		off := start
+		for i, r := range rs {
+			if r.Topic != "app" || !bytes.Equal(r.Value, []byte(lines[i])) {
+				t.Errorf("record %d = %s %q, want app %q", i, r.Topic, r.Value, lines[i])
+			}
+			want := map[string]string{"host": host, "path": log, "offset": strconv.FormatInt(off, 10)}
+			if fmt.Sprint(r.Headers) != fmt.Sprint(want) {
+				t.Errorf("record %d headers = %v, want %v", i, r.Headers, want)
+			}
+			off += int64(len(lines[i])) + 1
+			if i == 1 {
+				off++ // \r
+			}
+		}
+		h.quiet(300 * time.Millisecond)
+	})
+}
+
+func TestHotAddRemoveAndTopicChange(t *testing.T) {
+	forEachClient(t, func(t *testing.T, h *harness) {
+		a, b := filepath.Join(h.dir, "a.log"), filepath.Join(h.dir, "b.log")
+		h.start()
+		h.put(etcd.Entry{Path: a, Topic: "ta"})
+		h.waitState("waiting-for-file", a)
+		// A file that appears after its entry is read from its beginning.
+		appendFile(t, a, "a1\n")
+		h.records(1)
+
+		// Hot add.
+		h.put(etcd.Entry{Path: a, Topic: "ta"}, etcd.Entry{Path: b, Topic: "tb", ReadFrom: "beginning"})
+		appendFile(t, b, "b1\n")
+		appendFile(t, a, "a2\n")
+		rs := h.records(3)
+		got := map[string]string{}
+		for _, r := range rs[1:] {
+			got[string(r.Value)] = r.Topic
+		}
+		if got["b1"] != "tb" || got["a2"] != "ta" {
+			t.Fatalf("after hot add got %v", got)
+		}
+
+		// Hot remove: lines appended after the removal never arrive.
+		h.put(etcd.Entry{Path: b, Topic: "tb"})
+		h.waitState("running", b)
+		appendFile(t, a, "a3 after removal\n")
+		appendFile(t, b, "b2\n")
+		rs = h.records(4)
+		if string(rs[3].Value) != "b2" {
+			t.Fatalf("got %q, want b2", rs[3].Value)
+		}
+		h.quiet(500 * time.Millisecond)
+
+		// Topic change: later lines go to the new topic, none is resent.
+		h.put(etcd.Entry{Path: b, Topic: "tb2"})
+		deadline := time.Now().Add(10 * time.Second)
+		for st := h.agent.Status(); len(st) != 1 || st[0].Topic != "tb2"; st = h.agent.Status() {
+			if time.Now().After(deadline) {
+				t.Fatalf("topic not changed: %+v", st)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		appendFile(t, b, "b3\n")
+		rs = h.records(5)
+		if rs[4].Topic != "tb2" || string(rs[4].Value) != "b3" {
+			t.Fatalf("got %s %q, want tb2 b3", rs[4].Topic, rs[4].Value)
+		}
+
+		// Added back, a resumes from its saved offset: a3 arrives once.
+		h.put(etcd.Entry{Path: b, Topic: "tb2"}, etcd.Entry{Path: a, Topic: "ta"})
+		rs = h.records(6)
+		if string(rs[5].Value) != "a3 after removal" {
+			t.Fatalf("got %q, want a3 after removal", rs[5].Value)
+		}
+
+		// Deleting the key stops everything.
+		if _, err := h.cli.Delete(context.Background(), etcd.ConfigKey(host)); err != nil {
+			t.Fatal(err)
+		}
+		h.waitState("")
+		appendFile(t, a, "a4\n")
+		h.quiet(500 * time.Millisecond)
+	})
+}
+
+func TestRestartResumesWithoutLossOrDuplicate(t *testing.T) {
+	forEachClient(t, func(t *testing.T, h *harness) {
+		log := filepath.Join(h.dir, "r.log")
+		h.start()
+		h.put(etcd.Entry{Path: log, Topic: "r"})
+		h.waitState("waiting-for-file", log)
+
+		const n = 20000
+		var b strings.Builder
+		for i := 0; i < n/2; i++ {
+			fmt.Fprintf(&b, "line %06d\n", i)
+		}
+		appendFile(t, log, b.String())
+		h.stop()
+		// Lines written while the agent is down are read on the next start.
+		b.Reset()
+		for i := n / 2; i < n; i++ {
+			fmt.Fprintf(&b, "line %06d\n", i)
+		}
+		appendFile(t, log, b.String())
+		h.start()
+		rs := h.records(n)
+		for i, r := range rs {
+			if want := fmt.Sprintf("line %06d", i); string(r.Value) != want {
+				t.Fatalf("record %d = %q, want %q", i, r.Value, want)
+			}
+		}
+		h.quiet(500 * time.Millisecond)
+	})
+}
+
+func TestMalformedConfigKeepsLastGood(t *testing.T) {
+	h := newHarness(t, conf.ClientSarama)
+	log := filepath.Join(h.dir, "m.log")
+	h.start()
+	h.put(etcd.Entry{Path: log, Topic: "m"})
+	h.waitState("waiting-for-file", log)
+	for _, bad := range []string{`{not json`, `{"path": "/x", "topic": "y"}`, `[{"path": 5, "topic": "t"}]`} {
+		h.putRaw(bad)
+		deadline := time.Now().Add(5 * time.Second)
+		for !strings.Contains(h.agent.src.State().LastError, "keeping the last good config") {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not rejected: %+v", bad, h.agent.src.State())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		h.waitState("waiting-for-file", log)
+	}
+	appendFile(t, log, "still shipped\n")
+	if rs := h.records(1); string(rs[0].Value) != "still shipped" {
+		t.Fatalf("got %q", rs[0].Value)
+	}
+}
+
+func TestStopIsBoundedWhenKafkaIsDown(t *testing.T) {
+	h := newHarness(t, conf.ClientSarama)
+	log := filepath.Join(h.dir, "s.log")
+	h.start()
+	h.put(etcd.Entry{Path: log, Topic: "s"})
+	h.waitState("waiting-for-file", log)
+	appendFile(t, log, "one\n")
+	h.records(1)
+	h.kafka.Close()
+	appendFile(t, log, "two\nthree\n")
+	time.Sleep(200 * time.Millisecond)
+	start := time.Now()
+	h.stop() // fails the test beyond 15s; shutdown_timeout is 5s
+	t.Logf("stopped in %s with Kafka down", time.Since(start))
+}

@@ -1,0 +1,356 @@
+// Package conf loads logagent's ini configuration into a typed Config.
+//
+// Loading is strict on purpose: an unknown section or key, a missing
+// required key or a value that does not parse is reported as one error
+// naming the file, the section and the key, so that a typo never becomes a
+// silently ignored setting.
+package conf
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/ini.v1"
+)
+
+// Config is the whole agent configuration.
+type Config struct {
+	Agent Agent
+	Kafka Kafka
+	Etcd  Etcd
+}
+
+// Agent holds the [agent] section.
+type Agent struct {
+	Host            string        // identity in etcd keys; empty = outbound IP
+	DataDir         string        // positions and cached config
+	HTTPAddr        string        // /metrics and /healthz; empty = off
+	LogLevel        string        // debug, info, warn, error
+	LogFormat       string        // text or json
+	MaxLineBytes    int           // longer lines are split into pieces of this size
+	BufferBytes     int64         // bytes read but not yet acked by Kafka, all files together
+	ShutdownTimeout time.Duration // how long a stop waits for in-flight acks
+	RotateWait      time.Duration // how long a rotated-away file is still read after its last growth
+	PollInterval    time.Duration // safety re-check of every file when no fs event arrives
+}
+
+// Kafka holds the [kafka] section.
+type Kafka struct {
+	Brokers         []string
+	Client          string // sarama or franz-go
+	Version         string // protocol version for sarama, e.g. 2.8.0
+	Compression     string // none, gzip, snappy, lz4, zstd
+	RequiredAcks    string // all, leader, none
+	Idempotent      bool
+	MaxMessageBytes int
+	Linger          time.Duration // how long the producer waits to fill a batch
+	RetryBackoff    time.Duration // first wait before a failed send is retried
+}
+
+// Etcd holds the [etcd] section.
+type Etcd struct {
+	Endpoints   []string
+	DialTimeout time.Duration
+	Username    string
+	Password    string
+}
+
+// Client names accepted in [kafka] client.
+const (
+	ClientSarama  = "sarama"
+	ClientFranzGo = "franz-go"
+)
+
+// Error is a configuration problem at one key.
+type Error struct {
+	File, Section, Key string
+	Msg                string
+}
+
+func (e *Error) Error() string {
+	switch {
+	case e.Key != "":
+		return fmt.Sprintf("%s: [%s] %s: %s", e.File, e.Section, e.Key, e.Msg)
+	case e.Section != "":
+		return fmt.Sprintf("%s: [%s]: %s", e.File, e.Section, e.Msg)
+	default:
+		return fmt.Sprintf("%s: %s", e.File, e.Msg)
+	}
+}
+
+// Default returns the configuration used for every key the file leaves out.
+func Default() Config {
+	return Config{
+		Agent: Agent{
+			DataDir:         "/var/lib/logagent",
+			HTTPAddr:        "127.0.0.1:9302",
+			LogLevel:        "info",
+			LogFormat:       "text",
+			MaxLineBytes:    512 << 10,
+			BufferBytes:     16 << 20,
+			ShutdownTimeout: 10 * time.Second,
+			RotateWait:      5 * time.Second,
+			PollInterval:    time.Second,
+		},
+		Kafka: Kafka{
+			Client:          ClientSarama,
+			Version:         "2.8.0",
+			Compression:     "lz4",
+			RequiredAcks:    "all",
+			Idempotent:      true,
+			MaxMessageBytes: 1000000,
+			Linger:          5 * time.Millisecond,
+			RetryBackoff:    250 * time.Millisecond,
+		},
+		Etcd: Etcd{DialTimeout: 5 * time.Second},
+	}
+}
+
+// Load reads and validates the ini file at path.
+func Load(path string) (*Config, error) {
+	f, err := ini.LoadSources(ini.LoadOptions{
+		// A value such as a password may contain ';' or '#': comments are
+		// only recognised after whitespace.
+		SpaceBeforeInlineComment: true,
+	}, path)
+	if err != nil {
+		return nil, &Error{File: path, Msg: err.Error()}
+	}
+	return parse(path, f)
+}
+
+// Parse validates ini text; name is used in errors.
+func Parse(name string, data []byte) (*Config, error) {
+	f, err := ini.LoadSources(ini.LoadOptions{SpaceBeforeInlineComment: true}, data)
+	if err != nil {
+		return nil, &Error{File: name, Msg: err.Error()}
+	}
+	return parse(name, f)
+}
+
+// reader turns ini keys into typed fields, remembering the first error.
+type reader struct {
+	file string
+	sec  *ini.Section
+	err  error
+}
+
+func (r *reader) fail(key, format string, args ...any) {
+	if r.err == nil {
+		r.err = &Error{File: r.file, Section: r.sec.Name(), Key: key, Msg: fmt.Sprintf(format, args...)}
+	}
+}
+
+func (r *reader) value(key string) (string, bool) {
+	if !r.sec.HasKey(key) {
+		return "", false
+	}
+	return strings.TrimSpace(r.sec.Key(key).String()), true
+}
+
+func (r *reader) str(key string, dst *string) {
+	if v, ok := r.value(key); ok {
+		*dst = v
+	}
+}
+
+func (r *reader) required(key string, dst *[]string) {
+	v, _ := r.value(key)
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			*dst = append(*dst, p)
+		}
+	}
+	if len(*dst) == 0 {
+		r.fail(key, "required, e.g. %s = 127.0.0.1:%s", key, map[string]string{"brokers": "9092", "endpoints": "2379"}[key])
+	}
+}
+
+func (r *reader) oneOf(key string, dst *string, allowed ...string) {
+	v, ok := r.value(key)
+	if !ok {
+		return
+	}
+	for _, a := range allowed {
+		if v == a {
+			*dst = v
+			return
+		}
+	}
+	r.fail(key, "invalid value %q (want one of %s)", v, strings.Join(allowed, ", "))
+}
+
+func (r *reader) boolean(key string, dst *bool) {
+	v, ok := r.value(key)
+	if !ok {
+		return
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		r.fail(key, "invalid value %q (want true or false)", v)
+		return
+	}
+	*dst = b
+}
+
+func (r *reader) duration(key string, dst *time.Duration, min time.Duration) {
+	v, ok := r.value(key)
+	if !ok {
+		return
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		r.fail(key, "invalid duration %q (e.g. 5s, 250ms)", v)
+		return
+	}
+	if d < min {
+		r.fail(key, "%s is below the minimum %s", d, min)
+		return
+	}
+	*dst = d
+}
+
+var sizeRE = regexp.MustCompile(`^(\d+)\s*(|k|kb|kib|m|mb|mib|g|gb|gib)$`)
+
+// size accepts a byte count with an optional binary unit: 512KiB, 16MiB, 1000000.
+func (r *reader) size(key string, dst *int64, min, max int64) {
+	v, ok := r.value(key)
+	if !ok {
+		return
+	}
+	m := sizeRE.FindStringSubmatch(strings.ToLower(v))
+	if m == nil {
+		r.fail(key, "invalid size %q (e.g. 1000000, 512KiB, 16MiB)", v)
+		return
+	}
+	n, err := strconv.ParseInt(m[1], 10, 64)
+	if err != nil {
+		r.fail(key, "invalid size %q", v)
+		return
+	}
+	switch m[2] {
+	case "k", "kb", "kib":
+		n <<= 10
+	case "m", "mb", "mib":
+		n <<= 20
+	case "g", "gb", "gib":
+		n <<= 30
+	}
+	if n < min || n > max {
+		r.fail(key, "%d bytes is outside %d..%d", n, min, max)
+		return
+	}
+	*dst = n
+}
+
+func (r *reader) intSize(key string, dst *int, min, max int64) {
+	n := int64(*dst)
+	r.size(key, &n, min, max)
+	*dst = int(n)
+}
+
+var known = map[string][]string{
+	"agent": {"host", "data_dir", "http_addr", "log_level", "log_format", "max_line_bytes",
+		"buffer_bytes", "shutdown_timeout", "rotate_wait", "poll_interval"},
+	"kafka": {"brokers", "client", "version", "compression", "required_acks", "idempotent",
+		"max_message_bytes", "linger", "retry_backoff"},
+	"etcd": {"endpoints", "dial_timeout", "username", "password"},
+}
+
+func parse(name string, f *ini.File) (*Config, error) {
+	// Unknown sections and keys are errors: a misspelt key would otherwise
+	// leave its default in force without a word.
+	for _, sec := range f.Sections() {
+		if sec.Name() == ini.DefaultSection {
+			if len(sec.Keys()) > 0 {
+				return nil, &Error{File: name, Key: sec.Keys()[0].Name(), Section: "(top)",
+					Msg: "key outside any section; put it under [agent], [kafka] or [etcd]"}
+			}
+			continue
+		}
+		keys, ok := known[sec.Name()]
+		if !ok {
+			return nil, &Error{File: name, Section: sec.Name(), Msg: "unknown section (want agent, kafka, etcd)"}
+		}
+		for _, k := range sec.Keys() {
+			if !slices.Contains(keys, k.Name()) {
+				return nil, &Error{File: name, Section: sec.Name(), Key: k.Name(),
+					Msg: "unknown key (known: " + strings.Join(keys, ", ") + ")"}
+			}
+		}
+	}
+	for _, s := range []string{"kafka", "etcd"} {
+		if !f.HasSection(s) {
+			return nil, &Error{File: name, Section: s, Msg: "missing section"}
+		}
+	}
+
+	c := Default()
+	var r *reader
+	section := func(s string) *reader { r = &reader{file: name, sec: f.Section(s), err: errOf(r)}; return r }
+
+	a := section("agent")
+	a.str("host", &c.Agent.Host)
+	a.str("data_dir", &c.Agent.DataDir)
+	if c.Agent.DataDir == "" {
+		a.fail("data_dir", "must not be empty")
+	}
+	a.str("http_addr", &c.Agent.HTTPAddr)
+	a.oneOf("log_level", &c.Agent.LogLevel, "debug", "info", "warn", "error")
+	a.oneOf("log_format", &c.Agent.LogFormat, "text", "json")
+	a.intSize("max_line_bytes", &c.Agent.MaxLineBytes, 1<<10, 64<<20)
+	a.size("buffer_bytes", &c.Agent.BufferBytes, 64<<10, 4<<30)
+	a.duration("shutdown_timeout", &c.Agent.ShutdownTimeout, 0)
+	a.duration("rotate_wait", &c.Agent.RotateWait, 0)
+	a.duration("poll_interval", &c.Agent.PollInterval, 10*time.Millisecond)
+
+	k := section("kafka")
+	k.required("brokers", &c.Kafka.Brokers)
+	k.oneOf("client", &c.Kafka.Client, ClientSarama, ClientFranzGo)
+	k.str("version", &c.Kafka.Version)
+	k.oneOf("compression", &c.Kafka.Compression, "none", "gzip", "snappy", "lz4", "zstd")
+	k.oneOf("required_acks", &c.Kafka.RequiredAcks, "all", "leader", "none")
+	k.boolean("idempotent", &c.Kafka.Idempotent)
+	k.intSize("max_message_bytes", &c.Kafka.MaxMessageBytes, 1<<10, 1<<30)
+	k.duration("linger", &c.Kafka.Linger, 0)
+	k.duration("retry_backoff", &c.Kafka.RetryBackoff, time.Millisecond)
+	if c.Kafka.Idempotent && c.Kafka.RequiredAcks != "all" {
+		k.fail("idempotent", "true needs required_acks = all (got %s)", c.Kafka.RequiredAcks)
+	}
+
+	e := section("etcd")
+	e.required("endpoints", &c.Etcd.Endpoints)
+	e.duration("dial_timeout", &c.Etcd.DialTimeout, 100*time.Millisecond)
+	e.str("username", &c.Etcd.Username)
+	e.str("password", &c.Etcd.Password)
+	if r.err != nil {
+		return nil, r.err
+	}
+
+	// A line piece must fit in one Kafka message with its headers.
+	if c.Agent.MaxLineBytes > c.Kafka.MaxMessageBytes-recordOverhead {
+		return nil, &Error{File: name, Section: "agent", Key: "max_line_bytes",
+			Msg: fmt.Sprintf("%d does not fit in [kafka] max_message_bytes %d less %d bytes of record overhead",
+				c.Agent.MaxLineBytes, c.Kafka.MaxMessageBytes, recordOverhead)}
+	}
+	if c.Agent.BufferBytes < int64(c.Agent.MaxLineBytes)*2 {
+		return nil, &Error{File: name, Section: "agent", Key: "buffer_bytes",
+			Msg: fmt.Sprintf("%d must be at least twice max_line_bytes (%d)", c.Agent.BufferBytes, c.Agent.MaxLineBytes)}
+	}
+	return &c, nil
+}
+
+// recordOverhead is room kept in a Kafka message for the record framing and
+// the host, path and offset headers (a path is at most 4096 bytes on Linux).
+const recordOverhead = 8 << 10
+
+func errOf(r *reader) error {
+	if r == nil {
+		return nil
+	}
+	return r.err
+}

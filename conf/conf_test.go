@@ -1,0 +1,110 @@
+package conf
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The shipped example must always load and equal the defaults it documents.
+func TestExampleConfigParses(t *testing.T) {
+	c, err := Load("config.ini")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Default()
+	want.Kafka.Brokers = []string{"127.0.0.1:9092"}
+	want.Etcd.Endpoints = []string{"127.0.0.1:2379"}
+	if !reflect.DeepEqual(*c, want) {
+		t.Fatalf("example config differs from the defaults it documents:\n got %+v\nwant %+v", *c, want)
+	}
+}
+
+const minimal = "[kafka]\nbrokers = b1:9092, b2:9092\n[etcd]\nendpoints = e1:2379\n"
+
+func TestParseValues(t *testing.T) {
+	c, err := Parse("x.ini", []byte(minimal+`
+[agent]
+host = web-1
+max_line_bytes = 64KiB
+buffer_bytes = 1MiB
+shutdown_timeout = 3s
+[kafka]
+client = franz-go
+compression = zstd
+linger = 0s
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Kafka.Brokers; !reflect.DeepEqual(got, []string{"b1:9092", "b2:9092"}) {
+		t.Errorf("brokers = %q", got)
+	}
+	if c.Agent.Host != "web-1" || c.Agent.MaxLineBytes != 64<<10 || c.Agent.BufferBytes != 1<<20 ||
+		c.Agent.ShutdownTimeout != 3*time.Second || c.Kafka.Client != ClientFranzGo ||
+		c.Kafka.Compression != "zstd" || c.Kafka.Linger != 0 {
+		t.Errorf("unexpected config %+v", c)
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name, ini string
+		want      string // the whole error text
+	}{
+		{"missing brokers", "[kafka]\n[etcd]\nendpoints = e:1\n", "x.ini: [kafka] brokers: required, e.g. brokers = 127.0.0.1:9092"},
+		{"empty brokers", "[kafka]\nbrokers = , \n[etcd]\nendpoints = e:1\n", "x.ini: [kafka] brokers: required, e.g. brokers = 127.0.0.1:9092"},
+		{"missing etcd section", "[kafka]\nbrokers = b:1\n", "x.ini: [etcd]: missing section"},
+		{"missing endpoints", "[kafka]\nbrokers = b:1\n[etcd]\n", "x.ini: [etcd] endpoints: required, e.g. endpoints = 127.0.0.1:2379"},
+		{"unknown section", minimal + "[kafak]\n", "x.ini: [kafak]: unknown section (want agent, kafka, etcd)"},
+		{"unknown key", minimal + "[agent]\nhots = a\n", "x.ini: [agent] hots: unknown key (known: host, data_dir, http_addr, log_level, log_format, max_line_bytes, buffer_bytes, shutdown_timeout, rotate_wait, poll_interval)"},
+		{"top-level key", "x = 1\n" + minimal, "x.ini: [(top)] x: key outside any section; put it under [agent], [kafka] or [etcd]"},
+		{"bad client", minimal + "[kafka]\nclient = kafka-go\n", `x.ini: [kafka] client: invalid value "kafka-go" (want one of sarama, franz-go)`},
+		{"bad acks", minimal + "[kafka]\nrequired_acks = 2\n", `x.ini: [kafka] required_acks: invalid value "2" (want one of all, leader, none)`},
+		{"idempotent needs all", minimal + "[kafka]\nrequired_acks = leader\n", "x.ini: [kafka] idempotent: true needs required_acks = all (got leader)"},
+		{"bad bool", minimal + "[kafka]\nidempotent = yes please\n", `x.ini: [kafka] idempotent: invalid value "yes please" (want true or false)`},
+		{"bad duration", minimal + "[etcd]\ndial_timeout = 5\n", `x.ini: [etcd] dial_timeout: invalid duration "5" (e.g. 5s, 250ms)`},
+		{"duration too small", minimal + "[agent]\npoll_interval = 1ms\n", "x.ini: [agent] poll_interval: 1ms is below the minimum 10ms"},
+		{"bad size", minimal + "[agent]\nbuffer_bytes = lots\n", `x.ini: [agent] buffer_bytes: invalid size "lots" (e.g. 1000000, 512KiB, 16MiB)`},
+		{"size out of range", minimal + "[agent]\nmax_line_bytes = 12\n", "x.ini: [agent] max_line_bytes: 12 bytes is outside 1024..67108864"},
+		{"line bigger than message", minimal + "[agent]\nmax_line_bytes = 2MiB\nbuffer_bytes=64MiB\n", "x.ini: [agent] max_line_bytes: 2097152 does not fit in [kafka] max_message_bytes 1000000 less 8192 bytes of record overhead"},
+		{"empty data_dir", minimal + "[agent]\ndata_dir =\n", "x.ini: [agent] data_dir: must not be empty"},
+		{"first error wins", "[kafka]\nclient = x\n[etcd]\n", `x.ini: [kafka] brokers: required, e.g. brokers = 127.0.0.1:9092`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse("x.ini", []byte(tc.ini))
+			if err == nil {
+				t.Fatalf("no error, want %q", tc.want)
+			}
+			var ce *Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("error %T is not *conf.Error", err)
+			}
+			if err.Error() != tc.want {
+				t.Fatalf("error\n got %q\nwant %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "nope.ini")
+	_, err := Load(p)
+	if err == nil || !strings.HasPrefix(err.Error(), p+": ") || !strings.Contains(err.Error(), "no such file") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestLoadMalformedFile(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "bad.ini")
+	if err := os.WriteFile(p, []byte("[kafka\nbrokers = x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(p); err == nil || !strings.HasPrefix(err.Error(), p+": ") {
+		t.Fatalf("err = %v", err)
+	}
+}

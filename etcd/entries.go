@@ -1,0 +1,85 @@
+// Package etcd reads the host's collect config from etcd, follows its
+// changes, caches the last good value on disk, and publishes the agent's
+// status under a lease.
+package etcd
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"strings"
+)
+
+// Entry is one element of the collect_config JSON array.
+type Entry struct {
+	Path     string `json:"path"`
+	Topic    string `json:"topic"`
+	ReadFrom string `json:"read_from,omitempty"`
+}
+
+// ConfigKey is the etcd key holding host's collect config.
+func ConfigKey(host string) string { return "/logagent/" + host + "/collect_config" }
+
+// StatusKey is the etcd key where the agent of host publishes its status.
+func StatusKey(host string) string { return "/logagent/" + host + "/status" }
+
+var topicRE = regexp.MustCompile(`^[a-zA-Z0-9._-]{1,249}$`)
+
+// ParseEntries decodes a collect_config value. A value that is not a JSON
+// array of objects is an error and nothing of it is used. An entry that is
+// wrong on its own (empty path or topic, a relative path, an invalid topic,
+// a path listed twice) is left out and reported in problems; the other
+// entries stand.
+func ParseEntries(data []byte) (entries []Entry, problems []error, err error) {
+	var raw []json.RawMessage
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return nil, nil, fmt.Errorf("not a JSON array of entries: %w", err)
+	}
+	seen := map[string]int{}
+	for i, r := range raw {
+		var e Entry
+		dec := json.NewDecoder(strings.NewReader(string(r)))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&e); err != nil {
+			var te *json.UnmarshalTypeError
+			if errors.As(err, &te) {
+				return nil, nil, fmt.Errorf("entry %d: field %q must be a %s", i, te.Field, te.Type)
+			}
+			if strings.HasPrefix(strings.TrimSpace(string(r)), "{") {
+				problems = append(problems, fmt.Errorf("entry %d: %w", i, err))
+				continue
+			}
+			return nil, nil, fmt.Errorf("entry %d: not an object: %s", i, r)
+		}
+		if perr := e.check(); perr != nil {
+			problems = append(problems, fmt.Errorf("entry %d (%q): %w", i, e.Path, perr))
+			continue
+		}
+		e.Path = filepath.Clean(e.Path)
+		if j, dup := seen[e.Path]; dup {
+			problems = append(problems, fmt.Errorf("entry %d: path %s is already listed as entry %d; ignored", i, e.Path, j))
+			continue
+		}
+		seen[e.Path] = i
+		entries = append(entries, e)
+	}
+	return entries, problems, nil
+}
+
+func (e Entry) check() error {
+	switch {
+	case strings.TrimSpace(e.Path) == "":
+		return errors.New("path is empty")
+	case !filepath.IsAbs(e.Path):
+		return errors.New("path must be absolute")
+	case e.Topic == "":
+		return errors.New("topic is empty")
+	case !topicRE.MatchString(e.Topic) || e.Topic == "." || e.Topic == "..":
+		return fmt.Errorf("topic %q is not a valid Kafka topic name (letters, digits, '.', '_', '-'; at most 249)", e.Topic)
+	case e.ReadFrom != "" && e.ReadFrom != "beginning" && e.ReadFrom != "end":
+		return fmt.Errorf("read_from %q must be \"beginning\" or \"end\"", e.ReadFrom)
+	}
+	return nil
+}

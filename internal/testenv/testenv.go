@@ -1,0 +1,179 @@
+// Package testenv starts the real servers the tests and the demo run
+// against, in process: etcd (go.etcd.io/etcd/server/v3/embed) and Kafka
+// (franz-go's kfake). Everything listens on 127.0.0.1 only. It is never
+// imported by the logagent binary.
+package testenv
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.etcd.io/etcd/server/v3/embed"
+	"go.uber.org/zap"
+)
+
+// Etcd is an embedded single-member etcd.
+type Etcd struct {
+	e        *embed.Etcd
+	Endpoint string // host:port
+}
+
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// StartEtcd starts etcd with its data in dir, its client port at port (0 = any free one).
+func StartEtcd(dir string, port int) (*Etcd, error) {
+	var err error
+	if port == 0 {
+		if port, err = FreePort(); err != nil {
+			return nil, err
+		}
+	}
+	peer, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	cfg := embed.NewConfig()
+	cfg.Dir = filepath.Join(dir, "etcd")
+	cfg.Name = "test"
+	cu, _ := url.Parse(fmt.Sprintf("http://127.0.0.1:%d", port))
+	pu, _ := url.Parse(fmt.Sprintf("http://127.0.0.1:%d", peer))
+	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{*cu}, []url.URL{*cu}
+	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{*pu}, []url.URL{*pu}
+	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
+	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
+	cfg.LogLevel = "error"
+	e, err := embed.StartEtcd(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("start embedded etcd: %w", err)
+	}
+	select {
+	case <-e.Server.ReadyNotify():
+	case <-time.After(30 * time.Second):
+		e.Close()
+		return nil, fmt.Errorf("embedded etcd not ready after 30s")
+	}
+	return &Etcd{e: e, Endpoint: fmt.Sprintf("127.0.0.1:%d", port)}, nil
+}
+
+// Close stops etcd.
+func (e *Etcd) Close() { e.e.Close() }
+
+// Kafka is an in-process Kafka (kfake) that creates topics on first use.
+type Kafka struct {
+	C     *kfake.Cluster
+	Addrs []string
+}
+
+// StartKafka starts kfake on port (0 = any free one).
+func StartKafka(port int) (*Kafka, error) {
+	opts := []kfake.Opt{kfake.NumBrokers(1), kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(1)}
+	if port != 0 {
+		opts = append(opts, kfake.Ports(port))
+	}
+	c, err := kfake.NewCluster(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("start kfake: %w", err)
+	}
+	return &Kafka{C: c, Addrs: c.ListenAddrs()}, nil
+}
+
+// Close stops the cluster.
+func (k *Kafka) Close() { k.C.Close() }
+
+// Record is what a consumer saw.
+type Record struct {
+	Topic     string
+	Partition int32
+	Offset    int64
+	Value     []byte
+	Headers   map[string]string
+}
+
+// Consumer reads topics from the beginning.
+type Consumer struct{ cl *kgo.Client }
+
+// NewConsumer consumes topics (more can be added with AddTopics).
+func NewConsumer(addrs []string, topics ...string) (*Consumer, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.ConsumeTopics(topics...),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond),
+		kgo.MetadataMinAge(100*time.Millisecond))
+	if err != nil {
+		return nil, err
+	}
+	return &Consumer{cl: cl}, nil
+}
+
+// AddTopics starts consuming more topics.
+func (c *Consumer) AddTopics(topics ...string) { c.cl.AddConsumeTopics(topics...) }
+
+// Poll returns the records that arrive within d.
+func (c *Consumer) Poll(ctx context.Context, d time.Duration) ([]Record, error) {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	fs := c.cl.PollFetches(ctx)
+	var out []Record
+	var err error
+	fs.EachError(func(t string, p int32, e error) {
+		if e != context.DeadlineExceeded && e != context.Canceled && err == nil {
+			err = fmt.Errorf("fetch %s/%d: %w", t, p, e)
+		}
+	})
+	fs.EachRecord(func(r *kgo.Record) {
+		h := make(map[string]string, len(r.Headers))
+		for _, x := range r.Headers {
+			h[x.Key] = string(x.Value)
+		}
+		out = append(out, Record{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Value: r.Value, Headers: h})
+	})
+	return out, err
+}
+
+// Close closes the consumer.
+func (c *Consumer) Close() { c.cl.Close() }
+
+// WriteConfig writes an agent ini for the given servers into dir and returns its path.
+func WriteConfig(dir, host string, brokers []string, etcdEndpoint, extra string) (string, error) {
+	p := filepath.Join(dir, "config.ini")
+	ini := fmt.Sprintf(`[agent]
+host = %s
+data_dir = %s
+http_addr =
+shutdown_timeout = 5s
+rotate_wait = 500ms
+poll_interval = 100ms
+[kafka]
+brokers = %s
+linger = 1ms
+retry_backoff = 50ms
+[etcd]
+endpoints = %s
+dial_timeout = 1s
+%s`, host, filepath.Join(dir, "data"), join(brokers), etcdEndpoint, extra)
+	return p, os.WriteFile(p, []byte(ini), 0o644)
+}
+
+func join(s []string) string {
+	out := ""
+	for i, x := range s {
+		if i > 0 {
+			out += ","
+		}
+		out += x
+	}
+	return out
+}

@@ -1,0 +1,162 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/logagent/logagent/conf"
+)
+
+// franzProducer uses franz-go's kgo.Client. kgo retries a record until it
+// is delivered (RecordRetries and RecordDeliveryTimeout are left
+// unlimited), so a promise only fails for a record Kafka can never take.
+type franzProducer struct {
+	cl     *kgo.Client
+	ack    AckFunc
+	hooks  Hooks
+	log    *slog.Logger
+	health atomic.Pointer[error]
+	once   sync.Once
+}
+
+func franzOpts(c conf.Kafka) ([]kgo.Opt, error) {
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(c.Brokers...),
+		kgo.ClientID("logagent"),
+		kgo.ProducerBatchMaxBytes(int32(min(c.MaxMessageBytes, 1<<20))),
+		kgo.ProducerLinger(c.Linger),
+		// Like sarama: let the broker create a missing topic (if it allows
+		// it), and never give up on a topic that does not exist yet: its
+		// lines wait, they are not dropped.
+		kgo.AllowAutoTopicCreation(),
+		kgo.UnknownTopicRetries(-1),
+		kgo.RetryBackoffFn(func(n int) time.Duration { return backoff(c.RetryBackoff, n) }),
+		// Our read budget bounds the bytes in flight; these are a second fence.
+		kgo.MaxBufferedBytes(64 << 20),
+		kgo.MaxBufferedRecords(1 << 20),
+		kgo.RecordPartitioner(kgo.BasicConsistentPartitioner(func(string) func(*kgo.Record, int) int {
+			return func(r *kgo.Record, n int) int {
+				return int(partitionFor(r.Context.Value(keyCtx{}).([]byte), int32(n)))
+			}
+		})),
+	}
+	switch c.RequiredAcks {
+	case "all":
+		opts = append(opts, kgo.RequiredAcks(kgo.AllISRAcks()))
+	case "leader":
+		opts = append(opts, kgo.RequiredAcks(kgo.LeaderAck()))
+	case "none":
+		opts = append(opts, kgo.RequiredAcks(kgo.NoAck()))
+	}
+	if !c.Idempotent {
+		opts = append(opts, kgo.DisableIdempotentWrite())
+	}
+	codec := map[string]kgo.CompressionCodec{
+		"none": kgo.NoCompression(), "gzip": kgo.GzipCompression(), "snappy": kgo.SnappyCompression(),
+		"lz4": kgo.Lz4Compression(), "zstd": kgo.ZstdCompression(),
+	}[c.Compression]
+	opts = append(opts, kgo.ProducerBatchCompression(codec))
+	return opts, nil
+}
+
+type keyCtx struct{}
+
+// healthHook follows broker connections and produce results.
+type healthHook struct{ p *franzProducer }
+
+func (h healthHook) OnBrokerConnect(_ kgo.BrokerMetadata, _ time.Duration, _ net.Conn, err error) {
+	if err != nil {
+		h.p.health.Store(&err)
+		if h.p.hooks.Error != nil {
+			h.p.hooks.Error(err)
+		}
+	}
+}
+
+func (h healthHook) OnProduceBatchWritten(kgo.BrokerMetadata, string, int32, kgo.ProduceBatchMetrics) {
+	h.p.health.Store(nil)
+}
+
+func newFranz(c conf.Kafka, ack AckFunc, hooks Hooks, log *slog.Logger) (*franzProducer, error) {
+	fp := &franzProducer{ack: ack, hooks: hooks, log: log}
+	opts, err := franzOpts(c)
+	if err != nil {
+		return nil, err
+	}
+	opts = append(opts, kgo.WithHooks(healthHook{fp}))
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("franz-go client: %w", err)
+	}
+	fp.cl = cl
+	return fp, nil
+}
+
+func (fp *franzProducer) Send(ctx context.Context, m *Message) error {
+	r := &kgo.Record{Topic: m.Topic, Value: m.Value,
+		Context: context.WithValue(context.Background(), keyCtx{}, m.PartitionKey)}
+	if len(m.Headers) > 0 {
+		r.Headers = make([]kgo.RecordHeader, len(m.Headers))
+		for i, h := range m.Headers {
+			r.Headers[i] = kgo.RecordHeader{Key: string(h.Key), Value: h.Value}
+		}
+	}
+	sent := time.Now()
+	var failed atomic.Bool
+	fp.cl.Produce(ctx, r, func(r *kgo.Record, err error) {
+		switch {
+		case err == nil:
+			if fp.hooks.Latency != nil {
+				fp.hooks.Latency(time.Since(sent))
+			}
+			fp.ack(m, nil)
+		case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, kgo.ErrClientClosed):
+			// Not sent: the line is read again on the next start.
+			failed.Store(true)
+		default:
+			fp.log.Error("Kafka refused a record for good", "topic", m.Topic, "err", err)
+			if fp.hooks.GiveUp != nil {
+				fp.hooks.GiveUp(m, err)
+			}
+			fp.ack(m, err)
+		}
+	})
+	if failed.Load() {
+		return ctx.Err()
+	}
+	return nil
+}
+
+func (fp *franzProducer) Healthy() error {
+	if e := fp.health.Load(); e != nil {
+		return *e
+	}
+	return nil
+}
+
+func (fp *franzProducer) Close(ctx context.Context) error {
+	var err error
+	fp.once.Do(func() {
+		done := make(chan struct{})
+		go func() {
+			// Records still buffered fail with ErrClientClosed and are not acked.
+			fp.cl.Close()
+			close(done)
+		}()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			err = fmt.Errorf("close Kafka client: %w", ctx.Err())
+		}
+	})
+	return err
+}
+

@@ -1,0 +1,91 @@
+// Package kafka sends records to Kafka and reports each acknowledgement
+// back to the caller. It knows nothing of files: a record's Meta is handed
+// back untouched in the ack.
+//
+// Two backends sit behind Producer: sarama (the default) and franz-go.
+// Both retry a failed send until it succeeds or the producer is closed; a
+// record is only given up when Kafka can never take it (too large), and
+// then the ack carries the error.
+package kafka
+
+import (
+	"context"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"time"
+
+	"github.com/logagent/logagent/conf"
+)
+
+// Header is one record header.
+type Header struct {
+	Key, Value []byte
+}
+
+// Message is one record to send.
+type Message struct {
+	Topic   string
+	Value   []byte
+	Headers []Header
+	// PartitionKey picks the partition (records with the same key keep
+	// their order); it is not sent as the record key.
+	PartitionKey []byte
+	// Meta is returned with the ack.
+	Meta any
+}
+
+// AckFunc is called once per sent message: err is nil when Kafka
+// acknowledged it, otherwise the reason it can never be sent.
+type AckFunc func(m *Message, err error)
+
+// Producer sends messages asynchronously.
+type Producer interface {
+	// Send hands m to the producer. It blocks while the producer's buffers
+	// are full and returns an error only if ctx ends first.
+	Send(ctx context.Context, m *Message) error
+	// Close stops retrying, waits (bounded by ctx) for messages in flight
+	// and releases the connections. Safe to call twice.
+	Close(ctx context.Context) error
+	// Healthy reports whether the brokers were reachable recently.
+	Healthy() error
+}
+
+// Hooks observe the producer (metrics). Any field may be nil.
+type Hooks struct {
+	Error   func(err error)             // a send attempt failed (it will be retried)
+	Retry   func()                      // a message is sent again
+	Latency func(d time.Duration)       // send to ack
+	GiveUp  func(m *Message, err error) // a message that can never be sent
+}
+
+// New returns the backend cfg.Client names.
+func New(cfg conf.Kafka, ack AckFunc, hooks Hooks, log *slog.Logger) (Producer, error) {
+	switch cfg.Client {
+	case conf.ClientFranzGo:
+		return newFranz(cfg, ack, hooks, log)
+	case conf.ClientSarama, "":
+		return newSarama(cfg, ack, hooks, log)
+	}
+	return nil, fmt.Errorf("unknown kafka client %q", cfg.Client)
+}
+
+// partitionFor keeps every record of one key in one partition, so that the
+// lines of a file stay in order.
+func partitionFor(key []byte, n int32) int32 {
+	if len(key) == 0 || n <= 1 {
+		return 0
+	}
+	h := fnv.New32a()
+	h.Write(key)
+	return int32(h.Sum32() % uint32(n))
+}
+
+// backoff doubles from first up to 10s.
+func backoff(first time.Duration, attempt int) time.Duration {
+	d := first
+	for i := 1; i < attempt && d < 10*time.Second; i++ {
+		d *= 2
+	}
+	return min(d, 10*time.Second)
+}

@@ -1,0 +1,302 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/logagent/logagent/conf"
+)
+
+// saramaProducer wraps sarama's AsyncProducer. sarama retries a failed
+// batch Retry.Max times itself (keeping order with the idempotent
+// producer); what still fails comes back on Errors and is queued here to be
+// sent again after a backoff, so that nothing is dropped during an outage.
+type saramaProducer struct {
+	cfg   *sarama.Config
+	addrs []string
+	ack   AckFunc
+	hooks Hooks
+	log   *slog.Logger
+	first time.Duration
+
+	ready   chan struct{} // closed once p is connected
+	p       sarama.AsyncProducer
+	closing chan struct{}
+	senders sync.WaitGroup // connect and retryLoop: they must end before AsyncClose
+	readers sync.WaitGroup // successes and errors: they end when sarama is closed
+	once    sync.Once
+	closed  chan struct{}
+
+	mu      sync.Mutex
+	retries []*sarama.ProducerMessage
+	retryCh chan struct{}
+
+	health atomic.Pointer[error]
+}
+
+// inflight travels as ProducerMessage.Metadata.
+type inflight struct {
+	m        *Message
+	sent     time.Time
+	attempts int
+}
+
+func saramaConfig(c conf.Kafka) (*sarama.Config, error) {
+	cfg := sarama.NewConfig()
+	cfg.ClientID = "logagent"
+	v, err := sarama.ParseKafkaVersion(c.Version)
+	if err != nil {
+		return nil, fmt.Errorf("[kafka] version: %w", err)
+	}
+	cfg.Version = v
+	cfg.Producer.Return.Successes = true
+	cfg.Producer.Return.Errors = true
+	switch c.RequiredAcks {
+	case "all":
+		cfg.Producer.RequiredAcks = sarama.WaitForAll
+	case "leader":
+		cfg.Producer.RequiredAcks = sarama.WaitForLocal
+	case "none":
+		cfg.Producer.RequiredAcks = sarama.NoResponse
+	}
+	if c.Idempotent {
+		cfg.Producer.Idempotent = true
+		cfg.Net.MaxOpenRequests = 1
+	}
+	switch c.Compression {
+	case "none":
+		cfg.Producer.Compression = sarama.CompressionNone
+	case "gzip":
+		cfg.Producer.Compression = sarama.CompressionGZIP
+	case "snappy":
+		cfg.Producer.Compression = sarama.CompressionSnappy
+	case "lz4":
+		cfg.Producer.Compression = sarama.CompressionLZ4
+	case "zstd":
+		cfg.Producer.Compression = sarama.CompressionZSTD
+	}
+	cfg.Producer.MaxMessageBytes = c.MaxMessageBytes
+	// A request must stay well under the broker's limit even uncompressed,
+	// or it is refused as MESSAGE_TOO_LARGE and retried forever.
+	cfg.Producer.Flush.Bytes = min(c.MaxMessageBytes/2, 512<<10)
+	cfg.Producer.Flush.Frequency = c.Linger
+	cfg.Producer.Retry.Max = 5
+	cfg.Producer.Retry.Backoff = c.RetryBackoff
+	cfg.Producer.Partitioner = func(string) sarama.Partitioner { return keyPartitioner{} }
+	cfg.Metadata.Retry.Backoff = c.RetryBackoff
+	cfg.Net.DialTimeout = 5 * time.Second
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("sarama config: %w", err)
+	}
+	return cfg, nil
+}
+
+// keyPartitioner hashes Message.PartitionKey (carried in Metadata).
+type keyPartitioner struct{}
+
+func (keyPartitioner) Partition(pm *sarama.ProducerMessage, n int32) (int32, error) {
+	return partitionFor(pm.Metadata.(*inflight).m.PartitionKey, n), nil
+}
+func (keyPartitioner) RequiresConsistency() bool { return true }
+
+func newSarama(c conf.Kafka, ack AckFunc, hooks Hooks, log *slog.Logger) (*saramaProducer, error) {
+	cfg, err := saramaConfig(c)
+	if err != nil {
+		return nil, err
+	}
+	sp := &saramaProducer{cfg: cfg, addrs: c.Brokers, ack: ack, hooks: hooks, log: log, first: c.RetryBackoff,
+		ready: make(chan struct{}), closing: make(chan struct{}), retryCh: make(chan struct{}, 1)}
+	notYet := errors.New("not connected to Kafka yet")
+	sp.health.Store(&notYet)
+	sp.senders.Add(1)
+	go sp.connect()
+	return sp, nil
+}
+
+// connect creates the sarama producer, retrying while no broker answers:
+// the agent starts (and reads up to its buffer) even when Kafka is down.
+func (sp *saramaProducer) connect() {
+	defer sp.senders.Done()
+	for attempt := 1; ; attempt++ {
+		p, err := sarama.NewAsyncProducer(sp.addrs, sp.cfg)
+		if err == nil {
+			sp.p = p
+			sp.health.Store(nil)
+			if attempt > 1 {
+				sp.log.Info("connected to Kafka", "brokers", sp.addrs)
+			}
+			close(sp.ready)
+			sp.readers.Add(2)
+			sp.senders.Add(1)
+			go sp.successes()
+			go sp.errors()
+			go sp.retryLoop()
+			return
+		}
+		sp.health.Store(&err)
+		if attempt == 1 {
+			sp.log.Error("cannot connect to Kafka; retrying", "brokers", sp.addrs, "err", err)
+		}
+		select {
+		case <-sp.closing:
+			return
+		case <-time.After(backoff(sp.first, attempt)):
+		}
+	}
+}
+
+func (sp *saramaProducer) Send(ctx context.Context, m *Message) error {
+	select {
+	case <-sp.ready:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return sp.input(ctx.Done(), sp.message(&inflight{m: m, sent: time.Now()}))
+}
+
+func (sp *saramaProducer) message(f *inflight) *sarama.ProducerMessage {
+	pm := &sarama.ProducerMessage{Topic: f.m.Topic, Value: sarama.ByteEncoder(f.m.Value), Metadata: f}
+	if len(f.m.Headers) > 0 {
+		pm.Headers = make([]sarama.RecordHeader, len(f.m.Headers))
+		for i, h := range f.m.Headers {
+			pm.Headers[i] = sarama.RecordHeader{Key: h.Key, Value: h.Value}
+		}
+	}
+	return pm
+}
+
+func (sp *saramaProducer) input(stop <-chan struct{}, pm *sarama.ProducerMessage) error {
+	select {
+	case sp.p.Input() <- pm:
+		return nil
+	case <-stop:
+		return context.Canceled
+	case <-sp.closing:
+		return errors.New("producer closed")
+	}
+}
+
+func (sp *saramaProducer) successes() {
+	defer sp.readers.Done()
+	for pm := range sp.p.Successes() {
+		f := pm.Metadata.(*inflight)
+		sp.health.Store(nil)
+		if sp.hooks.Latency != nil {
+			sp.hooks.Latency(time.Since(f.sent))
+		}
+		sp.ack(f.m, nil)
+	}
+}
+
+func (sp *saramaProducer) errors() {
+	defer sp.readers.Done()
+	for pe := range sp.p.Errors() {
+		f := pe.Msg.Metadata.(*inflight)
+		if sp.hooks.Error != nil {
+			sp.hooks.Error(pe.Err)
+		}
+		if fatal(pe.Err) {
+			if sp.hooks.GiveUp != nil {
+				sp.hooks.GiveUp(f.m, pe.Err)
+			}
+			sp.ack(f.m, pe.Err)
+			continue
+		}
+		err := pe.Err
+		sp.health.Store(&err)
+		f.attempts++
+		sp.mu.Lock()
+		if len(sp.retries) == 0 {
+			sp.log.Warn("Kafka send failed; retrying until it succeeds", "topic", f.m.Topic, "err", pe.Err)
+		}
+		sp.retries = append(sp.retries, sp.message(f))
+		sp.mu.Unlock()
+		select {
+		case sp.retryCh <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// retryLoop sends failed messages again after a backoff that grows with
+// consecutive failures.
+func (sp *saramaProducer) retryLoop() {
+	defer sp.senders.Done()
+	for attempt := 1; ; {
+		select {
+		case <-sp.closing:
+			return
+		case <-sp.retryCh:
+		}
+		select {
+		case <-sp.closing:
+			return
+		case <-time.After(backoff(sp.first, attempt)):
+		}
+		sp.mu.Lock()
+		batch := sp.retries
+		sp.retries = nil
+		sp.mu.Unlock()
+		for _, pm := range batch {
+			if sp.hooks.Retry != nil {
+				sp.hooks.Retry()
+			}
+			if sp.input(nil, pm) != nil {
+				return
+			}
+		}
+		if sp.health.Load() == nil {
+			attempt = 1
+		} else {
+			attempt++
+		}
+	}
+}
+
+// fatal reports errors that no retry can fix.
+func fatal(err error) bool {
+	return errors.Is(err, sarama.ErrMessageSizeTooLarge) || errors.Is(err, sarama.ErrInvalidMessageSize) ||
+		errors.Is(err, sarama.ErrInvalidTopic)
+}
+
+func (sp *saramaProducer) Healthy() error {
+	if e := sp.health.Load(); e != nil {
+		return *e
+	}
+	return nil
+}
+
+// Close must be called after the last Send has returned. Messages still
+// waiting for a retry are not acknowledged: their lines are read again on
+// the next start.
+func (sp *saramaProducer) Close(ctx context.Context) error {
+	done := make(chan struct{})
+	sp.once.Do(func() {
+		close(sp.closing)
+		go func() {
+			// sarama panics on a send after AsyncClose: stop our senders first.
+			sp.senders.Wait()
+			select {
+			case <-sp.ready:
+				sp.p.AsyncClose()
+			default:
+			}
+			sp.readers.Wait()
+			close(done)
+		}()
+		sp.closed = done
+	})
+	select {
+	case <-sp.closed:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("close Kafka producer: %w", ctx.Err())
+	}
+}

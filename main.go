@@ -1,0 +1,80 @@
+// Command logagent follows the log files listed for this host in etcd and
+// ships every line to Kafka. main only wires: flags, config, logger,
+// signals; the agent package does the work.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/logagent/logagent/agent"
+	"github.com/logagent/logagent/conf"
+)
+
+// version is set with -ldflags "-X main.version=..."; otherwise it comes from build info.
+var version = ""
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stderr))
+}
+
+// Exit codes.
+const (
+	exitOK     = 0
+	exitFail   = 1
+	exitConfig = 2
+)
+
+func run(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("logagent", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "conf/config.ini", "ini configuration file")
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	if err := fs.Parse(args); err != nil {
+		return exitConfig
+	}
+	if *showVersion {
+		fmt.Fprintln(os.Stdout, "logagent", buildVersion())
+		return exitOK
+	}
+	cfg, err := conf.Load(*configPath)
+	if err != nil {
+		fmt.Fprintln(stderr, "logagent: config:", err)
+		return exitConfig
+	}
+	log := newLogger(cfg.Agent, stderr)
+
+	a, err := agent.New(cfg, log, buildVersion())
+	if err != nil {
+		log.Error("cannot start", "err", err)
+		var ce *conf.Error
+		if errors.As(err, &ce) {
+			return exitConfig
+		}
+		return exitFail
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := a.Run(ctx); err != nil {
+		log.Error("stopped with an error", "err", err)
+		return exitFail
+	}
+	return exitOK
+}
+
+func newLogger(c conf.Agent, w io.Writer) *slog.Logger {
+	var level slog.Level
+	level.UnmarshalText([]byte(c.LogLevel)) // validated by conf
+	opts := &slog.HandlerOptions{Level: level}
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

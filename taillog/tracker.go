@@ -1,0 +1,147 @@
+package taillog
+
+import (
+	"context"
+	"sync"
+)
+
+// Roles of a tracker: where its committed offset is saved.
+const (
+	roleCurrent  = iota // the file the path names now
+	roleRotated         // renamed or deleted away, still being read
+	roleDetached        // truncated or given up: acks no longer move any offset
+)
+
+// tracker follows the lines of one file that are in flight to Kafka and
+// commits the offset up to which every line has been acknowledged. Kafka
+// acks arrive out of order across partitions; a line's ack only moves the
+// committed offset once every earlier line of the file is acked too.
+type tracker struct {
+	store *Positions
+	path  string
+	id    FileID
+
+	mu        sync.Mutex
+	role      int
+	base      uint64  // sequence number of the oldest line in flight
+	ends      []int64 // ring buffer: end offset of each line in flight
+	acked     []bool
+	head, n   int
+	committed int64
+	idle      chan struct{} // closed when nothing is in flight; nil then
+}
+
+func newTracker(store *Positions, path string, id FileID, offset int64, role int) *tracker {
+	t := &tracker{store: store, path: path, id: id, committed: offset, role: role,
+		ends: make([]int64, 64), acked: make([]bool, 64)}
+	t.save()
+	return t
+}
+
+// add registers a line that ends at end (the offset after its terminator)
+// and returns its sequence number for ack.
+func (t *tracker) add(end int64) uint64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.n == len(t.ends) {
+		t.grow()
+	}
+	i := (t.head + t.n) % len(t.ends)
+	t.ends[i], t.acked[i] = end, false
+	t.n++
+	if t.idle == nil {
+		t.idle = make(chan struct{})
+	}
+	return t.base + uint64(t.n-1)
+}
+
+func (t *tracker) grow() {
+	ends := make([]int64, 2*len(t.ends))
+	acked := make([]bool, 2*len(t.ends))
+	for k := 0; k < t.n; k++ {
+		j := (t.head + k) % len(t.ends)
+		ends[k], acked[k] = t.ends[j], t.acked[j]
+	}
+	t.ends, t.acked, t.head = ends, acked, 0
+}
+
+// unadd takes back the last k lines added: they were never sent.
+func (t *tracker) unadd(k int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.n -= k
+	if t.n == 0 && t.idle != nil {
+		close(t.idle)
+		t.idle = nil
+	}
+}
+
+// ack marks line seq as delivered and advances the committed offset over
+// the contiguous prefix of delivered lines.
+func (t *tracker) ack(seq uint64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	k := int(seq - t.base)
+	if seq < t.base || k >= t.n {
+		return // acked twice: ignore rather than corrupt the window
+	}
+	t.acked[(t.head+k)%len(t.ends)] = true
+	moved := false
+	for t.n > 0 && t.acked[t.head] {
+		t.committed = t.ends[t.head]
+		t.acked[t.head] = false
+		t.head = (t.head + 1) % len(t.ends)
+		t.base++
+		t.n--
+		moved = true
+	}
+	if moved {
+		t.save()
+	}
+	if t.n == 0 && t.idle != nil {
+		close(t.idle)
+		t.idle = nil
+	}
+}
+
+// save writes the committed offset where the tracker's role says; mu held.
+func (t *tracker) save() {
+	pos := FilePos{FileID: t.id, Offset: t.committed}
+	switch t.role {
+	case roleCurrent:
+		t.store.SetCurrent(t.path, pos)
+	case roleRotated:
+		t.store.SetRotated(t.path, pos)
+	}
+}
+
+// setRole moves the tracker's saved offset to another place.
+func (t *tracker) setRole(role int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.role = role
+	t.save()
+}
+
+// position returns the committed offset and how many lines are in flight.
+func (t *tracker) position() (int64, int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.committed, t.n
+}
+
+// wait blocks until every line added so far is acked, or ctx is done.
+func (t *tracker) wait(ctx context.Context) error {
+	t.mu.Lock()
+	idle := t.idle
+	t.mu.Unlock()
+	if idle == nil {
+		return nil
+	}
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
