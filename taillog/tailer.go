@@ -55,21 +55,38 @@ const (
 
 // openFile is one open generation of the tailed path.
 type openFile struct {
-	f       *os.File
-	id      FileID
-	name    string // the path it was opened under (for logs)
+	f    *os.File
+	id   FileID
+	name string // the name it was opened under (for logs)
+	tr   *tracker
+
+	// superseded is set once the path no longer names this file: it is
+	// read until it has not grown for RotateWait, then closed.
+	superseded atomic.Bool
+	lastGrowth atomic.Int64 // unix nanoseconds
+
+	// Owned by the reader goroutine.
 	readOff int64  // offset of the next byte to read from f
 	pending []byte // bytes of an unfinished line, starting at readOff-len(pending)
 	// splitting is set while the pieces of an oversized line are sent.
 	splitting bool
-	tr      *tracker
-
-	lastGrowth time.Time // rotated files: closed after RotateWait without growth
 }
 
-// Tailer follows one path: it reads every line of the file the path names,
-// follows it across rotation and truncation, and hands lines to the
-// manager's channel.
+func (f *openFile) supersede() {
+	f.lastGrowth.Store(time.Now().UnixNano())
+	f.tr.setRole(roleRotated)
+	f.superseded.Store(true)
+}
+
+// Tailer follows one path: it reads every line of every file the path
+// names over time, across rotation and truncation, and hands the lines to
+// the manager's channel.
+//
+// Two goroutines share the work. The watcher goroutine notices at once
+// when the path names a new file and opens it, so the file is held even if
+// it is rotated away again before it is read. The reader goroutine reads
+// the held files oldest first, each to its end, and may block when Kafka
+// is slow; the watcher never blocks on Kafka.
 //
 // It owns its read loop rather than using nxadm/tail's, which (v1.4.11)
 // reopens a moved file without reading the unread end of the old one,
@@ -80,19 +97,21 @@ type Tailer struct {
 	m     *Manager
 	log   *slog.Logger
 
-	wake       chan struct{}
+	wake       chan struct{} // pokes the watcher
+	readWake   chan struct{} // pokes the reader
 	hasRotated atomic.Bool
 	cancel     context.CancelFunc
-	done       chan struct{}
+	done       sync.WaitGroup
 	stopOnce   sync.Once
 
-	// Owned by the run goroutine.
-	cur        *openFile
-	rotated    []*openFile
+	mu    sync.Mutex
+	files []*openFile // oldest first; the last is the path's current file unless superseded
+
+	// Owned by the watcher goroutine.
 	opened     bool // a file has been opened at least once
 	existedNew bool // the file existed when the entry appeared
+	missing    bool // the path was seen naming nothing
 	lastErr    string
-	pollEvery  time.Duration
 
 	stats tailerStats
 }
@@ -106,8 +125,8 @@ type tailerStats struct {
 }
 
 func newTailer(m *Manager, e Entry) *Tailer {
-	t := &Tailer{entry: e, m: m, wake: make(chan struct{}, 1), done: make(chan struct{}),
-		log: m.log.With("path", e.Path, "topic", e.Topic), pollEvery: m.opts.PollInterval}
+	t := &Tailer{entry: e, m: m, wake: make(chan struct{}, 1), readWake: make(chan struct{}, 1),
+		log: m.log.With("path", e.Path, "topic", e.Topic)}
 	t.stats.state = StateStarting
 	return t
 }
@@ -115,6 +134,10 @@ func newTailer(m *Manager, e Entry) *Tailer {
 func (t *Tailer) poke() {
 	select {
 	case t.wake <- struct{}{}:
+	default:
+	}
+	select {
+	case t.readWake <- struct{}{}:
 	default:
 	}
 }
@@ -133,7 +156,9 @@ func (t *Tailer) start() {
 	}
 	t.restoreRotated()
 	t.m.watch.add(t)
-	go t.run(ctx)
+	t.done.Add(2)
+	go t.watchLoop(ctx)
+	go t.readLoop(ctx)
 }
 
 // stop stops reading, waits (bounded by ctx) until every line read so far
@@ -141,36 +166,46 @@ func (t *Tailer) start() {
 func (t *Tailer) stop(ctx context.Context) {
 	t.stopOnce.Do(func() {
 		t.cancel()
-		<-t.done
+		t.done.Wait()
 		t.m.watch.remove(t)
-		for _, f := range t.files() {
+		for _, f := range t.files {
 			if err := f.tr.wait(ctx); err != nil {
 				_, n := f.tr.position()
 				t.log.Warn("stopped before Kafka acknowledged every line read; they are sent again on the next start",
 					"in_flight", n, "file_offset", f.readOff)
 			}
 		}
-		for _, f := range t.files() {
+		for _, f := range t.files {
 			f.f.Close()
 		}
-		t.cur, t.rotated = nil, nil
+		t.files = nil
 	})
 }
 
-func (t *Tailer) files() []*openFile {
-	fs := append([]*openFile(nil), t.rotated...)
-	if t.cur != nil {
-		fs = append(fs, t.cur)
-	}
-	return fs
+func (t *Tailer) snapshot() []*openFile {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([]*openFile(nil), t.files...)
 }
 
-func (t *Tailer) run(ctx context.Context) {
-	defer close(t.done)
-	tick := time.NewTicker(t.pollEvery)
+func (t *Tailer) remove(f *openFile) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for i, g := range t.files {
+		if g == f {
+			t.files = append(t.files[:i], t.files[i+1:]...)
+			break
+		}
+	}
+	t.hasRotated.Store(len(t.files) > 1 || (len(t.files) == 1 && t.files[0].superseded.Load()))
+}
+
+func (t *Tailer) watchLoop(ctx context.Context) {
+	defer t.done.Done()
+	tick := time.NewTicker(t.m.opts.PollInterval)
 	defer tick.Stop()
 	for {
-		t.step(ctx)
+		t.checkPath()
 		select {
 		case <-ctx.Done():
 			return
@@ -180,38 +215,48 @@ func (t *Tailer) run(ctx context.Context) {
 	}
 }
 
-// step reads everything there is to read now: rotated-away files first
-// (they hold the older lines), then the file the path names.
+func (t *Tailer) readLoop(ctx context.Context) {
+	defer t.done.Done()
+	tick := time.NewTicker(t.m.opts.PollInterval)
+	defer tick.Stop()
+	for {
+		t.step(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.readWake:
+		case <-tick.C:
+		}
+	}
+}
+
+// step reads everything there is to read now, oldest file first (it holds
+// the older lines).
 func (t *Tailer) step(ctx context.Context) {
 	for ctx.Err() == nil {
 		progressed := false
-		t.checkPath()
-		for i := 0; i < len(t.rotated); i++ {
-			f := t.rotated[i]
+		files := t.snapshot()
+		for i, f := range files {
+			current := i == len(files)-1 && !f.superseded.Load()
 			n, err := t.read(ctx, f)
+			if ctx.Err() != nil {
+				return
+			}
 			if n > 0 {
-				f.lastGrowth = time.Now()
+				f.lastGrowth.Store(time.Now().UnixNano())
 				progressed = true
 			}
-			if err != nil || t.rotatedDone(f) {
-				t.closeRotated(ctx, f, err)
-				t.rotated = append(t.rotated[:i], t.rotated[i+1:]...)
-				i--
-			}
-		}
-		t.hasRotated.Store(len(t.rotated) > 0)
-		if t.cur != nil {
-			n, err := t.read(ctx, t.cur)
-			if n > 0 {
-				progressed = true
-			} else if err == nil {
-				t.checkTruncated()
-			}
-			if err != nil && ctx.Err() == nil {
+			switch {
+			case err != nil && current:
 				t.fail(fmt.Errorf("read %s: %w", t.entry.Path, err))
-				t.cur.tr.setRole(roleDetached)
-				t.cur.f.Close()
-				t.cur = nil
+				f.tr.setRole(roleDetached)
+				f.f.Close()
+				t.remove(f)
+			case err != nil || (!current && t.rotatedDone(f)):
+				t.closeRotated(ctx, f, err)
+				t.remove(f)
+			case current && n == 0:
+				t.checkTruncated(f)
 			}
 		}
 		if !progressed {
@@ -228,14 +273,25 @@ func (t *Tailer) fail(err error) {
 	t.setState(StateError, err.Error())
 }
 
+// latest is the file the path named when last looked at, if still held.
+func (t *Tailer) latest() *openFile {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if n := len(t.files); n > 0 && !t.files[n-1].superseded.Load() {
+		return t.files[n-1]
+	}
+	return nil
+}
+
 // checkPath looks at what the path names now: the same file, a new file
 // (rotation), nothing (deleted or renamed away), or something unreadable.
 func (t *Tailer) checkPath() {
+	cur := t.latest()
 	fi, err := os.Stat(t.entry.Path)
 	if errors.Is(err, fs.ErrNotExist) {
-		if t.cur != nil {
-			t.log.Info("file gone; reading it to its end", "file_id", t.cur.id)
-			t.retire()
+		if cur != nil {
+			t.log.Info("file gone; reading it to its end", "file_id", cur.id)
+			t.supersede(cur)
 		}
 		t.awaiting()
 		return
@@ -248,22 +304,26 @@ func (t *Tailer) checkPath() {
 		t.fail(fmt.Errorf("%s is a directory", t.entry.Path))
 		return
 	}
-	id := fileID(fi)
-	if t.cur != nil && t.cur.id == id {
+	if cur != nil && cur.id == fileID(fi) {
 		return
 	}
-	if t.cur != nil {
-		t.log.Info("file rotated; reading the old one to its end", "old_id", t.cur.id, "new_id", id)
-		t.stats.rotations.Add(1)
-		t.retire()
+	t.open(cur)
+}
+
+func (t *Tailer) supersede(f *openFile) {
+	f.supersede()
+	t.hasRotated.Store(true)
+	select {
+	case t.readWake <- struct{}{}:
+	default:
 	}
-	t.open()
 }
 
 // awaiting notes that the path names no file. Once the path has been seen
 // missing, the file that appears is new and is read from its beginning,
 // also after a restart: the zero FileID saved here says so.
 func (t *Tailer) awaiting() {
+	t.missing = true
 	if _, ok := t.m.store.Get(t.entry.Path); !ok {
 		t.m.store.SetCurrent(t.entry.Path, FilePos{})
 	}
@@ -271,19 +331,8 @@ func (t *Tailer) awaiting() {
 	t.lastErr = ""
 }
 
-// retire moves the current file to the rotated list: it is read until it
-// has not grown for RotateWait, then closed.
-func (t *Tailer) retire() {
-	f := t.cur
-	t.cur = nil
-	f.lastGrowth = time.Now()
-	f.tr.setRole(roleRotated)
-	t.rotated = append(t.rotated, f)
-	t.hasRotated.Store(true)
-}
-
 func (t *Tailer) rotatedDone(f *openFile) bool {
-	if time.Since(f.lastGrowth) < t.m.opts.RotateWait {
+	if time.Since(time.Unix(0, f.lastGrowth.Load())) < t.m.opts.RotateWait {
 		return false
 	}
 	_, inFlight := f.tr.position()
@@ -291,7 +340,7 @@ func (t *Tailer) rotatedDone(f *openFile) bool {
 }
 
 func (t *Tailer) closeRotated(ctx context.Context, f *openFile, err error) {
-	if err != nil && ctx.Err() == nil {
+	if err != nil {
 		t.log.Error("cannot read rotated file; closing it", "file_id", f.id, "err", err)
 	}
 	// An unfinished last line will never be completed now: send it.
@@ -306,8 +355,10 @@ func (t *Tailer) closeRotated(ctx context.Context, f *openFile, err error) {
 	t.log.Info("rotated file read to its end and closed", "file_id", f.id, "offset", f.readOff)
 }
 
-// open opens the file the path names and decides where reading starts.
-func (t *Tailer) open() {
+// open opens the file the path names, decides where reading starts, and
+// hands it to the reader; prev, the file the path named before, is read
+// to its end first.
+func (t *Tailer) open(prev *openFile) {
 	f, err := os.Open(t.entry.Path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -327,7 +378,7 @@ func (t *Tailer) open() {
 	var off int64
 	saved, ok := t.m.store.Get(t.entry.Path)
 	switch {
-	case ok && saved.Current.FileID == id:
+	case prev == nil && ok && saved.Current.FileID == id:
 		// A saved offset for the same file always wins.
 		off = saved.Current.Offset
 		if off > fi.Size() {
@@ -335,7 +386,7 @@ func (t *Tailer) open() {
 				"saved_offset", off, "size", fi.Size())
 			off = 0
 		}
-	case !t.opened && !ok && t.existedNew && t.entry.ReadFrom != "beginning":
+	case !t.opened && !ok && t.existedNew && !t.missing && t.entry.ReadFrom != "beginning":
 		// An existing file, seen for the first time: start at its end, as tail -F.
 		off = fi.Size()
 	default:
@@ -349,12 +400,24 @@ func (t *Tailer) open() {
 			return
 		}
 	}
-	t.opened = true
-	t.cur = &openFile{f: f, id: id, name: t.entry.Path, readOff: off,
+	if prev != nil {
+		t.log.Info("file rotated; reading the old one to its end", "old_id", prev.id, "new_id", id)
+		t.stats.rotations.Add(1)
+		t.supersede(prev)
+	}
+	t.opened, t.missing = true, false
+	nf := &openFile{f: f, id: id, name: t.entry.Path, readOff: off,
 		tr: newTracker(t.m.store, t.entry.Path, id, off, roleCurrent)}
+	t.mu.Lock()
+	t.files = append(t.files, nf)
+	t.mu.Unlock()
 	t.lastErr = ""
 	t.setState(StateRunning, "")
 	t.log.Info("file opened", "file_id", id, "offset", off, "size", fi.Size())
+	select {
+	case t.readWake <- struct{}{}:
+	default:
+	}
 }
 
 // restoreRotated reopens rotated files that were still being read when the
@@ -391,30 +454,33 @@ func (t *Tailer) restoreRotated() {
 			continue
 		}
 		t.log.Info("resuming rotated file", "name", found.Name(), "file_id", r.FileID, "offset", r.Offset)
-		t.rotated = append(t.rotated, &openFile{f: found, id: r.FileID, name: found.Name(), readOff: r.Offset,
-			lastGrowth: time.Now(), tr: newTracker(t.m.store, t.entry.Path, r.FileID, r.Offset, roleRotated)})
+		f := &openFile{f: found, id: r.FileID, name: found.Name(), readOff: r.Offset,
+			tr: newTracker(t.m.store, t.entry.Path, r.FileID, r.Offset, roleRotated)}
+		f.lastGrowth.Store(time.Now().UnixNano())
+		f.superseded.Store(true)
+		t.files = append(t.files, f)
 	}
-	t.hasRotated.Store(len(t.rotated) > 0)
+	t.hasRotated.Store(len(t.files) > 0)
 }
 
 // checkTruncated handles a file that became shorter than what was read:
 // copytruncate or a plain truncate. The file is read again from 0.
-func (t *Tailer) checkTruncated() {
-	fi, err := t.cur.f.Stat()
-	if err != nil || fi.Size() >= t.cur.readOff {
+func (t *Tailer) checkTruncated(f *openFile) {
+	fi, err := f.f.Stat()
+	if err != nil || fi.Size() >= f.readOff {
 		return
 	}
-	t.log.Warn("file truncated; reading it again from the start", "file_id", t.cur.id, "offset", t.cur.readOff, "size", fi.Size())
+	t.log.Warn("file truncated; reading it again from the start", "file_id", f.id, "offset", f.readOff, "size", fi.Size())
 	t.stats.truncations.Add(1)
-	if _, err := t.cur.f.Seek(0, io.SeekStart); err != nil {
+	if _, err := f.f.Seek(0, io.SeekStart); err != nil {
 		t.fail(err)
 		return
 	}
 	// Acks still due for the old content must not move the new content's offset.
-	t.cur.tr.setRole(roleDetached)
-	t.cur.tr = newTracker(t.m.store, t.entry.Path, t.cur.id, 0, roleCurrent)
-	t.cur.readOff = 0
-	t.cur.pending = nil
+	f.tr.setRole(roleDetached)
+	f.tr = newTracker(t.m.store, t.entry.Path, f.id, 0, roleCurrent)
+	f.readOff = 0
+	f.pending = nil
 }
 
 const readSize = 64 << 10
@@ -496,8 +562,8 @@ func (t *Tailer) emit(ctx context.Context, f *openFile, data []byte, base int64,
 	lines := make([]Line, 0, bytes.Count(chunk, []byte{'\n'})+pieces)
 	for p := 0; p < len(chunk); {
 		i := bytes.IndexByte(chunk[p:], '\n')
-		end := p + i + 1
-		text := chunk[p : p+i]
+		var end int
+		var text []byte
 		if i < 0 || i > max {
 			// An oversized line: a piece of max bytes, the rest follows.
 			end = p + max
@@ -508,6 +574,8 @@ func (t *Tailer) emit(ctx context.Context, f *openFile, data []byte, base int64,
 				t.log.Warn("line longer than max_line_bytes; sent in pieces", "offset", base+int64(p), "max_line_bytes", max)
 			}
 		} else {
+			end = p + i + 1
+			text = chunk[p : p+i]
 			f.splitting = false
 			if i > 0 && text[i-1] == '\r' {
 				text = text[:i-1]

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what the end-to-end tests need on a fresh Debian 12 machine (run as
+# root, or with sudo available). Idempotent and silent when all is present.
+#
+#   - etcd + etcdctl           (Debian packages etcd-server, etcd-client)
+#   - Java 17+ and Maven       (Debian packages; only if missing)
+#   - Apache Kafka jars        (Maven Central, cached in scripts/.kafka-lib/)
+#   - kcat                     (optional: a failure to install it is only reported)
+set -euo pipefail
+
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+export LOG_PREFIX=deps.sh # used by log() in common.sh
+# shellcheck source=common.sh
+source "$SCRIPT_DIR/common.sh"
+
+# Java and Maven are on the CI image already; install them only when absent
+# (a JDK is needed, not just a JRE, only by Maven itself; a headless one is enough).
+if ! command -v java >/dev/null || ! command -v mvn >/dev/null; then
+  apt_install openjdk-17-jdk-headless maven || die "could not install Java 17 / Maven"
+fi
+
+"$SCRIPT_DIR/etcd.sh" install
+"$SCRIPT_DIR/kafka.sh" fetch
+
+if ! command -v kcat >/dev/null; then
+  # Subshell: apt_install exits on a failed `apt-get update`, which must not
+  # fail the whole script for an optional tool.
+  (apt_install kcat) || log "warning: kcat could not be installed (optional, continuing)"
+fi

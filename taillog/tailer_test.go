@@ -1,0 +1,451 @@
+package taillog
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+type got struct {
+	path   string
+	offset int64
+	data   string
+}
+
+// collector plays Kafka: it takes the manager's batches and acks them. While
+// paused it takes nothing, so the tailers fall behind and block.
+type collector struct {
+	out    chan []Line
+	mu     sync.Mutex
+	lines  []got
+	paused chan struct{} // closed = running
+	stop   chan struct{}
+	done   chan struct{}
+}
+
+func newCollector() *collector {
+	c := &collector{out: make(chan []Line, 4), stop: make(chan struct{}), done: make(chan struct{})}
+	c.paused = make(chan struct{})
+	close(c.paused)
+	go c.run()
+	return c
+}
+
+func (c *collector) run() {
+	defer close(c.done)
+	for {
+		c.mu.Lock()
+		gate := c.paused
+		c.mu.Unlock()
+		select {
+		case <-gate:
+		case <-c.stop:
+			return
+		}
+		select {
+		case b := <-c.out:
+			c.mu.Lock()
+			for i := range b {
+				c.lines = append(c.lines, got{b[i].Path, b[i].Offset, string(b[i].Data)})
+			}
+			c.mu.Unlock()
+			for i := range b {
+				b[i].Ack()
+			}
+		case <-c.stop:
+			return
+		case <-time.After(10 * time.Millisecond): // re-check the gate
+		}
+	}
+}
+
+func (c *collector) pause() {
+	c.mu.Lock()
+	c.paused = make(chan struct{})
+	c.mu.Unlock()
+}
+
+func (c *collector) resume() {
+	c.mu.Lock()
+	close(c.paused)
+	c.mu.Unlock()
+}
+
+func (c *collector) close() { close(c.stop); <-c.done }
+
+// wait returns the lines once there are n, failing after 10s.
+func (c *collector) wait(t *testing.T, n int) []got {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c.mu.Lock()
+		l := append([]got(nil), c.lines...)
+		c.mu.Unlock()
+		if len(l) >= n {
+			return l
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("got %d lines, want %d; last: %v", len(l), n, tail(l))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func tail(l []got) []got {
+	if len(l) > 3 {
+		return l[len(l)-3:]
+	}
+	return l
+}
+
+func testOpts() Options {
+	return Options{MaxLineBytes: 1024, BufferBytes: 1 << 20, RotateWait: 200 * time.Millisecond,
+		PollInterval: 50 * time.Millisecond, ShutdownTimeout: 2 * time.Second}
+}
+
+type fixture struct {
+	dir   string
+	store *Positions
+	col   *collector
+	m     *Manager
+}
+
+func newFixture(t *testing.T, opts Options) *fixture {
+	t.Helper()
+	dir := t.TempDir()
+	store, err := LoadPositions(filepath.Join(dir, "positions.json"), discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{dir: dir, store: store, col: newCollector()}
+	f.m = NewManager(opts, store, f.col.out, testLogger(t))
+	t.Cleanup(func() { f.m.Stop(); f.col.close() })
+	return f
+}
+
+func (f *fixture) waitState(t *testing.T, path, state string) Status {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		for _, s := range f.m.Status() {
+			if s.Path == path && s.State == state {
+				return s
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never %s: %+v", path, state, f.m.Status())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func write(t *testing.T, path, s string) {
+	t.Helper()
+	fh, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fh.WriteString(s); err != nil {
+		t.Fatal(err)
+	}
+	fh.Close()
+}
+
+func numbered(from, to int) string {
+	var b strings.Builder
+	for i := from; i < to; i++ {
+		fmt.Fprintf(&b, "line %05d\n", i)
+	}
+	return b.String()
+}
+
+// checkSequence asserts lines are exactly "line 00000".."line n-1", once each, in order.
+func checkSequence(t *testing.T, lines []got, n int) {
+	t.Helper()
+	if len(lines) != n {
+		t.Fatalf("got %d lines, want %d", len(lines), n)
+	}
+	for i, l := range lines {
+		if want := fmt.Sprintf("line %05d", i); l.data != want {
+			t.Fatalf("line %d = %q, want %q", i, l.data, want)
+		}
+	}
+}
+
+func TestWhereReadingStarts(t *testing.T) {
+	f := newFixture(t, testOpts())
+	existing := filepath.Join(f.dir, "existing.log")
+	fromStart := filepath.Join(f.dir, "from-start.log")
+	later := filepath.Join(f.dir, "later.log")
+	write(t, existing, "old\n")
+	write(t, fromStart, "kept\n")
+	f.m.Reconcile([]Entry{{Path: existing, Topic: "t"}, {Path: fromStart, Topic: "t", ReadFrom: "beginning"}, {Path: later, Topic: "t"}})
+	f.waitState(t, existing, StateRunning)
+	f.waitState(t, later, StateWaiting)
+	f.col.wait(t, 1)
+	write(t, existing, "new\n")
+	write(t, later, "first\n")
+	l := f.col.wait(t, 3)
+	want := map[string]got{
+		fromStart: {fromStart, 0, "kept"},
+		existing:  {existing, 4, "new"},
+		later:     {later, 0, "first"},
+	}
+	for _, g := range l {
+		if want[g.path] != g {
+			t.Errorf("got %+v, want %+v", g, want[g.path])
+		}
+	}
+	if len(l) != 3 {
+		t.Fatalf("got %d lines", len(l))
+	}
+}
+
+// Rename rotation, several times, while the reader is far behind: every
+// line of every generation arrives once, in order, including lines the
+// writer still appended to the old file after it was renamed.
+func TestRotationWhileBehindLosesNothing(t *testing.T) {
+	f := newFixture(t, testOpts())
+	log := filepath.Join(f.dir, "app.log")
+	f.m.Reconcile([]Entry{{Path: log, Topic: "t"}})
+	f.waitState(t, log, StateWaiting)
+	f.col.pause()
+	const per, gens = 2000, 5
+	n := 0
+	for g := 0; g < gens; g++ {
+		fh, err := os.OpenFile(log, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fh.WriteString(numbered(n, n+per-10))
+		// Give the tailer a chance to open this generation before it moves.
+		f.waitOpen(t, log, fh)
+		if err := os.Rename(log, fmt.Sprintf("%s.%d", log, g)); err != nil {
+			t.Fatal(err)
+		}
+		// The application writes a little more before it reopens.
+		fh.WriteString(numbered(n+per-10, n+per))
+		fh.Close()
+		n += per
+	}
+	f.col.resume()
+	checkSequence(t, f.col.wait(t, n), n)
+	// Every rotated file is closed once drained and idle.
+	deadline := time.Now().Add(5 * time.Second)
+	for openFDs(t, f.dir) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d files of %s still open", openFDs(t, f.dir), f.dir)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// waitOpen waits until the tailer holds the file fh is open on.
+func (f *fixture) waitOpen(t *testing.T, path string, fh *os.File) {
+	t.Helper()
+	fi, _ := fh.Stat()
+	id := fileID(fi)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if p, ok := f.store.Get(path); ok && p.Current.FileID == id {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("tailer never opened %s", id)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// openFDs counts this process's descriptors on files under dir.
+func openFDs(t *testing.T, dir string) int {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip("no /proc")
+	}
+	n := 0
+	for _, e := range ents {
+		target, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name()))
+		if err == nil && strings.HasPrefix(target, dir) && !strings.HasSuffix(target, "positions.json") {
+			n++
+		}
+	}
+	return n
+}
+
+func TestTruncationReadsAgainFromZero(t *testing.T) {
+	f := newFixture(t, testOpts())
+	log := filepath.Join(f.dir, "t.log")
+	f.m.Reconcile([]Entry{{Path: log, Topic: "t"}})
+	f.waitState(t, log, StateWaiting)
+	write(t, log, numbered(0, 100))
+	f.col.wait(t, 100)
+	if err := os.Truncate(log, 0); err != nil {
+		t.Fatal(err)
+	}
+	// Wait until the truncation is seen before the file grows again.
+	deadline := time.Now().Add(5 * time.Second)
+	for f.m.Status()[0].Truncations == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("truncation not detected")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	write(t, log, "after truncate\n")
+	l := f.col.wait(t, 101)
+	if l[100] != (got{log, 0, "after truncate"}) {
+		t.Fatalf("got %+v", l[100])
+	}
+	if p, _ := f.store.Get(log); p.Current.Offset != int64(len("after truncate\n")) {
+		t.Fatalf("committed %d", p.Current.Offset)
+	}
+}
+
+func TestDeletedFileIsDrainedThenReleased(t *testing.T) {
+	f := newFixture(t, testOpts())
+	log := filepath.Join(f.dir, "d.log")
+	f.m.Reconcile([]Entry{{Path: log, Topic: "t"}})
+	f.waitState(t, log, StateWaiting)
+	f.col.pause()
+	write(t, log, numbered(0, 5000)) // far more than fits in the channel
+	fh, _ := os.Open(log)
+	f.waitOpen(t, log, fh)
+	fh.Close()
+	os.Remove(log)
+	f.col.resume()
+	checkSequence(t, f.col.wait(t, 5000), 5000)
+	f.waitState(t, log, StateWaiting)
+	deadline := time.Now().Add(5 * time.Second)
+	for openFDs(t, f.dir) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("descriptor of the deleted file not released")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Recreated: read from its beginning.
+	write(t, log, "reborn\n")
+	if l := f.col.wait(t, 5001); l[5000].data != "reborn" || l[5000].offset != 0 {
+		t.Fatalf("got %+v", l[5000])
+	}
+}
+
+func TestPartialLastLineIsSentOnceComplete(t *testing.T) {
+	f := newFixture(t, testOpts())
+	log := filepath.Join(f.dir, "p.log")
+	f.m.Reconcile([]Entry{{Path: log, Topic: "t"}})
+	f.waitState(t, log, StateWaiting)
+	write(t, log, "one\ntw")
+	f.col.wait(t, 1)
+	time.Sleep(150 * time.Millisecond) // several poll intervals
+	write(t, log, "o\n")
+	l := f.col.wait(t, 2)
+	if len(l) != 2 || l[1] != (got{log, 4, "two"}) {
+		t.Fatalf("got %+v", l)
+	}
+}
+
+func TestOversizedLinesAreSplit(t *testing.T) {
+	f := newFixture(t, testOpts()) // max 1024
+	log := filepath.Join(f.dir, "o.log")
+	f.m.Reconcile([]Entry{{Path: log, Topic: "t"}})
+	f.waitState(t, log, StateWaiting)
+	big := strings.Repeat("x", 3000)
+	write(t, log, big+"\nsmall\n")
+	l := f.col.wait(t, 4)
+	want := []got{{log, 0, big[:1024]}, {log, 1024, big[1024:2048]}, {log, 2048, big[2048:]}, {log, 3001, "small"}}
+	for i := range want {
+		if l[i] != want[i] {
+			t.Fatalf("piece %d = %d bytes at %d, want %d bytes at %d", i, len(l[i].data), l[i].offset, len(want[i].data), want[i].offset)
+		}
+	}
+	if s := f.m.Status()[0]; s.Oversized != 1 {
+		t.Fatalf("oversized = %d, want 1", s.Oversized)
+	}
+	// A line far larger than the read buffer and the budget does not stall.
+	huge := strings.Repeat("y", 3<<20)
+	write(t, log, huge+"\nafter\n")
+	l = f.col.wait(t, 4+3*1024+1)
+	if last := l[len(l)-1]; last.data != "after" {
+		t.Fatalf("last = %q", last.data[:min(20, len(last.data))])
+	}
+}
+
+func TestBadPathsDoNotAffectOthers(t *testing.T) {
+	f := newFixture(t, testOpts())
+	dirPath := filepath.Join(f.dir, "adir")
+	os.Mkdir(dirPath, 0o755)
+	good := filepath.Join(f.dir, "good.log")
+	f.m.Reconcile([]Entry{{Path: dirPath, Topic: "t"}, {Path: good, Topic: "t"}})
+	s := f.waitState(t, dirPath, StateError)
+	if !strings.Contains(s.LastError, "is a directory") {
+		t.Fatalf("error = %q", s.LastError)
+	}
+	write(t, good, "fine\n")
+	if l := f.col.wait(t, 1); l[0].data != "fine" {
+		t.Fatalf("got %+v", l)
+	}
+}
+
+// Stop returns within ShutdownTimeout even when nothing takes the lines.
+func TestStopCannotHang(t *testing.T) {
+	opts := testOpts()
+	opts.ShutdownTimeout = 300 * time.Millisecond
+	f := newFixture(t, opts)
+	log := filepath.Join(f.dir, "s.log")
+	f.m.Reconcile([]Entry{{Path: log, Topic: "t"}})
+	f.waitState(t, log, StateWaiting)
+	f.col.pause()
+	write(t, log, numbered(0, 10000))
+	time.Sleep(100 * time.Millisecond)
+	start := time.Now()
+	f.m.Stop()
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("Stop took %s", d)
+	}
+	if p, _ := f.store.Get(log); p.Current.Offset != 0 {
+		t.Fatalf("offset moved to %d without any ack", p.Current.Offset)
+	}
+}
+
+// Stopped in the middle of a rotated file, a new manager finds that file
+// again by its identity and reads the rest of it before the new file.
+func TestRestartResumesRotatedFile(t *testing.T) {
+	opts := testOpts()
+	opts.RotateWait = time.Hour
+	f := newFixture(t, opts)
+	log := filepath.Join(f.dir, "r.log")
+	f.m.Reconcile([]Entry{{Path: log, Topic: "t"}})
+	f.waitState(t, log, StateWaiting)
+	write(t, log, numbered(0, 10))
+	f.col.wait(t, 10)
+	os.Rename(log, log+".1")
+	write(t, log, numbered(20, 30))
+	f.col.wait(t, 20)
+	f.m.Stop()
+	f.store.Flush()
+	write(t, log+".1", numbered(10, 20)) // the old file grew while we were down
+
+	store, err := LoadPositions(filepath.Join(f.dir, "positions.json"), discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	col := newCollector()
+	defer col.close()
+	m := NewManager(opts, store, col.out, testLogger(t))
+	defer m.Stop()
+	m.Reconcile([]Entry{{Path: log, Topic: "t"}})
+	l := col.wait(t, 10)
+	for i, g := range l {
+		if want := fmt.Sprintf("line %05d", 10+i); g.data != want || g.path != log {
+			t.Fatalf("line %d = %+v, want %q", i, g, want)
+		}
+	}
+	time.Sleep(100 * time.Millisecond)
+	if l := col.wait(t, 10); len(l) != 10 {
+		t.Fatalf("%d lines, want 10 (nothing of the current file is resent)", len(l))
+	}
+}
