@@ -189,4 +189,3 @@ func toTail(es []etcd.Entry) []taillog.Entry {
 
 // Status of the agent's files (for the status key, metrics and tests).
 func (a *Agent) Status() []taillog.Status { return a.mgr.Status() }
-

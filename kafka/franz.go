@@ -159,4 +159,3 @@ func (fp *franzProducer) Close(ctx context.Context) error {
 	})
 	return err
 }
-
