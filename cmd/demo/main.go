@@ -1,0 +1,189 @@
+// Command demo shows logagent working with nothing installed: it starts an
+// embedded etcd and an in-process Kafka (kfake), runs the real logagent
+// binary against them, writes a log file, and prints every record as it
+// lands in Kafka. It is not part of the logagent binary.
+//
+//	make demo        (= go build -o bin/logagent . && go run ./cmd/demo -agent bin/logagent)
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/logagent/logagent/internal/testenv"
+)
+
+func main() {
+	agentBin := flag.String("agent", "bin/logagent", "the logagent binary to run")
+	etcdPort := flag.Int("etcd-port", 23790, "client port of the embedded etcd (0 = any)")
+	kafkaPort := flag.Int("kafka-port", 19092, "port of the in-process Kafka (0 = any)")
+	duration := flag.Duration("duration", 0, "stop after this long (0 = until Ctrl-C)")
+	flag.Parse()
+	if err := run(*agentBin, *etcdPort, *kafkaPort, *duration); err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		os.Exit(1)
+	}
+}
+
+const host = "demo"
+
+func say(format string, args ...any) { fmt.Printf("\033[1m[demo]\033[0m "+format+"\n", args...) }
+
+func run(agentBin string, etcdPort, kafkaPort int, duration time.Duration) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, duration)
+		defer cancel()
+	}
+	if _, err := os.Stat(agentBin); err != nil {
+		return fmt.Errorf("agent binary: %w (build it with: go build -o %s .)", err, agentBin)
+	}
+	dir, err := os.MkdirTemp("", "logagent-demo-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+
+	e, err := testenv.StartEtcd(dir, etcdPort)
+	if err != nil {
+		return fmt.Errorf("%w (is port %d taken? try -etcd-port 0)", err, etcdPort)
+	}
+	defer e.Close()
+	k, err := testenv.StartKafka(kafkaPort)
+	if err != nil {
+		return fmt.Errorf("%w (is port %d taken? try -kafka-port 0)", err, kafkaPort)
+	}
+	defer k.Close()
+	say("embedded etcd at %s, in-process Kafka at %s", e.Endpoint, strings.Join(k.Addrs, ","))
+
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{e.Endpoint}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	logs := filepath.Join(dir, "logs")
+	os.MkdirAll(logs, 0o755)
+	first, second := filepath.Join(logs, "app.log"), filepath.Join(logs, "second.log")
+	key := "/logagent/" + host + "/collect_config"
+	value := mustJSON([]map[string]string{{"path": first, "topic": "web_log"}})
+	if _, err := cli.Put(ctx, key, value); err != nil {
+		return err
+	}
+	say("etcd: put %s '%s'", key, value)
+
+	cfg, err := testenv.WriteConfig(dir, host, k.Addrs, e.Endpoint, "")
+	if err != nil {
+		return err
+	}
+	agent := exec.Command(agentBin, "-config", cfg)
+	stderr, _ := agent.StderrPipe()
+	if err := agent.Start(); err != nil {
+		return err
+	}
+	say("started %s -config %s (pid %d)", agentBin, cfg, agent.Process.Pid)
+	go prefix("\033[2m[agent]\033[0m ", stderr)
+
+	consumed := make(chan struct{})
+	go func() { consume(ctx, k.Addrs); close(consumed) }()
+
+	say("while this runs, add a second file from another terminal (etcdctl: apt-get install etcd-client):")
+	fmt.Printf("\n  etcdctl --endpoints %s put %s '%s'\n  echo hello >> %s\n\n", e.Endpoint, key,
+		mustJSON([]map[string]string{{"path": first, "topic": "web_log"}, {"path": second, "topic": "second_log"}}), second)
+	say("(the demo does the same by itself in 8 seconds; Ctrl-C to stop)")
+
+	tick := time.NewTicker(700 * time.Millisecond)
+	defer tick.Stop()
+	added := time.After(8 * time.Second)
+	for n := 0; ; {
+		select {
+		case <-ctx.Done():
+			say("stopping the agent (SIGTERM)")
+			agent.Process.Signal(syscall.SIGTERM)
+			err := agent.Wait()
+			<-consumed
+			if err != nil {
+				return fmt.Errorf("agent: %w", err)
+			}
+			say("agent exited 0")
+			return nil
+		case <-added:
+			v := mustJSON([]map[string]string{{"path": first, "topic": "web_log"}, {"path": second, "topic": "second_log", "read_from": "beginning"}})
+			appendLine(second, "a line written before the entry existed")
+			if _, err := cli.Put(ctx, key, v); err == nil {
+				say("etcd: put %s '%s'  (hot add, no restart)", key, v)
+			}
+		case <-tick.C:
+			n++
+			appendLine(first, fmt.Sprintf(`127.0.0.1 - - [%s] "GET /item/%d HTTP/1.1" 200 %d`, time.Now().Format("02/Jan/2006:15:04:05 -0700"), n, 100+n))
+			if n%3 == 0 {
+				if _, err := os.Stat(second); err == nil {
+					appendLine(second, fmt.Sprintf("second file, line %d", n/3))
+				}
+			}
+		}
+	}
+}
+
+func consume(ctx context.Context, addrs []string) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.ConsumeRegex(), kgo.ConsumeTopics(".*"),
+		kgo.MetadataMinAge(500*time.Millisecond), kgo.MetadataMaxAge(time.Second),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(200*time.Millisecond))
+	if err != nil {
+		say("consumer: %v", err)
+		return
+	}
+	defer cl.Close()
+	for {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			var h []string
+			for _, x := range r.Headers {
+				h = append(h, x.Key+"="+string(x.Value))
+			}
+			sort.Strings(h)
+			fmt.Printf("\033[32m[kafka]\033[0m %s/%d@%d  %s  %q\n", r.Topic, r.Partition, r.Offset, strings.Join(h, " "), r.Value)
+		})
+	}
+}
+
+func appendLine(path, line string) {
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return
+	}
+	fmt.Fprintln(f, line)
+	f.Close()
+}
+
+func prefix(p string, r io.Reader) {
+	s := bufio.NewScanner(r)
+	for s.Scan() {
+		fmt.Println(p + s.Text())
+	}
+}
+
+func mustJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
