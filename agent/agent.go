@@ -7,10 +7,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -43,8 +43,10 @@ type Agent struct {
 	prod  kafka.Producer
 	cli   *clientv3.Client
 	src   *etcd.Source
+	pub   *etcd.Publisher
 
-	stopOnce sync.Once
+	metrics *metrics
+	httpL   net.Listener
 }
 
 // Host returns the identity the agent uses in etcd keys.
@@ -68,10 +70,17 @@ func New(cfg *conf.Config, log *slog.Logger, version string) (*Agent, error) {
 		return nil, err
 	}
 	a.store = store
+	a.metrics = newMetrics(a)
+	store.OnFlushError = func(error) { a.metrics.posErrors.Inc() }
 	// The channel holds batches (one per read of a file); the bytes they
 	// carry are bounded by the manager's read budget.
 	a.lines = make(chan []taillog.Line, 64)
-	a.prod, err = kafka.New(cfg.Kafka, a.onAck, kafka.Hooks{}, log.With("component", "kafka"))
+	a.prod, err = kafka.New(cfg.Kafka, a.onAck, kafka.Hooks{
+		Error:   func(error) { a.metrics.sendErrors.Inc() },
+		Retry:   a.metrics.retries.Inc,
+		Latency: func(d time.Duration) { a.metrics.ackLatency.Observe(d.Seconds()) },
+		GiveUp:  func(*kafka.Message, error) { a.metrics.givenUp.Inc() },
+	}, log.With("component", "kafka"))
 	if err != nil {
 		return nil, err
 	}
@@ -86,7 +95,13 @@ func New(cfg *conf.Config, log *slog.Logger, version string) (*Agent, error) {
 		a.prod.Close(context.Background())
 		return nil, fmt.Errorf("etcd client: %w", err)
 	}
-	a.src = etcd.NewSource(a.cli, a.host, cfg.Agent.DataDir, cfg.Etcd.DialTimeout, etcd.Hooks{}, log.With("component", "etcd"))
+	a.src = etcd.NewSource(a.cli, a.host, cfg.Agent.DataDir, cfg.Etcd.DialTimeout, etcd.Hooks{
+		Applied:      func(int64) { a.metrics.applied.Inc() },
+		Rejected:     func(error) { a.metrics.rejected.Inc() },
+		WatchRestart: a.metrics.watchRestart.Inc,
+	}, log.With("component", "etcd"))
+	a.pub = etcd.NewPublisher(a.cli, a.host, statusTTL, statusInterval, func() any { return a.Snapshot() },
+		log.With("component", "status"))
 	a.mgr = taillog.NewManager(taillog.Options{
 		MaxLineBytes:    cfg.Agent.MaxLineBytes,
 		BufferBytes:     cfg.Agent.BufferBytes,
@@ -94,8 +109,19 @@ func New(cfg *conf.Config, log *slog.Logger, version string) (*Agent, error) {
 		PollInterval:    cfg.Agent.PollInterval,
 		ShutdownTimeout: cfg.Agent.ShutdownTimeout,
 	}, store, a.lines, log.With("component", "taillog"))
+	if a.httpL, err = a.listenHTTP(); err != nil {
+		a.cli.Close()
+		a.prod.Close(context.Background())
+		return nil, err
+	}
 	return a, nil
 }
+
+// The status key lives under a lease of statusTTL, refreshed every statusInterval.
+const (
+	statusTTL      = 10 * time.Second
+	statusInterval = 3 * time.Second
+)
 
 // Run ships lines until ctx is done, then stops cleanly: reading stops,
 // lines already read are given ShutdownTimeout to be acknowledged, the
@@ -111,6 +137,15 @@ func (a *Agent) Run(ctx context.Context) error {
 	pumpCtx, stopPump := context.WithCancel(context.Background())
 	pumped := make(chan struct{})
 	go func() { a.pump(pumpCtx); close(pumped) }()
+
+	auxCtx, stopAux := context.WithCancel(context.Background())
+	aux := make(chan struct{}, 2)
+	go func() { a.pub.Run(auxCtx); aux <- struct{}{} }()
+	if a.httpL != nil {
+		go func() { a.serveHTTP(auxCtx, a.httpL); aux <- struct{}{} }()
+	} else {
+		aux <- struct{}{}
+	}
 
 	srcDone := make(chan struct{})
 	go func() {
@@ -132,6 +167,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	cancel()
 	stopFlush()
 	<-flushed
+	stopAux() // revokes the status lease, closes the HTTP server
+	<-aux
+	<-aux
 	a.cli.Close()
 	a.log.Info("logagent stopped")
 	return nil

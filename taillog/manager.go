@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/semaphore"
@@ -30,9 +31,11 @@ type Manager struct {
 	opts   Options
 	store  *Positions
 	out    chan<- []Line
-	budget *semaphore.Weighted
+	budget *budget
 	watch  *watcher
-	log    *slog.Logger
+	// inFlight counts lines handed to the channel and not yet acked.
+	inFlight atomic.Int64
+	log      *slog.Logger
 
 	mu      sync.Mutex
 	tailers map[string]*Tailer
@@ -43,7 +46,7 @@ type Manager struct {
 // must be acked (Line.Ack) once Kafka has them.
 func NewManager(opts Options, store *Positions, out chan<- []Line, log *slog.Logger) *Manager {
 	return &Manager{opts: opts, store: store, out: out, log: log,
-		budget:  semaphore.NewWeighted(opts.BufferBytes),
+		budget:  &budget{sem: semaphore.NewWeighted(opts.BufferBytes)},
 		watch:   newWatcher(log),
 		tailers: map[string]*Tailer{}}
 }
@@ -123,6 +126,7 @@ type Status struct {
 	Committed   int64  `json:"committed_offset"`
 	Size        int64  `json:"size"`
 	LinesRead   int64  `json:"lines_read"`
+	LinesAcked  int64  `json:"lines_acked"`
 	BytesRead   int64  `json:"bytes_read"`
 	Rotations   int64  `json:"rotations"`
 	Truncations int64  `json:"truncations"`
@@ -152,3 +156,28 @@ func (m *Manager) Status() []Status {
 	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
 	return out
 }
+
+// budget bounds the bytes read and not yet acknowledged, and counts them.
+type budget struct {
+	sem  *semaphore.Weighted
+	used atomic.Int64
+}
+
+func (b *budget) Acquire(ctx context.Context, n int64) error {
+	if err := b.sem.Acquire(ctx, n); err != nil {
+		return err
+	}
+	b.used.Add(n)
+	return nil
+}
+
+func (b *budget) Release(n int64) {
+	b.used.Add(-n)
+	b.sem.Release(n)
+}
+
+// BufferedBytes is how much of BufferBytes is in use.
+func (m *Manager) BufferedBytes() int64 { return m.budget.used.Load() }
+
+// InFlight is the number of lines handed on and not yet acknowledged.
+func (m *Manager) InFlight() int64 { return m.inFlight.Load() }

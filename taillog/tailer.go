@@ -33,6 +33,7 @@ type Line struct {
 	Data   []byte
 
 	tr   *tracker
+	st   *tailerStats
 	seq  uint64
 	cost int64
 	m    *Manager
@@ -42,6 +43,8 @@ type Line struct {
 // offset and frees its share of the read budget.
 func (l *Line) Ack() {
 	l.tr.ack(l.seq)
+	l.st.acked.Add(1)
+	l.m.inFlight.Add(-1)
 	l.m.budget.Release(l.cost)
 }
 
@@ -121,7 +124,7 @@ type tailerStats struct {
 	state     string
 	lastError string
 
-	linesRead, bytesRead, rotations, truncations, oversized atomic.Int64
+	linesRead, acked, bytesRead, rotations, truncations, oversized atomic.Int64
 }
 
 func newTailer(m *Manager, e Entry) *Tailer {
@@ -582,7 +585,7 @@ func (t *Tailer) emit(ctx context.Context, f *openFile, data []byte, base int64,
 			}
 		}
 		lines = append(lines, Line{Topic: t.entry.Topic, Path: t.entry.Path, Offset: base + int64(p), Data: text,
-			m: t.m, cost: int64(end - p), tr: f.tr})
+			m: t.m, st: &t.stats, cost: int64(end - p), tr: f.tr})
 		p = end
 	}
 	t.send(ctx, f, lines, used)
@@ -596,7 +599,7 @@ func (t *Tailer) flushPending(ctx context.Context, f *openFile) {
 		return
 	}
 	data := append([]byte(nil), f.pending...)
-	lines := []Line{{Topic: t.entry.Topic, Path: t.entry.Path, Offset: f.readOff - n, Data: data, m: t.m, cost: n, tr: f.tr}}
+	lines := []Line{{Topic: t.entry.Topic, Path: t.entry.Path, Offset: f.readOff - n, Data: data, m: t.m, st: &t.stats, cost: n, tr: f.tr}}
 	f.pending = nil
 	t.send(ctx, f, lines, n)
 }
@@ -612,6 +615,7 @@ func (t *Tailer) send(ctx context.Context, f *openFile, lines []Line, cost int64
 	select {
 	case t.m.out <- lines:
 		t.stats.linesRead.Add(int64(len(lines)))
+		t.m.inFlight.Add(int64(len(lines)))
 	case <-ctx.Done():
 		f.tr.unadd(len(lines))
 		t.m.budget.Release(cost)
@@ -631,6 +635,7 @@ func (t *Tailer) status() Status {
 	s := Status{Path: t.entry.Path, Topic: t.entry.Topic, State: t.stats.state, LastError: t.stats.lastError}
 	t.stats.mu.Unlock()
 	s.LinesRead = t.stats.linesRead.Load()
+	s.LinesAcked = t.stats.acked.Load()
 	s.BytesRead = t.stats.bytesRead.Load()
 	s.Rotations = t.stats.rotations.Load()
 	s.Truncations = t.stats.truncations.Load()

@@ -38,6 +38,13 @@ func newCollector() *collector {
 func (c *collector) run() {
 	defer close(c.done)
 	for {
+		var b []Line
+		select {
+		case b = <-c.out:
+		case <-c.stop:
+			return
+		}
+		// A batch taken while paused is held, unacked, until resume.
 		c.mu.Lock()
 		gate := c.paused
 		c.mu.Unlock()
@@ -46,19 +53,13 @@ func (c *collector) run() {
 		case <-c.stop:
 			return
 		}
-		select {
-		case b := <-c.out:
-			c.mu.Lock()
-			for i := range b {
-				c.lines = append(c.lines, got{b[i].Path, b[i].Offset, string(b[i].Data)})
-			}
-			c.mu.Unlock()
-			for i := range b {
-				b[i].Ack()
-			}
-		case <-c.stop:
-			return
-		case <-time.After(10 * time.Millisecond): // re-check the gate
+		c.mu.Lock()
+		for i := range b {
+			c.lines = append(c.lines, got{b[i].Path, b[i].Offset, string(b[i].Data)})
+		}
+		c.mu.Unlock()
+		for i := range b {
+			b[i].Ack()
 		}
 	}
 }

@@ -1,0 +1,104 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/grpc/connectivity"
+
+	"github.com/logagent/logagent/etcd"
+	"github.com/logagent/logagent/taillog"
+)
+
+// etcdHealthy reports whether the etcd connection is usable now.
+func (a *Agent) etcdHealthy() error {
+	conn := a.cli.ActiveConnection()
+	if conn == nil {
+		return errors.New("etcd: no connection")
+	}
+	switch st := conn.GetState(); st {
+	case connectivity.Ready, connectivity.Idle:
+		return nil
+	default:
+		return fmt.Errorf("etcd %s: connection %s", strings.Join(a.cfg.Etcd.Endpoints, ","), st)
+	}
+}
+
+// Health is nil when Kafka and etcd are reachable, else says why not.
+func (a *Agent) Health() error {
+	var errs []error
+	if err := a.prod.Healthy(); err != nil {
+		errs = append(errs, fmt.Errorf("kafka: %w", err))
+	}
+	if err := a.etcdHealthy(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// serveHTTP serves /metrics and /healthz on http_addr until ctx is done.
+// The listener is opened before Run returns from start-up, so a taken
+// port is reported as a start error.
+func (a *Agent) listenHTTP() (net.Listener, error) {
+	if a.cfg.Agent.HTTPAddr == "" {
+		return nil, nil
+	}
+	l, err := net.Listen("tcp", a.cfg.Agent.HTTPAddr)
+	if err != nil {
+		return nil, fmt.Errorf("[agent] http_addr: %w", err)
+	}
+	return l, nil
+}
+
+func (a *Agent) serveHTTP(ctx context.Context, l net.Listener) {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(a.metrics.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		if err := a.Health(); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+	}()
+	if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		a.log.Error("http server stopped", "err", err)
+	}
+}
+
+// Status is what the agent publishes at /logagent/<host>/status.
+type Status struct {
+	Host      string           `json:"host"`
+	Version   string           `json:"version"`
+	StartTime time.Time        `json:"start_time"`
+	Updated   time.Time        `json:"updated"`
+	Health    string           `json:"health"`
+	Config    etcd.State       `json:"config"`
+	Files     []taillog.Status `json:"files"`
+}
+
+// Snapshot returns the agent's current status.
+func (a *Agent) Snapshot() Status {
+	health := "ok"
+	if err := a.Health(); err != nil {
+		health = err.Error()
+	}
+	files := a.mgr.Status()
+	if files == nil {
+		files = []taillog.Status{}
+	}
+	return Status{Host: a.host, Version: a.version, StartTime: a.started, Updated: time.Now(),
+		Health: health, Config: a.src.State(), Files: files}
+}

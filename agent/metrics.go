@@ -1,0 +1,121 @@
+package agent
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/logagent/logagent/taillog"
+)
+
+// metrics are the agent's Prometheus metrics. Per-file values are read
+// from the tail manager at scrape time; the rest are counted as they happen.
+type metrics struct {
+	reg *prometheus.Registry
+
+	sendErrors   prometheus.Counter
+	retries      prometheus.Counter
+	givenUp      prometheus.Counter
+	ackLatency   prometheus.Histogram
+	watchRestart prometheus.Counter
+	applied      prometheus.Counter
+	rejected     prometheus.Counter
+	posErrors    prometheus.Counter
+}
+
+func newMetrics(a *Agent) *metrics {
+	reg := prometheus.NewRegistry()
+	m := &metrics{
+		reg: reg,
+		sendErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "logagent_producer_errors_total",
+			Help: "Kafka send attempts that failed (each is retried)."}),
+		retries: prometheus.NewCounter(prometheus.CounterOpts{Name: "logagent_producer_retries_total",
+			Help: "Records sent again after a failed attempt."}),
+		givenUp: prometheus.NewCounter(prometheus.CounterOpts{Name: "logagent_producer_rejected_total",
+			Help: "Records Kafka can never take (too large); logged with file and offset."}),
+		ackLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "logagent_producer_ack_latency_seconds",
+			Help:    "Time from handing a record to the producer to Kafka's acknowledgement.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}),
+		watchRestart: prometheus.NewCounter(prometheus.CounterOpts{Name: "logagent_etcd_watch_restarts_total",
+			Help: "Times the etcd watch ended and the key was read again."}),
+		applied: prometheus.NewCounter(prometheus.CounterOpts{Name: "logagent_config_applied_total",
+			Help: "Collect configs applied."}),
+		rejected: prometheus.NewCounter(prometheus.CounterOpts{Name: "logagent_config_rejected_total",
+			Help: "Collect configs rejected (the last good one stays in force)."}),
+		posErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "logagent_positions_save_errors_total",
+			Help: "Failed saves of positions.json (retried every second)."}),
+	}
+	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "logagent_build_info",
+		Help: "Always 1; the version is a label."}, []string{"version"})
+	build.WithLabelValues(a.version).Set(1)
+	reg.MustRegister(m.sendErrors, m.retries, m.givenUp, m.ackLatency, m.watchRestart, m.applied, m.rejected,
+		m.posErrors, build, &stateCollector{a: a},
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+var (
+	fileLabels   = []string{"path", "topic"}
+	descRead     = prometheus.NewDesc("logagent_file_lines_read_total", "Lines read from the file and handed to Kafka.", fileLabels, nil)
+	descAcked    = prometheus.NewDesc("logagent_file_lines_acked_total", "Lines of the file acknowledged by Kafka.", fileLabels, nil)
+	descBytes    = prometheus.NewDesc("logagent_file_bytes_read_total", "Bytes read from the file.", fileLabels, nil)
+	descOffset   = prometheus.NewDesc("logagent_file_committed_offset_bytes", "Offset up to which every line is acknowledged.", fileLabels, nil)
+	descLag      = prometheus.NewDesc("logagent_file_lag_bytes", "File size minus the committed offset.", fileLabels, nil)
+	descRotated  = prometheus.NewDesc("logagent_file_rotations_total", "Rotations of the file seen.", fileLabels, nil)
+	descTrunc    = prometheus.NewDesc("logagent_file_truncations_total", "Truncations of the file seen (read again from 0).", fileLabels, nil)
+	descOversize = prometheus.NewDesc("logagent_file_oversized_lines_total", "Lines longer than max_line_bytes, sent in pieces.", fileLabels, nil)
+	descState    = prometheus.NewDesc("logagent_file_state", "1 for the file's current state.", append(fileLabels, "state"), nil)
+	descBuffer   = prometheus.NewDesc("logagent_buffer_bytes", "Bytes read and not yet acknowledged (bounded by buffer_bytes).", nil, nil)
+	descBufMax   = prometheus.NewDesc("logagent_buffer_limit_bytes", "The buffer_bytes setting.", nil, nil)
+	descInFlight = prometheus.NewDesc("logagent_producer_in_flight", "Lines handed to the producer and not yet acknowledged.", nil, nil)
+	descKafkaUp  = prometheus.NewDesc("logagent_kafka_up", "1 when the last contact with Kafka succeeded.", nil, nil)
+	descEtcdUp   = prometheus.NewDesc("logagent_etcd_up", "1 when the etcd connection is ready.", nil, nil)
+)
+
+// stateCollector reads the agent's state at scrape time.
+type stateCollector struct{ a *Agent }
+
+func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descRead, descAcked, descBytes, descOffset, descLag, descRotated, descTrunc,
+		descOversize, descState, descBuffer, descBufMax, descInFlight, descKafkaUp, descEtcdUp} {
+		ch <- d
+	}
+}
+
+func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, s := range c.a.mgr.Status() {
+		l := []string{s.Path, s.Topic}
+		counter := func(d *prometheus.Desc, v int64) {
+			ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), l...)
+		}
+		gauge := func(d *prometheus.Desc, v int64) {
+			ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(v), l...)
+		}
+		counter(descRead, s.LinesRead)
+		counter(descAcked, s.LinesAcked)
+		counter(descBytes, s.BytesRead)
+		gauge(descOffset, s.Committed)
+		gauge(descLag, s.Lag())
+		counter(descRotated, s.Rotations)
+		counter(descTrunc, s.Truncations)
+		counter(descOversize, s.Oversized)
+		for _, st := range []string{taillog.StateStarting, taillog.StateRunning, taillog.StateWaiting, taillog.StateError} {
+			v := 0.0
+			if st == s.State {
+				v = 1
+			}
+			ch <- prometheus.MustNewConstMetric(descState, prometheus.GaugeValue, v, s.Path, s.Topic, st)
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(descBuffer, prometheus.GaugeValue, float64(c.a.mgr.BufferedBytes()))
+	ch <- prometheus.MustNewConstMetric(descBufMax, prometheus.GaugeValue, float64(c.a.cfg.Agent.BufferBytes))
+	ch <- prometheus.MustNewConstMetric(descInFlight, prometheus.GaugeValue, float64(c.a.mgr.InFlight()))
+	ch <- prometheus.MustNewConstMetric(descKafkaUp, prometheus.GaugeValue, up(c.a.prod.Healthy() == nil))
+	ch <- prometheus.MustNewConstMetric(descEtcdUp, prometheus.GaugeValue, up(c.a.etcdHealthy() == nil))
+}
+
+func up(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,101 @@
+package etcd
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// Publisher keeps the agent's status at /logagent/<host>/status, bound to
+// a lease that is kept alive while the agent runs. A clean stop revokes
+// the lease, so the key vanishes at once; a crash lets it expire after TTL.
+type Publisher struct {
+	cli      *clientv3.Client
+	key      string
+	ttl      time.Duration
+	interval time.Duration
+	status   func() any
+	log      *slog.Logger
+}
+
+// NewPublisher publishes status() every interval under a lease of ttl.
+func NewPublisher(cli *clientv3.Client, host string, ttl, interval time.Duration, status func() any, log *slog.Logger) *Publisher {
+	return &Publisher{cli: cli, key: StatusKey(host), ttl: ttl, interval: interval, status: status, log: log.With("key", StatusKey(host))}
+}
+
+// Run publishes until ctx is done, then revokes the lease.
+func (p *Publisher) Run(ctx context.Context) {
+	var lease clientv3.LeaseID
+	var alive <-chan *clientv3.LeaseKeepAliveResponse
+	defer func() {
+		if lease != 0 {
+			// The agent is stopping: make the status vanish now, not after the TTL.
+			rctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			p.cli.Revoke(rctx, lease)
+			cancel()
+		}
+	}()
+	tick := time.NewTicker(p.interval)
+	defer tick.Stop()
+	failing := false
+	for {
+		if lease == 0 {
+			lease, alive = p.grant(ctx)
+		}
+		if lease != 0 {
+			err := p.put(ctx, lease)
+			switch {
+			case err != nil && !failing && ctx.Err() == nil:
+				p.log.Warn("cannot publish status; retrying", "err", err)
+				failing = true
+			case err == nil && failing:
+				p.log.Info("status published again")
+				failing = false
+			}
+		}
+	wait:
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				break wait
+			case _, ok := <-alive:
+				if !ok {
+					// Keep-alive ended (the lease expired while etcd was
+					// unreachable): grant a new lease now.
+					lease, alive = 0, nil
+					break wait
+				}
+			}
+		}
+	}
+}
+
+func (p *Publisher) grant(ctx context.Context) (clientv3.LeaseID, <-chan *clientv3.LeaseKeepAliveResponse) {
+	gctx, cancel := context.WithTimeout(ctx, p.interval)
+	defer cancel()
+	g, err := p.cli.Grant(gctx, int64(p.ttl/time.Second))
+	if err != nil {
+		return 0, nil
+	}
+	alive, err := p.cli.KeepAlive(ctx, g.ID)
+	if err != nil {
+		return 0, nil
+	}
+	return g.ID, alive
+}
+
+func (p *Publisher) put(ctx context.Context, lease clientv3.LeaseID) error {
+	data, err := json.Marshal(p.status())
+	if err != nil {
+		return err
+	}
+	pctx, cancel := context.WithTimeout(ctx, p.interval)
+	defer cancel()
+	_, err = p.cli.Put(pctx, p.key, string(data), clientv3.WithLease(lease))
+	return err
+}
