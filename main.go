@@ -33,6 +33,9 @@ const (
 )
 
 func run(args []string, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "check" {
+		return check(args[1:], os.Stdout, stderr)
+	}
 	fs := flag.NewFlagSet("logagent", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", "conf/config.ini", "ini configuration file")
@@ -66,6 +69,27 @@ func run(args []string, stderr io.Writer) int {
 		log.Error("stopped with an error", "err", err)
 		return exitFail
 	}
+	return exitOK
+}
+
+// check validates the config and everything the agent will talk to.
+func check(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("logagent check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "conf/config.ini", "ini configuration file")
+	if err := fs.Parse(args); err != nil {
+		return exitConfig
+	}
+	cfg, err := conf.Load(*configPath)
+	if err != nil {
+		fmt.Fprintln(stderr, "logagent: config:", err)
+		return exitConfig
+	}
+	if n := agent.Check(context.Background(), cfg, stdout); n > 0 {
+		fmt.Fprintf(stdout, "%d problem(s)\n", n)
+		return exitFail
+	}
+	fmt.Fprintln(stdout, "all checks passed")
 	return exitOK
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 
 	"github.com/logagent/logagent/internal/testenv"
 )
@@ -117,4 +121,135 @@ func TestSIGTERMExitsZero(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The status key appears, is refreshed, and vanishes when the agent stops
+// (lease revoked) and when it dies (lease expires within its TTL).
+func TestStatusKeyLifecycle(t *testing.T) {
+	dir := t.TempDir()
+	e, err := testenv.StartEtcd(dir, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	k, err := testenv.StartKafka(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{e.Endpoint}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	log := filepath.Join(dir, "s.log")
+	cli.Put(context.Background(), "/logagent/h/collect_config", `[{"path": "`+log+`", "topic": "s"}]`)
+	cfg, _ := testenv.WriteConfig(dir, "h", k.Addrs, e.Endpoint, "")
+
+	status := func() map[string]any {
+		resp, err := cli.Get(context.Background(), "/logagent/h/status")
+		if err != nil || len(resp.Kvs) == 0 {
+			return nil
+		}
+		var m map[string]any
+		if err := json.Unmarshal(resp.Kvs[0].Value, &m); err != nil {
+			t.Fatalf("status is not JSON: %q", resp.Kvs[0].Value)
+		}
+		if resp.Kvs[0].Lease == 0 {
+			t.Fatal("status key is not bound to a lease")
+		}
+		return m
+	}
+	waitFor := func(what string, within time.Duration, ok func(map[string]any) bool) map[string]any {
+		t.Helper()
+		deadline := time.Now().Add(within)
+		for {
+			if m := status(); ok(m) {
+				return m
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("status never %s within %s; last %v", what, within, status())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	for _, stop := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
+		t.Run(stop.String(), func(t *testing.T) {
+			cmd := exec.Command(bin, "-config", cfg)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer cmd.Process.Kill()
+			m := waitFor("present with the file", 10*time.Second, func(m map[string]any) bool {
+				files, _ := m["files"].([]any)
+				return len(files) == 1
+			})
+			if m["version"] != "v9.9.9-test" || m["host"] != "h" {
+				t.Fatalf("status %v", m)
+			}
+			files, _ := m["files"].([]any)
+			if len(files) != 1 || files[0].(map[string]any)["state"] != "waiting-for-file" {
+				t.Fatalf("files %v", m["files"])
+			}
+			first := m["updated"]
+			waitFor("refreshed", 10*time.Second, func(m map[string]any) bool { return m != nil && m["updated"] != first })
+			start := time.Now()
+			cmd.Process.Signal(stop)
+			cmd.Wait()
+			within := time.Second
+			if stop == syscall.SIGKILL {
+				within = 12 * time.Second // TTL 10 s
+			}
+			waitFor("gone", within, func(m map[string]any) bool { return m == nil })
+			t.Logf("status gone %s after %s", time.Since(start).Round(10*time.Millisecond), stop)
+		})
+	}
+}
+
+// The shipped systemd unit passes systemd-analyze verify without a warning.
+func TestSystemdUnitVerifies(t *testing.T) {
+	if _, err := exec.LookPath("systemd-analyze"); err != nil {
+		t.Skip("systemd-analyze not installed")
+	}
+	unit, err := os.ReadFile("deploy/logagent.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// verify checks that ExecStart's binary exists: point it at the test build.
+	p := filepath.Join(t.TempDir(), "logagent.service")
+	os.WriteFile(p, bytes.ReplaceAll(unit, []byte("/usr/local/bin/logagent"), []byte(bin)), 0o644)
+	out, err := exec.Command("systemd-analyze", "verify", p).CombinedOutput()
+	if err != nil || len(bytes.TrimSpace(out)) > 0 {
+		t.Fatalf("systemd-analyze verify: %v\n%s", err, out)
+	}
+	for _, want := range []string{"Restart=on-failure", "StateDirectory=logagent", "ProtectSystem=strict", "NoNewPrivileges=yes", "DynamicUser=yes"} {
+		if !bytes.Contains(unit, []byte(want)) {
+			t.Errorf("unit lacks %s", want)
+		}
+	}
+}
+
+func TestCheckCommand(t *testing.T) {
+	dir := t.TempDir()
+	down, _ := testenv.FreePort()
+	cfg, _ := testenv.WriteConfig(dir, "h", []string{"127.0.0.1:" + strconv.Itoa(down)}, "127.0.0.1:"+strconv.Itoa(down), "")
+	out, err := exec.Command(bin, "check", "-config", cfg).CombinedOutput()
+	if code := exitCode(err); code != 1 || !bytes.Contains(out, []byte("FAIL etcd")) || !bytes.Contains(out, []byte("FAIL kafka")) {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	if err := exec.Command(bin, "check", "-config", filepath.Join(dir, "missing.ini")).Run(); exitCode(err) != 2 {
+		t.Fatalf("missing config: exit %d, want 2", exitCode(err))
+	}
+}
+
+func exitCode(err error) int {
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode()
+	}
+	if err != nil {
+		return -1
+	}
+	return 0
 }

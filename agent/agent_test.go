@@ -49,6 +49,7 @@ type harness struct {
 	cli    *clientv3.Client
 	cons   *testenv.Consumer
 	seen   []testenv.Record
+	extra  string // more ini lines
 
 	cancel context.CancelFunc
 	done   chan error
@@ -84,7 +85,7 @@ func newHarness(t *testing.T, client string) *harness {
 
 func (h *harness) config() *conf.Config {
 	h.t.Helper()
-	p, err := testenv.WriteConfig(h.dir, host, h.kafka.Addrs, h.etcd.Endpoint, "[kafka]\nclient = "+h.client+"\n")
+	p, err := testenv.WriteConfig(h.dir, host, h.kafka.Addrs, h.etcd.Endpoint, "[kafka]\nclient = "+h.client+"\n"+h.extra)
 	if err != nil {
 		h.t.Fatal(err)
 	}

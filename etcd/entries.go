@@ -4,6 +4,7 @@
 package etcd
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -37,8 +38,16 @@ func ParseEntries(data []byte) (entries []Entry, problems []error, err error) {
 	if err := json.Unmarshal(data, &raw); err != nil {
 		return nil, nil, fmt.Errorf("not a JSON array of entries: %w", err)
 	}
+	// json.Unmarshal takes null for an empty slice; taken as such it would
+	// stop every file on a value that is not the documented array.
+	if raw == nil {
+		return nil, nil, fmt.Errorf("not a JSON array of entries: %s", bytes.TrimSpace(data))
+	}
 	seen := map[string]int{}
 	for i, r := range raw {
+		if t := bytes.TrimSpace(r); len(t) == 0 || t[0] != '{' {
+			return nil, nil, fmt.Errorf("entry %d: not an object: %s", i, r)
+		}
 		var e Entry
 		dec := json.NewDecoder(strings.NewReader(string(r)))
 		dec.DisallowUnknownFields()
@@ -47,11 +56,8 @@ func ParseEntries(data []byte) (entries []Entry, problems []error, err error) {
 			if errors.As(err, &te) {
 				return nil, nil, fmt.Errorf("entry %d: field %q must be a %s", i, te.Field, te.Type)
 			}
-			if strings.HasPrefix(strings.TrimSpace(string(r)), "{") {
-				problems = append(problems, fmt.Errorf("entry %d: %w", i, err))
-				continue
-			}
-			return nil, nil, fmt.Errorf("entry %d: not an object: %s", i, r)
+			problems = append(problems, fmt.Errorf("entry %d: %w", i, err))
+			continue
 		}
 		if perr := e.check(); perr != nil {
 			problems = append(problems, fmt.Errorf("entry %d (%q): %w", i, e.Path, perr))

@@ -25,6 +25,7 @@ type franzProducer struct {
 	log    *slog.Logger
 	health atomic.Pointer[error]
 	once   sync.Once
+	probe  *prober
 }
 
 func franzOpts(c conf.Kafka) ([]kgo.Opt, error) {
@@ -97,6 +98,7 @@ func newFranz(c conf.Kafka, ack AckFunc, hooks Hooks, log *slog.Logger) (*franzP
 		return nil, fmt.Errorf("franz-go client: %w", err)
 	}
 	fp.cl = cl
+	fp.probe = startProber(c.Brokers, 2*time.Second)
 	return fp, nil
 }
 
@@ -136,6 +138,9 @@ func (fp *franzProducer) Send(ctx context.Context, m *Message) error {
 }
 
 func (fp *franzProducer) Healthy() error {
+	if err := fp.probe.Err(); err != nil {
+		return err
+	}
 	if e := fp.health.Load(); e != nil {
 		return *e
 	}
@@ -145,6 +150,7 @@ func (fp *franzProducer) Healthy() error {
 func (fp *franzProducer) Close(ctx context.Context) error {
 	var err error
 	fp.once.Do(func() {
+		fp.probe.Stop()
 		done := make(chan struct{})
 		go func() {
 			// Records still buffered fail with ErrClientClosed and are not acked.

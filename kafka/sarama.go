@@ -39,6 +39,7 @@ type saramaProducer struct {
 	retryCh chan struct{}
 
 	health atomic.Pointer[error]
+	probe  *prober
 }
 
 // inflight travels as ProducerMessage.Metadata.
@@ -115,6 +116,7 @@ func newSarama(c conf.Kafka, ack AckFunc, hooks Hooks, log *slog.Logger) (*saram
 		ready: make(chan struct{}), closing: make(chan struct{}), retryCh: make(chan struct{}, 1)}
 	notYet := errors.New("not connected to Kafka yet")
 	sp.health.Store(&notYet)
+	sp.probe = startProber(c.Brokers, 2*time.Second)
 	sp.senders.Add(1)
 	go sp.connect()
 	return sp, nil
@@ -267,6 +269,9 @@ func fatal(err error) bool {
 }
 
 func (sp *saramaProducer) Healthy() error {
+	if err := sp.probe.Err(); err != nil {
+		return err
+	}
 	if e := sp.health.Load(); e != nil {
 		return *e
 	}
@@ -279,6 +284,7 @@ func (sp *saramaProducer) Healthy() error {
 func (sp *saramaProducer) Close(ctx context.Context) error {
 	done := make(chan struct{})
 	sp.once.Do(func() {
+		sp.probe.Stop()
 		close(sp.closing)
 		go func() {
 			// sarama panics on a send after AsyncClose: stop our senders first.

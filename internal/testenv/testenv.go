@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -22,6 +23,7 @@ import (
 // Etcd is an embedded single-member etcd.
 type Etcd struct {
 	e        *embed.Etcd
+	once     sync.Once
 	Endpoint string // host:port
 }
 
@@ -71,10 +73,11 @@ func StartEtcd(dir string, port int) (*Etcd, error) {
 }
 
 // Close stops etcd.
-func (e *Etcd) Close() { e.e.Close() }
+func (e *Etcd) Close() { e.once.Do(e.e.Close) }
 
 // Kafka is an in-process Kafka (kfake) that creates topics on first use.
 type Kafka struct {
+	once  sync.Once
 	C     *kfake.Cluster
 	Addrs []string
 }
@@ -93,7 +96,7 @@ func StartKafka(port int) (*Kafka, error) {
 }
 
 // Close stops the cluster.
-func (k *Kafka) Close() { k.C.Close() }
+func (k *Kafka) Close() { k.once.Do(k.C.Close) }
 
 // Record is what a consumer saw.
 type Record struct {

@@ -1,0 +1,135 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/logagent/logagent/conf"
+	"github.com/logagent/logagent/etcd"
+	"github.com/logagent/logagent/internal/testenv"
+)
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// waitHTTP polls url until check accepts the answer.
+func waitHTTP(t *testing.T, url string, what string, check func(int, string) bool) string {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		code, body := get(t, url)
+		if check(code, body) {
+			return body
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: never %s; last answer %d %q", url, what, code, body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestMetricsAndHealthz(t *testing.T) {
+	forEachClient(t, func(t *testing.T, h *harness) {
+		port, _ := testenv.FreePort()
+		h.extra = fmt.Sprintf("[agent]\nhttp_addr = 127.0.0.1:%d\n", port)
+		base := fmt.Sprintf("http://127.0.0.1:%d", port)
+		log := filepath.Join(h.dir, "m.log")
+		h.start()
+		h.put(etcd.Entry{Path: log, Topic: "metrics"})
+		h.waitState("waiting-for-file", log)
+		const n = 1234
+		appendFile(t, log, strings.Repeat("a metric line\n", n))
+		h.records(n)
+		want := fmt.Sprintf(`logagent_file_lines_acked_total{path=%q,topic="metrics"} %d`, log, n)
+		waitHTTP(t, base+"/metrics", "shows "+want, func(c int, b string) bool { return c == 200 && strings.Contains(b, want) })
+		_, body := get(t, base+"/metrics")
+		for _, m := range []string{
+			fmt.Sprintf(`logagent_file_lines_read_total{path=%q,topic="metrics"} %d`, log, n),
+			fmt.Sprintf(`logagent_file_committed_offset_bytes{path=%q,topic="metrics"} %d`, log, n*14),
+			fmt.Sprintf(`logagent_file_lag_bytes{path=%q,topic="metrics"} 0`, log),
+			fmt.Sprintf(`logagent_file_state{path=%q,state="running",topic="metrics"} 1`, log),
+			`logagent_build_info{version="test"} 1`,
+			"logagent_config_applied_total 2",
+			"logagent_buffer_bytes 0",
+			"logagent_producer_in_flight 0",
+			"logagent_kafka_up 1",
+			"logagent_etcd_up 1",
+			"logagent_producer_ack_latency_seconds_count",
+		} {
+			if !strings.Contains(body, m) {
+				t.Errorf("/metrics lacks %q", m)
+			}
+		}
+		waitHTTP(t, base+"/healthz", "200", func(c int, _ string) bool { return c == 200 })
+
+		// Kafka goes away: 503 with the reason; it comes back: 200.
+		kport := h.kafka.Addrs[0][strings.LastIndex(h.kafka.Addrs[0], ":")+1:]
+		h.kafka.Close()
+		body = waitHTTP(t, base+"/healthz", "503", func(c int, _ string) bool { return c == 503 })
+		if !strings.Contains(body, "kafka") {
+			t.Errorf("503 body %q does not name kafka", body)
+		}
+		p, _ := strconv.Atoi(kport)
+		k2, err := testenv.StartKafka(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer k2.Close()
+		waitHTTP(t, base+"/healthz", "200 again", func(c int, _ string) bool { return c == 200 })
+
+		// etcd goes away: 503 naming etcd.
+		h.etcd.Close()
+		body = waitHTTP(t, base+"/healthz", "503", func(c int, _ string) bool { return c == 503 })
+		if !strings.Contains(body, "etcd") {
+			t.Errorf("503 body %q does not name etcd", body)
+		}
+	})
+}
+
+func TestCheck(t *testing.T) {
+	h := newHarness(t, conf.ClientSarama)
+	good := filepath.Join(h.dir, "good.log")
+	appendFile(t, good, "x\n")
+	run := func() (int, string) {
+		var b strings.Builder
+		n := Check(context.Background(), h.config(), &b)
+		return n, b.String()
+	}
+	h.put(etcd.Entry{Path: good, Topic: "t"}, etcd.Entry{Path: filepath.Join(h.dir, "later.log"), Topic: "t"})
+	if n, out := run(); n != 0 || !strings.Contains(out, "readable") || !strings.Contains(out, "does not exist yet") {
+		t.Fatalf("all good: %d problems\n%s", n, out)
+	}
+	for _, tc := range []struct {
+		name, value, want string
+	}{
+		{"directory", fmt.Sprintf(`[{"path": %q, "topic": "t"}]`, h.dir), "FAIL file    " + h.dir + " is a directory"},
+		{"malformed", `[{"path": 1}]`, "FAIL etcd"},
+		{"bad entry", fmt.Sprintf(`[{"path": %q, "topic": ""}]`, good), "FAIL entry   entry 0"},
+	} {
+		h.putRaw(tc.value)
+		if n, out := run(); n == 0 || !strings.Contains(out, tc.want) {
+			t.Errorf("%s: %d problems, want a line %q:\n%s", tc.name, n, tc.want, out)
+		}
+	}
+	h.kafka.Close()
+	h.etcd.Close()
+	n, out := run()
+	if n != 2 || !strings.Contains(out, "FAIL etcd") || !strings.Contains(out, "FAIL kafka") {
+		t.Fatalf("servers down: %d problems\n%s", n, out)
+	}
+}
