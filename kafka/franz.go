@@ -98,7 +98,7 @@ func newFranz(c conf.Kafka, ack AckFunc, hooks Hooks, log *slog.Logger) (*franzP
 		return nil, fmt.Errorf("franz-go client: %w", err)
 	}
 	fp.cl = cl
-	fp.probe = startProber(c.Brokers, 2*time.Second)
+	fp.probe = startProber(c.Brokers, 2*time.Second, log)
 	return fp, nil
 }
 

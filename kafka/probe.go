@@ -3,6 +3,7 @@ package kafka
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"strings"
 	"sync/atomic"
@@ -13,14 +14,15 @@ import (
 // connection, so that health turns bad when Kafka goes away even while no
 // line is being sent.
 type prober struct {
+	log     *slog.Logger
 	brokers []string
 	err     atomic.Pointer[error]
 	stop    chan struct{}
 	done    chan struct{}
 }
 
-func startProber(brokers []string, interval time.Duration) *prober {
-	p := &prober{brokers: brokers, stop: make(chan struct{}), done: make(chan struct{})}
+func startProber(brokers []string, interval time.Duration, log *slog.Logger) *prober {
+	p := &prober{log: log, brokers: brokers, stop: make(chan struct{}), done: make(chan struct{})}
 	p.check()
 	go func() {
 		defer close(p.done)
@@ -46,13 +48,17 @@ func (p *prober) check() {
 		cancel()
 		if err == nil {
 			c.Close()
-			p.err.Store(nil)
+			if p.err.Swap(nil) != nil {
+				p.log.Info("Kafka reachable again", "broker", b)
+			}
 			return
 		}
 		errs = append(errs, err.Error())
 	}
 	err := fmt.Errorf("no broker reachable: %s", strings.Join(errs, "; "))
-	p.err.Store(&err)
+	if p.err.Swap(&err) == nil {
+		p.log.Error("Kafka unreachable; lines wait in the buffer, then reading pauses", "err", err)
+	}
 }
 
 func (p *prober) Err() error {

@@ -116,7 +116,7 @@ func newSarama(c conf.Kafka, ack AckFunc, hooks Hooks, log *slog.Logger) (*saram
 		ready: make(chan struct{}), closing: make(chan struct{}), retryCh: make(chan struct{}, 1)}
 	notYet := errors.New("not connected to Kafka yet")
 	sp.health.Store(&notYet)
-	sp.probe = startProber(c.Brokers, 2*time.Second)
+	sp.probe = startProber(c.Brokers, 2*time.Second, log)
 	sp.senders.Add(1)
 	go sp.connect()
 	return sp, nil
