@@ -188,6 +188,7 @@ func (a *Agent) pump(ctx context.Context) {
 		}
 		msgs := make([]kafka.Message, len(batch))
 		hdrs := make([]kafka.Header, 3*len(batch))
+		offs := make([]byte, 0, 12*len(batch))
 		for i := range batch {
 			l := &batch[i]
 			path, ok := paths[l.Path]
@@ -198,7 +199,9 @@ func (a *Agent) pump(ctx context.Context) {
 			h := hdrs[3*i : 3*i+3 : 3*i+3]
 			h[0] = kafka.Header{Key: hdrHost, Value: host}
 			h[1] = kafka.Header{Key: hdrPath, Value: path}
-			h[2] = kafka.Header{Key: hdrOffset, Value: strconv.AppendInt(nil, l.Offset, 10)}
+			start := len(offs)
+			offs = strconv.AppendInt(offs, l.Offset, 10)
+			h[2] = kafka.Header{Key: hdrOffset, Value: offs[start:len(offs):len(offs)]}
 			m := &msgs[i]
 			*m = kafka.Message{Topic: l.Topic, Value: l.Data, Headers: h, PartitionKey: path, Meta: l}
 			if err := a.prod.Send(ctx, m); err != nil {

@@ -41,7 +41,7 @@ func testLogger(t testing.TB) *slog.Logger {
 }
 
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	dir    string
 	client string
 	etcd   *testenv.Etcd
@@ -58,7 +58,7 @@ type harness struct {
 
 const host = "test-host"
 
-func newHarness(t *testing.T, client string) *harness {
+func newHarness(t testing.TB, client string) *harness {
 	t.Helper()
 	h := &harness{t: t, dir: t.TempDir(), client: client}
 	var err error

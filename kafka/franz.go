@@ -26,6 +26,7 @@ type franzProducer struct {
 	health atomic.Pointer[error]
 	once   sync.Once
 	probe  *prober
+	keys   sync.Map // string(partition key) → context.Context
 }
 
 func franzOpts(c conf.Kafka) ([]kgo.Opt, error) {
@@ -103,38 +104,45 @@ func newFranz(c conf.Kafka, ack AckFunc, hooks Hooks, log *slog.Logger) (*franzP
 }
 
 func (fp *franzProducer) Send(ctx context.Context, m *Message) error {
-	r := &kgo.Record{Topic: m.Topic, Value: m.Value,
-		Context: context.WithValue(context.Background(), keyCtx{}, m.PartitionKey)}
+	r := &kgo.Record{Topic: m.Topic, Value: m.Value, Context: fp.keyContext(m.PartitionKey)}
 	if len(m.Headers) > 0 {
 		r.Headers = make([]kgo.RecordHeader, len(m.Headers))
 		for i, h := range m.Headers {
 			r.Headers[i] = kgo.RecordHeader{Key: string(h.Key), Value: h.Value}
 		}
 	}
-	sent := time.Now()
-	var failed atomic.Bool
-	fp.cl.Produce(ctx, r, func(r *kgo.Record, err error) {
-		switch {
-		case err == nil:
-			if fp.hooks.Latency != nil {
-				fp.hooks.Latency(time.Since(sent))
-			}
-			fp.ack(m, nil)
-		case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, kgo.ErrClientClosed):
-			// Not sent: the line is read again on the next start.
-			failed.Store(true)
-		default:
-			fp.log.Error("Kafka refused a record for good", "topic", m.Topic, "err", err)
-			if fp.hooks.GiveUp != nil {
-				fp.hooks.GiveUp(m, err)
-			}
-			fp.ack(m, err)
+	m.sent = time.Now()
+	fp.cl.Produce(ctx, r, func(r *kgo.Record, err error) { fp.promise(m, err) })
+	return ctx.Err()
+}
+
+func (fp *franzProducer) promise(m *Message, err error) {
+	switch {
+	case err == nil:
+		if fp.hooks.Latency != nil {
+			fp.hooks.Latency(time.Since(m.sent))
 		}
-	})
-	if failed.Load() {
-		return ctx.Err()
+		fp.ack(m, nil)
+	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, kgo.ErrClientClosed):
+		// Not sent: the line is read again on the next start.
+	default:
+		fp.log.Error("Kafka refused a record for good", "topic", m.Topic, "err", err)
+		if fp.hooks.GiveUp != nil {
+			fp.hooks.GiveUp(m, err)
+		}
+		fp.ack(m, err)
 	}
-	return nil
+}
+
+// keyContext carries the partition key to the partitioner; one context per
+// distinct key (a file path) saves an allocation per record.
+func (fp *franzProducer) keyContext(key []byte) context.Context {
+	if c, ok := fp.keys.Load(string(key)); ok {
+		return c.(context.Context)
+	}
+	c := context.WithValue(context.Background(), keyCtx{}, key)
+	fp.keys.Store(string(key), c)
+	return c
 }
 
 func (fp *franzProducer) Healthy() error {

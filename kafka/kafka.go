@@ -33,6 +33,10 @@ type Message struct {
 	PartitionKey []byte
 	// Meta is returned with the ack.
 	Meta any
+
+	// Kept by the backends, saving an allocation per record.
+	sent     time.Time
+	attempts int
 }
 
 // AckFunc is called once per sent message: err is nil when Kafka

@@ -42,13 +42,6 @@ type saramaProducer struct {
 	probe  *prober
 }
 
-// inflight travels as ProducerMessage.Metadata.
-type inflight struct {
-	m        *Message
-	sent     time.Time
-	attempts int
-}
-
 func saramaConfig(c conf.Kafka) (*sarama.Config, error) {
 	cfg := sarama.NewConfig()
 	cfg.ClientID = "logagent"
@@ -103,7 +96,7 @@ func saramaConfig(c conf.Kafka) (*sarama.Config, error) {
 type keyPartitioner struct{}
 
 func (keyPartitioner) Partition(pm *sarama.ProducerMessage, n int32) (int32, error) {
-	return partitionFor(pm.Metadata.(*inflight).m.PartitionKey, n), nil
+	return partitionFor(pm.Metadata.(*Message).PartitionKey, n), nil
 }
 func (keyPartitioner) RequiresConsistency() bool { return true }
 
@@ -160,14 +153,15 @@ func (sp *saramaProducer) Send(ctx context.Context, m *Message) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	return sp.input(ctx.Done(), sp.message(&inflight{m: m, sent: time.Now()}))
+	m.sent = time.Now()
+	return sp.input(ctx.Done(), sp.message(m))
 }
 
-func (sp *saramaProducer) message(f *inflight) *sarama.ProducerMessage {
-	pm := &sarama.ProducerMessage{Topic: f.m.Topic, Value: sarama.ByteEncoder(f.m.Value), Metadata: f}
-	if len(f.m.Headers) > 0 {
-		pm.Headers = make([]sarama.RecordHeader, len(f.m.Headers))
-		for i, h := range f.m.Headers {
+func (sp *saramaProducer) message(m *Message) *sarama.ProducerMessage {
+	pm := &sarama.ProducerMessage{Topic: m.Topic, Value: sarama.ByteEncoder(m.Value), Metadata: m}
+	if len(m.Headers) > 0 {
+		pm.Headers = make([]sarama.RecordHeader, len(m.Headers))
+		for i, h := range m.Headers {
 			pm.Headers[i] = sarama.RecordHeader{Key: h.Key, Value: h.Value}
 		}
 	}
@@ -188,27 +182,27 @@ func (sp *saramaProducer) input(stop <-chan struct{}, pm *sarama.ProducerMessage
 func (sp *saramaProducer) successes() {
 	defer sp.readers.Done()
 	for pm := range sp.p.Successes() {
-		f := pm.Metadata.(*inflight)
+		m := pm.Metadata.(*Message)
 		sp.health.Store(nil)
 		if sp.hooks.Latency != nil {
-			sp.hooks.Latency(time.Since(f.sent))
+			sp.hooks.Latency(time.Since(m.sent))
 		}
-		sp.ack(f.m, nil)
+		sp.ack(m, nil)
 	}
 }
 
 func (sp *saramaProducer) errors() {
 	defer sp.readers.Done()
 	for pe := range sp.p.Errors() {
-		f := pe.Msg.Metadata.(*inflight)
+		f := pe.Msg.Metadata.(*Message)
 		if sp.hooks.Error != nil {
 			sp.hooks.Error(pe.Err)
 		}
 		if fatal(pe.Err) {
 			if sp.hooks.GiveUp != nil {
-				sp.hooks.GiveUp(f.m, pe.Err)
+				sp.hooks.GiveUp(f, pe.Err)
 			}
-			sp.ack(f.m, pe.Err)
+			sp.ack(f, pe.Err)
 			continue
 		}
 		err := pe.Err
@@ -216,7 +210,7 @@ func (sp *saramaProducer) errors() {
 		f.attempts++
 		sp.mu.Lock()
 		if len(sp.retries) == 0 {
-			sp.log.Warn("Kafka send failed; retrying until it succeeds", "topic", f.m.Topic, "err", pe.Err)
+			sp.log.Warn("Kafka send failed; retrying until it succeeds", "topic", f.Topic, "err", pe.Err)
 		}
 		sp.retries = append(sp.retries, sp.message(f))
 		sp.mu.Unlock()
