@@ -28,7 +28,7 @@ type tracker struct {
 	acked     []bool
 	head, n   int
 	committed int64
-	idle      chan struct{} // closed when nothing is in flight; nil then
+	idle      chan struct{} // made by wait, closed when nothing is in flight
 }
 
 func newTracker(store *Positions, path string, id FileID, offset int64, role int) *tracker {
@@ -49,9 +49,6 @@ func (t *tracker) add(end int64) uint64 {
 	i := (t.head + t.n) % len(t.ends)
 	t.ends[i], t.acked[i] = end, false
 	t.n++
-	if t.idle == nil {
-		t.idle = make(chan struct{})
-	}
 	return t.base + uint64(t.n-1)
 }
 
@@ -133,11 +130,15 @@ func (t *tracker) position() (int64, int) {
 // wait blocks until every line added so far is acked, or ctx is done.
 func (t *tracker) wait(ctx context.Context) error {
 	t.mu.Lock()
-	idle := t.idle
-	t.mu.Unlock()
-	if idle == nil {
+	if t.n == 0 {
+		t.mu.Unlock()
 		return nil
 	}
+	if t.idle == nil {
+		t.idle = make(chan struct{})
+	}
+	idle := t.idle
+	t.mu.Unlock()
 	select {
 	case <-idle:
 		return nil
