@@ -35,7 +35,8 @@ type Line struct {
 	tr   *tracker
 	st   *tailerStats
 	seq  uint64
-	cost int64
+	next int64 // offset after the line's terminator
+	cost int64 // its share of the read budget
 	m    *Manager
 }
 
@@ -522,11 +523,8 @@ func (t *Tailer) read(ctx context.Context, f *openFile) (int64, error) {
 		t.stats.bytesRead.Add(int64(n))
 		start := f.readOff - int64(len(f.pending))
 		f.readOff += int64(n)
-		used, rest := t.emit(ctx, f, buf[:have+n], start, readSize)
+		rest := t.emit(ctx, f, buf[:have+n], start, readSize)
 		f.pending = append(f.pending[:0], rest...)
-		if used < readSize {
-			t.m.budget.Release(readSize - used)
-		}
 		if ctx.Err() != nil {
 			return total, nil
 		}
@@ -534,47 +532,47 @@ func (t *Tailer) read(ctx context.Context, f *openFile) (int64, error) {
 	return total, nil
 }
 
-// emit sends the complete lines of data (which starts at file offset base)
-// as one batch, and splits an unfinished line that reached MaxLineBytes. It
-// returns the budget the batch uses and the unfinished rest. reserved is
-// the budget already held; more is acquired if the batch needs it.
-func (t *Tailer) emit(ctx context.Context, f *openFile, data []byte, base int64, reserved int64) (int64, []byte) {
-	max := t.m.opts.MaxLineBytes
+// LineOverhead is what each line costs in the read budget beyond its
+// bytes: the bookkeeping that travels with it to Kafka and back (line,
+// message and record structs, headers). With it, buffer_bytes bounds the
+// memory really held, even for short lines.
+const LineOverhead = 256
+
+// emit sends the complete lines of data (which starts at file offset base),
+// splitting lines longer than MaxLineBytes, and returns the unfinished
+// rest. It takes over reserved, budget acquired before the read: what the
+// lines do not use is released, and what they need beyond it is acquired
+// group by group, so that a read of many short lines never asks for more
+// than the whole budget at once.
+func (t *Tailer) emit(ctx context.Context, f *openFile, data []byte, base int64, reserved int64) []byte {
+	maxLine := t.m.opts.MaxLineBytes
 	complete := bytes.LastIndexByte(data, '\n') + 1
-	rest := data[complete:]
-	var pieces int
-	if len(rest) >= max {
-		pieces = len(rest) / max
-		complete += pieces * max
-		rest = data[complete:]
+	if rest := len(data) - complete; rest >= maxLine {
+		complete += rest / maxLine * maxLine
 	}
+	rest := data[complete:]
 	if complete == 0 {
-		return 0, rest
+		t.m.budget.Release(reserved)
+		return rest
 	}
 	// One copy per read: the lines of a batch share it, and it is freed
 	// once the last of them is delivered.
 	chunk := make([]byte, complete)
 	copy(chunk, data)
-	used := int64(complete)
-	if used > reserved {
-		if err := t.m.budget.Acquire(ctx, used-reserved); err != nil {
-			return 0, rest // stopping: nothing sent; the caller returns the reserve
-		}
-	}
 
-	lines := make([]Line, 0, bytes.Count(chunk, []byte{'\n'})+pieces)
+	lines := make([]Line, 0, bytes.Count(chunk, []byte{'\n'})+1)
 	for p := 0; p < len(chunk); {
 		i := bytes.IndexByte(chunk[p:], '\n')
 		var end int
 		var text []byte
-		if i < 0 || i > max {
-			// An oversized line: a piece of max bytes, the rest follows.
-			end = p + max
+		if i < 0 || i > maxLine {
+			// An oversized line: a piece of maxLine bytes, the rest follows.
+			end = p + maxLine
 			text = chunk[p:end]
 			if !f.splitting {
 				f.splitting = true
 				t.stats.oversized.Add(1)
-				t.log.Warn("line longer than max_line_bytes; sent in pieces", "offset", base+int64(p), "max_line_bytes", max)
+				t.log.Warn("line longer than max_line_bytes; sent in pieces", "offset", base+int64(p), "max_line_bytes", maxLine)
 			}
 		} else {
 			end = p + i + 1
@@ -585,40 +583,72 @@ func (t *Tailer) emit(ctx context.Context, f *openFile, data []byte, base int64,
 			}
 		}
 		lines = append(lines, Line{Topic: t.entry.Topic, Path: t.entry.Path, Offset: base + int64(p), Data: text,
-			m: t.m, st: &t.stats, cost: int64(end - p), tr: f.tr})
+			next: base + int64(end), m: t.m, st: &t.stats, cost: int64(end-p) + LineOverhead, tr: f.tr})
 		p = end
 	}
-	t.send(ctx, f, lines, used)
-	return used, rest
+
+	// Send in groups that each fit in what is held.
+	held := reserved
+	group := min(groupBytes, t.m.opts.BufferBytes/4)
+	for len(lines) > 0 {
+		var cost int64
+		n := 0
+		for n < len(lines) && (n == 0 || cost+lines[n].cost <= max(held, group)) {
+			cost += lines[n].cost
+			n++
+		}
+		if cost > held {
+			if err := t.m.budget.Acquire(ctx, cost-held); err != nil {
+				t.m.budget.Release(held)
+				return rest // stopping: the rest is never sent, its offsets never committed
+			}
+			held = cost
+		}
+		if !t.send(ctx, f, lines[:n:n], cost) {
+			t.m.budget.Release(held)
+			return rest
+		}
+		held -= cost
+		lines = lines[n:]
+	}
+	t.m.budget.Release(held)
+	return rest
 }
+
+// groupBytes bounds the budget one group of lines acquires at once.
+const groupBytes = 256 << 10
 
 // flushPending sends an unfinished last line of a file that will not grow again.
 func (t *Tailer) flushPending(ctx context.Context, f *openFile) {
 	n := int64(len(f.pending))
-	if err := t.m.budget.Acquire(ctx, n); err != nil {
+	cost := n + LineOverhead
+	if err := t.m.budget.Acquire(ctx, cost); err != nil {
 		return
 	}
 	data := append([]byte(nil), f.pending...)
-	lines := []Line{{Topic: t.entry.Topic, Path: t.entry.Path, Offset: f.readOff - n, Data: data, m: t.m, st: &t.stats, cost: n, tr: f.tr}}
+	lines := []Line{{Topic: t.entry.Topic, Path: t.entry.Path, Offset: f.readOff - n, Data: data, next: f.readOff,
+		m: t.m, st: &t.stats, cost: cost, tr: f.tr}}
 	f.pending = nil
-	t.send(ctx, f, lines, n)
+	if !t.send(ctx, f, lines, cost) {
+		t.m.budget.Release(cost)
+	}
 }
 
-// send registers the lines with the file's tracker and hands them over. If
-// the tailer stops first, the lines are taken back: they were never sent.
-func (t *Tailer) send(ctx context.Context, f *openFile, lines []Line, cost int64) {
-	end := lines[0].Offset
+// send registers the lines with the file's tracker and hands them over.
+// If the tailer stops first, the lines are taken back (they were never
+// sent) and send reports false; the caller keeps the budget to release.
+func (t *Tailer) send(ctx context.Context, f *openFile, lines []Line, cost int64) bool {
 	for i := range lines {
-		end = lines[i].Offset + lines[i].cost
-		lines[i].seq = f.tr.add(end)
+		lines[i].seq = f.tr.add(lines[i].next)
 	}
 	select {
 	case t.m.out <- lines:
 		t.stats.linesRead.Add(int64(len(lines)))
 		t.m.inFlight.Add(int64(len(lines)))
+		return true
 	case <-ctx.Done():
 		f.tr.unadd(len(lines))
-		t.m.budget.Release(cost)
+		return false
 	}
 }
 

@@ -450,3 +450,22 @@ func TestRestartResumesRotatedFile(t *testing.T) {
 		t.Fatalf("%d lines, want 10 (nothing of the current file is resent)", len(l))
 	}
 }
+
+// Short lines cost more budget than their bytes: a read of many empty
+// lines with a small budget is sent in groups, and nothing stalls.
+func TestManyShortLinesWithSmallBudget(t *testing.T) {
+	opts := testOpts()
+	opts.BufferBytes = 64 << 10
+	f := newFixture(t, opts)
+	log := filepath.Join(f.dir, "short.log")
+	f.m.Reconcile([]Entry{{Path: log, Topic: "t"}})
+	f.waitState(t, log, StateWaiting)
+	write(t, log, strings.Repeat("\n", 100000)+"end\n")
+	l := f.col.wait(t, 100001)
+	if l[100000].data != "end" || l[99999].data != "" || l[99999].offset != 99999 {
+		t.Fatalf("got %+v, %+v", l[99999], l[100000])
+	}
+	if b := f.m.BufferedBytes(); b != 0 {
+		t.Fatalf("%d bytes of budget still held after every ack", b)
+	}
+}
