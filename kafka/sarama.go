@@ -15,9 +15,9 @@ import (
 )
 
 // saramaProducer wraps sarama's AsyncProducer. sarama retries a failed
-// batch Retry.Max times itself (keeping order with the idempotent
-// producer); what still fails comes back on Errors and is queued here to be
-// sent again after a backoff, so that nothing is dropped during an outage.
+// batch itself, without limit (keeping order with the idempotent
+// producer); what still fails comes back on Errors and is queued here to
+// be sent again after a backoff, so that nothing is dropped.
 type saramaProducer struct {
 	cfg   *sarama.Config
 	addrs []string
@@ -81,8 +81,14 @@ func saramaConfig(c conf.Kafka) (*sarama.Config, error) {
 	// or it is refused as MESSAGE_TOO_LARGE and retried forever.
 	cfg.Producer.Flush.Bytes = min(c.MaxMessageBytes/2, 512<<10)
 	cfg.Producer.Flush.Frequency = c.Linger
-	cfg.Producer.Retry.Max = 5
-	cfg.Producer.Retry.Backoff = c.RetryBackoff
+	// sarama retries in order (idempotent, one request in flight), so it
+	// is left to retry for a long time: an outage delays lines but neither
+	// drops nor reorders them. What still comes back on Errors is queued
+	// and sent again by retryLoop.
+	// sarama keeps per-retry state (Retry.Max+1 entries per partition):
+	// 1,000 retries with a backoff capped at 10 s is hours of outage.
+	cfg.Producer.Retry.Max = 1000
+	cfg.Producer.Retry.BackoffFunc = func(retries, _ int) time.Duration { return backoff(c.RetryBackoff, retries) }
 	cfg.Producer.Partitioner = func(string) sarama.Partitioner { return keyPartitioner{} }
 	cfg.Metadata.Retry.Backoff = c.RetryBackoff
 	cfg.Net.DialTimeout = 5 * time.Second
