@@ -76,16 +76,7 @@ func TestConfigErrorsExit2(t *testing.T) {
 // etcd up or down.
 func TestSIGTERMExitsZero(t *testing.T) {
 	dir := t.TempDir()
-	e, err := testenv.StartEtcd(dir, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	k, err := testenv.StartKafka(0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer k.Close()
+	e, k := startServers(t, dir)
 	down, _ := testenv.FreePort()
 	for _, tc := range []struct {
 		name         string
@@ -127,16 +118,7 @@ func TestSIGTERMExitsZero(t *testing.T) {
 // (lease revoked) and when it dies (lease expires within its TTL).
 func TestStatusKeyLifecycle(t *testing.T) {
 	dir := t.TempDir()
-	e, err := testenv.StartEtcd(dir, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	k, err := testenv.StartKafka(0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer k.Close()
+	e, k := startServers(t, dir)
 	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{e.Endpoint}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
 	if err != nil {
 		t.Fatal(err)
@@ -252,4 +234,20 @@ func exitCode(err error) int {
 		return -1
 	}
 	return 0
+}
+
+// startServers runs an embedded etcd and kfake for the test's duration.
+func startServers(t *testing.T, dir string) (*testenv.Etcd, *testenv.Kafka) {
+	t.Helper()
+	e, err := testenv.StartEtcd(dir, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	k, err := testenv.StartKafka(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(k.Close)
+	return e, k
 }
