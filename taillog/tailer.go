@@ -135,10 +135,14 @@ func newTailer(m *Manager, e Entry) *Tailer {
 	return t
 }
 
-func (t *Tailer) poke() {
-	select {
-	case t.wake <- struct{}{}:
-	default:
+// poke wakes the reader, and the watcher too when the path may name
+// another file now.
+func (t *Tailer) poke(pathChanged bool) {
+	if pathChanged {
+		select {
+		case t.wake <- struct{}{}:
+		default:
+		}
 	}
 	select {
 	case t.readWake <- struct{}{}:
@@ -237,34 +241,28 @@ func (t *Tailer) readLoop(ctx context.Context) {
 // step reads everything there is to read now, oldest file first (it holds
 // the older lines).
 func (t *Tailer) step(ctx context.Context) {
-	for ctx.Err() == nil {
-		progressed := false
-		files := t.snapshot()
-		for i, f := range files {
-			current := i == len(files)-1 && !f.superseded.Load()
-			n, err := t.read(ctx, f)
-			if ctx.Err() != nil {
-				return
-			}
-			if n > 0 {
-				f.lastGrowth.Store(time.Now().UnixNano())
-				progressed = true
-			}
-			switch {
-			case err != nil && current:
-				t.fail(fmt.Errorf("read %s: %w", t.entry.Path, err))
-				f.tr.setRole(roleDetached)
-				f.f.Close()
-				t.remove(f)
-			case err != nil || (!current && t.rotatedDone(f)):
-				t.closeRotated(ctx, f, err)
-				t.remove(f)
-			case current && n == 0:
-				t.checkTruncated(f)
-			}
-		}
-		if !progressed {
+	files := t.snapshot()
+	for i, f := range files {
+		current := i == len(files)-1 && !f.superseded.Load()
+		n, err := t.read(ctx, f)
+		if ctx.Err() != nil {
 			return
+		}
+		if n > 0 {
+			f.lastGrowth.Store(time.Now().UnixNano())
+		}
+		switch {
+		case err != nil && current:
+			t.fail(fmt.Errorf("read %s: %w", t.entry.Path, err))
+			f.tr.setRole(roleDetached)
+			f.f.Close()
+			t.remove(f)
+		case err != nil || (!current && t.rotatedDone(f)):
+			t.closeRotated(ctx, f, err)
+			t.remove(f)
+		case current && n == 0:
+			// Woken with nothing to read: perhaps a truncation.
+			t.checkTruncated(f)
 		}
 	}
 }
@@ -487,33 +485,45 @@ func (t *Tailer) checkTruncated(f *openFile) {
 	f.pending = nil
 }
 
-const readSize = 64 << 10
+// Reads start small: most wake-ups of a followed file find a line or two,
+// and a thousand idle tailers must not each hold a large buffer. A read
+// that fills its buffer means more is waiting, and the next one is large.
+const (
+	smallRead = 4 << 10
+	readSize  = 64 << 10
+)
 
-var readBufs = sync.Pool{New: func() any { b := make([]byte, 2*readSize); return &b }}
+var (
+	smallBufs = sync.Pool{New: func() any { b := make([]byte, 2*smallRead); return &b }}
+	largeBufs = sync.Pool{New: func() any { b := make([]byte, 2*readSize); return &b }}
+)
 
 // read reads f up to its current end and emits its complete lines. It
 // returns the number of bytes read.
 func (t *Tailer) read(ctx context.Context, f *openFile) (int64, error) {
-	bp := readBufs.Get().(*[]byte)
-	defer readBufs.Put(bp)
 	var total int64
+	size := smallRead
 	for ctx.Err() == nil {
 		// Reserve budget before reading: when Kafka is slow the reserve
 		// blocks and the file is simply not read further.
-		if err := t.m.budget.Acquire(ctx, readSize); err != nil {
+		if err := t.m.budget.Acquire(ctx, int64(size)); err != nil {
 			return total, nil
 		}
+		pool := &smallBufs
+		if size == readSize {
+			pool = &largeBufs
+		}
+		bp := pool.Get().(*[]byte)
 		buf := *bp
-		need := len(f.pending) + readSize
-		if cap(buf) < need {
-			buf = make([]byte, need)
-			*bp = buf
+		if need := len(f.pending) + size; cap(buf) < need {
+			buf = make([]byte, need) // a long unfinished line
 		}
 		buf = buf[:cap(buf)]
 		have := copy(buf, f.pending)
-		n, err := f.f.Read(buf[have : have+readSize])
+		n, err := f.f.Read(buf[have : have+size])
 		if n == 0 {
-			t.m.budget.Release(readSize)
+			pool.Put(bp)
+			t.m.budget.Release(int64(size))
 			if err == nil || err == io.EOF {
 				return total, nil
 			}
@@ -523,11 +533,14 @@ func (t *Tailer) read(ctx context.Context, f *openFile) (int64, error) {
 		t.stats.bytesRead.Add(int64(n))
 		start := f.readOff - int64(len(f.pending))
 		f.readOff += int64(n)
-		rest := t.emit(ctx, f, buf[:have+n], start, readSize)
+		rest := t.emit(ctx, f, buf[:have+n], start, int64(size))
 		f.pending = append(f.pending[:0], rest...)
-		if ctx.Err() != nil {
+		pool.Put(bp)
+		if n < size {
+			// A short read of a regular file: its end, for now.
 			return total, nil
 		}
+		size = readSize
 	}
 	return total, nil
 }

@@ -17,13 +17,14 @@ type watcher struct {
 	log *slog.Logger
 	w   *fsnotify.Watcher // nil: polling only
 
-	mu   sync.Mutex
-	dirs map[string]map[*Tailer]struct{}
-	done chan struct{}
+	mu    sync.Mutex
+	dirs  map[string]map[*Tailer]struct{} // every tailer of a directory
+	paths map[string]*Tailer              // the tailer of each path
+	done  chan struct{}
 }
 
 func newWatcher(log *slog.Logger) *watcher {
-	wt := &watcher{log: log, dirs: map[string]map[*Tailer]struct{}{}, done: make(chan struct{})}
+	wt := &watcher{log: log, dirs: map[string]map[*Tailer]struct{}{}, paths: map[string]*Tailer{}, done: make(chan struct{})}
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
 		log.Warn("inotify unavailable; files are polled", "err", err)
@@ -52,6 +53,7 @@ func (wt *watcher) add(t *Tailer) {
 		}
 	}
 	subs[t] = struct{}{}
+	wt.paths[t.entry.Path] = t
 }
 
 func (wt *watcher) remove(t *Tailer) {
@@ -60,6 +62,9 @@ func (wt *watcher) remove(t *Tailer) {
 	defer wt.mu.Unlock()
 	subs := wt.dirs[dir]
 	delete(subs, t)
+	if wt.paths[t.entry.Path] == t {
+		delete(wt.paths, t.entry.Path)
+	}
 	if len(subs) == 0 {
 		delete(wt.dirs, dir)
 		if wt.w != nil {
@@ -88,16 +93,27 @@ func (wt *watcher) run() {
 }
 
 func (wt *watcher) dispatch(ev fsnotify.Event) {
-	dir := filepath.Dir(ev.Name)
-	// A create, rename or removal in a directory may be a rotation of any
-	// of its files (the old file's new name is not one we know).
-	all := ev.Has(fsnotify.Create) || ev.Has(fsnotify.Rename) || ev.Has(fsnotify.Remove)
 	wt.mu.Lock()
 	defer wt.mu.Unlock()
-	for t := range wt.dirs[dir] {
-		if all || t.entry.Path == ev.Name || t.hasRotated.Load() {
-			t.poke()
+	// A write wakes the file's own tailer: no walk over the directory,
+	// which may hold hundreds of followed files.
+	if !ev.Has(fsnotify.Create) && !ev.Has(fsnotify.Rename) && !ev.Has(fsnotify.Remove) {
+		if t, ok := wt.paths[ev.Name]; ok {
+			t.poke(false)
+			return
 		}
+		// Perhaps a rotated-away file still being read (its new name is
+		// not one we know): wake the tailers that hold one.
+		for t := range wt.dirs[filepath.Dir(ev.Name)] {
+			if t.hasRotated.Load() {
+				t.poke(false)
+			}
+		}
+		return
+	}
+	// A create, rename or removal may be a rotation of any file of the directory.
+	for t := range wt.dirs[filepath.Dir(ev.Name)] {
+		t.poke(true)
 	}
 }
 
