@@ -24,9 +24,9 @@ import (
 
 // Header keys of every record.
 var (
-	hdrHost   = []byte("host")
-	hdrPath   = []byte("path")
-	hdrOffset = []byte("offset")
+	hdrHost   = kafka.NewHeaderKey("host")
+	hdrPath   = kafka.NewHeaderKey("path")
+	hdrOffset = kafka.NewHeaderKey("offset")
 )
 
 // Agent is one running logagent.

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -26,7 +27,8 @@ type franzProducer struct {
 	health atomic.Pointer[error]
 	once   sync.Once
 	probe  *prober
-	keys   sync.Map // string(partition key) → context.Context
+	// promiseFn is fp.promise, made once: a method value allocates.
+	promiseFn func(*kgo.Record, error)
 }
 
 func franzOpts(c conf.Kafka) ([]kgo.Opt, error) {
@@ -46,7 +48,7 @@ func franzOpts(c conf.Kafka) ([]kgo.Opt, error) {
 		kgo.MaxBufferedRecords(1 << 20),
 		kgo.RecordPartitioner(kgo.BasicConsistentPartitioner(func(string) func(*kgo.Record, int) int {
 			return func(r *kgo.Record, n int) int {
-				return int(partitionFor(r.Context.Value(keyCtx{}).([]byte), int32(n)))
+				return int(partitionFor(recOf(r).m.PartitionKey, int32(n)))
 			}
 		})),
 	}
@@ -69,7 +71,19 @@ func franzOpts(c conf.Kafka) ([]kgo.Opt, error) {
 	return opts, nil
 }
 
-type keyCtx struct{}
+// frec is a kgo.Record with the message it carries. kgo hands the
+// *kgo.Record back to the partitioner and the promise; as it is the first
+// field, the frec is found from it without a closure or a context per
+// record. frecs are pooled: kgo lets a record go once its promise ran.
+type frec struct {
+	kgo.Record
+	m    *Message
+	hdrs [4]kgo.RecordHeader
+}
+
+var frecs = sync.Pool{New: func() any { return new(frec) }}
+
+func recOf(r *kgo.Record) *frec { return (*frec)(unsafe.Pointer(r)) }
 
 // healthHook follows broker connections and produce results.
 type healthHook struct{ p *franzProducer }
@@ -89,6 +103,7 @@ func (h healthHook) OnProduceBatchWritten(kgo.BrokerMetadata, string, int32, kgo
 
 func newFranz(c conf.Kafka, ack AckFunc, hooks Hooks, log *slog.Logger) (*franzProducer, error) {
 	fp := &franzProducer{ack: ack, hooks: hooks, log: log}
+	fp.promiseFn = fp.promise
 	opts, err := franzOpts(c)
 	if err != nil {
 		return nil, err
@@ -104,19 +119,27 @@ func newFranz(c conf.Kafka, ack AckFunc, hooks Hooks, log *slog.Logger) (*franzP
 }
 
 func (fp *franzProducer) Send(ctx context.Context, m *Message) error {
-	r := &kgo.Record{Topic: m.Topic, Value: m.Value, Context: fp.keyContext(m.PartitionKey)}
-	if len(m.Headers) > 0 {
-		r.Headers = make([]kgo.RecordHeader, len(m.Headers))
-		for i, h := range m.Headers {
-			r.Headers[i] = kgo.RecordHeader{Key: string(h.Key), Value: h.Value}
-		}
+	fr := frecs.Get().(*frec)
+	fr.m = m
+	fr.Record = kgo.Record{Topic: m.Topic, Value: m.Value}
+	if len(m.Headers) <= len(fr.hdrs) {
+		fr.Headers = fr.hdrs[:len(m.Headers)]
+	} else {
+		fr.Headers = make([]kgo.RecordHeader, len(m.Headers))
+	}
+	for i, h := range m.Headers {
+		fr.Headers[i] = kgo.RecordHeader{Key: h.Key.s, Value: h.Value}
 	}
 	m.sent = time.Now()
-	fp.cl.Produce(ctx, r, func(r *kgo.Record, err error) { fp.promise(m, err) })
+	fp.cl.Produce(ctx, &fr.Record, fp.promiseFn)
 	return ctx.Err()
 }
 
-func (fp *franzProducer) promise(m *Message, err error) {
+func (fp *franzProducer) promise(r *kgo.Record, err error) {
+	fr := recOf(r)
+	m := fr.m
+	*fr = frec{}
+	frecs.Put(fr)
 	switch {
 	case err == nil:
 		if fp.hooks.Latency != nil {
@@ -132,17 +155,6 @@ func (fp *franzProducer) promise(m *Message, err error) {
 		}
 		fp.ack(m, err)
 	}
-}
-
-// keyContext carries the partition key to the partitioner; one context per
-// distinct key (a file path) saves an allocation per record.
-func (fp *franzProducer) keyContext(key []byte) context.Context {
-	if c, ok := fp.keys.Load(string(key)); ok {
-		return c.(context.Context)
-	}
-	c := context.WithValue(context.Background(), keyCtx{}, key)
-	fp.keys.Store(string(key), c)
-	return c
 }
 
 func (fp *franzProducer) Healthy() error {

@@ -20,8 +20,19 @@ import (
 
 // Header is one record header.
 type Header struct {
-	Key, Value []byte
+	Key   HeaderKey
+	Value []byte
 }
+
+// HeaderKey is a header name in both the forms the backends take (sarama
+// wants bytes, franz-go a string), made once rather than per record.
+type HeaderKey struct {
+	s string
+	b []byte
+}
+
+// NewHeaderKey returns the key for header name.
+func NewHeaderKey(name string) HeaderKey { return HeaderKey{s: name, b: []byte(name)} }
 
 // Message is one record to send.
 type Message struct {

@@ -168,7 +168,7 @@ func (sp *saramaProducer) message(m *Message) *sarama.ProducerMessage {
 	if len(m.Headers) > 0 {
 		pm.Headers = make([]sarama.RecordHeader, len(m.Headers))
 		for i, h := range m.Headers {
-			pm.Headers[i] = sarama.RecordHeader{Key: h.Key, Value: h.Value}
+			pm.Headers[i] = sarama.RecordHeader{Key: h.Key.b, Value: h.Value}
 		}
 	}
 	return pm
