@@ -91,7 +91,7 @@ func Default() Config {
 			LogLevel:        "info",
 			LogFormat:       "text",
 			MaxLineBytes:    512 << 10,
-			BufferBytes:     16 << 20,
+			BufferBytes:     8 << 20,
 			ShutdownTimeout: 10 * time.Second,
 			RotateWait:      5 * time.Second,
 			PollInterval:    time.Second,

@@ -67,7 +67,11 @@ func franzOpts(c conf.Kafka) ([]kgo.Opt, error) {
 		"none": kgo.NoCompression(), "gzip": kgo.GzipCompression(), "snappy": kgo.SnappyCompression(),
 		"lz4": kgo.Lz4Compression(), "zstd": kgo.ZstdCompression(),
 	}[c.Compression]
-	opts = append(opts, kgo.ProducerBatchCompression(codec))
+	if c.Compression == "lz4" {
+		opts = append(opts, kgo.WithCompressor(newLz4Compressor()))
+	} else {
+		opts = append(opts, kgo.ProducerBatchCompression(codec))
+	}
 	return opts, nil
 }
 

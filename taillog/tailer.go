@@ -549,7 +549,7 @@ func (t *Tailer) read(ctx context.Context, f *openFile) (int64, error) {
 // bytes: the bookkeeping that travels with it to Kafka and back (line,
 // message and record structs, headers). With it, buffer_bytes bounds the
 // memory really held, even for short lines.
-const LineOverhead = 256
+const LineOverhead = 1024
 
 // emit sends the complete lines of data (which starts at file offset base),
 // splitting lines longer than MaxLineBytes, and returns the unfinished
