@@ -39,8 +39,12 @@ e2e: deps
 deps:
 	bash scripts/deps.sh
 
+## bench: Go benchmarks of the hot paths, then the peer comparison (kcat, rsyslog,
+## bare sarama and franz-go loops) on one broker: in-process kfake, or BROKERS=host:port.
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./taillog ./kafka ./agent
+	bash scripts/bench-deps.sh
+	$(GO) test -run '^$$' -bench . -benchmem ./taillog ./agent
+	$(GO) run ./bench -runs 3 -out bench/results.md
 
 install: build
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/logagent

@@ -1,0 +1,242 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// children are the processes started and not yet reaped, killed by
+// killChildren on any exit path (error, signal, panic).
+var children sync.Map // pid -> *proc
+
+// proc is one child process whose resource usage is measured.
+type proc struct {
+	name    string
+	cmd     *exec.Cmd
+	start   time.Time
+	end     time.Time
+	done    chan struct{}
+	err     error
+	logPath string
+	hwmKiB  atomic.Int64 // peak of VmHWM seen while it ran
+}
+
+// startProc starts name with args, its stdout and stderr going to logPath
+// (and stdin from stdin, if not nil). The child gets its own process group
+// (Ctrl-C reaches the bench, which stops it in order) and SIGKILL when the
+// bench dies.
+func startProc(logPath string, stdin *os.File, name string, args ...string) (*proc, error) {
+	out, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(name, args...)
+	cmd.Stdout, cmd.Stderr = out, out
+	if stdin != nil {
+		cmd.Stdin = stdin
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	p := &proc{name: name, cmd: cmd, done: make(chan struct{}), logPath: logPath}
+	p.start = time.Now()
+	if err := cmd.Start(); err != nil {
+		out.Close()
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	children.Store(cmd.Process.Pid, p)
+	go p.sampleHWM()
+	go func() {
+		p.err = cmd.Wait()
+		p.end = time.Now()
+		out.Close()
+		children.Delete(cmd.Process.Pid)
+		close(p.done)
+	}()
+	return p, nil
+}
+
+func (p *proc) pid() int { return p.cmd.Process.Pid }
+
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// stop sends SIGTERM, waits up to grace, then SIGKILLs the process group.
+func (p *proc) stop(grace time.Duration) error {
+	if p.exited() {
+		return p.err
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM) //nolint:errcheck
+	select {
+	case <-p.done:
+		return p.err
+	case <-time.After(grace):
+	}
+	syscall.Kill(-p.pid(), syscall.SIGKILL) //nolint:errcheck
+	<-p.done
+	return fmt.Errorf("%s did not stop within %s after SIGTERM; killed", p.name, grace)
+}
+
+// usage returns the child's user+system CPU time (rusage) and peak RSS
+// (KiB) once it has exited.
+//
+// The peak RSS is VmHWM, sampled every 10 ms while the child runs, and not
+// rusage's maxrss: Go starts a child with vfork (CLONE_VM), and on execve
+// Linux folds the high-water mark of the mm being left, the bench's own, into
+// the child's maxrss, so that maxrss would report the bench's RSS (kfake and
+// its data) for every small child. VmHWM belongs to the child's own mm.
+func (p *proc) usage() (cpu time.Duration, peakRSSKiB int64) {
+	if p.cmd.ProcessState == nil {
+		return 0, 0
+	}
+	cpu = p.cmd.ProcessState.UserTime() + p.cmd.ProcessState.SystemTime()
+	if ru, ok := p.cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	return cpu, p.hwmKiB.Load()
+}
+
+func (p *proc) sampleHWM() {
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	path := fmt.Sprintf("/proc/%d/status", p.pid())
+	for {
+		if v, err := statusKiB(path, "VmHWM:"); err == nil && v > p.hwmKiB.Load() {
+			p.hwmKiB.Store(v)
+		}
+		select {
+		case <-p.done:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// logTail returns the last n lines of the child's output.
+func (p *proc) logTail(n int) string {
+	b, err := os.ReadFile(p.logPath)
+	if err != nil {
+		return ""
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func killChildren() {
+	children.Range(func(k, v any) bool {
+		p := v.(*proc)
+		syscall.Kill(-p.pid(), syscall.SIGKILL) //nolint:errcheck
+		return true
+	})
+	// Give the reapers a moment so that nothing is left as a zombie.
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) {
+		empty := true
+		children.Range(func(any, any) bool { empty = false; return false })
+		if empty {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// procCPU reads utime+stime of a running process from /proc/PID/stat.
+func procCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// Fields after "(comm) ": state is field 3; utime, stime are 14, 15.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("bad /proc/%d/stat", pid)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("bad /proc/%d/stat", pid)
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	const clkTck = 100 // USER_HZ: 100 on every Linux architecture Go supports here
+	return time.Duration(ut+st) * time.Second / clkTck, nil
+}
+
+// procRSS reads VmRSS (KiB) of a running process.
+func procRSS(pid int) (int64, error) {
+	return statusKiB(fmt.Sprintf("/proc/%d/status", pid), "VmRSS:")
+}
+
+// statusKiB reads one "Name:  N kB" field of a /proc/PID/status file.
+func statusKiB(path, field string) (int64, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, field) {
+			f := strings.Fields(l)
+			if len(f) >= 2 {
+				return strconv.ParseInt(f[1], 10, 64)
+			}
+		}
+	}
+	return 0, fmt.Errorf("no %s in %s", field, path)
+}
+
+// selfCPU is the bench process's own CPU so far (kfake runs here).
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// machineBusy is the CPU time all processes of the machine used so far
+// (/proc/stat: user+nice+system+irq+softirq+steal), to tell how much other
+// work ran during a measurement.
+func machineBusy() time.Duration {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0
+	}
+	var ticks int64
+	for _, i := range []int{1, 2, 3, 6, 7, 8} {
+		v, _ := strconv.ParseInt(f[i], 10, 64)
+		ticks += v
+	}
+	return time.Duration(ticks) * time.Second / 100
+}
+
+// loadAvg is the 1-minute load average.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return "?"
+	}
+	return f[0]
+}

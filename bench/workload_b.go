@@ -1,0 +1,251 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+type resultB struct {
+	client    string
+	written   int64
+	received  int64
+	dups      int64
+	p50, p99  time.Duration
+	p999, max time.Duration
+	cpuPct    float64 // agent CPU over the writing period, % of one core
+	rssKiB    int64   // peak VmRSS over the writing period
+	end       agentMetrics
+	err       error
+}
+
+func (e *env) workloadB(ctx context.Context) []*resultB {
+	var out []*resultB
+	for _, client := range []string{"sarama", "franz-go"} {
+		if !e.wantContender("logagent-"+client) || ctx.Err() != nil {
+			continue
+		}
+		logf("workload B: logagent client=%s, %d lines/s for %s", client, e.opts.latRate, e.opts.latDur)
+		r := e.latency(ctx, client)
+		if r.err != nil {
+			logf("B %s FAILED: %v", client, r.err)
+		} else {
+			logf("B %s: %d/%d lines, p50 %s p99 %s max %s, agent cpu %.1f%%", client, r.received, r.written,
+				r.p50, r.p99, r.max, r.cpuPct)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// latLine is `ts=<unix ns> seq=<n> <access-log tail>`, about 90 bytes.
+func latLine(b []byte, ts int64, seq int64) []byte {
+	return fmt.Appendf(b, "ts=%d seq=%08d 10.1.2.3 \"GET /api/v1/items/%d HTTP/1.1\" 200 %d\n", ts, seq, seq%100000, 100+seq%9000)
+}
+
+func parseLat(v []byte) (ts, seq int64, ok bool) {
+	if !bytes.HasPrefix(v, []byte("ts=")) {
+		return 0, 0, false
+	}
+	f := bytes.Fields(v)
+	if len(f) < 2 || !bytes.HasPrefix(f[1], []byte("seq=")) {
+		return 0, 0, false
+	}
+	ts, err1 := strconv.ParseInt(string(f[0][3:]), 10, 64)
+	seq, err2 := strconv.ParseInt(string(f[1][4:]), 10, 64)
+	return ts, seq, err1 == nil && err2 == nil
+}
+
+func (e *env) latency(ctx context.Context, client string) *resultB {
+	r := &resultB{client: client}
+	ctx, cancel := context.WithTimeout(ctx, e.opts.latDur+2*e.opts.timeout/3)
+	defer cancel()
+	topic := fmt.Sprintf("bench-b-%s-%s", client, e.runID)
+	dir := filepath.Join(e.dir, "b-"+client)
+	os.MkdirAll(dir, 0o755)
+	file := filepath.Join(dir, "follow.log")
+	f, err := os.OpenFile(file, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		r.err = err
+		return r
+	}
+	defer f.Close()
+	if r.err = e.kafka.createTopic(ctx, topic); r.err != nil {
+		return r
+	}
+	defer e.kafka.deleteTopic(context.Background(), topic)
+
+	// Consumer: one time.Now() per fetch, latency = that − the line's ts.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(e.kafka.addrs...), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(500*time.Millisecond))
+	if err != nil {
+		r.err = err
+		return r
+	}
+	defer cl.Close()
+	var mu sync.Mutex
+	var lats []time.Duration
+	seen := map[int64]bool{}
+	var maxSeq int64 = -1
+	var warm = make(chan struct{})
+	var warmOnce sync.Once
+	cctx, ccancel := context.WithCancel(ctx)
+	consumed := make(chan struct{})
+	go func() {
+		defer close(consumed)
+		for cctx.Err() == nil {
+			fs := cl.PollFetches(cctx)
+			now := time.Now().UnixNano()
+			mu.Lock()
+			fs.EachRecord(func(rec *kgo.Record) {
+				ts, seq, ok := parseLat(rec.Value)
+				if !ok {
+					return
+				}
+				if seq == 0 {
+					warmOnce.Do(func() { close(warm) })
+					return
+				}
+				if seen[seq] {
+					r.dups++
+					return
+				}
+				seen[seq] = true
+				lats = append(lats, time.Duration(now-ts))
+				maxSeq = max(maxSeq, seq)
+			})
+			mu.Unlock()
+		}
+	}()
+	defer func() { ccancel(); <-consumed }()
+
+	a, err := e.startAgent(ctx, filepath.Join(dir, "agent"), "b-"+client, client,
+		[]collectEntry{{Path: file, Topic: topic, ReadFrom: "beginning"}})
+	if err != nil {
+		r.err = err
+		return r
+	}
+	defer func() {
+		if err := a.finish(); err != nil && r.err == nil {
+			r.err = err
+		}
+	}()
+	if _, _, err := a.waitMetrics(ctx, 50*time.Millisecond, func(m agentMetrics) bool { return m.running >= 1 }); err != nil {
+		r.err = fmt.Errorf("waiting for the file to be followed: %w", err)
+		return r
+	}
+	// Warm-up line (seq 0): the whole path is up before the clock starts.
+	f.Write(latLine(nil, time.Now().UnixNano(), 0)) //nolint:errcheck
+	select {
+	case <-warm:
+	case <-ctx.Done():
+		r.err = fmt.Errorf("warm-up line not consumed; agent log:\n%s", a.logTail(10))
+		return r
+	}
+
+	cpu0, _ := procCPU(a.pid())
+	rssStop := sampleRSS(a.pid(), &r.rssKiB)
+	t0 := time.Now()
+	r.written, err = writeAtRate(ctx, f, e.opts.latRate, e.opts.latDur)
+	elapsed := time.Since(t0)
+	cpu1, _ := procCPU(a.pid())
+	rssStop()
+	r.end, _ = a.scrape(ctx)
+	r.cpuPct = 100 * (cpu1 - cpu0).Seconds() / elapsed.Seconds()
+	if err != nil {
+		r.err = err
+		return r
+	}
+	// Wait for the tail of the run to arrive.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		mu.Lock()
+		n := int64(len(seen))
+		mu.Unlock()
+		if n >= r.written || time.Now().After(deadline) || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	ccancel()
+	<-consumed
+	mu.Lock()
+	defer mu.Unlock()
+	r.received = int64(len(seen))
+	if r.received < r.written {
+		r.err = fmt.Errorf("only %d of %d lines consumed (max seq %d)", r.received, r.written, maxSeq)
+	}
+	if len(lats) > 0 {
+		slices.Sort(lats)
+		q := func(p float64) time.Duration { return lats[min(len(lats)-1, int(p*float64(len(lats))))] }
+		r.p50, r.p99, r.p999, r.max = q(0.50), q(0.99), q(0.999), lats[len(lats)-1]
+	}
+	return r
+}
+
+// writeAtRate appends lines at rate per second for d, stamping each with
+// the time of the write call that carries it (one write per millisecond
+// tick, as many lines as are due).
+func writeAtRate(ctx context.Context, f *os.File, rate int, d time.Duration) (int64, error) {
+	t := time.NewTicker(time.Millisecond)
+	defer t.Stop()
+	start := time.Now()
+	var written int64
+	var buf []byte
+	for {
+		el := time.Since(start)
+		if el > d {
+			el = d
+		}
+		due := int64(el.Seconds()*float64(rate)) - written
+		if due > 0 {
+			buf = buf[:0]
+			now := time.Now().UnixNano()
+			for i := int64(1); i <= due; i++ {
+				buf = latLine(buf, now, written+i)
+			}
+			if _, err := f.Write(buf); err != nil {
+				return written, err
+			}
+			written += due
+		}
+		if el >= d {
+			return written, nil
+		}
+		select {
+		case <-ctx.Done():
+			return written, ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// sampleRSS records the peak VmRSS of pid every 250 ms until stopped.
+func sampleRSS(pid int, peak *int64) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(250 * time.Millisecond)
+		defer t.Stop()
+		for {
+			if v, err := procRSS(pid); err == nil && v > *peak {
+				*peak = v
+			}
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
+}
