@@ -82,11 +82,19 @@ type Kafka struct {
 	Addrs []string
 }
 
-// StartKafka starts kfake on port (0 = any free one).
-func StartKafka(port int) (*Kafka, error) {
+// StartKafka starts kfake on port (0 = any free one), in memory.
+func StartKafka(port int) (*Kafka, error) { return StartKafkaDir(port, "") }
+
+// StartKafkaDir starts kfake on port (0 = any free one), persisting its
+// data in dataDir (empty = in memory): closed and started again on the same
+// port and dir, it is a broker that went away and came back with its log.
+func StartKafkaDir(port int, dataDir string) (*Kafka, error) {
 	opts := []kfake.Opt{kfake.NumBrokers(1), kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(1)}
 	if port != 0 {
 		opts = append(opts, kfake.Ports(port))
+	}
+	if dataDir != "" {
+		opts = append(opts, kfake.DataDir(dataDir), kfake.SyncWrites())
 	}
 	c, err := kfake.NewCluster(opts...)
 	if err != nil {
