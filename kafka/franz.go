@@ -29,6 +29,7 @@ type franzProducer struct {
 	probe  *prober
 	// promiseFn is fp.promise, made once: a method value allocates.
 	promiseFn func(*kgo.Record, error)
+	sends     atomic.Uint64
 }
 
 func franzOpts(c conf.Kafka) ([]kgo.Opt, error) {
@@ -134,7 +135,7 @@ func (fp *franzProducer) Send(ctx context.Context, m *Message) error {
 	for i, h := range m.Headers {
 		fr.Headers[i] = kgo.RecordHeader{Key: h.Key.s, Value: h.Value}
 	}
-	m.sent = time.Now()
+	stamp(m, &fp.sends)
 	fp.cl.Produce(ctx, &fr.Record, fp.promiseFn)
 	return ctx.Err()
 }
@@ -146,9 +147,7 @@ func (fp *franzProducer) promise(r *kgo.Record, err error) {
 	frecs.Put(fr)
 	switch {
 	case err == nil:
-		if fp.hooks.Latency != nil {
-			fp.hooks.Latency(time.Since(m.sent))
-		}
+		fp.hooks.observe(m)
 		fp.ack(m, nil)
 	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, kgo.ErrClientClosed):
 		// Not sent: the line is read again on the next start.

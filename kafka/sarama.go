@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,12 +36,16 @@ type saramaProducer struct {
 	once    sync.Once
 	closed  chan struct{}
 
-	mu      sync.Mutex
-	retries []*sarama.ProducerMessage
-	retryCh chan struct{}
+	mu       sync.Mutex
+	retries  []*Message    // failed, to be sent again
+	resume   chan struct{} // non-nil while failed messages are re-sent: Send waits
+	retryCh  chan struct{}
+	seq      atomic.Uint64 // send order, to re-send failed messages in it
+	inflight atomic.Int64  // messages handed to sarama, not yet back
 
 	health atomic.Pointer[error]
 	probe  *prober
+	sends  atomic.Uint64
 }
 
 func saramaConfig(c conf.Kafka) (*sarama.Config, error) {
@@ -164,8 +169,28 @@ func (sp *saramaProducer) Send(ctx context.Context, m *Message) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	m.sent = time.Now()
-	return sp.input(ctx.Done(), sp.message(m))
+	// While failed messages are being sent again, nothing new goes in:
+	// they must reach the partition before anything read after them.
+	sp.mu.Lock()
+	resume := sp.resume
+	sp.mu.Unlock()
+	if resume != nil {
+		select {
+		case <-resume:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-sp.closing:
+			return errors.New("producer closed")
+		}
+	}
+	stamp(m, &sp.sends)
+	m.seq = sp.seq.Add(1)
+	sp.inflight.Add(1)
+	if err := sp.input(ctx.Done(), sp.message(m)); err != nil {
+		sp.inflight.Add(-1)
+		return err
+	}
+	return nil
 }
 
 // smsg is a ProducerMessage with room for its headers and value encoder:
@@ -225,10 +250,9 @@ func (sp *saramaProducer) successes() {
 		m := pm.Metadata.(*Message)
 		release(pm)
 		sp.health.Store(nil)
-		if sp.hooks.Latency != nil {
-			sp.hooks.Latency(time.Since(m.sent))
-		}
+		sp.hooks.observe(m)
 		sp.ack(m, nil)
+		sp.inflight.Add(-1)
 	}
 }
 
@@ -236,6 +260,7 @@ func (sp *saramaProducer) errors() {
 	defer sp.readers.Done()
 	for pe := range sp.p.Errors() {
 		f := pe.Msg.Metadata.(*Message)
+		release(pe.Msg)
 		if sp.hooks.Error != nil {
 			sp.hooks.Error(pe.Err)
 		}
@@ -244,17 +269,20 @@ func (sp *saramaProducer) errors() {
 				sp.hooks.GiveUp(f, pe.Err)
 			}
 			sp.ack(f, pe.Err)
+			sp.inflight.Add(-1)
 			continue
 		}
 		err := pe.Err
 		sp.health.Store(&err)
 		f.attempts++
 		sp.mu.Lock()
-		if len(sp.retries) == 0 {
-			sp.log.Warn("Kafka send failed; retrying until it succeeds", "topic", f.Topic, "err", pe.Err)
+		if sp.resume == nil {
+			sp.log.Warn("Kafka send failed; holding new lines and retrying the failed ones in order", "topic", f.Topic, "err", pe.Err)
+			sp.resume = make(chan struct{})
 		}
-		sp.retries = append(sp.retries, sp.message(f))
+		sp.retries = append(sp.retries, f)
 		sp.mu.Unlock()
+		sp.inflight.Add(-1)
 		select {
 		case sp.retryCh <- struct{}{}:
 		default:
@@ -264,9 +292,15 @@ func (sp *saramaProducer) errors() {
 
 // retryLoop sends failed messages again after a backoff that grows with
 // consecutive failures.
+// retryLoop sends failed messages again, in the order they were first
+// sent, after a backoff that grows with consecutive failures. sarama
+// hands back in any order the messages it gave up on, and new ones keep
+// coming: so recovery first waits until every message sarama holds has
+// come back, then sends the failed ones sorted, and lets new messages in
+// only once a round went through without a failure.
 func (sp *saramaProducer) retryLoop() {
 	defer sp.senders.Done()
-	for attempt := 1; ; {
+	for attempt := 1; ; attempt++ {
 		select {
 		case <-sp.closing:
 			return
@@ -277,29 +311,57 @@ func (sp *saramaProducer) retryLoop() {
 			return
 		case <-time.After(backoff(sp.first, attempt)):
 		}
+		if !sp.waitDrained() {
+			return
+		}
 		sp.mu.Lock()
 		batch := sp.retries
 		sp.retries = nil
 		sp.mu.Unlock()
-		for _, pm := range batch {
+		sort.Slice(batch, func(i, j int) bool { return batch[i].seq < batch[j].seq })
+		for _, m := range batch {
 			if sp.hooks.Retry != nil {
 				sp.hooks.Retry()
 			}
-			if sp.input(nil, pm) != nil {
+			sp.inflight.Add(1)
+			if sp.input(nil, sp.message(m)) != nil {
 				return
 			}
 		}
-		if sp.health.Load() == nil {
-			attempt = 1
-		} else {
-			attempt++
+		if !sp.waitDrained() {
+			return
 		}
+		sp.mu.Lock()
+		if len(sp.retries) == 0 && sp.resume != nil {
+			close(sp.resume)
+			sp.resume = nil
+			attempt = 0
+			sp.log.Info("Kafka takes lines again; failed lines re-sent in order", "lines", len(batch))
+		}
+		sp.mu.Unlock()
 	}
 }
 
-// fatal reports errors that no retry can fix.
+// waitDrained waits until sarama holds no message of ours: each has come
+// back as a success or an error. It polls: sarama has no such signal.
+func (sp *saramaProducer) waitDrained() bool {
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for sp.inflight.Load() > 0 {
+		select {
+		case <-sp.closing:
+			return false
+		case <-t.C:
+		}
+	}
+	return true
+}
+
+// fatal reports errors that no retry can fix. sarama refuses a record over
+// Producer.MaxMessageBytes itself, with a ConfigurationError.
 func fatal(err error) bool {
-	return errors.Is(err, sarama.ErrMessageSizeTooLarge) || errors.Is(err, sarama.ErrInvalidMessageSize) ||
+	var ce sarama.ConfigurationError
+	return errors.As(err, &ce) || errors.Is(err, sarama.ErrMessageSizeTooLarge) || errors.Is(err, sarama.ErrInvalidMessageSize) ||
 		errors.Is(err, sarama.ErrInvalidTopic)
 }
 

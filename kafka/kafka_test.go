@@ -1,0 +1,152 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/logagent/logagent/conf"
+	"github.com/logagent/logagent/internal/testenv"
+)
+
+type acks struct {
+	mu   sync.Mutex
+	ok   []string
+	errs []error
+	c    chan struct{}
+}
+
+func (a *acks) ack(m *Message, err error) {
+	a.mu.Lock()
+	if err != nil {
+		a.errs = append(a.errs, err)
+	} else {
+		a.ok = append(a.ok, string(m.Value))
+	}
+	a.mu.Unlock()
+	a.c <- struct{}{}
+}
+
+func (a *acks) wait(t *testing.T, n int) {
+	t.Helper()
+	for i := 0; i < n; i++ {
+		select {
+		case <-a.c:
+		case <-time.After(20 * time.Second):
+			t.Fatalf("only %d of %d acks", i, n)
+		}
+	}
+}
+
+func newProducer(t *testing.T, client string, brokers []string, tweak func(*conf.Kafka)) (Producer, *acks) {
+	t.Helper()
+	c := conf.Default().Kafka
+	c.Client, c.Brokers, c.Linger, c.RetryBackoff = client, brokers, time.Millisecond, 20*time.Millisecond
+	if tweak != nil {
+		tweak(&c)
+	}
+	a := &acks{c: make(chan struct{}, 10000)}
+	p, err := New(c, a.ack, Hooks{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, a
+}
+
+func TestBackends(t *testing.T) {
+	for _, client := range []string{conf.ClientSarama, conf.ClientFranzGo} {
+		t.Run(client, func(t *testing.T) {
+			k, err := testenv.StartKafka(0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer k.Close()
+			p, a := newProducer(t, client, k.Addrs, func(c *conf.Kafka) { c.MaxMessageBytes = 64 << 10 })
+			defer p.Close(context.Background())
+			key := NewHeaderKey("path")
+			for i := 0; i < 100; i++ {
+				m := &Message{Topic: "t", Value: []byte{byte('a' + i%26)}, PartitionKey: []byte("/f"),
+					Headers: []Header{{Key: key, Value: []byte("/f")}}}
+				if err := p.Send(context.Background(), m); err != nil {
+					t.Fatal(err)
+				}
+			}
+			a.wait(t, 100)
+			if len(a.ok) != 100 || len(a.errs) != 0 {
+				t.Fatalf("%d acks, %d errors", len(a.ok), len(a.errs))
+			}
+			// A record Kafka can never take comes back with its error, once.
+			big := &Message{Topic: "t", Value: []byte(strings.Repeat("x", 100<<10))}
+			if err := p.Send(context.Background(), big); err != nil {
+				t.Fatal(err)
+			}
+			a.wait(t, 1)
+			if len(a.errs) != 1 {
+				t.Fatalf("oversized record: %d errors, %d acks", len(a.errs), len(a.ok))
+			}
+			if err := p.Healthy(); err != nil {
+				t.Fatalf("healthy: %v", err)
+			}
+		})
+	}
+}
+
+// Kafka down: Send blocks or buffers, Healthy says why, Close is bounded.
+func TestBrokerDown(t *testing.T) {
+	for _, client := range []string{conf.ClientSarama, conf.ClientFranzGo} {
+		t.Run(client, func(t *testing.T) {
+			port, _ := testenv.FreePort()
+			p, a := newProducer(t, client, []string{"127.0.0.1:" + strconv.Itoa(port)}, nil)
+			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			defer cancel()
+			p.Send(ctx, &Message{Topic: "t", Value: []byte("x")})
+			deadline := time.Now().Add(5 * time.Second)
+			for p.Healthy() == nil && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			if err := p.Healthy(); err == nil {
+				t.Fatal("healthy with no broker")
+			}
+			cctx, ccancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer ccancel()
+			start := time.Now()
+			err := p.Close(cctx)
+			if time.Since(start) > 3*time.Second {
+				t.Fatalf("Close took %s", time.Since(start))
+			}
+			if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("Close: %v", err)
+			}
+			if len(a.ok) != 0 {
+				t.Fatal("acked with no broker")
+			}
+		})
+	}
+}
+
+func TestPartitionForIsStable(t *testing.T) {
+	a, b := partitionFor([]byte("/var/log/a.log"), 12), partitionFor([]byte("/var/log/a.log"), 12)
+	if a != b || a < 0 || a >= 12 {
+		t.Fatalf("partition %d then %d", a, b)
+	}
+	if partitionFor(nil, 12) != 0 || partitionFor([]byte("x"), 1) != 0 {
+		t.Fatal("degenerate cases")
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	for _, tc := range []struct {
+		attempt int
+		want    time.Duration
+	}{{1, 100 * time.Millisecond}, {2, 200 * time.Millisecond}, {4, 800 * time.Millisecond}, {50, 10 * time.Second}} {
+		if got := backoff(100*time.Millisecond, tc.attempt); got != tc.want {
+			t.Errorf("backoff(%d) = %s, want %s", tc.attempt, got, tc.want)
+		}
+	}
+}
