@@ -179,6 +179,8 @@ func (a *Agent) Run(ctx context.Context) error {
 func (a *Agent) pump(ctx context.Context) {
 	host := []byte(a.host)
 	paths := map[string][]byte{}
+	var lastPath string
+	var path []byte
 	for {
 		var batch []taillog.Line
 		select {
@@ -191,10 +193,13 @@ func (a *Agent) pump(ctx context.Context) {
 		offs := make([]byte, 0, 12*len(batch))
 		for i := range batch {
 			l := &batch[i]
-			path, ok := paths[l.Path]
-			if !ok {
-				path = []byte(l.Path)
-				paths[l.Path] = path
+			if l.Path != lastPath {
+				var ok bool
+				if path, ok = paths[l.Path]; !ok {
+					path = []byte(l.Path)
+					paths[l.Path] = path
+				}
+				lastPath = l.Path
 			}
 			h := hdrs[3*i : 3*i+3 : 3*i+3]
 			h[0] = kafka.Header{Key: hdrHost, Value: host}
