@@ -62,28 +62,7 @@ func testLeaderFailover(t *testing.T, client string) {
 	t.Logf("leader now: node %d", k.leader(topic))
 	a.stop()
 
-	// Read to the end of the log, so that any duplicate is counted.
-	end := k.endOffset(topic)
-	if !c.pollUntil(time.Minute, func() bool { return c.next >= end }) {
-		t.Errorf("consumer reached offset %d of %d", c.next, end)
-	}
-	missing, nMissing, dups := c.tally(total)
-	t.Logf("client %s: %d records for %d lines: %d missing, %d duplicates, %d out of file order",
-		client, c.records, total, nMissing, dups, c.reordered)
-	if r := c.orderReport(); r != "" {
-		// franz-go keeps a file's lines in order across an outage; sarama
-		// hands back some failed batches while it still retries later
-		// ones, so re-sent lines can land after newer ones (README,
-		// "Choosing the Kafka client"): reported, not asserted.
-		if client == "franz-go" {
-			t.Errorf("ORDER: %s", r)
-		} else {
-			t.Logf("ORDER (sarama, documented): %s", r)
-		}
-	}
-	for _, p := range c.problems {
-		t.Errorf("%s", p)
-	}
+	missing, nMissing, dups := c.verify(t, k, topic, client, total)
 	a.logSummary()
 	if nMissing > 0 || dups > 0 {
 		t.Errorf("want every line exactly once: %d missing (first: %v), %d duplicate records", nMissing, missing, dups)

@@ -792,3 +792,29 @@ func (a *agentProc) logSummary() {
 	}
 	a.t.Logf("agent log, WARN and ERROR lines by message:%s", b.String())
 }
+
+// verify reads the topic to its end, so that every duplicate is counted,
+// reports what arrived, fails on consumer problems and on lines out of
+// file order (franz-go only: sarama can re-send failed lines after newer
+// ones, README "Choosing the Kafka client"), and returns the tally.
+func (c *seqConsumer) verify(t *testing.T, k *kafkaCluster, topic, client string, total int) (missing []int, nMissing, dups int) {
+	t.Helper()
+	end := k.endOffset(topic)
+	if !c.pollUntil(time.Minute, func() bool { return c.next >= end }) {
+		t.Errorf("consumer reached offset %d of %d", c.next, end)
+	}
+	missing, nMissing, dups = c.tally(total)
+	t.Logf("client %s: %d records for %d lines: %d missing, %d duplicates, %d out of file order",
+		client, c.records, total, nMissing, dups, c.reordered)
+	if r := c.orderReport(); r != "" {
+		if client == "franz-go" {
+			t.Errorf("ORDER: %s", r)
+		} else {
+			t.Logf("ORDER (sarama, documented): %s", r)
+		}
+	}
+	for _, p := range c.problems {
+		t.Errorf("%s", p)
+	}
+	return missing, nMissing, dups
+}

@@ -63,28 +63,7 @@ func testBrokerRestart(t *testing.T, client string) {
 	}
 	a.stop()
 
-	// Read to the end of the log, so that every duplicate is counted.
-	end := k.endOffset(topic)
-	if !c.pollUntil(time.Minute, func() bool { return c.next >= end }) {
-		t.Errorf("consumer reached offset %d of %d", c.next, end)
-	}
-	missing, nMissing, dups := c.tally(total)
-	t.Logf("client %s: %d records for %d lines: %d missing, %d duplicates, %d out of file order",
-		client, c.records, total, nMissing, dups, c.reordered)
-	if r := c.orderReport(); r != "" {
-		// franz-go keeps a file's lines in order across an outage; sarama
-		// hands back some failed batches while it still retries later
-		// ones, so re-sent lines can land after newer ones (README,
-		// "Choosing the Kafka client"): reported, not asserted.
-		if client == "franz-go" {
-			t.Errorf("ORDER: %s", r)
-		} else {
-			t.Logf("ORDER (sarama, documented): %s", r)
-		}
-	}
-	for _, p := range c.problems {
-		t.Errorf("%s", p)
-	}
+	missing, nMissing, _ := c.verify(t, k, topic, client, total)
 	a.logSummary()
 	if nMissing > 0 {
 		t.Errorf("%d of %d lines never arrived (first: %v)", nMissing, total, missing)
