@@ -68,11 +68,11 @@ client = %s
 compression = lz4
 required_acks = all
 idempotent = true
-linger = 5ms
+linger = %s
 [etcd]
 endpoints = %s
 dial_timeout = 5s
-`, host, filepath.Join(dir, "data"), port, e.kafka.list(), client, e.etcdEndpoint)
+`, host, filepath.Join(dir, "data"), port, e.kafka.list(), client, agentLinger(), e.etcdEndpoint)
 	cfg := filepath.Join(dir, "config.ini")
 	if err := os.WriteFile(cfg, []byte(ini), 0o644); err != nil {
 		return nil, err
@@ -198,4 +198,12 @@ func (a *agentRun) waitMetrics(ctx context.Context, every time.Duration, cond fu
 		case <-t.C:
 		}
 	}
+}
+
+// agentLinger is the agent's [kafka] linger: BENCH_LINGER, else 5ms.
+func agentLinger() string {
+	if v := os.Getenv("BENCH_LINGER"); v != "" {
+		return v
+	}
+	return "5ms"
 }
