@@ -139,8 +139,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	go func() { a.pump(pumpCtx); close(pumped) }()
 
 	auxCtx, stopAux := context.WithCancel(context.Background())
-	aux := make(chan struct{}, 2)
+	aux := make(chan struct{}, 3)
 	go func() { a.pub.Run(auxCtx); aux <- struct{}{} }()
+	go func() { a.logEtcdHealth(auxCtx, 2*time.Second); aux <- struct{}{} }()
 	if a.httpL != nil {
 		go func() { a.serveHTTP(auxCtx, a.httpL); aux <- struct{}{} }()
 	} else {
@@ -168,6 +169,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	stopFlush()
 	<-flushed
 	stopAux() // revokes the status lease, closes the HTTP server
+	<-aux
 	<-aux
 	<-aux
 	a.cli.Close()
@@ -235,3 +237,26 @@ func toTail(es []etcd.Entry) []taillog.Entry {
 
 // Status of the agent's files (for the status key, metrics and tests).
 func (a *Agent) Status() []taillog.Status { return a.mgr.Status() }
+
+// logEtcdHealth logs once when the etcd connection goes down and once when
+// it is back: the client reconnects by itself, silently.
+func (a *Agent) logEtcdHealth(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	var down error
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		err := a.etcdHealthy()
+		switch {
+		case err != nil && down == nil:
+			a.log.Error("etcd unreachable; shipping goes on with the current config", "err", err)
+		case err == nil && down != nil:
+			a.log.Info("etcd reachable again")
+		}
+		down = err
+	}
+}

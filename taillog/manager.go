@@ -125,6 +125,7 @@ type Status struct {
 	LastError   string `json:"last_error,omitempty"`
 	Committed   int64  `json:"committed_offset"`
 	Size        int64  `json:"size"`
+	LagBytes    int64  `json:"lag_bytes"`
 	LinesRead   int64  `json:"lines_read"`
 	LinesAcked  int64  `json:"lines_acked"`
 	BytesRead   int64  `json:"bytes_read"`

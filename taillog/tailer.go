@@ -689,5 +689,6 @@ func (t *Tailer) status() Status {
 			s.Size = fi.Size()
 		}
 	}
+	s.LagBytes = s.Lag()
 	return s
 }

@@ -469,3 +469,44 @@ func TestManyShortLinesWithSmallBudget(t *testing.T) {
 		t.Fatalf("%d bytes of budget still held after every ack", b)
 	}
 }
+
+// Reconcile starts new entries, stops removed ones (their later lines are
+// not read), restarts an entry whose topic changed from its saved offset,
+// and resumes a re-added entry from its saved offset.
+func TestReconcile(t *testing.T) {
+	f := newFixture(t, testOpts())
+	a, b := filepath.Join(f.dir, "a.log"), filepath.Join(f.dir, "b.log")
+	topics := func() map[string]string {
+		m := map[string]string{}
+		for _, s := range f.m.Status() {
+			m[s.Path] = s.Topic
+		}
+		return m
+	}
+	f.m.Reconcile([]Entry{{Path: a, Topic: "ta"}})
+	f.waitState(t, a, StateWaiting)
+	write(t, a, "a1\n")
+	f.col.wait(t, 1)
+
+	f.m.Reconcile([]Entry{{Path: a, Topic: "ta"}, {Path: b, Topic: "tb"}}) // add
+	if got := topics(); len(got) != 2 || got[b] != "tb" {
+		t.Fatalf("after add: %v", got)
+	}
+	f.m.Reconcile([]Entry{{Path: b, Topic: "tb"}}) // remove a
+	if got := topics(); len(got) != 1 || got[b] != "tb" {
+		t.Fatalf("after remove: %v", got)
+	}
+	write(t, a, "a2 while removed\n")
+	f.m.Reconcile([]Entry{{Path: b, Topic: "tb2"}, {Path: a, Topic: "ta"}}) // topic change, re-add
+	if got := topics(); got[b] != "tb2" || got[a] != "ta" {
+		t.Fatalf("after change: %v", got)
+	}
+	l := f.col.wait(t, 2)
+	if l[1] != (got{a, 3, "a2 while removed"}) {
+		t.Fatalf("re-added entry did not resume at its saved offset: %+v", l[1])
+	}
+	f.m.Reconcile(nil)
+	if got := topics(); len(got) != 0 {
+		t.Fatalf("after empty config: %v", got)
+	}
+}
