@@ -6,7 +6,7 @@ LDFLAGS  := -s -w -X main.version=$(VERSION)
 BIN      := bin/logagent
 PREFIX   ?= /usr/local
 
-.PHONY: all build demo test check vet fmt-check unit e2e deps bench install clean
+.PHONY: all build demo test check vet fmt-check unit faults e2e deps bench install clean
 
 all: build
 
@@ -18,7 +18,7 @@ demo: build
 	$(GO) run ./cmd/demo -agent $(BIN)
 
 ## test: everything CI runs — vet, gofmt, unit + integration tests with -race, end to end.
-test: vet fmt-check unit e2e
+test: vet fmt-check unit faults e2e
 
 vet:
 	$(GO) vet ./...
@@ -28,7 +28,14 @@ fmt-check:
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 
 unit:
-	$(GO) test -race -count=1 -timeout 15m ./...
+	$(GO) test -race -count=1 -timeout 15m $$($(GO) list ./... | grep -v -e /e2e -e /faults)
+
+## faults: the delivery guarantees, proven on the built binary (restart, kill -9, rotation,
+## truncation, Kafka and etcd outages, bad input, data_dir full). LOGAGENT_LONG=1 adds the
+## 5-minute Kafka outage.
+faults:
+	$(GO) test -count=1 -timeout 20m -v ./faults/ 2>&1 | tee .faults.out | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|RESULT' ; \
+	status=$${PIPESTATUS[0]}; [ $$status -eq 0 ] || { tail -200 .faults.out; exit $$status; }
 
 ## e2e: the built binary against real Apache Kafka (Maven jars) and real etcd (Debian),
 ## checked with etcdctl and kafka-console-consumer. Installs what it needs.
@@ -52,4 +59,4 @@ install: build
 	install -D -m 0644 deploy/logagent.service $(DESTDIR)/etc/systemd/system/logagent.service
 
 clean:
-	rm -rf bin .e2e.out
+	rm -rf bin .e2e.out .faults.out

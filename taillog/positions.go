@@ -70,7 +70,8 @@ func LoadPositions(path string, log *slog.Logger) (*Positions, error) {
 	}
 	var f positionsFile
 	if err := json.Unmarshal(data, &f); err != nil {
-		return nil, fmt.Errorf("parse positions %s: %w", path, err)
+		// Refuse rather than guess: starting over would resend or skip lines.
+		return nil, fmt.Errorf("parse positions %s: %w (move the file aside to start over: files are then read as if seen for the first time)", path, err)
 	}
 	for k, v := range f.Files {
 		if v != nil {
