@@ -195,6 +195,10 @@ func (a *Agent) pump(ctx context.Context) {
 		offs := make([]byte, 0, 12*len(batch))
 		for i := range batch {
 			l := &batch[i]
+			if l.Skip {
+				l.Ack()
+				continue
+			}
 			if l.Path != lastPath {
 				var ok bool
 				if path, ok = paths[l.Path]; !ok {

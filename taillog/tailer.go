@@ -31,6 +31,9 @@ type Line struct {
 	Path   string
 	Offset int64 // byte offset of the line's start in its file
 	Data   []byte
+	// Skip marks a line that is not to be sent, only acked: the lone
+	// terminator of an oversized line already sent in pieces.
+	Skip bool
 
 	tr   *tracker
 	st   *tailerStats
@@ -326,9 +329,10 @@ func (t *Tailer) supersede(f *openFile) {
 // also after a restart: the zero FileID saved here says so.
 func (t *Tailer) awaiting() {
 	t.missing = true
-	if _, ok := t.m.store.Get(t.entry.Path); !ok {
-		t.m.store.SetCurrent(t.entry.Path, FilePos{})
-	}
+	// Forget the saved position of the file that was here: a new file may
+	// get the same inode (ext4 reuses a freed one at once) and must not
+	// resume at the old file's offset.
+	t.m.store.SetCurrent(t.entry.Path, FilePos{})
 	t.setState(StateWaiting, "")
 	t.lastErr = ""
 }
@@ -590,10 +594,19 @@ func (t *Tailer) emit(ctx context.Context, f *openFile, data []byte, base int64,
 		} else {
 			end = p + i + 1
 			text = chunk[p : p+i]
-			f.splitting = false
 			if i > 0 && text[i-1] == '\r' {
 				text = text[:i-1]
 			}
+			if f.splitting && len(text) == 0 {
+				// The terminator of an oversized line whose pieces are
+				// all sent: no record of its own, only its offset.
+				f.splitting = false
+				lines = append(lines, Line{Path: t.entry.Path, Offset: base + int64(p), Skip: true,
+					next: base + int64(end), m: t.m, st: &t.stats, cost: int64(end-p) + LineOverhead, tr: f.tr})
+				p = end
+				continue
+			}
+			f.splitting = false
 		}
 		lines = append(lines, Line{Topic: t.entry.Topic, Path: t.entry.Path, Offset: base + int64(p), Data: text,
 			next: base + int64(end), m: t.m, st: &t.stats, cost: int64(end-p) + LineOverhead, tr: f.tr})

@@ -55,7 +55,9 @@ func (c *collector) run() {
 		}
 		c.mu.Lock()
 		for i := range b {
-			c.lines = append(c.lines, got{b[i].Path, b[i].Offset, string(b[i].Data)})
+			if !b[i].Skip {
+				c.lines = append(c.lines, got{b[i].Path, b[i].Offset, string(b[i].Data)})
+			}
 		}
 		c.mu.Unlock()
 		for i := range b {
@@ -508,5 +510,25 @@ func TestReconcile(t *testing.T) {
 	f.m.Reconcile(nil)
 	if got := topics(); len(got) != 0 {
 		t.Fatalf("after empty config: %v", got)
+	}
+}
+
+// A line of exactly n×max_line_bytes whose newline comes in a later read:
+// its pieces, then no empty record for the lone terminator.
+func TestSplitLineTerminatorAlone(t *testing.T) {
+	f := newFixture(t, testOpts()) // max 1024
+	log := filepath.Join(f.dir, "x.log")
+	f.m.Reconcile([]Entry{{Path: log, Topic: "t"}})
+	f.waitState(t, log, StateWaiting)
+	write(t, log, strings.Repeat("x", 2048))
+	f.col.wait(t, 2)
+	write(t, log, "\nnext\n")
+	l := f.col.wait(t, 3)
+	time.Sleep(100 * time.Millisecond)
+	if l = f.col.wait(t, 3); len(l) != 3 || l[2] != (got{log, 2049, "next"}) {
+		t.Fatalf("got %d records, last %+v", len(l), l[len(l)-1])
+	}
+	if p, _ := f.store.Get(log); p.Current.Offset != 2054 {
+		t.Fatalf("committed %d, want 2054", p.Current.Offset)
 	}
 }
