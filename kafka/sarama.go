@@ -259,8 +259,10 @@ func (sp *saramaProducer) successes() {
 func (sp *saramaProducer) errors() {
 	defer sp.readers.Done()
 	for pe := range sp.p.Errors() {
+		// Not released to the pool: sarama may still read a message it
+		// handed back as failed (updateLeaderIfBrokerProducerIsNil reads
+		// msg.retries after returnError).
 		f := pe.Msg.Metadata.(*Message)
-		release(pe.Msg)
 		if sp.hooks.Error != nil {
 			sp.hooks.Error(pe.Err)
 		}
