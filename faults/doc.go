@@ -37,7 +37,6 @@
 // Environment:
 //
 //	LOGAGENT_LONG=1              also run the 5-minute outage
-//	LOGAGENT_FAULT_EXTREME=1     also run rotations 7 ms apart (a known limit)
 //	LOGAGENT_FAULT_ALL_CLIENTS=1 run every case with both clients
 //	LOGAGENT_FAULT_CLIENTS=X     only client X (sarama or franz-go)
 //	LOGAGENT_FAULT_RESULTS=FILE  also append the RESULT lines to FILE

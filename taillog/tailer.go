@@ -10,6 +10,9 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -115,7 +118,9 @@ type Tailer struct {
 	files []*openFile // oldest first; the last is the path's current file unless superseded
 
 	// Owned by the watcher goroutine.
-	opened     bool // a file has been opened at least once
+	opened     bool      // a file has been opened at least once
+	lastOpen   time.Time // when the newest generation was opened
+	seen       map[FileID]bool
 	existedNew bool // the file existed when the entry appeared
 	missing    bool // the path was seen naming nothing
 	lastErr    string
@@ -411,7 +416,12 @@ func (t *Tailer) open(prev *openFile) {
 		t.stats.rotations.Add(1)
 		t.supersede(prev)
 	}
-	t.opened, t.missing = true, false
+	// Generations that held the name between two looks and were renamed
+	// away before this one was seen are read; at the first open, the
+	// rotated files already there are only noted as known.
+	t.adoptMissed(id, t.opened)
+	t.opened, t.missing, t.lastOpen = true, false, time.Now()
+	t.markSeen(id)
 	nf := &openFile{f: f, id: id, name: t.entry.Path, readOff: off,
 		tr: newTracker(t.m.store, t.entry.Path, id, off, roleCurrent)}
 	t.mu.Lock()
@@ -424,6 +434,95 @@ func (t *Tailer) open(prev *openFile) {
 	case t.readWake <- struct{}{}:
 	default:
 	}
+}
+
+func (t *Tailer) markSeen(id FileID) {
+	if t.seen == nil || len(t.seen) > 4096 {
+		t.seen = map[FileID]bool{}
+	}
+	t.seen[id] = true
+}
+
+// compressed names are rotated copies in another format, never read.
+var compressed = []string{".gz", ".bz2", ".xz", ".zst", ".zip", ".lz4", ".z", ".Z"}
+
+// adoptMissed finds files rotated away before they were ever opened (with
+// adopt false it only notes the rotated files there are as known): in
+// the path's directory, named like a rotation of it (path.1, path-date,
+// name-date.ext), never opened by this tailer, and written since the
+// previous generation was opened. They are read from 0, oldest first,
+// before the new file. Rotations faster than the agent looks (files
+// living a few milliseconds) would otherwise lose whole files.
+func (t *Tailer) adoptMissed(newID FileID, adopt bool) {
+	dir, base := filepath.Split(t.entry.Path)
+	stem := strings.TrimSuffix(base, filepath.Ext(base))
+	ents, err := os.ReadDir(filepath.Clean(dir))
+	if err != nil {
+		return
+	}
+	type cand struct {
+		name string
+		fi   os.FileInfo
+	}
+	var cands []cand
+	for _, de := range ents {
+		name := de.Name()
+		if name == base || !(strings.HasPrefix(name, base+".") || strings.HasPrefix(name, base+"-") ||
+			strings.HasPrefix(name, stem+"-")) {
+			continue
+		}
+		if slices.ContainsFunc(compressed, func(ext string) bool { return strings.HasSuffix(name, ext) }) {
+			continue
+		}
+		fi, err := os.Stat(filepath.Join(dir, name))
+		if err != nil || !fi.Mode().IsRegular() {
+			continue
+		}
+		id := fileID(fi)
+		if !adopt {
+			t.markSeen(id)
+			continue
+		}
+		if fi.ModTime().Before(t.lastOpen) || id == newID || t.seen[id] || t.holds(id) {
+			continue
+		}
+		cands = append(cands, cand{name, fi})
+	}
+	sort.Slice(cands, func(i, j int) bool { return cands[i].fi.ModTime().Before(cands[j].fi.ModTime()) })
+	for _, c := range cands {
+		f, err := os.Open(filepath.Join(dir, c.name))
+		if err != nil {
+			continue
+		}
+		fi, err := f.Stat()
+		if err != nil || fileID(fi) != fileID(c.fi) {
+			f.Close()
+			continue
+		}
+		id := fileID(fi)
+		t.markSeen(id)
+		t.stats.rotations.Add(1)
+		t.log.Warn("found a rotated file never opened under the path; reading it from the start",
+			"name", c.name, "file_id", id, "size", fi.Size())
+		of := &openFile{f: f, id: id, name: f.Name(), tr: newTracker(t.m.store, t.entry.Path, id, 0, roleRotated)}
+		of.lastGrowth.Store(time.Now().UnixNano())
+		of.superseded.Store(true)
+		t.mu.Lock()
+		t.files = append(t.files, of)
+		t.mu.Unlock()
+		t.hasRotated.Store(true)
+	}
+}
+
+func (t *Tailer) holds(id FileID) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, f := range t.files {
+		if f.id == id {
+			return true
+		}
+	}
+	return false
 }
 
 // restoreRotated reopens rotated files that were still being read when the
