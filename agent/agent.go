@@ -54,14 +54,11 @@ func (a *Agent) Host() string { return a.host }
 
 // New builds an agent from cfg. Nothing runs until Run.
 func New(cfg *conf.Config, log *slog.Logger, version string) (*Agent, error) {
-	a := &Agent{cfg: cfg, log: log, host: cfg.Agent.Host, version: version, started: time.Now()}
-	if a.host == "" {
-		ip, err := utils.OutboundIP()
-		if err != nil {
-			return nil, fmt.Errorf("[agent] host is empty and %w; set host", err)
-		}
-		a.host = ip
+	host, err := resolveHost(cfg.Agent)
+	if err != nil {
+		return nil, err
 	}
+	a := &Agent{cfg: cfg, log: log, host: host, version: version, started: time.Now()}
 	if err := os.MkdirAll(cfg.Agent.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("data_dir: %w", err)
 	}
@@ -263,4 +260,16 @@ func (a *Agent) logEtcdHealth(ctx context.Context, every time.Duration) {
 		}
 		down = err
 	}
+}
+
+// resolveHost is [agent] host, or this host's outbound IP when it is empty.
+func resolveHost(c conf.Agent) (string, error) {
+	if c.Host != "" {
+		return c.Host, nil
+	}
+	ip, err := utils.OutboundIP()
+	if err != nil {
+		return "", fmt.Errorf("[agent] host is empty and %w; set host", err)
+	}
+	return ip, nil
 }

@@ -14,7 +14,6 @@ import (
 	"github.com/logagent/logagent/conf"
 	"github.com/logagent/logagent/etcd"
 	"github.com/logagent/logagent/kafka"
-	"github.com/logagent/logagent/utils"
 )
 
 // Check verifies what the agent needs, as `logagent check` does: etcd and
@@ -36,14 +35,10 @@ func Check(ctx context.Context, cfg *conf.Config, w io.Writer) int {
 		fmt.Fprintf(w, "note %-7s %s\n", what, fmt.Sprintf(format, args...))
 	}
 
-	host := cfg.Agent.Host
-	if host == "" {
-		ip, err := utils.OutboundIP()
-		if err != nil {
-			report(false, "host", "[agent] host is empty and %v", err)
-			return problems
-		}
-		host = ip
+	host, err := resolveHost(cfg.Agent)
+	if err != nil {
+		report(false, "host", "%v", err)
+		return problems
 	}
 	report(true, "config", "host %s, data_dir %s", host, cfg.Agent.DataDir)
 	if err := checkDataDir(cfg.Agent.DataDir); err != nil {

@@ -290,8 +290,9 @@ func parse(name string, f *ini.File) (*Config, error) {
 	}
 
 	c := Default()
-	var r *reader
-	section := func(s string) *reader { r = &reader{file: name, sec: f.Section(s), err: errOf(r)}; return r }
+	// One reader walks the sections, so the first error is the one reported.
+	r := &reader{file: name}
+	section := func(s string) *reader { r.sec = f.Section(s); return r }
 
 	a := section("agent")
 	a.str("host", &c.Agent.Host)
@@ -347,10 +348,3 @@ func parse(name string, f *ini.File) (*Config, error) {
 // recordOverhead is room kept in a Kafka message for the record framing and
 // the host, path and offset headers (a path is at most 4096 bytes on Linux).
 const recordOverhead = 8 << 10
-
-func errOf(r *reader) error {
-	if r == nil {
-		return nil
-	}
-	return r.err
-}

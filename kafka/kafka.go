@@ -47,9 +47,8 @@ type Message struct {
 	Meta any
 
 	// Kept by the backends, saving an allocation per record.
-	sent     time.Time
-	attempts int
-	seq      uint64
+	sent time.Time
+	seq  uint64
 }
 
 // AckFunc is called once per sent message: err is nil when Kafka

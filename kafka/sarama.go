@@ -276,7 +276,6 @@ func (sp *saramaProducer) errors() {
 		}
 		err := pe.Err
 		sp.health.Store(&err)
-		f.attempts++
 		sp.mu.Lock()
 		if sp.resume == nil {
 			sp.log.Warn("Kafka send failed; holding new lines and retrying the failed ones in order", "topic", f.Topic, "err", pe.Err)

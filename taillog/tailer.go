@@ -65,10 +65,9 @@ const (
 
 // openFile is one open generation of the tailed path.
 type openFile struct {
-	f    *os.File
-	id   FileID
-	name string // the name it was opened under (for logs)
-	tr   *tracker
+	f  *os.File
+	id FileID
+	tr *tracker
 
 	// superseded is set once the path no longer names this file: it is
 	// read until it has not grown for RotateWait, then closed.
@@ -422,7 +421,7 @@ func (t *Tailer) open(prev *openFile) {
 	t.adoptMissed(id, t.opened)
 	t.opened, t.missing, t.lastOpen = true, false, time.Now()
 	t.markSeen(id)
-	nf := &openFile{f: f, id: id, name: t.entry.Path, readOff: off,
+	nf := &openFile{f: f, id: id, readOff: off,
 		tr: newTracker(t.m.store, t.entry.Path, id, off, roleCurrent)}
 	t.mu.Lock()
 	t.files = append(t.files, nf)
@@ -504,7 +503,7 @@ func (t *Tailer) adoptMissed(newID FileID, adopt bool) {
 		t.stats.rotations.Add(1)
 		t.log.Warn("found a rotated file never opened under the path; reading it from the start",
 			"name", c.name, "file_id", id, "size", fi.Size())
-		of := &openFile{f: f, id: id, name: f.Name(), tr: newTracker(t.m.store, t.entry.Path, id, 0, roleRotated)}
+		of := &openFile{f: f, id: id, tr: newTracker(t.m.store, t.entry.Path, id, 0, roleRotated)}
 		of.lastGrowth.Store(time.Now().UnixNano())
 		of.superseded.Store(true)
 		t.mu.Lock()
@@ -559,7 +558,7 @@ func (t *Tailer) restoreRotated() {
 			continue
 		}
 		t.log.Info("resuming rotated file", "name", found.Name(), "file_id", r.FileID, "offset", r.Offset)
-		f := &openFile{f: found, id: r.FileID, name: found.Name(), readOff: r.Offset,
+		f := &openFile{f: found, id: r.FileID, readOff: r.Offset,
 			tr: newTracker(t.m.store, t.entry.Path, r.FileID, r.Offset, roleRotated)}
 		f.lastGrowth.Store(time.Now().UnixNano())
 		f.superseded.Store(true)
