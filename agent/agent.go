@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 
@@ -38,7 +39,7 @@ type Agent struct {
 	started time.Time
 
 	store *taillog.Positions
-	lines chan []taillog.Line
+	lines chan *taillog.Batch
 	mgr   *taillog.Manager
 	prod  kafka.Producer
 	cli   *clientv3.Client
@@ -69,9 +70,9 @@ func New(cfg *conf.Config, log *slog.Logger, version string) (*Agent, error) {
 	a.store = store
 	a.metrics = newMetrics(a)
 	store.OnFlushError = func(error) { a.metrics.posErrors.Inc() }
-	// The channel holds batches (one per read of a file); the bytes they
-	// carry are bounded by the manager's read budget.
-	a.lines = make(chan []taillog.Line, 64)
+	// The channel holds batches (consecutive lines of a file); the bytes
+	// they carry are bounded by the manager's read budget.
+	a.lines = make(chan *taillog.Batch, 64)
 	a.prod, err = kafka.New(cfg.Kafka, a.onAck, kafka.Hooks{
 		Error:   func(error) { a.metrics.sendErrors.Inc() },
 		Retry:   a.metrics.retries.Inc,
@@ -175,34 +176,52 @@ func (a *Agent) Run(ctx context.Context) error {
 }
 
 // pump hands every line to the producer.
+// sendBuf is the pump's room for one batch's messages and headers. It
+// hangs on the batch (Batch.Aux) and is reused with it: nothing is
+// allocated per line.
+type sendBuf struct {
+	msgs []kafka.Message
+	hdrs []kafka.Header
+	offs []byte
+}
+
 func (a *Agent) pump(ctx context.Context) {
 	host := []byte(a.host)
 	paths := map[string][]byte{}
-	var lastPath string
-	var path []byte
 	for {
-		var batch []taillog.Line
+		var b *taillog.Batch
 		select {
-		case batch = <-a.lines:
+		case b = <-a.lines:
 		case <-ctx.Done():
 			return
 		}
-		msgs := make([]kafka.Message, len(batch))
-		hdrs := make([]kafka.Header, 3*len(batch))
-		offs := make([]byte, 0, 12*len(batch))
-		for i := range batch {
-			l := &batch[i]
+		sb, _ := b.Aux.(*sendBuf)
+		if sb == nil {
+			sb = new(sendBuf)
+			b.Aux = sb
+		}
+		// Once a message is sent, its ack may come at once; the ack of the
+		// batch's last line recycles the batch. So nothing of the batch is
+		// touched after the last Send or Ack: lines, n and sb are locals.
+		lines := b.Lines
+		n := len(lines)
+		path, ok := paths[b.Lines[0].Path()]
+		if !ok {
+			path = []byte(lines[0].Path())
+			paths[lines[0].Path()] = path
+		}
+		topic := lines[0].Topic()
+		sb.msgs = slices.Grow(sb.msgs[:0], n)[:n]
+		sb.hdrs = slices.Grow(sb.hdrs[:0], 3*n)[:3*n]
+		// Headers point into offs: it must not move while they are built.
+		offs := slices.Grow(sb.offs[:0], 20*n)
+		sb.offs = offs
+		msgs, hdrs := sb.msgs, sb.hdrs
+		for i := range lines {
+			l := &lines[i]
 			if l.Skip {
 				l.Ack()
 				continue
-			}
-			if l.Path != lastPath {
-				var ok bool
-				if path, ok = paths[l.Path]; !ok {
-					path = []byte(l.Path)
-					paths[l.Path] = path
-				}
-				lastPath = l.Path
 			}
 			h := hdrs[3*i : 3*i+3 : 3*i+3]
 			h[0] = kafka.Header{Key: hdrHost, Value: host}
@@ -211,7 +230,7 @@ func (a *Agent) pump(ctx context.Context) {
 			offs = strconv.AppendInt(offs, l.Offset, 10)
 			h[2] = kafka.Header{Key: hdrOffset, Value: offs[start:len(offs):len(offs)]}
 			m := &msgs[i]
-			*m = kafka.Message{Topic: l.Topic, Value: l.Data, Headers: h, PartitionKey: path, Meta: l}
+			*m = kafka.Message{Topic: topic, Value: l.Data, Headers: h, PartitionKey: path, Meta: l}
 			if err := a.prod.Send(ctx, m); err != nil {
 				return // stopping: unsent lines are read again on the next start
 			}
@@ -222,8 +241,11 @@ func (a *Agent) pump(ctx context.Context) {
 func (a *Agent) onAck(m *kafka.Message, err error) {
 	l := m.Meta.(*taillog.Line)
 	if err != nil {
-		a.log.Error("line can never be sent to Kafka; skipped", "path", l.Path, "offset", l.Offset,
+		a.log.Error("line can never be sent to Kafka; skipped", "path", l.Path(), "offset", l.Offset,
 			"bytes", len(l.Data), "err", err)
+	}
+	if m.Failed() {
+		l.Pin() // the backend may still read it
 	}
 	l.Ack()
 }

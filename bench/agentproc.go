@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -77,7 +78,9 @@ dial_timeout = 5s
 	if err := os.WriteFile(cfg, []byte(ini), 0o644); err != nil {
 		return nil, err
 	}
-	p, err := startProc(filepath.Join(dir, "agent.log"), nil, e.agentBin, "-config", cfg)
+	// BENCH_AGENT_ENV (space-separated K=V) goes to the agent only, e.g.
+	// GOGC or GOMEMLIMIT experiments that must not slow the bench's kfake.
+	p, err := startProcEnv(filepath.Join(dir, "agent.log"), nil, strings.Fields(os.Getenv("BENCH_AGENT_ENV")), e.agentBin, "-config", cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -206,4 +209,35 @@ func agentLinger() string {
 		return v
 	}
 	return "5ms"
+}
+
+// profile, when BENCH_PROFILE names a directory, takes a CPU profile of the
+// agent from its /debug/pprof while it runs and writes it to path; the
+// channel closes when done. Profiling costs the agent a few percent, so the
+// table of a profiled run is not the one to quote.
+func (a *agentRun) profile(ctx context.Context, path string) <-chan struct{} {
+	done := make(chan struct{})
+	if os.Getenv("BENCH_PROFILE") == "" {
+		close(done)
+		return done
+	}
+	go func() {
+		defer close(done)
+		url := strings.TrimSuffix(a.metrics, "/metrics") + "/debug/pprof/profile?seconds=3"
+		for ctx.Err() == nil {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+			resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+			if err != nil { // not listening yet
+				time.Sleep(2 * time.Millisecond)
+				continue
+			}
+			defer resp.Body.Close()
+			if f, err := os.Create(path); err == nil {
+				io.Copy(f, resp.Body) //nolint:errcheck
+				f.Close()
+			}
+			return
+		}
+	}()
+	return done
 }

@@ -34,12 +34,20 @@ type proc struct {
 // (Ctrl-C reaches the bench, which stops it in order) and SIGKILL when the
 // bench dies.
 func startProc(logPath string, stdin *os.File, name string, args ...string) (*proc, error) {
+	return startProcEnv(logPath, stdin, nil, name, args...)
+}
+
+// startProcEnv is startProc with env added to the bench's environment.
+func startProcEnv(logPath string, stdin *os.File, env []string, name string, args ...string) (*proc, error) {
 	out, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(name, args...)
 	cmd.Stdout, cmd.Stderr = out, out
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	if stdin != nil {
 		cmd.Stdin = stdin
 	}

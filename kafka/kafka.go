@@ -47,9 +47,16 @@ type Message struct {
 	Meta any
 
 	// Kept by the backends, saving an allocation per record.
-	sent time.Time
-	seq  uint64
+	sent   time.Time
+	seq    uint64
+	failed bool
 }
+
+// Failed reports whether a send attempt of m failed (it was then sent
+// again or given up). The backend may still read such a message after its
+// ack, so its memory must not be reused (sarama reads a message it handed
+// back as failed).
+func (m *Message) Failed() bool { return m.failed }
 
 // AckFunc is called once per sent message: err is nil when Kafka
 // acknowledged it, otherwise the reason it can never be sent.

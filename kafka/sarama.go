@@ -263,6 +263,7 @@ func (sp *saramaProducer) errors() {
 		// handed back as failed (updateLeaderIfBrokerProducerIsNil reads
 		// msg.retries after returnError).
 		f := pe.Msg.Metadata.(*Message)
+		f.failed = true
 		if sp.hooks.Error != nil {
 			sp.hooks.Error(pe.Err)
 		}

@@ -28,16 +28,16 @@ func BenchmarkReadLines(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		store, _ := LoadPositions(filepath.Join(dir, fmt.Sprintf("p%d.json", i)), discard())
-		out := make(chan []Line, 64)
+		out := make(chan *Batch, 64)
 		m := NewManager(Options{MaxLineBytes: 512 << 10, BufferBytes: 16 << 20, RotateWait: time.Second,
 			PollInterval: time.Second, ShutdownTimeout: time.Second}, store, out, discard())
 		m.Reconcile([]Entry{{Path: path, Topic: "t", ReadFrom: "beginning"}})
 		for n := 0; n < lines; {
-			batch := <-out
-			for k := range batch {
-				batch[k].Ack()
+			lines := (<-out).Lines
+			n += len(lines)
+			for k := range lines {
+				lines[k].Ack()
 			}
-			n += len(batch)
 		}
 		m.Stop()
 	}

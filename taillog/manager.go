@@ -30,7 +30,7 @@ type Options struct {
 type Manager struct {
 	opts   Options
 	store  *Positions
-	out    chan<- []Line
+	out    chan<- *Batch
 	budget *budget
 	watch  *watcher
 	// inFlight counts lines handed to the channel and not yet acked.
@@ -44,7 +44,7 @@ type Manager struct {
 
 // NewManager returns a manager that sends batches of lines to out. Lines
 // must be acked (Line.Ack) once Kafka has them.
-func NewManager(opts Options, store *Positions, out chan<- []Line, log *slog.Logger) *Manager {
+func NewManager(opts Options, store *Positions, out chan<- *Batch, log *slog.Logger) *Manager {
 	return &Manager{opts: opts, store: store, out: out, log: log,
 		budget:  &budget{sem: semaphore.NewWeighted(opts.BufferBytes)},
 		watch:   newWatcher(log),

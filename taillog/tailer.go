@@ -26,35 +26,6 @@ type Entry struct {
 	ReadFrom string // "", "end" or "beginning": where a file that already exists starts
 }
 
-// Line is one line (or one piece of an oversized line) read from a file.
-// Data excludes the line terminator. Ack must be called once Kafka has
-// acknowledged the line.
-type Line struct {
-	Topic  string
-	Path   string
-	Offset int64 // byte offset of the line's start in its file
-	Data   []byte
-	// Skip marks a line that is not to be sent, only acked: the lone
-	// terminator of an oversized line already sent in pieces.
-	Skip bool
-
-	tr   *tracker
-	st   *tailerStats
-	seq  uint64
-	next int64 // offset after the line's terminator
-	cost int64 // its share of the read budget
-	m    *Manager
-}
-
-// Ack reports the line as delivered: it may move the file's committed
-// offset and frees its share of the read budget.
-func (l *Line) Ack() {
-	l.tr.ack(l.seq)
-	l.st.acked.Add(1)
-	l.m.inFlight.Add(-1)
-	l.m.budget.Release(l.cost)
-}
-
 // Tailer states, as reported in Status.
 const (
 	StateStarting = "starting"
@@ -587,19 +558,6 @@ func (t *Tailer) checkTruncated(f *openFile) {
 	f.pending = nil
 }
 
-// Reads start small: most wake-ups of a followed file find a line or two,
-// and a thousand idle tailers must not each hold a large buffer. A read
-// that fills its buffer means more is waiting, and the next one is large.
-const (
-	smallRead = 4 << 10
-	readSize  = 64 << 10
-)
-
-var (
-	smallBufs = sync.Pool{New: func() any { b := make([]byte, 2*smallRead); return &b }}
-	largeBufs = sync.Pool{New: func() any { b := make([]byte, 2*readSize); return &b }}
-)
-
 // read reads f up to its current end and emits its complete lines. It
 // returns the number of bytes read.
 func (t *Tailer) read(ctx context.Context, f *openFile) (int64, error) {
@@ -611,20 +569,13 @@ func (t *Tailer) read(ctx context.Context, f *openFile) (int64, error) {
 		if err := t.m.budget.Acquire(ctx, int64(size)); err != nil {
 			return total, nil
 		}
-		pool := &smallBufs
-		if size == readSize {
-			pool = &largeBufs
-		}
-		bp := pool.Get().(*[]byte)
-		buf := *bp
-		if need := len(f.pending) + size; cap(buf) < need {
-			buf = make([]byte, need) // a long unfinished line
-		}
-		buf = buf[:cap(buf)]
-		have := copy(buf, f.pending)
+		have := len(f.pending)
+		c := getChunk(size, have+size)
+		buf := c.buf[:cap(c.buf)]
+		copy(buf, f.pending)
 		n, err := f.f.Read(buf[have : have+size])
 		if n == 0 {
-			pool.Put(bp)
+			c.release()
 			t.m.budget.Release(int64(size))
 			if err == nil || err == io.EOF {
 				return total, nil
@@ -633,11 +584,11 @@ func (t *Tailer) read(ctx context.Context, f *openFile) (int64, error) {
 		}
 		total += int64(n)
 		t.stats.bytesRead.Add(int64(n))
-		start := f.readOff - int64(len(f.pending))
+		start := f.readOff - int64(have)
 		f.readOff += int64(n)
-		rest := t.emit(ctx, f, buf[:have+n], start, int64(size))
+		rest := t.emit(ctx, f, c, buf[:have+n], start, int64(size))
 		f.pending = append(f.pending[:0], rest...)
-		pool.Put(bp)
+		c.release()
 		if n < size {
 			// A short read of a regular file: its end, for now.
 			return total, nil
@@ -653,37 +604,47 @@ func (t *Tailer) read(ctx context.Context, f *openFile) (int64, error) {
 // memory really held, even for short lines.
 const LineOverhead = 1024
 
-// emit sends the complete lines of data (which starts at file offset base),
-// splitting lines longer than MaxLineBytes, and returns the unfinished
-// rest. It takes over reserved, budget acquired before the read: what the
-// lines do not use is released, and what they need beyond it is acquired
-// group by group, so that a read of many short lines never asks for more
-// than the whole budget at once.
-func (t *Tailer) emit(ctx context.Context, f *openFile, data []byte, base int64, reserved int64) []byte {
+// emit sends the complete lines of data (which starts at file offset base
+// and lies in chunk c), splitting lines longer than MaxLineBytes, and
+// returns the unfinished rest. It takes over reserved, budget acquired
+// before the read: what the lines do not use is released, and what they
+// need beyond it is acquired batch by batch, so that a read of many short
+// lines never asks for more than the whole budget at once.
+func (t *Tailer) emit(ctx context.Context, f *openFile, c *chunk, data []byte, base int64, reserved int64) []byte {
 	maxLine := t.m.opts.MaxLineBytes
 	complete := bytes.LastIndexByte(data, '\n') + 1
 	if rest := len(data) - complete; rest >= maxLine {
 		complete += rest / maxLine * maxLine
 	}
 	rest := data[complete:]
-	if complete == 0 {
-		t.m.budget.Release(reserved)
-		return rest
+	held := reserved
+	limit := max(reserved, min(groupBytes, t.m.opts.BufferBytes/4))
+	var b *Batch
+	// flush sends b, first acquiring what it costs beyond what is held.
+	// Once sent, b belongs to the consumer: its cost is read before.
+	flush := func() bool {
+		cost := b.cost
+		if cost > held {
+			if err := t.m.budget.Acquire(ctx, cost-held); err != nil {
+				return false
+			}
+			held = cost
+		}
+		if !t.send(ctx, f, b) {
+			return false
+		}
+		held -= cost
+		b = nil
+		return true
 	}
-	// One copy per read: the lines of a batch share it, and it is freed
-	// once the last of them is delivered.
-	chunk := make([]byte, complete)
-	copy(chunk, data)
-
-	lines := make([]Line, 0, bytes.Count(chunk, []byte{'\n'})+1)
-	for p := 0; p < len(chunk); {
-		i := bytes.IndexByte(chunk[p:], '\n')
+	for p := 0; p < complete; {
+		i := bytes.IndexByte(data[p:complete], '\n')
 		var end int
-		var text []byte
+		l := Line{Offset: base + int64(p)}
 		if i < 0 || i > maxLine {
 			// An oversized line: a piece of maxLine bytes, the rest follows.
 			end = p + maxLine
-			text = chunk[p:end]
+			l.Data = data[p:end]
 			if !f.splitting {
 				f.splitting = true
 				t.stats.oversized.Add(1)
@@ -691,55 +652,43 @@ func (t *Tailer) emit(ctx context.Context, f *openFile, data []byte, base int64,
 			}
 		} else {
 			end = p + i + 1
-			text = chunk[p : p+i]
-			if i > 0 && text[i-1] == '\r' {
-				text = text[:i-1]
+			l.Data = data[p : p+i]
+			if i > 0 && l.Data[i-1] == '\r' {
+				l.Data = l.Data[:i-1]
 			}
-			if f.splitting && len(text) == 0 {
+			if f.splitting && len(l.Data) == 0 {
 				// The terminator of an oversized line whose pieces are
 				// all sent: no record of its own, only its offset.
-				f.splitting = false
-				lines = append(lines, Line{Path: t.entry.Path, Offset: base + int64(p), Skip: true,
-					next: base + int64(end), m: t.m, st: &t.stats, cost: int64(end-p) + LineOverhead, tr: f.tr})
-				p = end
-				continue
+				l.Data, l.Skip = nil, true
 			}
 			f.splitting = false
 		}
-		lines = append(lines, Line{Topic: t.entry.Topic, Path: t.entry.Path, Offset: base + int64(p), Data: text,
-			next: base + int64(end), m: t.m, st: &t.stats, cost: int64(end-p) + LineOverhead, tr: f.tr})
+		l.next = base + int64(end)
+		cost := int64(end-p) + LineOverhead
+		if b != nil && b.cost+cost > limit {
+			if !flush() {
+				break
+			}
+		}
+		if b == nil {
+			b = t.newBatch(f, c)
+		}
+		b.add(l)
+		b.cost += cost
 		p = end
 	}
-
-	// Send in groups that each fit in what is held.
-	held := reserved
-	group := min(groupBytes, t.m.opts.BufferBytes/4)
-	for len(lines) > 0 {
-		var cost int64
-		n := 0
-		for n < len(lines) && (n == 0 || cost+lines[n].cost <= max(held, group)) {
-			cost += lines[n].cost
-			n++
-		}
-		if cost > held {
-			if err := t.m.budget.Acquire(ctx, cost-held); err != nil {
-				t.m.budget.Release(held)
-				return rest // stopping: the rest is never sent, its offsets never committed
-			}
-			held = cost
-		}
-		if !t.send(ctx, f, lines[:n:n], cost) {
-			t.m.budget.Release(held)
-			return rest
-		}
-		held -= cost
-		lines = lines[n:]
+	if b != nil && len(b.Lines) > 0 && ctx.Err() == nil {
+		flush()
+	}
+	if b != nil {
+		// Not sent (stopping): never acked, its offsets never committed.
+		b.recycle()
 	}
 	t.m.budget.Release(held)
 	return rest
 }
 
-// groupBytes bounds the budget one group of lines acquires at once.
+// groupBytes bounds the budget one batch of lines acquires at once.
 const groupBytes = 256 << 10
 
 // flushPending sends an unfinished last line of a file that will not grow again.
@@ -749,29 +698,35 @@ func (t *Tailer) flushPending(ctx context.Context, f *openFile) {
 	if err := t.m.budget.Acquire(ctx, cost); err != nil {
 		return
 	}
-	data := append([]byte(nil), f.pending...)
-	lines := []Line{{Topic: t.entry.Topic, Path: t.entry.Path, Offset: f.readOff - n, Data: data, next: f.readOff,
-		m: t.m, st: &t.stats, cost: cost, tr: f.tr}}
+	b := t.newBatch(f, nil)
+	b.add(Line{Offset: f.readOff - n, Data: append([]byte(nil), f.pending...), next: f.readOff})
+	b.cost = cost
 	f.pending = nil
-	if !t.send(ctx, f, lines, cost) {
+	if !t.send(ctx, f, b) {
 		t.m.budget.Release(cost)
+		b.recycle()
 	}
 }
 
-// send registers the lines with the file's tracker and hands them over.
-// If the tailer stops first, the lines are taken back (they were never
-// sent) and send reports false; the caller keeps the budget to release.
-func (t *Tailer) send(ctx context.Context, f *openFile, lines []Line, cost int64) bool {
-	for i := range lines {
-		lines[i].seq = f.tr.add(lines[i].next)
+// send registers the batch's lines with the file's tracker and hands the
+// batch over. If the tailer stops first, the lines are taken back (they
+// were never sent) and send reports false; the caller keeps the budget to
+// release and the batch.
+func (t *Tailer) send(ctx context.Context, f *openFile, b *Batch) bool {
+	for i := range b.Lines {
+		b.Lines[i].seq = f.tr.add(b.Lines[i].next)
 	}
+	n := len(b.Lines)
+	b.left.Store(int32(n))
+	t.stats.linesRead.Add(int64(n))
+	t.m.inFlight.Add(int64(n))
 	select {
-	case t.m.out <- lines:
-		t.stats.linesRead.Add(int64(len(lines)))
-		t.m.inFlight.Add(int64(len(lines)))
+	case t.m.out <- b:
 		return true
 	case <-ctx.Done():
-		f.tr.unadd(len(lines))
+		t.stats.linesRead.Add(-int64(n))
+		t.m.inFlight.Add(-int64(n))
+		f.tr.unadd(n)
 		return false
 	}
 }

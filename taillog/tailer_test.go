@@ -19,7 +19,7 @@ type got struct {
 // collector plays Kafka: it takes the manager's batches and acks them. While
 // paused it takes nothing, so the tailers fall behind and block.
 type collector struct {
-	out    chan []Line
+	out    chan *Batch
 	mu     sync.Mutex
 	lines  []got
 	paused chan struct{} // closed = running
@@ -28,7 +28,7 @@ type collector struct {
 }
 
 func newCollector() *collector {
-	c := &collector{out: make(chan []Line, 4), stop: make(chan struct{}), done: make(chan struct{})}
+	c := &collector{out: make(chan *Batch, 4), stop: make(chan struct{}), done: make(chan struct{})}
 	c.paused = make(chan struct{})
 	close(c.paused)
 	go c.run()
@@ -38,9 +38,9 @@ func newCollector() *collector {
 func (c *collector) run() {
 	defer close(c.done)
 	for {
-		var b []Line
+		var batch *Batch
 		select {
-		case b = <-c.out:
+		case batch = <-c.out:
 		case <-c.stop:
 			return
 		}
@@ -53,15 +53,16 @@ func (c *collector) run() {
 		case <-c.stop:
 			return
 		}
+		b := batch.Lines
 		c.mu.Lock()
 		for i := range b {
 			if !b[i].Skip {
-				c.lines = append(c.lines, got{b[i].Path, b[i].Offset, string(b[i].Data)})
+				c.lines = append(c.lines, got{b[i].Path(), b[i].Offset, string(b[i].Data)})
 			}
 		}
 		c.mu.Unlock()
 		for i := range b {
-			b[i].Ack()
+			b[i].Ack() // the last ack recycles the batch: nothing is read after it
 		}
 	}
 }

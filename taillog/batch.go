@@ -1,0 +1,154 @@
+package taillog
+
+import (
+	"sync"
+	"sync/atomic"
+)
+
+// Line is one line (or one piece of an oversized line) read from a file.
+// Data excludes the line terminator. Ack must be called once Kafka has
+// acknowledged the line; after the last line of its batch is acked, the
+// batch, its lines and the bytes Data points into are reused.
+type Line struct {
+	Offset int64 // byte offset of the line's start in its file
+	Data   []byte
+	// Skip marks a line that is not to be sent, only acked: the lone
+	// terminator of an oversized line already sent in pieces.
+	Skip bool
+
+	seq  uint64
+	next int64 // offset after the line's terminator
+	b    *Batch
+}
+
+// Path is the collected path the line was read from.
+func (l *Line) Path() string { return l.b.path }
+
+// Topic is the line's Kafka topic.
+func (l *Line) Topic() string { return l.b.topic }
+
+// Ack reports the line as delivered: it may move the file's committed
+// offset. Once every line of the batch is acked, the batch's share of the
+// read budget is freed and the batch is reused: the caller must not touch
+// the line, its Data or the batch after Ack.
+func (l *Line) Ack() {
+	b := l.b
+	b.tr.ack(l.seq)
+	if b.left.Add(-1) == 0 {
+		b.done()
+	}
+}
+
+// Pin keeps the line's batch and its bytes from being reused after the
+// last ack, for a consumer that may still read them (sarama reads a
+// message it handed back as failed). Pinned batches are left to the GC.
+func (l *Line) Pin() { l.b.pinned.Store(true) }
+
+// Batch is consecutive lines of one file, handed over together. Batches,
+// and the read buffers their lines point into, are pooled: the allocation
+// per line of the hot path is gone, and with it most of the GC's work.
+type Batch struct {
+	Lines []Line
+	// Aux belongs to the consumer: it stays with the batch across reuse,
+	// so per-line buffers of the consumer's (messages, headers) hung on it
+	// are reused too.
+	Aux any
+
+	path, topic string
+	tr          *tracker
+	st          *tailerStats
+	m           *Manager
+	ch          *chunk // the read buffer Data points into (nil: own copy)
+	cost        int64  // its share of the read budget
+	left        atomic.Int32
+	pinned      atomic.Bool
+}
+
+var batches = sync.Pool{New: func() any { return new(Batch) }}
+
+func (t *Tailer) newBatch(f *openFile, ch *chunk) *Batch {
+	b := batches.Get().(*Batch)
+	b.path, b.topic = t.entry.Path, t.entry.Topic
+	b.tr, b.st, b.m = f.tr, &t.stats, t.m
+	if ch != nil {
+		ch.refs.Add(1)
+	}
+	b.ch = ch
+	return b
+}
+
+func (b *Batch) add(l Line) {
+	l.b = b
+	b.Lines = append(b.Lines, l)
+}
+
+// done runs when the last line is acked.
+func (b *Batch) done() {
+	n := int64(len(b.Lines))
+	b.st.acked.Add(n)
+	b.m.inFlight.Add(-n)
+	b.m.budget.Release(b.cost)
+	if b.pinned.Load() {
+		return
+	}
+	b.recycle()
+}
+
+// recycle returns a batch nobody holds any more to the pool.
+func (b *Batch) recycle() {
+	if b.ch != nil {
+		b.ch.release()
+	}
+	clear(b.Lines) // drop the pointers into the chunk
+	aux := b.Aux
+	*b = Batch{Lines: b.Lines[:0], Aux: aux}
+	batches.Put(b)
+}
+
+// chunk is one read's buffer, shared by the batches cut from it: it goes
+// back to its pool when the reader and every batch are done with it.
+type chunk struct {
+	buf  []byte
+	refs atomic.Int32
+	pool *sync.Pool // nil: an odd size, left to the GC
+}
+
+// Reads start small: most wake-ups of a followed file find a line or two,
+// and a thousand idle tailers must not each hold a large buffer. A read
+// that fills its buffer means more is waiting, and the next one is large.
+// A chunk has room for the read and an unfinished line carried over
+// (chunkSlack); a longer carried-over line gets a chunk of its own size.
+const (
+	smallRead  = 4 << 10
+	readSize   = 64 << 10
+	chunkSlack = 4 << 10
+)
+
+var (
+	smallChunks = sync.Pool{New: func() any { return &chunk{buf: make([]byte, smallRead+chunkSlack)} }}
+	largeChunks = sync.Pool{New: func() any { return &chunk{buf: make([]byte, readSize+chunkSlack)} }}
+)
+
+// getChunk returns a chunk of at least need bytes for a read of size,
+// held once (by the reader).
+func getChunk(size, need int) *chunk {
+	pool := &smallChunks
+	if size > smallRead {
+		pool = &largeChunks
+	}
+	var c *chunk
+	if need <= size+chunkSlack {
+		c = pool.Get().(*chunk)
+		c.pool = pool
+	} else {
+		c = &chunk{buf: make([]byte, need)}
+	}
+	c.refs.Store(1)
+	return c
+}
+
+func (c *chunk) release() {
+	if c.refs.Add(-1) == 0 && c.pool != nil {
+		c.pool.Put(c)
+	}
+}
