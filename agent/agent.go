@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"time"
+	"unsafe"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -106,6 +107,7 @@ func New(cfg *conf.Config, log *slog.Logger, version string) (*Agent, error) {
 		RotateWait:      cfg.Agent.RotateWait,
 		PollInterval:    cfg.Agent.PollInterval,
 		ShutdownTimeout: cfg.Agent.ShutdownTimeout,
+		LineOverhead:    lineOverhead(a.prod),
 	}, store, a.lines, log.With("component", "taillog"))
 	if a.httpL, err = a.listenHTTP(); err != nil {
 		a.cli.Close()
@@ -236,6 +238,13 @@ func (a *Agent) pump(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// lineOverhead is the memory a line holds on its way to Kafka besides
+// its bytes: the Line, its Message, three headers, the offset's digits (at
+// most 20, reserved) and the client's record.
+func lineOverhead(p kafka.Producer) int64 {
+	return taillog.LineBytes + int64(unsafe.Sizeof(kafka.Message{})) + 3*int64(unsafe.Sizeof(kafka.Header{})) + 20 + int64(p.RecordBytes())
 }
 
 func (a *Agent) onAck(m *kafka.Message, err error) {

@@ -212,7 +212,8 @@ func agentLinger() string {
 }
 
 // profile, when BENCH_PROFILE names a directory, takes a CPU profile of the
-// agent from its /debug/pprof while it runs and writes it to path; the
+// agent from its /debug/pprof while it runs and writes it to path (and
+// the heap profile after it, as .heap.pprof); the
 // channel closes when done. Profiling costs the agent a few percent, so the
 // table of a profiled run is not the one to quote.
 func (a *agentRun) profile(ctx context.Context, path string) <-chan struct{} {
@@ -231,13 +232,22 @@ func (a *agentRun) profile(ctx context.Context, path string) <-chan struct{} {
 				time.Sleep(2 * time.Millisecond)
 				continue
 			}
-			defer resp.Body.Close()
-			if f, err := os.Create(path); err == nil {
-				io.Copy(f, resp.Body) //nolint:errcheck
-				f.Close()
+			save(path, resp)
+			// The heap profile as of the last GC: what was live under load.
+			base := strings.TrimSuffix(path, ".pprof")
+			if resp, err := httpClient.Get(strings.TrimSuffix(url, "profile?seconds=3") + "heap"); err == nil {
+				save(base+".heap.pprof", resp)
 			}
 			return
 		}
 	}()
 	return done
+}
+
+func save(path string, resp *http.Response) {
+	defer resp.Body.Close()
+	if f, err := os.Create(path); err == nil {
+		io.Copy(f, resp.Body) //nolint:errcheck
+		f.Close()
+	}
 }

@@ -42,6 +42,10 @@ func franzOpts(c conf.Kafka) ([]kgo.Opt, error) {
 		// it), and never give up on a topic that does not exist yet: its
 		// lines wait, they are not dropped.
 		kgo.AllowAutoTopicCreation(),
+		// KIP-714 telemetry pushed to the broker: kgo compresses it with
+		// lz4's default 4 MiB blocks, two of them held for good (8 MiB, a
+		// third of the agent's heap). The agent's metrics are on /metrics.
+		kgo.DisableClientMetrics(),
 		kgo.UnknownTopicRetries(-1),
 		kgo.RetryBackoffFn(func(n int) time.Duration { return backoff(c.RetryBackoff, n) }),
 		// Our read budget bounds the bytes in flight; these are a second fence.
@@ -83,7 +87,7 @@ func franzOpts(c conf.Kafka) ([]kgo.Opt, error) {
 type frec struct {
 	kgo.Record
 	m    *Message
-	hdrs [4]kgo.RecordHeader
+	hdrs [3]kgo.RecordHeader // logagent sends three
 }
 
 var frecs = sync.Pool{New: func() any { return new(frec) }}
@@ -159,6 +163,10 @@ func (fp *franzProducer) promise(r *kgo.Record, err error) {
 		fp.ack(m, err)
 	}
 }
+
+// RecordBytes: the pooled frec, and kgo's promise entry and the record's
+// share of the encoded request buffers.
+func (fp *franzProducer) RecordBytes() int { return int(unsafe.Sizeof(frec{})) + 128 }
 
 func (fp *franzProducer) Healthy() error {
 	if err := fp.probe.Err(); err != nil {

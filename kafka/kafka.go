@@ -21,7 +21,7 @@ import (
 
 // Header is one record header.
 type Header struct {
-	Key   HeaderKey
+	Key   *HeaderKey
 	Value []byte
 }
 
@@ -33,7 +33,7 @@ type HeaderKey struct {
 }
 
 // NewHeaderKey returns the key for header name.
-func NewHeaderKey(name string) HeaderKey { return HeaderKey{s: name, b: []byte(name)} }
+func NewHeaderKey(name string) *HeaderKey { return &HeaderKey{s: name, b: []byte(name)} }
 
 // Message is one record to send.
 type Message struct {
@@ -47,7 +47,7 @@ type Message struct {
 	Meta any
 
 	// Kept by the backends, saving an allocation per record.
-	sent   time.Time
+	sent   int64 // since epoch; 0: not timed
 	seq    uint64
 	failed bool
 }
@@ -72,6 +72,10 @@ type Producer interface {
 	Close(ctx context.Context) error
 	// Healthy reports whether the brokers were reachable recently.
 	Healthy() error
+	// RecordBytes is the memory the backend holds for each record in
+	// flight besides the Message and the bytes it points to (its own
+	// record struct and bookkeeping): a share of the read budget.
+	RecordBytes() int
 }
 
 // Hooks observe the producer (metrics). Any field may be nil.
@@ -108,17 +112,20 @@ func partitionFor(key []byte, n int32) int32 {
 // histogram. time.Now per record was a fifth of the franz-go send path.
 const stampEvery = 32
 
+// epoch is what Message.sent counts from (a monotonic reading).
+var epoch = time.Now()
+
 // stamp sets m.sent on every stampEvery-th call (n counts calls).
 func stamp(m *Message, n *atomic.Uint64) {
 	if n.Add(1)%stampEvery == 0 {
-		m.sent = time.Now()
+		m.sent = int64(time.Since(epoch)) + 1
 	}
 }
 
 // observe reports m's latency if it was stamped.
 func (h Hooks) observe(m *Message) {
-	if h.Latency != nil && !m.sent.IsZero() {
-		h.Latency(time.Since(m.sent))
+	if h.Latency != nil && m.sent != 0 {
+		h.Latency(time.Since(epoch) - time.Duration(m.sent-1))
 	}
 }
 

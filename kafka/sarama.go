@@ -199,7 +199,7 @@ func (sp *saramaProducer) Send(ctx context.Context, m *Message) error {
 type smsg struct {
 	sarama.ProducerMessage
 	val  byteEncoder
-	hdrs [4]sarama.RecordHeader
+	hdrs [3]sarama.RecordHeader // logagent sends three
 }
 
 var smsgs = sync.Pool{New: func() any { return new(smsg) }}
@@ -366,6 +366,10 @@ func fatal(err error) bool {
 	return errors.As(err, &ce) || errors.Is(err, sarama.ErrMessageSizeTooLarge) || errors.Is(err, sarama.ErrInvalidMessageSize) ||
 		errors.Is(err, sarama.ErrInvalidTopic)
 }
+
+// RecordBytes: the pooled smsg, and sarama's per-message bookkeeping and
+// the record's share of the encoded request buffers.
+func (sp *saramaProducer) RecordBytes() int { return int(unsafe.Sizeof(smsg{})) + 128 }
 
 func (sp *saramaProducer) Healthy() error {
 	if err := sp.probe.Err(); err != nil {

@@ -24,6 +24,12 @@ type Options struct {
 	RotateWait      time.Duration // a rotated file is closed after this long without growth
 	PollInterval    time.Duration // re-check when no inotify event arrives
 	ShutdownTimeout time.Duration // how long stopping a tailer waits for acks
+	// LineOverhead is what each line costs in the budget beyond its bytes:
+	// the bookkeeping that travels with it to Kafka and back (the Line
+	// itself, the consumer's message, headers and client record). With it,
+	// BufferBytes bounds the memory really held, even for short lines.
+	// 0 means DefaultLineOverhead.
+	LineOverhead int64
 }
 
 // Manager runs the tailers for a set of entries.
@@ -45,6 +51,9 @@ type Manager struct {
 // NewManager returns a manager that sends batches of lines to out. Lines
 // must be acked (Line.Ack) once Kafka has them.
 func NewManager(opts Options, store *Positions, out chan<- *Batch, log *slog.Logger) *Manager {
+	if opts.LineOverhead <= 0 {
+		opts.LineOverhead = DefaultLineOverhead
+	}
 	return &Manager{opts: opts, store: store, out: out, log: log,
 		budget:  &budget{sem: semaphore.NewWeighted(opts.BufferBytes)},
 		watch:   newWatcher(log),

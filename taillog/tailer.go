@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 // Entry is one file to collect and the topic its lines go to.
@@ -598,11 +599,12 @@ func (t *Tailer) read(ctx context.Context, f *openFile) (int64, error) {
 	return total, nil
 }
 
-// LineOverhead is what each line costs in the read budget beyond its
-// bytes: the bookkeeping that travels with it to Kafka and back (line,
-// message and record structs, headers). With it, buffer_bytes bounds the
-// memory really held, even for short lines.
-const LineOverhead = 1024
+// DefaultLineOverhead is Options.LineOverhead when it is not set: a
+// generous bound of what a line's bookkeeping costs.
+const DefaultLineOverhead = 1024
+
+// LineBytes is the size of a Line: a part of any LineOverhead.
+const LineBytes = int64(unsafe.Sizeof(Line{}))
 
 // emit sends the complete lines of data (which starts at file offset base
 // and lies in chunk c), splitting lines longer than MaxLineBytes, and
@@ -664,7 +666,7 @@ func (t *Tailer) emit(ctx context.Context, f *openFile, c *chunk, data []byte, b
 			f.splitting = false
 		}
 		l.next = base + int64(end)
-		cost := int64(end-p) + LineOverhead
+		cost := int64(end-p) + t.m.opts.LineOverhead
 		if b != nil && b.cost+cost > limit {
 			if !flush() {
 				break
@@ -694,7 +696,7 @@ const groupBytes = 256 << 10
 // flushPending sends an unfinished last line of a file that will not grow again.
 func (t *Tailer) flushPending(ctx context.Context, f *openFile) {
 	n := int64(len(f.pending))
-	cost := n + LineOverhead
+	cost := n + t.m.opts.LineOverhead
 	if err := t.m.budget.Acquire(ctx, cost); err != nil {
 		return
 	}
