@@ -216,7 +216,7 @@ func agentLinger() string {
 // the heap profile after it, as .heap.pprof); the
 // channel closes when done. Profiling costs the agent a few percent, so the
 // table of a profiled run is not the one to quote.
-func (a *agentRun) profile(ctx context.Context, path string) <-chan struct{} {
+func (a *agentRun) profile(ctx context.Context, path string, seconds int) <-chan struct{} {
 	done := make(chan struct{})
 	if os.Getenv("BENCH_PROFILE") == "" {
 		close(done)
@@ -224,19 +224,19 @@ func (a *agentRun) profile(ctx context.Context, path string) <-chan struct{} {
 	}
 	go func() {
 		defer close(done)
-		url := strings.TrimSuffix(a.metrics, "/metrics") + "/debug/pprof/profile?seconds=3"
+		base := strings.TrimSuffix(a.metrics, "/metrics") + "/debug/pprof/"
+		url := base + "profile?seconds=" + strconv.Itoa(seconds)
 		for ctx.Err() == nil {
 			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-			resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+			resp, err := (&http.Client{Timeout: time.Duration(seconds+10) * time.Second}).Do(req)
 			if err != nil { // not listening yet
 				time.Sleep(2 * time.Millisecond)
 				continue
 			}
 			save(path, resp)
 			// The heap profile as of the last GC: what was live under load.
-			base := strings.TrimSuffix(path, ".pprof")
-			if resp, err := httpClient.Get(strings.TrimSuffix(url, "profile?seconds=3") + "heap"); err == nil {
-				save(base+".heap.pprof", resp)
+			if resp, err := httpClient.Get(base + "heap"); err == nil {
+				save(strings.TrimSuffix(path, ".pprof")+".heap.pprof", resp)
 			}
 			return
 		}

@@ -248,7 +248,7 @@ func (e *env) runAgentA(client string) func(ctx context.Context, dir, topic stri
 			return sample{err: err}
 		}
 		want := int64(e.opts.lines)
-		prof := a.profile(ctx, filepath.Join(os.Getenv("BENCH_PROFILE"), "A-"+client+"-"+filepath.Base(dir)+".pprof"))
+		prof := a.profile(ctx, filepath.Join(os.Getenv("BENCH_PROFILE"), "A-"+client+"-"+filepath.Base(dir)+".pprof"), 3)
 		_, at, werr := a.waitMetrics(ctx, 25*time.Millisecond, func(m agentMetrics) bool { return m.acked >= want })
 		var s sample
 		s.wall = at.Sub(a.start)

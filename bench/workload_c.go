@@ -144,11 +144,13 @@ func (e *env) manyFiles(ctx context.Context, client string) *resultC {
 	w0 := written.Load()
 	rssStop := sampleRSS(a.pid(), &r.rssKiB)
 	t0 := time.Now()
+	prof := a.profile(ctx, filepath.Join(os.Getenv("BENCH_PROFILE"), "C-"+client+".pprof"), int(o.window/time.Second)/2)
 	select {
 	case <-time.After(o.window):
 	case <-ctx.Done():
 	}
 	el := time.Since(t0)
+	<-prof
 	cpu1, err1 := procCPU(a.pid())
 	r.rate = float64(written.Load()-w0) / el.Seconds()
 	rssStop()

@@ -116,17 +116,17 @@ type chunk struct {
 // Reads start small: most wake-ups of a followed file find a line or two,
 // and a thousand idle tailers must not each hold a large buffer. A read
 // that fills its buffer means more is waiting, and the next one is large.
-// A chunk has room for the read and an unfinished line carried over
-// (chunkSlack); a longer carried-over line gets a chunk of its own size.
+// A chunk has room for the read and an unfinished line carried over (a
+// slack of an eighth, for a thousand followed files each read from a
+// small chunk); a longer carried-over line gets a chunk of its own size.
 const (
-	smallRead  = 4 << 10
-	readSize   = 64 << 10
-	chunkSlack = 4 << 10
+	smallRead = 4 << 10
+	readSize  = 64 << 10
 )
 
 var (
-	smallChunks = sync.Pool{New: func() any { return &chunk{buf: make([]byte, smallRead+chunkSlack)} }}
-	largeChunks = sync.Pool{New: func() any { return &chunk{buf: make([]byte, readSize+chunkSlack)} }}
+	smallChunks = sync.Pool{New: func() any { return &chunk{buf: make([]byte, smallRead+smallRead/8)} }}
+	largeChunks = sync.Pool{New: func() any { return &chunk{buf: make([]byte, readSize+readSize/8)} }}
 )
 
 // getChunk returns a chunk of at least need bytes for a read of size,
@@ -137,7 +137,7 @@ func getChunk(size, need int) *chunk {
 		pool = &largeChunks
 	}
 	var c *chunk
-	if need <= size+chunkSlack {
+	if need <= size+size/8 {
 		c = pool.Get().(*chunk)
 		c.pool = pool
 	} else {

@@ -619,6 +619,13 @@ func (t *Tailer) emit(ctx context.Context, f *openFile, c *chunk, data []byte, b
 		complete += rest / maxLine * maxLine
 	}
 	rest := data[complete:]
+	if c != nil && complete < len(c.buf)/4 {
+		// A few lines in a large buffer (a followed file, woken per
+		// write): they get an exact copy, and the buffer goes back at once
+		// instead of being held by them until Kafka acks.
+		data = append([]byte(nil), data[:complete]...)
+		c = nil
+	}
 	held := reserved
 	limit := max(reserved, min(groupBytes, t.m.opts.BufferBytes/4))
 	var b *Batch
