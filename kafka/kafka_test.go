@@ -97,6 +97,31 @@ func TestBackends(t *testing.T) {
 	}
 }
 
+// linger = 0 means "send at once", not "wait for a full batch": a single
+// record is acked. (sarama with a flush size and no flush frequency held a
+// partial batch forever.)
+func TestLingerZeroSendsAtOnce(t *testing.T) {
+	for _, client := range []string{conf.ClientSarama, conf.ClientFranzGo} {
+		t.Run(client, func(t *testing.T) {
+			k, err := testenv.StartKafka(0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer k.Close()
+			p, a := newProducer(t, client, k.Addrs, func(c *conf.Kafka) { c.Linger = 0 })
+			defer func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				defer cancel()
+				p.Close(ctx)
+			}()
+			if err := p.Send(context.Background(), &Message{Topic: "t", Value: []byte("one")}); err != nil {
+				t.Fatal(err)
+			}
+			a.wait(t, 1)
+		})
+	}
+}
+
 // Kafka down: Send blocks or buffers, Healthy says why, Close is bounded.
 func TestBrokerDown(t *testing.T) {
 	for _, client := range []string{conf.ClientSarama, conf.ClientFranzGo} {

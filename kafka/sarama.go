@@ -91,6 +91,12 @@ func saramaConfig(c conf.Kafka) (*sarama.Config, error) {
 	// or it is refused as MESSAGE_TOO_LARGE and retried forever.
 	cfg.Producer.Flush.Bytes = min(c.MaxMessageBytes/2, 512<<10)
 	cfg.Producer.Flush.Frequency = c.Linger
+	if c.Linger == 0 {
+		// sarama flushes at once only when no trigger is set: a flush size
+		// without a frequency would hold a partial batch until it fills.
+		// Requests stay under MaxMessageBytes per partition all the same.
+		cfg.Producer.Flush.Bytes = 0
+	}
 	// sarama retries in order (idempotent, one request in flight), so it
 	// is left to retry for a long time: an outage delays lines but neither
 	// drops nor reorders them. What still comes back on Errors is queued
