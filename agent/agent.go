@@ -74,7 +74,9 @@ func New(cfg *conf.Config, log *slog.Logger, version string) (*Agent, error) {
 	// The channel holds batches (consecutive lines of a file); the bytes
 	// they carry are bounded by the manager's read budget.
 	a.lines = make(chan *taillog.Batch, 64)
-	a.prod, err = kafka.New(cfg.Kafka, a.onAck, kafka.Hooks{
+	kc := cfg.Kafka
+	kc.LargestRecord = cfg.Agent.MaxLineBytes + recordHeadroom
+	a.prod, err = kafka.New(kc, a.onAck, kafka.Hooks{
 		Error:   func(error) { a.metrics.sendErrors.Inc() },
 		Retry:   a.metrics.retries.Inc,
 		Latency: func(d time.Duration) { a.metrics.ackLatency.Observe(d.Seconds()) },
@@ -239,6 +241,10 @@ func (a *Agent) pump(ctx context.Context) {
 		}
 	}
 }
+
+// recordHeadroom bounds what a record adds to its line: three headers
+// (the path is at most PATH_MAX, 4 KiB) and the record's framing.
+const recordHeadroom = 16 << 10
 
 // lineOverhead is the memory a line holds on its way to Kafka besides
 // its bytes: the Line, its Message, three headers, the offset's digits (at

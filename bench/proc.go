@@ -27,6 +27,7 @@ type proc struct {
 	err     error
 	logPath string
 	hwmKiB  atomic.Int64 // peak of VmHWM seen while it ran
+	anonKiB atomic.Int64 // peak of RssAnon seen (RSS less the mapped binary and libraries)
 }
 
 // startProc starts name with args, its stdout and stderr going to logPath
@@ -123,6 +124,9 @@ func (p *proc) sampleHWM() {
 	for {
 		if v, err := statusKiB(path, "VmHWM:"); err == nil && v > p.hwmKiB.Load() {
 			p.hwmKiB.Store(v)
+		}
+		if v, err := statusKiB(path, "RssAnon:"); err == nil && v > p.anonKiB.Load() {
+			p.anonKiB.Store(v)
 		}
 		select {
 		case <-p.done:

@@ -114,7 +114,7 @@ func (r *report) render() string {
 type stats struct {
 	ok                      int
 	wall, cpu, bench, other time.Duration
-	rss                     int64
+	rss, anon               int64
 	walls                   []string
 	errs                    []string
 }
@@ -122,7 +122,7 @@ type stats struct {
 func statsOf(ss []sample) stats {
 	var st stats
 	var walls, cpus, benches, others []time.Duration
-	var rss []int64
+	var rss, anon []int64
 	for _, s := range ss {
 		if s.err != nil {
 			st.walls = append(st.walls, "fail")
@@ -131,10 +131,11 @@ func statsOf(ss []sample) stats {
 		}
 		st.ok++
 		walls, cpus, benches, rss = append(walls, s.wall), append(cpus, s.cpu), append(benches, s.benchCPU), append(rss, s.rssKiB)
-		others = append(others, s.otherCPU)
+		others, anon = append(others, s.otherCPU), append(anon, s.anonKiB)
 		st.walls = append(st.walls, secs(s.wall))
 	}
 	st.wall, st.cpu, st.bench, st.rss, st.other = median(walls), median(cpus), median(benches), median(rss), median(others)
+	st.anon = median(anon)
 	return st
 }
 
@@ -152,11 +153,11 @@ func (r *report) renderA(p func(string, ...any)) {
 			"until they exit after their last ack; logagent: until `logagent_file_lines_acked_total` reaches %d, polled every 25 ms; "+
 			"rsyslog: until the topic's end offset reaches %d, polled every 25 ms). CPU: user+sys from the child's rusage. "+
 			"Peak RSS: the child's VmHWM, sampled every 10 ms (rusage maxrss would include the bench's own RSS: "+
-			"Go starts children with vfork). Bench-side CPU: the bench process meanwhile (kfake, embedded etcd, the pollers). "+
+			"Go starts children with vfork); anon: the peak of its RssAnon, i.e. without the pages of its mapped binary and libraries. Bench-side CPU: the bench process meanwhile (kfake, embedded etcd, the pollers). "+
 			"Other procs CPU: the rest of the machine meanwhile (/proc/stat): %s.\n\n", float64(a.bytes)/(1<<20), float64(a.bytes)/float64(n), r.opts.runs, n, n, other)
 	}
-	p("| contender | wall s | lines/s | MiB/s | CPU s | peak RSS MiB | wall ÷ kcat | CPU ÷ kcat | bench-side CPU s | other procs CPU s | runs: wall s |\n")
-	p("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+	p("| contender | wall s | lines/s | MiB/s | CPU s | peak RSS MiB | anon MiB | wall ÷ kcat | CPU ÷ kcat | bench-side CPU s | other procs CPU s | runs: wall s |\n")
+	p("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 	st := map[string]stats{}
 	for _, c := range a.contender {
 		st[c.id] = statsOf(a.samples[c.id])
@@ -165,7 +166,7 @@ func (r *report) renderA(p func(string, ...any)) {
 	haveK = haveK && k.ok > 0
 	for _, c := range a.contender {
 		if c.unavailable != nil {
-			p("| %s | n/a: %s | | | | | | | | | |\n", c.name, oneLine(c.unavailable))
+			p("| %s | n/a: %s | | | | | | | | | | |\n", c.name, oneLine(c.unavailable))
 			continue
 		}
 		s := st[c.id]
@@ -174,7 +175,7 @@ func (r *report) renderA(p func(string, ...any)) {
 			if len(s.errs) > 0 {
 				msg = "failed: " + oneLine(fmt.Errorf("%s", s.errs[0]))
 			}
-			p("| %s | %s | | | | | | | | | %s |\n", c.name, msg, strings.Join(s.walls, ", "))
+			p("| %s | %s | | | | | | | | | | %s |\n", c.name, msg, strings.Join(s.walls, ", "))
 			continue
 		}
 		rw, rc := "", ""
@@ -182,8 +183,8 @@ func (r *report) renderA(p func(string, ...any)) {
 			rw = fmt.Sprintf("%.2f×", s.wall.Seconds()/k.wall.Seconds())
 			rc = fmt.Sprintf("%.2f×", s.cpu.Seconds()/k.cpu.Seconds())
 		}
-		p("| %s | %s | %.0f | %.1f | %s | %s | %s | %s | %s | %s | %s |\n", c.name, secs(s.wall), float64(n)/s.wall.Seconds(),
-			float64(a.bytes)/(1<<20)/s.wall.Seconds(), secs(s.cpu), mib(s.rss), rw, rc, secs(s.bench), secs(s.other),
+		p("| %s | %s | %.0f | %.1f | %s | %s | %s | %s | %s | %s | %s | %s |\n", c.name, secs(s.wall), float64(n)/s.wall.Seconds(),
+			float64(a.bytes)/(1<<20)/s.wall.Seconds(), secs(s.cpu), mib(s.rss), mib(s.anon), rw, rc, secs(s.bench), secs(s.other),
 			strings.Join(s.walls, ", "))
 	}
 	p("\n")
@@ -231,7 +232,7 @@ func (r *report) renderB(p func(string, ...any)) {
 	p("Each line carries the time of the write() that appended it; a franz-go consumer in the bench takes the time " +
 		"each fetch returns. consume − write is an upper bound of append → acked (it adds the consumer's fetch).\n\n")
 	p("| logagent client | lines written | consumed | p50 | p99 | p99.9 | max | agent CPU (%% of a core) | agent peak RSS MiB | Go heap in use / from OS MiB (end) | result |\n")
-	p("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+	p("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 	for _, x := range r.b {
 		res := "ok"
 		if x.err != nil {

@@ -64,6 +64,7 @@ func (e *env) runRsyslog(ctx context.Context, dir, topic string) sample {
 	s.wall = at.Sub(p.start)
 	serr := p.stop(15 * time.Second)
 	s.cpu, s.rssKiB = p.usage()
+	s.anonKiB = p.anonKiB.Load()
 	switch {
 	case werr != nil:
 		s.err = fmt.Errorf("%v; rsyslogd output:\n%s", werr, p.logTail(15))

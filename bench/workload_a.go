@@ -17,7 +17,8 @@ import (
 type sample struct {
 	wall     time.Duration // start of the process until every line is acked
 	cpu      time.Duration // user+sys of the process (rusage)
-	rssKiB   int64         // peak RSS (rusage maxrss)
+	rssKiB   int64         // peak RSS (VmHWM)
+	anonKiB  int64         // peak anonymous RSS (sampled)
 	benchCPU time.Duration // the bench process's CPU meanwhile (kfake + pollers)
 	otherCPU time.Duration // the rest of the machine meanwhile (noise)
 	records  int64         // records in the topic afterwards
@@ -212,6 +213,7 @@ func finishProc(ctx context.Context, p *proc) sample {
 	}
 	s.wall = p.end.Sub(p.start)
 	s.cpu, s.rssKiB = p.usage()
+	s.anonKiB = p.anonKiB.Load()
 	if s.err != nil {
 		s.err = fmt.Errorf("%v; output:\n%s", s.err, p.logTail(10))
 	}
@@ -255,6 +257,7 @@ func (e *env) runAgentA(client string) func(ctx context.Context, dir, topic stri
 		<-prof
 		ferr := a.finish()
 		s.cpu, s.rssKiB = a.usage()
+		s.anonKiB = a.anonKiB.Load()
 		if werr != nil {
 			s.err = werr
 		} else if ferr != nil {

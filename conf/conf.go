@@ -49,6 +49,9 @@ type Kafka struct {
 	MaxMessageBytes int
 	Linger          time.Duration // how long the producer waits to fill a batch
 	RetryBackoff    time.Duration // first wait before a failed send is retried
+	// LargestRecord is not an ini key: the largest record the caller
+	// sends (the agent: max_line_bytes and its headers). 0 = MaxMessageBytes.
+	LargestRecord int
 }
 
 // Etcd holds the [etcd] section.

@@ -36,7 +36,7 @@ func franzOpts(c conf.Kafka) ([]kgo.Opt, error) {
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(c.Brokers...),
 		kgo.ClientID("logagent"),
-		kgo.ProducerBatchMaxBytes(int32(min(c.MaxMessageBytes, 1<<20))),
+		kgo.ProducerBatchMaxBytes(int32(batchMaxBytes(c))),
 		kgo.ProducerLinger(c.Linger),
 		// Like sarama: let the broker create a missing topic (if it allows
 		// it), and never give up on a topic that does not exist yet: its
@@ -78,6 +78,20 @@ func franzOpts(c conf.Kafka) ([]kgo.Opt, error) {
 		opts = append(opts, kgo.ProducerBatchCompression(codec))
 	}
 	return opts, nil
+}
+
+// batchMaxBytes is kgo's batch size limit, which is also the largest
+// record it takes: the largest record the caller sends (528 KiB with the
+// agent's defaults), at least 256 KiB, rather than 1 MiB. The read budget
+// bounds the lines in flight; with up to five requests in flight, smaller
+// batches are acked, and free budget, sooner (1M lines: 0.65–0.70 s →
+// 0.55 s, kcat 0.46 s).
+func batchMaxBytes(c conf.Kafka) int {
+	largest := c.LargestRecord
+	if largest <= 0 {
+		largest = c.MaxMessageBytes
+	}
+	return min(c.MaxMessageBytes, max(256<<10, largest))
 }
 
 // frec is a kgo.Record with the message it carries. kgo hands the

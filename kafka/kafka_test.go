@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -119,6 +120,33 @@ func TestLingerZeroSendsAtOnce(t *testing.T) {
 			}
 			a.wait(t, 1)
 		})
+	}
+}
+
+// franz-go's batch limit is also its record limit: it follows the largest
+// record the caller announces, and such a record is delivered.
+func TestLargestRecordIsSent(t *testing.T) {
+	c := conf.Default().Kafka
+	for _, tc := range []struct{ largest, want int }{
+		{0, c.MaxMessageBytes}, {100 << 10, 256 << 10}, {528 << 10, 528 << 10}, {2 << 20, c.MaxMessageBytes}} {
+		c.LargestRecord = tc.largest
+		if got := batchMaxBytes(c); got != tc.want {
+			t.Errorf("LargestRecord %d: batch max %d, want %d", tc.largest, got, tc.want)
+		}
+	}
+	k, err := testenv.StartKafka(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	p, a := newProducer(t, conf.ClientFranzGo, k.Addrs, func(c *conf.Kafka) { c.LargestRecord = 400 << 10 })
+	defer p.Close(context.Background())
+	if err := p.Send(context.Background(), &Message{Topic: "t", Value: bytes.Repeat([]byte("x"), 390<<10)}); err != nil {
+		t.Fatal(err)
+	}
+	a.wait(t, 1)
+	if len(a.errs) != 0 {
+		t.Fatalf("refused: %v", a.errs)
 	}
 }
 
