@@ -376,6 +376,20 @@ func TestOversizedLinesAreSplit(t *testing.T) {
 	if last := l[len(l)-1]; last.data != "after" {
 		t.Fatalf("last = %q", last.data[:min(20, len(last.data))])
 	}
+	budgetDrains(t, f.m)
+}
+
+// budgetDrains fails unless, every line being acked, the read budget and
+// the in-flight count come back to zero: no batch keeps its share.
+func budgetDrains(t *testing.T, m *Manager) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for m.BufferedBytes() != 0 || m.InFlight() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("after every ack: %d bytes of budget held, %d lines in flight", m.BufferedBytes(), m.InFlight())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 func TestBadPathsDoNotAffectOthers(t *testing.T) {
@@ -532,4 +546,5 @@ func TestSplitLineTerminatorAlone(t *testing.T) {
 	if p, _ := f.store.Get(log); p.Current.Offset != 2054 {
 		t.Fatalf("committed %d, want 2054", p.Current.Offset)
 	}
+	budgetDrains(t, f.m) // the terminator's Skip line is acked too
 }
