@@ -16,6 +16,10 @@
 // scripts/bench-deps.sh first; a missing peer is reported in the table.
 //
 //	go run ./bench [-runs 3] [-lines 1000000] [-quick] [-only A,B,C,kcat,...] [-out bench/results.md]
+//
+// Environment: BENCH_PROFILE=DIR saves a CPU and a heap profile of each
+// logagent run (A, C); BENCH_AGENT_ENV="K=V ..." is added to the agent's
+// environment only; BENCH_LINGER sets the agent's [kafka] linger.
 package main
 
 import (
