@@ -5,7 +5,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -57,10 +56,6 @@ func run(args []string, stderr io.Writer) int {
 	a, err := agent.New(cfg, log, buildVersion())
 	if err != nil {
 		log.Error("cannot start", "err", err)
-		var ce *conf.Error
-		if errors.As(err, &ce) {
-			return exitConfig
-		}
 		return exitFail
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)

@@ -74,9 +74,7 @@ func New(cfg *conf.Config, log *slog.Logger, version string) (*Agent, error) {
 	// The channel holds batches (consecutive lines of a file); the bytes
 	// they carry are bounded by the manager's read budget.
 	a.lines = make(chan *taillog.Batch, 64)
-	kc := cfg.Kafka
-	kc.LargestRecord = cfg.Agent.MaxLineBytes + recordHeadroom
-	a.prod, err = kafka.New(kc, a.onAck, kafka.Hooks{
+	a.prod, err = kafka.New(cfg.Kafka, a.onAck, kafka.Hooks{
 		Error:   func(error) { a.metrics.sendErrors.Inc() },
 		Retry:   a.metrics.retries.Inc,
 		Latency: func(d time.Duration) { a.metrics.ackLatency.Observe(d.Seconds()) },
@@ -179,7 +177,6 @@ func (a *Agent) Run(ctx context.Context) error {
 	return nil
 }
 
-// pump hands every line to the producer.
 // sendBuf is the pump's room for one batch's messages and headers. It
 // hangs on the batch (Batch.Aux) and is reused with it: nothing is
 // allocated per line.
@@ -189,6 +186,7 @@ type sendBuf struct {
 	offs []byte
 }
 
+// pump hands every line to the producer.
 func (a *Agent) pump(ctx context.Context) {
 	host := []byte(a.host)
 	paths := map[string][]byte{}
@@ -241,10 +239,6 @@ func (a *Agent) pump(ctx context.Context) {
 		}
 	}
 }
-
-// recordHeadroom bounds what a record adds to its line: three headers
-// (the path is at most PATH_MAX, 4 KiB) and the record's framing.
-const recordHeadroom = 16 << 10
 
 // lineOverhead is the memory a line holds on its way to Kafka besides
 // its bytes: the Line, its Message, three headers, the offset's digits (at

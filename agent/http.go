@@ -43,9 +43,8 @@ func (a *Agent) Health() error {
 	return errors.Join(errs...)
 }
 
-// serveHTTP serves /metrics and /healthz on http_addr until ctx is done.
-// The listener is opened before Run returns from start-up, so a taken
-// port is reported as a start error.
+// listenHTTP opens http_addr in New, so that a taken port is a start
+// error; serveHTTP serves /metrics and /healthz on it until ctx is done.
 func (a *Agent) listenHTTP() (net.Listener, error) {
 	if a.cfg.Agent.HTTPAddr == "" {
 		return nil, nil

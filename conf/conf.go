@@ -49,8 +49,9 @@ type Kafka struct {
 	MaxMessageBytes int
 	Linger          time.Duration // how long the producer waits to fill a batch
 	RetryBackoff    time.Duration // first wait before a failed send is retried
-	// LargestRecord is not an ini key: the largest record the caller
-	// sends (the agent: max_line_bytes and its headers). 0 = MaxMessageBytes.
+	// LargestRecord is not an ini key: the largest record the agent sends,
+	// max_line_bytes + RecordOverhead (set by Parse and Default). 0, for
+	// other callers of kafka.New, means MaxMessageBytes.
 	LargestRecord int
 }
 
@@ -108,6 +109,7 @@ func Default() Config {
 			MaxMessageBytes: 1000000,
 			Linger:          5 * time.Millisecond,
 			RetryBackoff:    250 * time.Millisecond,
+			LargestRecord:   512<<10 + RecordOverhead,
 		},
 		Etcd: Etcd{DialTimeout: 5 * time.Second},
 	}
@@ -217,6 +219,9 @@ func (r *reader) duration(key string, dst *time.Duration, min time.Duration) {
 	*dst = d
 }
 
+// kafkaVersionRE is the form sarama parses: 0.x.y.z or x.y.z.
+var kafkaVersionRE = regexp.MustCompile(`^(0\.\d+\.\d+\.\d+|[1-9]\d*\.\d+\.\d+)$`)
+
 var sizeRE = regexp.MustCompile(`^(\d+)\s*(|k|kb|kib|m|mb|mib|g|gb|gib)$`)
 
 // size accepts a byte count with an optional binary unit: 512KiB, 16MiB, 1000000.
@@ -316,6 +321,9 @@ func parse(name string, f *ini.File) (*Config, error) {
 	k.required("brokers", &c.Kafka.Brokers)
 	k.oneOf("client", &c.Kafka.Client, ClientSarama, ClientFranzGo)
 	k.str("version", &c.Kafka.Version)
+	if !kafkaVersionRE.MatchString(c.Kafka.Version) {
+		k.fail("version", "invalid Kafka protocol version %q (e.g. 2.8.0)", c.Kafka.Version)
+	}
 	k.oneOf("compression", &c.Kafka.Compression, "none", "gzip", "snappy", "lz4", "zstd")
 	k.oneOf("required_acks", &c.Kafka.RequiredAcks, "all", "leader", "none")
 	k.boolean("idempotent", &c.Kafka.Idempotent)
@@ -336,18 +344,19 @@ func parse(name string, f *ini.File) (*Config, error) {
 	}
 
 	// A line piece must fit in one Kafka message with its headers.
-	if c.Agent.MaxLineBytes > c.Kafka.MaxMessageBytes-recordOverhead {
+	if c.Agent.MaxLineBytes > c.Kafka.MaxMessageBytes-RecordOverhead {
 		return nil, &Error{File: name, Section: "agent", Key: "max_line_bytes",
 			Msg: fmt.Sprintf("%d does not fit in [kafka] max_message_bytes %d less %d bytes of record overhead",
-				c.Agent.MaxLineBytes, c.Kafka.MaxMessageBytes, recordOverhead)}
+				c.Agent.MaxLineBytes, c.Kafka.MaxMessageBytes, RecordOverhead)}
 	}
 	if c.Agent.BufferBytes < int64(c.Agent.MaxLineBytes)*2 {
 		return nil, &Error{File: name, Section: "agent", Key: "buffer_bytes",
 			Msg: fmt.Sprintf("%d must be at least twice max_line_bytes (%d)", c.Agent.BufferBytes, c.Agent.MaxLineBytes)}
 	}
+	c.Kafka.LargestRecord = c.Agent.MaxLineBytes + RecordOverhead
 	return &c, nil
 }
 
-// recordOverhead is room kept in a Kafka message for the record framing and
+// RecordOverhead is room kept in a Kafka message for the record framing and
 // the host, path and offset headers (a path is at most 4096 bytes on Linux).
-const recordOverhead = 8 << 10
+const RecordOverhead = 8 << 10

@@ -46,7 +46,7 @@ linger = 0s
 	}
 	if c.Agent.Host != "web-1" || c.Agent.MaxLineBytes != 64<<10 || c.Agent.BufferBytes != 1<<20 ||
 		c.Agent.ShutdownTimeout != 3*time.Second || c.Kafka.Client != ClientFranzGo ||
-		c.Kafka.Compression != "zstd" || c.Kafka.Linger != 0 {
+		c.Kafka.Compression != "zstd" || c.Kafka.Linger != 0 || c.Kafka.LargestRecord != 64<<10+RecordOverhead {
 		t.Errorf("unexpected config %+v", c)
 	}
 }
@@ -65,6 +65,7 @@ func TestParseErrors(t *testing.T) {
 		{"top-level key", "x = 1\n" + minimal, "x.ini: [(top)] x: key outside any section; put it under [agent], [kafka] or [etcd]"},
 		{"bad client", minimal + "[kafka]\nclient = kafka-go\n", `x.ini: [kafka] client: invalid value "kafka-go" (want one of sarama, franz-go)`},
 		{"bad acks", minimal + "[kafka]\nrequired_acks = 2\n", `x.ini: [kafka] required_acks: invalid value "2" (want one of all, leader, none)`},
+		{"bad version", minimal + "[kafka]\nversion = banana\n", `x.ini: [kafka] version: invalid Kafka protocol version "banana" (e.g. 2.8.0)`},
 		{"idempotent needs all", minimal + "[kafka]\nrequired_acks = leader\n", "x.ini: [kafka] idempotent: true needs required_acks = all (got leader)"},
 		{"bad bool", minimal + "[kafka]\nidempotent = yes please\n", `x.ini: [kafka] idempotent: invalid value "yes please" (want true or false)`},
 		{"bad duration", minimal + "[etcd]\ndial_timeout = 5\n", `x.ini: [etcd] dial_timeout: invalid duration "5" (e.g. 5s, 250ms)`},

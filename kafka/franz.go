@@ -81,7 +81,7 @@ func franzOpts(c conf.Kafka) ([]kgo.Opt, error) {
 }
 
 // batchMaxBytes is kgo's batch size limit, which is also the largest
-// record it takes: the largest record the caller sends (528 KiB with the
+// record it takes: the largest record the caller sends (520 KiB with the
 // agent's defaults), at least 256 KiB, rather than 1 MiB. The read budget
 // bounds the lines in flight; with up to five requests in flight, smaller
 // batches are acked, and free budget, sooner (1M lines: 0.65–0.70 s →

@@ -298,8 +298,6 @@ func (sp *saramaProducer) errors() {
 	}
 }
 
-// retryLoop sends failed messages again after a backoff that grows with
-// consecutive failures.
 // retryLoop sends failed messages again, in the order they were first
 // sent, after a backoff that grows with consecutive failures. sarama
 // hands back in any order the messages it gave up on, and new ones keep
