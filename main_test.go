@@ -209,6 +209,11 @@ func TestSystemdUnitVerifies(t *testing.T) {
 			t.Errorf("unit lacks %s", want)
 		}
 	}
+	// The agent must start with etcd or Kafka down: nothing that checks
+	// them may gate the start.
+	if bytes.Contains(unit, []byte("\nExecStartPre=")) {
+		t.Error("unit gates the start with ExecStartPre")
+	}
 }
 
 func TestCheckCommand(t *testing.T) {
