@@ -557,6 +557,7 @@ func (t *Tailer) checkTruncated(f *openFile) {
 	f.tr = newTracker(t.m.store, t.entry.Path, f.id, 0, roleCurrent)
 	f.readOff = 0
 	f.pending = nil
+	f.splitting = false
 }
 
 // read reads f up to its current end and emits its complete lines. It
@@ -634,7 +635,12 @@ func (t *Tailer) emit(ctx context.Context, f *openFile, c *chunk, data []byte, b
 	flush := func() bool {
 		cost := b.cost
 		if cost > held {
-			if err := t.m.budget.Acquire(ctx, cost-held); err != nil {
+			// Nothing is held while waiting: readers that each kept their
+			// reservation while asking for more could hold the whole
+			// budget between them, with nothing in flight to free it.
+			t.m.budget.Release(held)
+			held = 0
+			if err := t.m.budget.Acquire(ctx, cost); err != nil {
 				return false
 			}
 			held = cost

@@ -548,3 +548,22 @@ func TestSplitLineTerminatorAlone(t *testing.T) {
 	}
 	budgetDrains(t, f.m) // the terminator's Skip line is acked too
 }
+
+// Many files read at once with a budget their reservations can exhaust:
+// a reader never holds its reservation while waiting for more, so the
+// budget cannot end up all reserved with nothing in flight.
+func TestManyReadersShareASmallBudget(t *testing.T) {
+	opts := testOpts() // 1 MiB: batches up to 256 KiB, reads reserve 64 KiB
+	opts.LineOverhead = 700
+	f := newFixture(t, opts)
+	const files, lines = 64, 2000
+	var entries []Entry
+	for i := 0; i < files; i++ {
+		p := filepath.Join(f.dir, fmt.Sprintf("f%02d.log", i))
+		write(t, p, strings.Repeat(strings.Repeat("x", 60)+"\n", lines))
+		entries = append(entries, Entry{Path: p, Topic: "t", ReadFrom: "beginning"})
+	}
+	f.m.Reconcile(entries)
+	f.col.wait(t, files*lines)
+	budgetDrains(t, f.m)
+}
