@@ -11,14 +11,18 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/logagent/logagent/conf"
 )
 
-// franzProducer uses franz-go's kgo.Client. kgo retries a record until it
-// is delivered (RecordRetries and RecordDeliveryTimeout are left
-// unlimited), so a promise only fails for a record Kafka can never take.
+// franzProducer uses franz-go's kgo.Client. kgo retries retriable errors
+// itself (RecordRetries and RecordDeliveryTimeout are left unlimited). A
+// promise still fails for errors kgo does not retry: those about the
+// record itself (too large, invalid) give it up; the others (a topic not
+// authorized yet, a producer ID fenced...) may pass, and the record is
+// produced again after a backoff, never dropped.
 type franzProducer struct {
 	cl     *kgo.Client
 	ack    AckFunc
@@ -30,6 +34,14 @@ type franzProducer struct {
 	// promiseFn is fp.promise, made once: a method value allocates.
 	promiseFn func(*kgo.Record, error)
 	sends     atomic.Uint64
+
+	first     time.Duration // retry_backoff
+	ctx       context.Context
+	cancel    context.CancelFunc // on Close: retries stop
+	retryMu   sync.Mutex
+	retryQ    []*Message // refused for a reason that may pass, oldest first
+	retryWake chan struct{}
+	failing   atomic.Bool // records are being refused: logged once, and once when it ends
 }
 
 func franzOpts(c conf.Kafka) ([]kgo.Opt, error) {
@@ -125,8 +137,9 @@ func (h healthHook) OnProduceBatchWritten(kgo.BrokerMetadata, string, int32, kgo
 }
 
 func newFranz(c conf.Kafka, ack AckFunc, hooks Hooks, log *slog.Logger) (*franzProducer, error) {
-	fp := &franzProducer{ack: ack, hooks: hooks, log: log}
+	fp := &franzProducer{ack: ack, hooks: hooks, log: log, first: c.RetryBackoff, retryWake: make(chan struct{}, 1)}
 	fp.promiseFn = fp.promise
+	fp.ctx, fp.cancel = context.WithCancel(context.Background())
 	opts, err := franzOpts(c)
 	if err != nil {
 		return nil, err
@@ -138,6 +151,7 @@ func newFranz(c conf.Kafka, ack AckFunc, hooks Hooks, log *slog.Logger) (*franzP
 	}
 	fp.cl = cl
 	fp.probe = startProber(c.Brokers, 2*time.Second, log)
+	go fp.retryLoop()
 	return fp, nil
 }
 
@@ -165,16 +179,73 @@ func (fp *franzProducer) promise(r *kgo.Record, err error) {
 	frecs.Put(fr)
 	switch {
 	case err == nil:
+		if fp.failing.Swap(false) {
+			fp.log.Info("Kafka takes records again")
+		}
 		fp.hooks.observe(m)
 		fp.ack(m, nil)
 	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, kgo.ErrClientClosed):
 		// Not sent: the line is read again on the next start.
-	default:
+	case recordRefused(err):
 		fp.log.Error("Kafka refused a record for good", "topic", m.Topic, "err", err)
 		if fp.hooks.GiveUp != nil {
 			fp.hooks.GiveUp(m, err)
 		}
 		fp.ack(m, err)
+	default:
+		fp.health.Store(&err)
+		if fp.hooks.Error != nil {
+			fp.hooks.Error(err)
+		}
+		if !fp.failing.Swap(true) {
+			fp.log.Warn("Kafka refused records; producing them again until it takes them", "topic", m.Topic, "err", err)
+		}
+		fp.retryMu.Lock()
+		fp.retryQ = append(fp.retryQ, m)
+		fp.retryMu.Unlock()
+		select {
+		case fp.retryWake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// recordRefused reports errors about the record itself, which no retry
+// can fix: the counterpart of sarama's fatal.
+func recordRefused(err error) bool {
+	return errors.Is(err, kerr.MessageTooLarge) || errors.Is(err, kerr.RecordListTooLarge) ||
+		errors.Is(err, kerr.InvalidTopicException) || errors.Is(err, kerr.InvalidRecord)
+}
+
+// retryLoop produces refused records again, oldest first, after a backoff
+// that grows while they keep being refused.
+func (fp *franzProducer) retryLoop() {
+	for attempt := 1; ; attempt++ {
+		select {
+		case <-fp.ctx.Done():
+			return
+		case <-fp.retryWake:
+		}
+		if !fp.failing.Load() {
+			attempt = 1
+		}
+		select {
+		case <-fp.ctx.Done():
+			return
+		case <-time.After(backoff(fp.first, attempt)):
+		}
+		fp.retryMu.Lock()
+		q := fp.retryQ
+		fp.retryQ = nil
+		fp.retryMu.Unlock()
+		for _, m := range q {
+			if fp.hooks.Retry != nil {
+				fp.hooks.Retry()
+			}
+			if fp.Send(fp.ctx, m) != nil {
+				return // closing: not acked, read again on the next start
+			}
+		}
 	}
 }
 
@@ -195,6 +266,7 @@ func (fp *franzProducer) Healthy() error {
 func (fp *franzProducer) Close(ctx context.Context) error {
 	var err error
 	fp.once.Do(func() {
+		fp.cancel()
 		fp.probe.Stop()
 		done := make(chan struct{})
 		go func() {

@@ -12,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
 	"github.com/logagent/logagent/conf"
 	"github.com/logagent/logagent/internal/testenv"
 )
@@ -147,6 +150,49 @@ func TestLargestRecordIsSent(t *testing.T) {
 	a.wait(t, 1)
 	if len(a.errs) != 0 {
 		t.Fatalf("refused: %v", a.errs)
+	}
+}
+
+// A refusal that is not about the record (here: the topic not authorized,
+// as while an ACL is being fixed) is not a reason to drop the line: the
+// record is produced again and acked once Kafka takes it.
+func TestRefusedRecordIsProducedAgain(t *testing.T) {
+	k, err := testenv.StartKafka(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	refusals := 0
+	k.C.ControlKey(int16(kmsg.Produce), func(kreq kmsg.Request) (kmsg.Response, error, bool) {
+		if refusals == 3 {
+			return nil, nil, false // from now on the broker answers
+		}
+		k.C.KeepControl()
+		refusals++
+		req := kreq.(*kmsg.ProduceRequest)
+		resp := req.ResponseKind().(*kmsg.ProduceResponse)
+		resp.Version = req.Version
+		for _, rt := range req.Topics {
+			st := kmsg.NewProduceResponseTopic()
+			st.Topic, st.TopicID = rt.Topic, rt.TopicID
+			for _, rp := range rt.Partitions {
+				sp := kmsg.NewProduceResponseTopicPartition()
+				sp.Partition = rp.Partition
+				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		return resp, nil, true
+	})
+	p, a := newProducer(t, conf.ClientFranzGo, k.Addrs, nil)
+	defer p.Close(context.Background())
+	if err := p.Send(context.Background(), &Message{Topic: "t", Value: []byte("kept")}); err != nil {
+		t.Fatal(err)
+	}
+	a.wait(t, 1)
+	if len(a.errs) != 0 || len(a.ok) != 1 || refusals != 3 {
+		t.Fatalf("acks %q, errors %v after %d refusals", a.ok, a.errs, refusals)
 	}
 }
 
