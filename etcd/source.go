@@ -99,15 +99,21 @@ func (s *Source) Run(ctx context.Context, apply func([]Entry)) {
 			s.log.Info("etcd reachable again")
 			down = false
 		}
-		usedCache = true // etcd answered: its value wins over the cache
 		attempt = 0
+		var applied bool
 		if len(resp.Kvs) == 0 {
-			s.log.Warn("no collect config in etcd; nothing to collect until it is put")
-			s.apply(apply, []byte("[]"), resp.Header.Revision)
+			s.log.Warn("no collect config in etcd; nothing to collect until it is put", "key", s.key)
+			applied = s.apply(apply, []byte("[]"), resp.Header.Revision)
 		} else {
 			kv := resp.Kvs[0]
-			s.apply(apply, kv.Value, kv.ModRevision)
+			applied = s.apply(apply, kv.Value, kv.ModRevision)
 		}
+		if !applied && !usedCache {
+			// etcd's value is rejected at start: the last good config
+			// is the cached one.
+			s.applyCache(apply)
+		}
+		usedCache = true // etcd answered: a good value of its wins over the cache
 		s.watch(ctx, resp.Header.Revision+1, apply)
 		if ctx.Err() == nil && s.hooks.WatchRestart != nil {
 			s.hooks.WatchRestart()
@@ -142,8 +148,9 @@ func (s *Source) watch(ctx context.Context, rev int64, apply func([]Entry)) {
 	}
 }
 
-// apply parses value and hands it on, or keeps the last good config.
-func (s *Source) apply(apply func([]Entry), value []byte, rev int64) {
+// apply parses value and hands it on, or keeps the last good config and
+// reports false.
+func (s *Source) apply(apply func([]Entry), value []byte, rev int64) bool {
 	entries, problems, err := ParseEntries(value)
 	if err != nil {
 		err = fmt.Errorf("%s at revision %d: %w; keeping the last good config", s.key, rev, err)
@@ -154,7 +161,7 @@ func (s *Source) apply(apply func([]Entry), value []byte, rev int64) {
 		if s.hooks.Rejected != nil {
 			s.hooks.Rejected(err)
 		}
-		return
+		return false
 	}
 	texts := make([]string, len(problems))
 	for i, p := range problems {
@@ -172,6 +179,7 @@ func (s *Source) apply(apply func([]Entry), value []byte, rev int64) {
 		s.hooks.Applied(rev)
 	}
 	apply(entries)
+	return true
 }
 
 func (s *Source) applyCache(apply func([]Entry)) {

@@ -627,6 +627,30 @@ func TestSourceStartsOnCache(t *testing.T) {
 	h.stop(t)
 }
 
+// TestSourceRejectedAtStartKeepsCache: etcd answers at start with a value
+// it cannot apply; the last good config is the cached one, and it runs.
+func TestSourceRejectedAtStartKeepsCache(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	cached := entriesJSON("c", "/cached.log")
+	if err := os.WriteFile(filepath.Join(f.dataDir, "collect_config.json"), []byte(cached), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	put(t, f.cli, ConfigKey("h1"), `[{"path": "/a.log"`)
+	h := newHarness(t, f.cli, "h1", f.dataDir, 2*time.Second)
+	h.run(t)
+	h.expect(t, waitFor, entries("c", "/cached.log"))
+	if st := h.src.State(); st.LastError == "" {
+		t.Errorf("State() = %+v, want the rejection", st)
+	}
+	if got := readCache(t, f.dataDir); got != cached {
+		t.Errorf("cache = %q, want it kept", got)
+	}
+	put(t, f.cli, ConfigKey("h1"), entriesJSON("t", "/b.log"))
+	h.expect(t, waitFor, entries("t", "/b.log"))
+	h.stop(t)
+}
+
 // TestSourceCacheSurvivesRestart: what one run applied from etcd, the
 // next run starts on while etcd is down (same data dir).
 func TestSourceCacheSurvivesRestart(t *testing.T) {
