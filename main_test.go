@@ -26,9 +26,9 @@ func TestMain(m *testing.M) {
 	if err != nil {
 		panic(err)
 	}
-	bin = filepath.Join(dir, "logagent")
-	if out, err := exec.Command("go", "build", "-ldflags", "-X main.version=v9.9.9-test", "-o", bin, ".").CombinedOutput(); err != nil {
-		panic(string(out))
+	if bin, err = testenv.BuildAgent(".", dir, "-X main.version=v9.9.9-test"); err != nil {
+		os.RemoveAll(dir)
+		panic(err)
 	}
 	code := m.Run()
 	os.RemoveAll(dir)

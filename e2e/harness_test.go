@@ -10,20 +10,19 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/logagent/logagent/internal/testenv"
 )
 
 const (
@@ -34,38 +33,15 @@ const (
 
 // ---------------------------------------------------------------- ports
 
-var (
-	portsMu sync.Mutex
-	taken   = map[int]bool{} // handed out by this process, free or not
-)
-
-// freePorts returns the first of n consecutive TCP ports on 127.0.0.1 that
-// are free now. They are taken below Linux's ephemeral range (32768+), so
-// that outgoing connections do not grab them while a broker is down.
+// freePorts returns the first of n consecutive free TCP ports on 127.0.0.1
+// below the ephemeral range (see testenv.LowPorts).
 func freePorts(t *testing.T, n int) int {
 	t.Helper()
-	portsMu.Lock()
-	defer portsMu.Unlock()
-next:
-	for try := 0; try < 200; try++ {
-		base := 20000 + rand.IntN(12000-n)
-		for p := base; p < base+n; p++ {
-			if taken[p] {
-				continue next
-			}
-			l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
-			if err != nil {
-				continue next
-			}
-			l.Close()
-		}
-		for p := base; p < base+n; p++ {
-			taken[p] = true
-		}
-		return base
+	p, err := testenv.LowPorts(n)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatalf("no %d consecutive free ports found", n)
-	return 0
+	return p
 }
 
 // ---------------------------------------------------------------- commands
@@ -88,7 +64,7 @@ func command(timeout time.Duration, env []string, name string, args ...string) (
 		err = fmt.Errorf("timed out after %s: %w", timeout, err)
 	}
 	if err != nil {
-		return stdout.String(), fmt.Errorf("%s: %w\nstderr:\n%s", shellJoin(name, args), err, lastLines(stderr.String(), 40))
+		return stdout.String(), fmt.Errorf("%s: %w\nstderr:\n%s", shellJoin(name, args), err, testenv.LastLines(stderr.String(), 40))
 	}
 	return stdout.String(), nil
 }
@@ -103,14 +79,6 @@ func shellJoin(name string, args []string) string {
 		parts = append(parts, a)
 	}
 	return strings.Join(parts, " ")
-}
-
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = append([]string{fmt.Sprintf("... (%d lines before)", len(lines)-n)}, lines[len(lines)-n:]...)
-	}
-	return strings.Join(lines, "\n")
 }
 
 func script(name string) string { return filepath.Join(root, "scripts", name) }
@@ -150,7 +118,7 @@ func startKafka(t *testing.T, n int) *kafkaCluster {
 	if err != nil {
 		t.Fatalf("starting Kafka: %v", err)
 	}
-	k.bootstrap = strings.TrimSpace(lastLines(out, 1))
+	k.bootstrap = strings.TrimSpace(testenv.LastLines(out, 1))
 	t.Logf("Kafka %d node(s) at %s, up in %s", n, k.bootstrap, time.Since(start).Round(time.Millisecond))
 	return k
 }
@@ -164,7 +132,7 @@ func (k *kafkaCluster) logTail(i, n int) {
 		k.t.Logf("node %d server.log: %v", i, err)
 		return
 	}
-	k.t.Logf("----- node %d server.log (end) -----\n%s", i, lastLines(string(data), n))
+	k.t.Logf("----- node %d server.log (end) -----\n%s", i, testenv.LastLines(string(data), n))
 }
 
 // run runs `scripts/kafka.sh ARGS...` and fails the test on error.
@@ -303,7 +271,7 @@ func startEtcd(t *testing.T) *etcdServer {
 	if err != nil {
 		t.Fatalf("starting etcd: %v", err)
 	}
-	e.endpoint = strings.TrimSpace(lastLines(out, 1))
+	e.endpoint = strings.TrimSpace(testenv.LastLines(out, 1))
 	return e
 }
 
@@ -424,7 +392,7 @@ func startAgent(t *testing.T, dir, client string, brokers []string, etcdEndpoint
 		}
 		if t.Failed() || os.Getenv("LOGAGENT_E2E_AGENT_LOG") == "1" {
 			data, _ := os.ReadFile(a.logPath)
-			t.Logf("----- agent log (%s) -----\n%s", a.logPath, lastLines(string(data), 300))
+			t.Logf("----- agent log (%s) -----\n%s", a.logPath, testenv.LastLines(string(data), 300))
 		}
 	})
 	a.waitLog(30*time.Second, `msg="logagent started"`)

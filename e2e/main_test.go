@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/logagent/logagent/internal/testenv"
 )
 
 // Set by TestMain when LOGAGENT_E2E=1.
@@ -55,11 +57,8 @@ func setup(m *testing.M) (int, error) {
 		return 0, err
 	}
 	defer os.RemoveAll(tmp)
-	bin = filepath.Join(tmp, "logagent")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		return 0, fmt.Errorf("go build: %w\n%s", err, out)
+	if bin, err = testenv.BuildAgent(root, tmp, ""); err != nil {
+		return 0, err
 	}
 	fmt.Fprintf(os.Stderr, "e2e: deps and build ready in %s\n", time.Since(start).Round(time.Millisecond))
 	return m.Run(), nil

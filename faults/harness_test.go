@@ -10,8 +10,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -43,11 +41,8 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	bin = filepath.Join(dir, "logagent")
-	cmd := exec.Command("go", "build", "-o", bin, ".")
-	cmd.Dir = ".." // the repository root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
+	if bin, err = testenv.BuildAgent("..", dir, ""); err != nil { // the repository root
+		fmt.Fprintln(os.Stderr, err)
 		os.RemoveAll(dir)
 		os.Exit(1)
 	}
@@ -89,34 +84,15 @@ func forClients(t *testing.T, clients []string, f func(t *testing.T, client stri
 
 // ---------------------------------------------------------------- ports
 
-var (
-	portsMu sync.Mutex
-	taken   = map[int]bool{}
-)
-
-// freePort returns a TCP port on 127.0.0.1 that is free now, below Linux's
-// ephemeral range (32768+): a server that is stopped and started again on
-// it must not find it taken by an outgoing connection (or by the agent's
-// own reconnect attempts, which can connect a socket to itself).
+// freePort returns a free TCP port on 127.0.0.1 below the ephemeral range
+// (see testenv.LowPorts): servers here are stopped and started again.
 func freePort(t *testing.T) int {
 	t.Helper()
-	portsMu.Lock()
-	defer portsMu.Unlock()
-	for try := 0; try < 500; try++ {
-		p := 20000 + rand.IntN(12000)
-		if taken[p] {
-			continue
-		}
-		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
-		if err != nil {
-			continue
-		}
-		l.Close()
-		taken[p] = true
-		return p
+	p, err := testenv.LowPorts(1)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal("no free port found")
-	return 0
+	return p
 }
 
 // ---------------------------------------------------------------- env
@@ -450,17 +426,9 @@ func (e *env) cleanupAgents() {
 	}
 	if e.t.Failed() || os.Getenv("LOGAGENT_FAULT_DUMP") == "1" {
 		for _, a := range agents {
-			e.t.Logf("----- agent run %d (pid %d, %v) stderr -----\n%s", a.n, a.pid(), a.err, lastLines(a.logText(), 300))
+			e.t.Logf("----- agent run %d (pid %d, %v) stderr -----\n%s", a.n, a.pid(), a.err, testenv.LastLines(a.logText(), 300))
 		}
 	}
-}
-
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = append([]string{fmt.Sprintf("... (%d lines before)", len(lines)-n)}, lines[len(lines)-n:]...)
-	}
-	return strings.Join(lines, "\n")
 }
 
 // ---------------------------------------------------------------- writer
