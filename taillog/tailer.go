@@ -417,6 +417,29 @@ func (t *Tailer) markSeen(id FileID) {
 // compressed names are rotated copies in another format, never read.
 var compressed = []string{".gz", ".bz2", ".xz", ".zst", ".zip", ".lz4", ".z", ".Z"}
 
+// rotatedName reports whether name is a rotation of base, not compressed:
+// base.N or base-DATE (logrotate), stem-DATE.ext (lumberjack). The suffix
+// must start with a digit, so that a sibling such as app-audit.log is not
+// taken for a rotation of app.log.
+func rotatedName(name, base string) bool {
+	if slices.ContainsFunc(compressed, func(ext string) bool { return strings.HasSuffix(name, ext) }) {
+		return false
+	}
+	ext := filepath.Ext(base)
+	stem := strings.TrimSuffix(base, ext)
+	for _, prefix := range []string{base + ".", base + "-", stem + "-"} {
+		rest, ok := strings.CutPrefix(name, prefix)
+		if !ok || rest == "" || rest[0] < '0' || rest[0] > '9' {
+			continue
+		}
+		if prefix == stem+"-" && !strings.HasSuffix(rest, ext) {
+			continue
+		}
+		return true
+	}
+	return false
+}
+
 // adoptMissed finds files rotated away before they were ever opened (with
 // adopt false it only notes the rotated files there are as known): in
 // the path's directory, named like a rotation of it (path.1, path-date,
@@ -426,7 +449,6 @@ var compressed = []string{".gz", ".bz2", ".xz", ".zst", ".zip", ".lz4", ".z", ".
 // living a few milliseconds) would otherwise lose whole files.
 func (t *Tailer) adoptMissed(newID FileID, adopt bool) {
 	dir, base := filepath.Split(t.entry.Path)
-	stem := strings.TrimSuffix(base, filepath.Ext(base))
 	ents, err := os.ReadDir(filepath.Clean(dir))
 	if err != nil {
 		return
@@ -438,11 +460,7 @@ func (t *Tailer) adoptMissed(newID FileID, adopt bool) {
 	var cands []cand
 	for _, de := range ents {
 		name := de.Name()
-		if name == base || !(strings.HasPrefix(name, base+".") || strings.HasPrefix(name, base+"-") ||
-			strings.HasPrefix(name, stem+"-")) {
-			continue
-		}
-		if slices.ContainsFunc(compressed, func(ext string) bool { return strings.HasSuffix(name, ext) }) {
+		if !rotatedName(name, base) {
 			continue
 		}
 		fi, err := os.Stat(filepath.Join(dir, name))

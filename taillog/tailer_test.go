@@ -567,3 +567,27 @@ func TestManyReadersShareASmallBudget(t *testing.T) {
 	f.col.wait(t, files*lines)
 	budgetDrains(t, f.m)
 }
+
+// Only names shaped like a rotation of the path are adopted as missed
+// rotated files: a sibling log of the same stem is another file.
+func TestRotatedName(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		want bool
+	}{
+		{"app.log.1", true},
+		{"app.log-20261125", true},
+		{"app.log-2026-11-25", true},
+		{"app-2026-11-25T10-00-00.000.log", true}, // lumberjack
+		{"app.log.1.gz", false},
+		{"app.log", false},
+		{"app-audit.log", false},
+		{"app.log.bak", false},
+		{"app-2026-11-25.txt", false},
+		{"application.log.1", false},
+	} {
+		if got := rotatedName(tc.name, "app.log"); got != tc.want {
+			t.Errorf("rotatedName(%q, app.log) = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
