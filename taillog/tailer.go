@@ -37,9 +37,10 @@ const (
 
 // openFile is one open generation of the tailed path.
 type openFile struct {
-	f  *os.File
-	id FileID
-	tr *tracker
+	f    *os.File
+	id   FileID
+	tr   *tracker   // written by the reader only, under trMu
+	trMu sync.Mutex // tr's role against the watcher's supersede
 
 	// superseded is set once the path no longer names this file: it is
 	// read until it has not grown for RotateWait, then closed.
@@ -53,10 +54,29 @@ type openFile struct {
 	splitting bool
 }
 
+// supersede marks the file as no longer named by the path (watcher
+// goroutine). Its tracker turns rotated: trMu keeps this from racing with
+// the reader's new tracker after a truncation.
 func (f *openFile) supersede() {
 	f.lastGrowth.Store(time.Now().UnixNano())
+	f.trMu.Lock()
 	f.tr.setRole(roleRotated)
 	f.superseded.Store(true)
+	f.trMu.Unlock()
+}
+
+// restartTracker gives the file a new tracker from offset 0 (reader
+// goroutine, on truncation): acks still due for the old content must not
+// move the new content's offset. The new one takes the file's role.
+func (f *openFile) restartTracker(store *Positions, path string) {
+	f.trMu.Lock()
+	defer f.trMu.Unlock()
+	f.tr.setRole(roleDetached)
+	role := roleCurrent
+	if f.superseded.Load() {
+		role = roleRotated
+	}
+	f.tr = newTracker(store, path, f.id, 0, role)
 }
 
 // Tailer follows one path: it reads every line of every file the path
@@ -239,8 +259,9 @@ func (t *Tailer) step(ctx context.Context) {
 		case err != nil || (!current && t.rotatedDone(f)):
 			t.closeRotated(ctx, f, err)
 			t.remove(f)
-		case current && n == 0:
-			// Woken with nothing to read: perhaps a truncation.
+		case n == 0:
+			// Woken with nothing to read: perhaps a truncation (also of a
+			// file rotated away right after it was truncated).
 			t.checkTruncated(f)
 		}
 	}
@@ -570,9 +591,7 @@ func (t *Tailer) checkTruncated(f *openFile) {
 		t.fail(err)
 		return
 	}
-	// Acks still due for the old content must not move the new content's offset.
-	f.tr.setRole(roleDetached)
-	f.tr = newTracker(t.m.store, t.entry.Path, f.id, 0, roleCurrent)
+	f.restartTracker(t.m.store, t.entry.Path)
 	f.readOff = 0
 	f.pending = nil
 	f.splitting = false

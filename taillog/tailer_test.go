@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -589,5 +590,32 @@ func TestRotatedName(t *testing.T) {
 		if got := rotatedName(tc.name, "app.log"); got != tc.want {
 			t.Errorf("rotatedName(%q, app.log) = %v, want %v", tc.name, got, tc.want)
 		}
+	}
+}
+
+// A file truncated just before it is rotated away: the reader's new
+// tracker (truncation) and the watcher's supersede (rotation) meet on the
+// same file; the race detector watches, and every line still arrives.
+func TestTruncateThenRotate(t *testing.T) {
+	f := newFixture(t, testOpts())
+	log := filepath.Join(f.dir, "tr.log")
+	write(t, log, "")
+	f.m.Reconcile([]Entry{{Path: log, Topic: "t"}})
+	f.waitState(t, log, StateRunning)
+	want := 0
+	for i := 0; i < 20; i++ {
+		write(t, log, fmt.Sprintf("a%02d\nb%02d\n", i, i))
+		want += 2
+		f.col.wait(t, want)
+		if err := os.Truncate(log, 0); err != nil {
+			t.Fatal(err)
+		}
+		write(t, log, fmt.Sprintf("c%02d\n", i))
+		want++
+		if err := os.Rename(log, log+"."+strconv.Itoa(i+1)); err != nil {
+			t.Fatal(err)
+		}
+		write(t, log, "")
+		f.col.wait(t, want)
 	}
 }
