@@ -350,10 +350,15 @@ func (t *Tailer) closeRotated(ctx context.Context, f *openFile, err error) {
 	if len(f.pending) > 0 && err == nil {
 		t.flushPending(ctx, f)
 		if werr := f.tr.wait(ctx); werr != nil {
+			// Stopping: the descriptor goes, the saved position stays and
+			// the next start resumes the file from it.
+			f.f.Close()
 			return
 		}
 	}
 	f.f.Close()
+	// Late acks (after a read error) must not bring the entry back.
+	f.tr.setRole(roleDetached)
 	t.m.store.DropRotated(t.entry.Path, f.id)
 	t.log.Info("rotated file read to its end and closed", "file_id", f.id, "offset", f.readOff)
 }
