@@ -158,10 +158,13 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.log.Info("stopping: no more reading; waiting for Kafka to acknowledge what was read",
 		"timeout", a.cfg.Agent.ShutdownTimeout)
 	<-srcDone
+	// One shutdown_timeout for both waits (the tailers' acks, then the
+	// client's close), and a second at least for the client to close.
+	deadline := time.Now().Add(a.cfg.Agent.ShutdownTimeout)
 	a.mgr.Stop()
 	stopPump()
 	<-pumped
-	closeCtx, cancel := context.WithTimeout(context.Background(), a.cfg.Agent.ShutdownTimeout)
+	closeCtx, cancel := context.WithTimeout(context.Background(), max(time.Until(deadline), time.Second))
 	if err := a.prod.Close(closeCtx); err != nil {
 		a.log.Warn("Kafka producer did not close in time", "err", err)
 	}
