@@ -46,9 +46,8 @@ func run(args []string, stderr io.Writer) int {
 		fmt.Fprintln(os.Stdout, "logagent", buildVersion())
 		return exitOK
 	}
-	cfg, err := conf.Load(*configPath)
-	if err != nil {
-		fmt.Fprintln(stderr, "logagent: config:", err)
+	cfg := loadConfig(*configPath, stderr)
+	if cfg == nil {
 		return exitConfig
 	}
 	log := newLogger(cfg.Agent, stderr)
@@ -75,9 +74,8 @@ func check(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return exitConfig
 	}
-	cfg, err := conf.Load(*configPath)
-	if err != nil {
-		fmt.Fprintln(stderr, "logagent: config:", err)
+	cfg := loadConfig(*configPath, stderr)
+	if cfg == nil {
 		return exitConfig
 	}
 	if n := agent.Check(context.Background(), cfg, stdout); n > 0 {
@@ -86,6 +84,16 @@ func check(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintln(stdout, "all checks passed")
 	return exitOK
+}
+
+// loadConfig loads the ini, or prints its one-line error and returns nil.
+func loadConfig(path string, stderr io.Writer) *conf.Config {
+	cfg, err := conf.Load(path)
+	if err != nil {
+		fmt.Fprintln(stderr, "logagent: config:", err)
+		return nil
+	}
+	return cfg
 }
 
 func newLogger(c conf.Agent, w io.Writer) *slog.Logger {

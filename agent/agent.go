@@ -83,13 +83,7 @@ func New(cfg *conf.Config, log *slog.Logger, version string) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	a.cli, err = clientv3.New(clientv3.Config{
-		Endpoints:   cfg.Etcd.Endpoints,
-		DialTimeout: cfg.Etcd.DialTimeout,
-		Username:    cfg.Etcd.Username,
-		Password:    cfg.Etcd.Password,
-		Logger:      nopZap(),
-	})
+	a.cli, err = newEtcdClient(cfg.Etcd)
 	if err != nil {
 		a.prod.Close(context.Background())
 		return nil, fmt.Errorf("etcd client: %w", err)

@@ -70,7 +70,7 @@ func newHarness(t testing.TB, client string) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(h.kafka.Close)
-	h.cli, err = clientv3.New(clientv3.Config{Endpoints: []string{h.etcd.Endpoint}, DialTimeout: 5 * time.Second, Logger: nopZap()})
+	h.cli, err = newEtcdClient(conf.Etcd{Endpoints: []string{h.etcd.Endpoint}, DialTimeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

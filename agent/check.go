@@ -48,8 +48,7 @@ func Check(ctx context.Context, cfg *conf.Config, w io.Writer) int {
 	}
 
 	var entries []etcd.Entry
-	cli, err := clientv3.New(clientv3.Config{Endpoints: cfg.Etcd.Endpoints, DialTimeout: cfg.Etcd.DialTimeout,
-		Username: cfg.Etcd.Username, Password: cfg.Etcd.Password, Logger: nopZap()})
+	cli, err := newEtcdClient(cfg.Etcd)
 	if err == nil {
 		defer cli.Close()
 		gctx, cancel := context.WithTimeout(ctx, cfg.Etcd.DialTimeout)

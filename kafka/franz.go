@@ -24,13 +24,12 @@ import (
 // authorized yet, a producer ID fenced...) may pass, and the record is
 // produced again after a backoff, never dropped.
 type franzProducer struct {
-	cl     *kgo.Client
-	ack    AckFunc
-	hooks  Hooks
-	log    *slog.Logger
-	health atomic.Pointer[error]
-	once   sync.Once
-	probe  *prober
+	cl    *kgo.Client
+	ack   AckFunc
+	hooks Hooks
+	log   *slog.Logger
+	health
+	once sync.Once
 	// promiseFn is fp.promise, made once: a method value allocates.
 	promiseFn func(*kgo.Record, error)
 	sends     atomic.Uint64
@@ -125,7 +124,7 @@ type healthHook struct{ p *franzProducer }
 
 func (h healthHook) OnBrokerConnect(_ kgo.BrokerMetadata, _ time.Duration, _ net.Conn, err error) {
 	if err != nil {
-		h.p.health.Store(&err)
+		h.p.set(err)
 		if h.p.hooks.Error != nil {
 			h.p.hooks.Error(err)
 		}
@@ -133,7 +132,7 @@ func (h healthHook) OnBrokerConnect(_ kgo.BrokerMetadata, _ time.Duration, _ net
 }
 
 func (h healthHook) OnProduceBatchWritten(kgo.BrokerMetadata, string, int32, kgo.ProduceBatchMetrics) {
-	h.p.health.Store(nil)
+	h.p.set(nil)
 }
 
 func newFranz(c conf.Kafka, ack AckFunc, hooks Hooks, log *slog.Logger) (*franzProducer, error) {
@@ -159,11 +158,7 @@ func (fp *franzProducer) Send(ctx context.Context, m *Message) error {
 	fr := frecs.Get().(*frec)
 	fr.m = m
 	fr.Record = kgo.Record{Topic: m.Topic, Value: m.Value}
-	if len(m.Headers) <= len(fr.hdrs) {
-		fr.Headers = fr.hdrs[:len(m.Headers)]
-	} else {
-		fr.Headers = make([]kgo.RecordHeader, len(m.Headers))
-	}
+	fr.Headers = fitHeaders(fr.hdrs[:], len(m.Headers))
 	for i, h := range m.Headers {
 		fr.Headers[i] = kgo.RecordHeader{Key: h.Key.s, Value: h.Value}
 	}
@@ -193,7 +188,7 @@ func (fp *franzProducer) promise(r *kgo.Record, err error) {
 		}
 		fp.ack(m, err)
 	default:
-		fp.health.Store(&err)
+		fp.set(err)
 		if fp.hooks.Error != nil {
 			fp.hooks.Error(err)
 		}
@@ -251,17 +246,7 @@ func (fp *franzProducer) retryLoop() {
 
 // RecordBytes: the pooled frec, and kgo's promise entry and the record's
 // share of the encoded request buffers.
-func (fp *franzProducer) RecordBytes() int { return int(unsafe.Sizeof(frec{})) + 128 }
-
-func (fp *franzProducer) Healthy() error {
-	if err := fp.probe.Err(); err != nil {
-		return err
-	}
-	if e := fp.health.Load(); e != nil {
-		return *e
-	}
-	return nil
-}
+func (fp *franzProducer) RecordBytes() int { return int(unsafe.Sizeof(frec{})) + recordShare }
 
 func (fp *franzProducer) Close(ctx context.Context) error {
 	var err error

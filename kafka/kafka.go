@@ -86,6 +86,46 @@ type Hooks struct {
 	GiveUp  func(m *Message, err error) // a message that can never be sent
 }
 
+// health is what both backends report as Healthy: the brokers' TCP
+// reachability (the prober) first, then the outcome of the last produce.
+type health struct {
+	probe *prober
+	last  atomic.Pointer[error]
+}
+
+// set records the last produce outcome (nil: it worked).
+func (h *health) set(err error) {
+	if err != nil {
+		h.last.Store(&err)
+	} else if h.last.Load() != nil { // no store per ack while healthy
+		h.last.Store(nil)
+	}
+}
+
+// Healthy reports whether the brokers were reachable recently.
+func (h *health) Healthy() error {
+	if err := h.probe.Err(); err != nil {
+		return err
+	}
+	if e := h.last.Load(); e != nil {
+		return *e
+	}
+	return nil
+}
+
+// recordShare is a record's share of a client's encoded request buffers
+// and bookkeeping, in RecordBytes.
+const recordShare = 128
+
+// fitHeaders returns room[:n] when n headers fit in it, else a new slice:
+// the backends keep room for logagent's three headers in each record.
+func fitHeaders[H any](room []H, n int) []H {
+	if n <= len(room) {
+		return room[:n]
+	}
+	return make([]H, n)
+}
+
 // New returns the backend cfg.Client names.
 func New(cfg conf.Kafka, ack AckFunc, hooks Hooks, log *slog.Logger) (Producer, error) {
 	switch cfg.Client {

@@ -43,9 +43,8 @@ type saramaProducer struct {
 	seq      atomic.Uint64 // send order, to re-send failed messages in it
 	inflight atomic.Int64  // messages handed to sarama, not yet back
 
-	health atomic.Pointer[error]
-	probe  *prober
-	sends  atomic.Uint64
+	health
+	sends atomic.Uint64
 }
 
 func saramaConfig(c conf.Kafka) (*sarama.Config, error) {
@@ -130,7 +129,7 @@ func newSarama(c conf.Kafka, ack AckFunc, hooks Hooks, log *slog.Logger) (*saram
 	sp := &saramaProducer{cfg: cfg, addrs: c.Brokers, ack: ack, hooks: hooks, log: log, first: c.RetryBackoff,
 		ready: make(chan struct{}), closing: make(chan struct{}), retryCh: make(chan struct{}, 1)}
 	notYet := errors.New("not connected to Kafka yet")
-	sp.health.Store(&notYet)
+	sp.set(notYet)
 	sp.probe = startProber(c.Brokers, 2*time.Second, log)
 	sp.senders.Add(1)
 	go sp.connect()
@@ -145,7 +144,7 @@ func (sp *saramaProducer) connect() {
 		p, err := sarama.NewAsyncProducer(sp.addrs, sp.cfg)
 		if err == nil {
 			sp.p = p
-			sp.health.Store(nil)
+			sp.set(nil)
 			if attempt > 1 {
 				sp.log.Info("connected to Kafka", "brokers", sp.addrs)
 			}
@@ -157,7 +156,7 @@ func (sp *saramaProducer) connect() {
 			go sp.retryLoop()
 			return
 		}
-		sp.health.Store(&err)
+		sp.set(err)
 		if attempt == 1 {
 			sp.log.Error("cannot connect to Kafka; retrying", "brokers", sp.addrs, "err", err)
 		}
@@ -221,11 +220,7 @@ func (sp *saramaProducer) message(m *Message) *sarama.ProducerMessage {
 	s := smsgs.Get().(*smsg)
 	s.val = m.Value
 	s.ProducerMessage = sarama.ProducerMessage{Topic: m.Topic, Value: &s.val, Metadata: m}
-	if len(m.Headers) <= len(s.hdrs) {
-		s.Headers = s.hdrs[:len(m.Headers)]
-	} else {
-		s.Headers = make([]sarama.RecordHeader, len(m.Headers))
-	}
+	s.Headers = fitHeaders(s.hdrs[:], len(m.Headers))
 	for i, h := range m.Headers {
 		s.Headers[i] = sarama.RecordHeader{Key: h.Key.b, Value: h.Value}
 	}
@@ -255,7 +250,7 @@ func (sp *saramaProducer) successes() {
 	for pm := range sp.p.Successes() {
 		m := pm.Metadata.(*Message)
 		release(pm)
-		sp.health.Store(nil)
+		sp.set(nil)
 		sp.hooks.observe(m)
 		sp.ack(m, nil)
 		sp.inflight.Add(-1)
@@ -281,8 +276,7 @@ func (sp *saramaProducer) errors() {
 			sp.inflight.Add(-1)
 			continue
 		}
-		err := pe.Err
-		sp.health.Store(&err)
+		sp.set(pe.Err)
 		sp.mu.Lock()
 		if sp.resume == nil {
 			sp.log.Warn("Kafka send failed; holding new lines and retrying the failed ones in order", "topic", f.Topic, "err", pe.Err)
@@ -373,17 +367,7 @@ func fatal(err error) bool {
 
 // RecordBytes: the pooled smsg, and sarama's per-message bookkeeping and
 // the record's share of the encoded request buffers.
-func (sp *saramaProducer) RecordBytes() int { return int(unsafe.Sizeof(smsg{})) + 128 }
-
-func (sp *saramaProducer) Healthy() error {
-	if err := sp.probe.Err(); err != nil {
-		return err
-	}
-	if e := sp.health.Load(); e != nil {
-		return *e
-	}
-	return nil
-}
+func (sp *saramaProducer) RecordBytes() int { return int(unsafe.Sizeof(smsg{})) + recordShare }
 
 // Close must be called after the last Send has returned. Messages still
 // waiting for a retry are not acknowledged: their lines are read again on

@@ -1,0 +1,16 @@
+package agent
+
+import (
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/logagent/logagent/conf"
+)
+
+// newEtcdClient is the client of the [etcd] section, for the agent and for
+// check. Its own zap logger is silenced: the agent logs what matters about
+// etcd itself, with slog.
+func newEtcdClient(c conf.Etcd) (*clientv3.Client, error) {
+	return clientv3.New(clientv3.Config{Endpoints: c.Endpoints, DialTimeout: c.DialTimeout,
+		Username: c.Username, Password: c.Password, Logger: zap.NewNop()})
+}
