@@ -1,5 +1,6 @@
 # shellcheck shell=bash
-# Helpers shared by scripts/kafka.sh, scripts/etcd.sh and scripts/deps.sh.
+# Helpers shared by scripts/kafka.sh, scripts/etcd.sh, scripts/deps.sh and
+# scripts/bench-deps.sh.
 # Source it; it does not change shell options of the caller.
 
 # log MSG...: progress/diagnostics go to stderr so that stdout stays clean for
@@ -64,6 +65,48 @@ stop_pid() {
     sleep 0.1
   done
   die "pid $pid survived SIGKILL"
+}
+
+# usage: print the calling script's header comment (its usage) and exit 2.
+usage() {
+  sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//' >&2
+  exit 2
+}
+
+# as_root CMD...: run CMD as root: directly, or with sudo.
+as_root() {
+  if [[ $(id -u) -eq 0 ]]; then
+    "$@"
+  else
+    command -v sudo >/dev/null || die "need root (or sudo) for: $*"
+    sudo "$@"
+  fi
+}
+
+# installed PKG...: true when every one of the Debian packages is installed.
+installed() {
+  local p
+  for p in "$@"; do
+    [[ $(dpkg-query -W -f='${Status}' "$p" 2>/dev/null) == 'install ok installed' ]] || return 1
+  done
+}
+
+# apt_install_no_start PKG...: apt_install, keeping the services the packages
+# ship from starting: a temporary /usr/sbin/policy-rc.d that exits 101
+# ("action forbidden"), which invoke-rc.d and deb-systemd-invoke honour.
+# A policy already in place (containers often have one) is left alone.
+apt_install_no_start() {
+  local policy=/usr/sbin/policy-rc.d rc=0
+  if [[ -e $policy ]]; then
+    apt_install "$@"
+    return
+  fi
+  as_root sh -c "printf '#!/bin/sh\n# temporary, written by logagent scripts\nexit 101\n' > $policy && chmod 0755 $policy"
+  trap 'as_root rm -f /usr/sbin/policy-rc.d' EXIT
+  apt_install "$@" || rc=$?
+  as_root rm -f "$policy"
+  trap - EXIT
+  return "$rc"
 }
 
 # apt_install PKG...: install Debian packages that are not installed yet.

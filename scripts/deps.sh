@@ -5,7 +5,7 @@
 #   - etcd + etcdctl           (Debian packages etcd-server, etcd-client)
 #   - Java 17+ and Maven       (Debian packages; only if missing)
 #   - Apache Kafka jars        (Maven Central, cached in scripts/.kafka-lib/)
-#   - kcat                     (optional: a failure to install it is only reported)
+# (kcat and rsyslog, the benchmark's peers, come from scripts/bench-deps.sh.)
 set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -21,9 +21,3 @@ fi
 
 "$SCRIPT_DIR/etcd.sh" install
 "$SCRIPT_DIR/kafka.sh" fetch
-
-if ! command -v kcat >/dev/null; then
-  # Subshell: apt_install exits on a failed `apt-get update`, which must not
-  # fail the whole script for an optional tool.
-  (apt_install kcat) || log "warning: kcat could not be installed (optional, continuing)"
-fi

@@ -23,32 +23,13 @@ export LOG_PREFIX=etcd.sh # used by log() in common.sh
 # shellcheck source=common.sh
 source "$SCRIPT_DIR/common.sh"
 
-usage() {
-  sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//' >&2
-  exit 2
-}
-
 cmd_install() {
   if command -v etcd >/dev/null && command -v etcdctl >/dev/null; then
     return 0
   fi
-  # The etcd-server postinst starts the packaged service (invoke-rc.d on
-  # sysvinit, deb-systemd-invoke under systemd), which would hold the default
-  # ports 2379/2380 and keep running in the background. Both helpers honour
-  # /usr/sbin/policy-rc.d: exit 101 means "action forbidden". Containers often
-  # ship one already; if not, put one in place just for this install.
-  local policy=/usr/sbin/policy-rc.d own_policy=0
-  if [[ ! -e $policy && $(id -u) -eq 0 ]]; then
-    printf '#!/bin/sh\n# temporary, written by logagent scripts/etcd.sh install\nexit 101\n' >"$policy"
-    chmod 755 "$policy"
-    own_policy=1
-    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
-  fi
-  apt_install etcd-server etcd-client || die "could not install etcd-server etcd-client"
-  if ((own_policy)); then
-    rm -f "$policy"
-    trap - EXIT
-  fi
+  # The etcd-server postinst would start the packaged service, holding the
+  # default ports 2379/2380 in the background: kept from starting.
+  apt_install_no_start etcd-server etcd-client || die "could not install etcd-server etcd-client"
   disable_system_etcd
   command -v etcd >/dev/null || die "etcd not on PATH after install"
   command -v etcdctl >/dev/null || die "etcdctl not on PATH after install"
@@ -59,16 +40,16 @@ cmd_install() {
 # running (it would use 2379/2380) and will not start at boot.
 disable_system_etcd() {
   if [[ -d /run/systemd/system ]] && command -v systemctl >/dev/null; then
-    systemctl disable --now etcd.service >/dev/null 2>&1 || true
+    as_root systemctl disable --now etcd.service >/dev/null 2>&1 || true
   fi
   if [[ -x /etc/init.d/etcd ]]; then
     # The sysvinit script keeps its pid in /var/run/etcd.pid.
     local pid
     if pid=$(read_pid /var/run/etcd.pid); then
       log "stopping the packaged etcd service (pid $pid)"
-      /etc/init.d/etcd stop >/dev/null 2>&1 || stop_pid "$pid" 10
+      as_root /etc/init.d/etcd stop >/dev/null 2>&1 || as_root kill -TERM "$pid" 2>/dev/null || true
     fi
-    update-rc.d etcd disable >/dev/null 2>&1 || true
+    as_root update-rc.d etcd disable >/dev/null 2>&1 || true
   fi
 }
 

@@ -55,11 +55,6 @@ JAVA=${JAVA_HOME:+$JAVA_HOME/bin/}java
 # i.e. it accepts produce/fetch requests.
 STARTED_LINE='Kafka Server started'
 
-usage() {
-  sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//' >&2
-  exit 2
-}
-
 # ---------------------------------------------------------------- fetch
 
 cmd_fetch() {
