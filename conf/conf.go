@@ -240,14 +240,12 @@ func (r *reader) size(key string, dst *int64, min, max int64) {
 		r.fail(key, "invalid size %q", v)
 		return
 	}
-	switch m[2] {
-	case "k", "kb", "kib":
-		n <<= 10
-	case "m", "mb", "mib":
-		n <<= 20
-	case "g", "gb", "gib":
-		n <<= 30
+	shift := map[string]uint{"k": 10, "kb": 10, "kib": 10, "m": 20, "mb": 20, "mib": 20, "g": 30, "gb": 30, "gib": 30}[m[2]]
+	if n > max>>shift { // before shifting: a huge value must not wrap into range
+		r.fail(key, "%s is outside %d..%d bytes", v, min, max)
+		return
 	}
+	n <<= shift
 	if n < min || n > max {
 		r.fail(key, "%d bytes is outside %d..%d", n, min, max)
 		return

@@ -73,6 +73,7 @@ func TestParseErrors(t *testing.T) {
 		{"bad size", minimal + "[agent]\nbuffer_bytes = lots\n", `x.ini: [agent] buffer_bytes: invalid size "lots" (e.g. 1000000, 512KiB, 16MiB)`},
 		{"size out of range", minimal + "[agent]\nmax_line_bytes = 12\n", "x.ini: [agent] max_line_bytes: 12 bytes is outside 1024..67108864"},
 		{"line bigger than message", minimal + "[agent]\nmax_line_bytes = 2MiB\nbuffer_bytes=64MiB\n", "x.ini: [agent] max_line_bytes: 2097152 does not fit in [kafka] max_message_bytes 1000000 less 8192 bytes of record overhead"},
+		{"size that would overflow", minimal + "[agent]\nbuffer_bytes = 17179869185GiB\n", "x.ini: [agent] buffer_bytes: 17179869185GiB is outside 65536..4294967296 bytes"},
 		{"empty data_dir", minimal + "[agent]\ndata_dir =\n", "x.ini: [agent] data_dir: must not be empty"},
 		{"first error wins", "[kafka]\nclient = x\n[etcd]\n", `x.ini: [kafka] brokers: required, e.g. brokers = 127.0.0.1:9092`},
 	} {

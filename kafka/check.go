@@ -35,7 +35,10 @@ func Check(c conf.Kafka, topics []string) (brokers int, states []TopicState, err
 	for _, t := range topics {
 		st := TopicState{Topic: t, Exists: slices.Contains(all, t)}
 		if st.Exists {
-			ps, _ := cl.Partitions(t)
+			ps, err := cl.Partitions(t)
+			if err != nil {
+				return 0, nil, fmt.Errorf("partitions of %s: %w", t, err)
+			}
 			st.Partitions = len(ps)
 		}
 		states = append(states, st)

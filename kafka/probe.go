@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -21,11 +22,17 @@ type prober struct {
 	done    chan struct{}
 }
 
+// errNotProbed is the state until the first check: brokers that drop
+// packets cost 2 s each, so the first check runs in the background
+// instead of delaying the agent's start.
+var errNotProbed = errors.New("Kafka brokers not probed yet")
+
 func startProber(brokers []string, interval time.Duration, log *slog.Logger) *prober {
 	p := &prober{log: log, brokers: brokers, stop: make(chan struct{}), done: make(chan struct{})}
-	p.check()
+	p.err.Store(&errNotProbed)
 	go func() {
 		defer close(p.done)
+		p.check()
 		t := time.NewTicker(interval)
 		defer t.Stop()
 		for {
@@ -48,7 +55,7 @@ func (p *prober) check() {
 		cancel()
 		if err == nil {
 			c.Close()
-			if p.err.Swap(nil) != nil {
+			if old := p.err.Swap(nil); old != nil && *old != errNotProbed {
 				p.log.Info("Kafka reachable again", "broker", b)
 			}
 			return
@@ -56,7 +63,7 @@ func (p *prober) check() {
 		errs = append(errs, err.Error())
 	}
 	err := fmt.Errorf("no broker reachable: %s", strings.Join(errs, "; "))
-	if p.err.Swap(&err) == nil {
+	if old := p.err.Swap(&err); old == nil || *old == errNotProbed {
 		p.log.Error("Kafka unreachable; lines wait in the buffer, then reading pauses", "err", err)
 	}
 }
