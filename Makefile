@@ -56,7 +56,10 @@ bench:
 install: build
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/logagent
 	install -D -m 0644 conf/config.ini $(DESTDIR)/etc/logagent/config.ini.example
-	install -D -m 0644 deploy/logagent.service $(DESTDIR)/etc/systemd/system/logagent.service
+	install -D -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/logagent/README.md
+	sed 's|/usr/local|$(PREFIX)|g' deploy/logagent.service > logagent.service.tmp
+	install -D -m 0644 logagent.service.tmp $(DESTDIR)/etc/systemd/system/logagent.service
+	rm -f logagent.service.tmp
 
 clean:
 	rm -rf bin .e2e.out .faults.out
