@@ -69,11 +69,12 @@ client = %s
 compression = lz4
 required_acks = all
 idempotent = true
-linger = %s
+linger = 5ms
 [etcd]
 endpoints = %s
 dial_timeout = 5s
-`, host, filepath.Join(dir, "data"), port, e.kafka.list(), client, agentLinger(), e.etcdEndpoint)
+`, host, filepath.Join(dir, "data"), port, e.kafka.list(), client, e.etcdEndpoint)
+	ini += benchINI()
 	cfg := filepath.Join(dir, "config.ini")
 	if err := os.WriteFile(cfg, []byte(ini), 0o644); err != nil {
 		return nil, err
@@ -203,12 +204,20 @@ func (a *agentRun) waitMetrics(ctx context.Context, every time.Duration, cond fu
 	}
 }
 
-// agentLinger is the agent's [kafka] linger: BENCH_LINGER, else 5ms.
-func agentLinger() string {
-	if v := os.Getenv("BENCH_LINGER"); v != "" {
-		return v
+// benchINI turns BENCH_INI ("section.key=value ...", e.g.
+// "kafka.linger=0s agent.buffer_bytes=4MiB") into ini text that overrides
+// the defaults above (a later key wins).
+func benchINI() string {
+	var b strings.Builder
+	for _, f := range strings.Fields(os.Getenv("BENCH_INI")) {
+		k, v, ok := strings.Cut(f, "=")
+		sec, key, ok2 := strings.Cut(k, ".")
+		if !ok || !ok2 {
+			continue
+		}
+		fmt.Fprintf(&b, "[%s]\n%s = %s\n", sec, key, v)
 	}
-	return "5ms"
+	return b.String()
 }
 
 // profile, when BENCH_PROFILE names a directory, takes a CPU profile of the

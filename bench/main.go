@@ -19,7 +19,8 @@
 //
 // Environment: BENCH_PROFILE=DIR saves a CPU and a heap profile of each
 // logagent run (A, C); BENCH_AGENT_ENV="K=V ..." is added to the agent's
-// environment only; BENCH_LINGER sets the agent's [kafka] linger.
+// environment only; BENCH_INI="section.key=value ..." overrides the agent's ini
+// (e.g. "kafka.linger=0s agent.buffer_bytes=4MiB").
 package main
 
 import (

@@ -86,7 +86,7 @@ func (r *report) render() string {
 			buf = fmt.Sprintf("%g MiB", float64(n)/(1<<20))
 		}
 		p("- logagent: %s (%s); ini: the defaults of conf/config.ini (buffer_bytes %s), with lz4, required_acks=all, "+
-			"idempotent, linger 5ms spelled out; etcd embedded\n", firstLine(e.agentBin, "-version"), e.agentBuilt, buf)
+			"idempotent, linger 5ms spelled out%s; etcd embedded\n", firstLine(e.agentBin, "-version"), e.agentBuilt, buf, iniNote())
 	}
 	p("- clients: sarama %s, franz-go %s", depVersion("github.com/IBM/sarama"), depVersion("github.com/twmb/franz-go"))
 	if v := grepLine("Version", "kcat", "-V"); v != "" {
@@ -263,4 +263,12 @@ func (r *report) renderC(p func(string, ...any)) {
 			x.delivered, x.written, res)
 	}
 	p("\n")
+}
+
+// iniNote names the BENCH_INI overrides, if any.
+func iniNote() string {
+	if v := strings.TrimSpace(os.Getenv("BENCH_INI")); v != "" {
+		return "; BENCH_INI overrides: " + v
+	}
+	return ""
 }

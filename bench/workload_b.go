@@ -154,7 +154,9 @@ func (e *env) latency(ctx context.Context, client string) *resultB {
 	cpu0, _ := procCPU(a.pid())
 	rssStop := sampleRSS(a.pid(), &r.rssKiB)
 	t0 := time.Now()
+	prof := a.profile(ctx, filepath.Join(os.Getenv("BENCH_PROFILE"), "B-"+client+".pprof"), max(1, int(e.opts.latDur/time.Second)-1))
 	r.written, err = writeAtRate(ctx, f, e.opts.latRate, e.opts.latDur)
+	<-prof
 	elapsed := time.Since(t0)
 	cpu1, _ := procCPU(a.pid())
 	rssStop()
