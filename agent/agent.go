@@ -100,6 +100,7 @@ func New(cfg *conf.Config, log *slog.Logger, version string) (*Agent, error) {
 		BufferBytes:     cfg.Agent.BufferBytes,
 		RotateWait:      cfg.Agent.RotateWait,
 		PollInterval:    cfg.Agent.PollInterval,
+		MaxReadDelay:    cfg.Agent.MaxReadDelay,
 		ShutdownTimeout: cfg.Agent.ShutdownTimeout,
 		LineOverhead:    lineOverhead(a.prod),
 	}, store, a.lines, log.With("component", "taillog"))
@@ -182,6 +183,10 @@ type sendBuf struct {
 	hdrs []kafka.Header
 	offs []byte
 }
+
+// Reset drops the messages' references to the lines (their bytes and
+// positions) when the batch goes back to its pool.
+func (sb *sendBuf) Reset() { clear(sb.msgs) }
 
 // pump hands every line to the producer.
 func (a *Agent) pump(ctx context.Context) {

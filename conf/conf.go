@@ -36,6 +36,7 @@ type Agent struct {
 	ShutdownTimeout time.Duration // how long a stop waits for in-flight acks
 	RotateWait      time.Duration // how long a rotated-away file is still read after its last growth
 	PollInterval    time.Duration // safety re-check of every file when no fs event arrives
+	MaxReadDelay    time.Duration // longest a written line waits to be read while its file gathers more
 }
 
 // Kafka holds the [kafka] section.
@@ -99,6 +100,7 @@ func Default() Config {
 			ShutdownTimeout: 10 * time.Second,
 			RotateWait:      5 * time.Second,
 			PollInterval:    time.Second,
+			MaxReadDelay:    time.Second,
 		},
 		Kafka: Kafka{
 			Client:          ClientSarama,
@@ -261,7 +263,7 @@ func (r *reader) intSize(key string, dst *int, min, max int64) {
 
 var known = map[string][]string{
 	"agent": {"host", "data_dir", "http_addr", "log_level", "log_format", "max_line_bytes",
-		"buffer_bytes", "shutdown_timeout", "rotate_wait", "poll_interval"},
+		"buffer_bytes", "shutdown_timeout", "rotate_wait", "poll_interval", "max_read_delay"},
 	"kafka": {"brokers", "client", "version", "compression", "required_acks", "idempotent",
 		"max_message_bytes", "linger", "retry_backoff"},
 	"etcd": {"endpoints", "dial_timeout", "username", "password"},
@@ -314,6 +316,10 @@ func parse(name string, f *ini.File) (*Config, error) {
 	a.duration("shutdown_timeout", &c.Agent.ShutdownTimeout, 0)
 	a.duration("rotate_wait", &c.Agent.RotateWait, 0)
 	a.duration("poll_interval", &c.Agent.PollInterval, 10*time.Millisecond)
+	a.duration("max_read_delay", &c.Agent.MaxReadDelay, 0)
+	if c.Agent.MaxReadDelay > time.Minute {
+		a.fail("max_read_delay", "%s is above the maximum 1m", c.Agent.MaxReadDelay)
+	}
 
 	k := section("kafka")
 	k.required("brokers", &c.Kafka.Brokers)

@@ -51,7 +51,8 @@ type Batch struct {
 	Lines []Line
 	// Aux belongs to the consumer: it stays with the batch across reuse,
 	// so per-line buffers of the consumer's (messages, headers) hung on it
-	// are reused too.
+	// are reused too. If it has a Reset method, recycling calls it: it
+	// must drop its references to the lines' bytes.
 	Aux any
 
 	path, topic string
@@ -101,6 +102,11 @@ func (b *Batch) recycle() {
 	}
 	clear(b.Lines) // drop the pointers into the chunk
 	aux := b.Aux
+	if r, ok := aux.(interface{ Reset() }); ok {
+		// The consumer's buffers drop theirs too: a pooled batch must
+		// not keep the lines it carried alive.
+		r.Reset()
+	}
 	*b = Batch{Lines: b.Lines[:0], Aux: aux}
 	batches.Put(b)
 }

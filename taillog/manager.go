@@ -19,10 +19,14 @@ import (
 
 // Options tune every tailer of a manager.
 type Options struct {
-	MaxLineBytes    int           // longer lines are sent in pieces of this size
-	BufferBytes     int64         // read but unacknowledged bytes, all files together
-	RotateWait      time.Duration // a rotated file is closed after this long without growth
-	PollInterval    time.Duration // re-check when no inotify event arrives
+	MaxLineBytes int           // longer lines are sent in pieces of this size
+	BufferBytes  int64         // read but unacknowledged bytes, all files together
+	RotateWait   time.Duration // a rotated file is closed after this long without growth
+	PollInterval time.Duration // re-check when no inotify event arrives
+	// MaxReadDelay lets a trickling file gather lines before it is read: a
+	// woken tailer waits until the file has appended about 4 KiB at its
+	// recent rate, at most MaxReadDelay. 0 reads at once.
+	MaxReadDelay    time.Duration
 	ShutdownTimeout time.Duration // how long stopping a tailer waits for acks
 	// LineOverhead is what each line costs in the budget beyond its bytes:
 	// the bookkeeping that travels with it to Kafka and back (the Line
@@ -43,9 +47,14 @@ type Manager struct {
 	inFlight atomic.Int64
 	log      *slog.Logger
 
-	mu      sync.Mutex
-	tailers map[string]*Tailer
-	stopped bool
+	// reconcileMu serialises Reconcile and Stop; mu guards the map only,
+	// so that Status and the poller never wait while tailers stop.
+	reconcileMu sync.Mutex
+	mu          sync.Mutex
+	tailers     map[string]*Tailer
+	stopped     bool
+	pollStop    chan struct{}
+	pollDone    chan struct{}
 }
 
 // NewManager returns a manager that sends batches of lines to out. Lines
@@ -54,18 +63,59 @@ func NewManager(opts Options, store *Positions, out chan<- *Batch, log *slog.Log
 	if opts.LineOverhead <= 0 {
 		opts.LineOverhead = DefaultLineOverhead
 	}
-	return &Manager{opts: opts, store: store, out: out, log: log,
-		budget:  &budget{sem: semaphore.NewWeighted(opts.BufferBytes)},
-		watch:   newWatcher(log),
-		tailers: map[string]*Tailer{}}
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = time.Second
+	}
+	m := &Manager{opts: opts, store: store, out: out, log: log,
+		budget:   &budget{sem: semaphore.NewWeighted(opts.BufferBytes)},
+		watch:    newWatcher(log),
+		tailers:  map[string]*Tailer{},
+		pollStop: make(chan struct{}), pollDone: make(chan struct{})}
+	go m.poll()
+	return m
+}
+
+// poll pokes every tailer each PollInterval that inotify did not report a
+// write for meanwhile: the re-check that catches what inotify does not
+// report (a network file system, a directory that did not exist yet) and
+// closes rotated files that stopped growing.
+// One ticker for all tailers: a thousand files cost one timer, not two
+// thousand.
+func (m *Manager) poll() {
+	defer close(m.pollDone)
+	tick := time.NewTicker(m.opts.PollInterval)
+	defer tick.Stop()
+	var ts []*Tailer
+	for {
+		select {
+		case <-m.pollStop:
+			return
+		case <-tick.C:
+		}
+		m.mu.Lock()
+		ts = ts[:0]
+		for _, t := range m.tailers {
+			ts = append(ts, t)
+		}
+		m.mu.Unlock()
+		for _, t := range ts {
+			// A file inotify reported a write for since the last tick is
+			// being followed: polling it too would only cost a stat, a
+			// read and an fstat. (An overflow of inotify's queue pokes
+			// every tailer.)
+			if !t.evented.Swap(false) {
+				t.poke(true)
+			}
+		}
+	}
 }
 
 // Reconcile makes the running tailers match entries: it stops the tailers
 // of removed entries (after their read lines are delivered, bounded by
 // ShutdownTimeout), restarts those whose topic changed and starts new ones.
 func (m *Manager) Reconcile(entries []Entry) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	m.reconcileMu.Lock()
+	defer m.reconcileMu.Unlock()
 	if m.stopped {
 		return
 	}
@@ -74,20 +124,29 @@ func (m *Manager) Reconcile(entries []Entry) {
 		want[e.Path] = e
 	}
 	var stopping []*Tailer
+	m.mu.Lock()
 	for path, t := range m.tailers {
 		if e, ok := want[path]; !ok || e.Topic != t.entry.Topic {
 			stopping = append(stopping, t)
 			delete(m.tailers, path)
 		}
 	}
+	m.mu.Unlock()
+	// Stopped before their successors start: two tailers never read one
+	// file at once.
 	m.stopAll(stopping)
 	for _, e := range entries {
-		if _, ok := m.tailers[e.Path]; ok {
+		m.mu.Lock()
+		_, ok := m.tailers[e.Path]
+		m.mu.Unlock()
+		if ok {
 			continue
 		}
 		t := newTailer(m, e)
-		m.tailers[e.Path] = t
 		t.start()
+		m.mu.Lock()
+		m.tailers[e.Path] = t
+		m.mu.Unlock()
 		m.log.Info("collecting", "path", e.Path, "topic", e.Topic)
 	}
 }
@@ -111,18 +170,22 @@ func (m *Manager) stopAll(ts []*Tailer) {
 // ShutdownTimeout) for the lines already read to be acknowledged. Safe to
 // call twice.
 func (m *Manager) Stop() {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	m.reconcileMu.Lock()
+	defer m.reconcileMu.Unlock()
 	if m.stopped {
 		return
 	}
 	m.stopped = true
+	close(m.pollStop)
+	<-m.pollDone
+	m.mu.Lock()
 	ts := make([]*Tailer, 0, len(m.tailers))
 	for _, t := range m.tailers {
 		ts = append(ts, t)
 	}
-	m.stopAll(ts)
 	m.tailers = nil
+	m.mu.Unlock()
+	m.stopAll(ts)
 	m.watch.close()
 }
 

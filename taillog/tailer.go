@@ -100,6 +100,9 @@ type Tailer struct {
 
 	wake       chan struct{} // pokes the watcher
 	readWake   chan struct{} // pokes the reader
+	hurry      chan struct{} // cuts a read delay short: the file is busy
+	writes     atomic.Int32  // write events since the reader last read
+	evented    atomic.Bool   // an inotify event came since the last poll
 	hasRotated atomic.Bool
 	cancel     context.CancelFunc
 	done       sync.WaitGroup
@@ -129,7 +132,8 @@ type tailerStats struct {
 
 func newTailer(m *Manager, e Entry) *Tailer {
 	t := &Tailer{entry: e, m: m, wake: make(chan struct{}, 1), readWake: make(chan struct{}, 1),
-		log: m.log.With("path", e.Path, "topic", e.Topic)}
+		hurry: make(chan struct{}, 1),
+		log:   m.log.With("path", e.Path, "topic", e.Topic)}
 	t.stats.state = StateStarting
 	return t
 }
@@ -148,6 +152,24 @@ func (t *Tailer) poke(pathChanged bool) {
 	default:
 	}
 }
+
+// written wakes the reader for a write to the file. Writes are counted: a
+// file that is written hurryWrites times while its reader waits to gather
+// lines is busy, and is read at once.
+func (t *Tailer) written() {
+	t.evented.Store(true)
+	if t.writes.Add(1) == hurryWrites {
+		select {
+		case t.hurry <- struct{}{}:
+		default:
+		}
+	}
+	t.poke(false)
+}
+
+// hurryWrites is how many writes end a read delay early: a burst after a
+// pause is read within a few milliseconds, not after MaxReadDelay.
+const hurryWrites = 16
 
 func (t *Tailer) setState(state, errText string) {
 	t.stats.mu.Lock()
@@ -173,6 +195,7 @@ func (t *Tailer) start() {
 func (t *Tailer) stop(ctx context.Context) {
 	t.stopOnce.Do(func() {
 		t.cancel()
+		t.poke(true)
 		t.done.Wait()
 		t.m.watch.remove(t)
 		for _, f := range t.files {
@@ -207,45 +230,89 @@ func (t *Tailer) remove(f *openFile) {
 	t.hasRotated.Store(len(t.files) > 1 || (len(t.files) == 1 && t.files[0].superseded.Load()))
 }
 
+// watchLoop and readLoop wait on a plain channel receive: the manager's
+// poller pokes every tailer each PollInterval (the safety net for missed
+// inotify events), so no loop needs a timer of its own, and stop pokes
+// them after cancelling.
 func (t *Tailer) watchLoop(ctx context.Context) {
 	defer t.done.Done()
-	tick := time.NewTicker(t.m.opts.PollInterval)
-	defer tick.Stop()
-	for {
+	for ctx.Err() == nil {
 		t.checkPath()
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.wake:
-		case <-tick.C:
-		}
+		<-t.wake
 	}
 }
 
 func (t *Tailer) readLoop(ctx context.Context) {
 	defer t.done.Done()
-	tick := time.NewTicker(t.m.opts.PollInterval)
-	defer tick.Stop()
-	for {
-		t.step(ctx)
+	var timer *time.Timer
+	var lastData time.Time     // when a step last read something (zero: long ago)
+	d := t.m.opts.MaxReadDelay // the wait before the next read
+	for ctx.Err() == nil {
+		// A step that reads nothing (a poll, or a wake-up for bytes an
+		// earlier read already took) says nothing of the file's rate.
+		t.writes.Store(0)
+		select {
+		case <-t.hurry:
+		default:
+		}
+		if n := t.step(ctx); n > 0 {
+			now := time.Now()
+			d = readDelay(n, now.Sub(lastData), t.m.opts.MaxReadDelay)
+			lastData = now
+		}
+		<-t.readWake
+		if d <= 0 || time.Since(lastData) > t.m.opts.MaxReadDelay {
+			// Busy, or quiet for a while: the first line after a pause
+			// is read at once, its rate unknown.
+			continue
+		}
+		// Let a trickling file gather a few lines: one read (and one
+		// batch, one wake-up of the pump) for many lines, not one each.
+		if timer == nil {
+			timer = time.NewTimer(d)
+		} else {
+			timer.Reset(d)
+		}
 		select {
 		case <-ctx.Done():
-			return
-		case <-t.readWake:
-		case <-tick.C:
+		case <-timer.C:
+		case <-t.hurry:
 		}
+	}
+	if timer != nil {
+		timer.Stop()
 	}
 }
 
+// readGather is how much a file should have appended before it is read,
+// when waiting for it takes less than MaxReadDelay: about 40 access-log
+// lines, enough to spread a read's fixed costs (the wake-up, the syscall,
+// the hand-over to the pump) thin.
+const readGather = 4 << 10
+
+// readDelay is how long to wait, once woken, before reading a file that
+// appended n > 0 bytes over the last interval: the time the file takes at
+// that rate to append readGather bytes, at most max. A busy file is read
+// again at once; a quiet one waits max, so no line waits longer than max.
+func readDelay(n int64, interval, max time.Duration) time.Duration {
+	if max <= 0 || n >= readGather {
+		return 0
+	}
+	// interval × readGather / n, computed without overflowing.
+	d := time.Duration(float64(interval) * float64(readGather) / float64(n))
+	return min(d, max)
+}
+
 // step reads everything there is to read now, oldest file first (it holds
-// the older lines).
-func (t *Tailer) step(ctx context.Context) {
+// the older lines), and returns how many bytes it read.
+func (t *Tailer) step(ctx context.Context) (total int64) {
 	files := t.snapshot()
 	for i, f := range files {
 		current := i == len(files)-1 && !f.superseded.Load()
 		n, err := t.read(ctx, f)
+		total += n
 		if ctx.Err() != nil {
-			return
+			return total
 		}
 		if n > 0 {
 			f.lastGrowth.Store(time.Now().UnixNano())
@@ -265,6 +332,7 @@ func (t *Tailer) step(ctx context.Context) {
 			t.checkTruncated(f)
 		}
 	}
+	return total
 }
 
 func (t *Tailer) fail(err error) {

@@ -20,12 +20,13 @@ type got struct {
 // collector plays Kafka: it takes the manager's batches and acks them. While
 // paused it takes nothing, so the tailers fall behind and block.
 type collector struct {
-	out    chan *Batch
-	mu     sync.Mutex
-	lines  []got
-	paused chan struct{} // closed = running
-	stop   chan struct{}
-	done   chan struct{}
+	out     chan *Batch
+	mu      sync.Mutex
+	lines   []got
+	batches int           // batches that held a line
+	paused  chan struct{} // closed = running
+	stop    chan struct{}
+	done    chan struct{}
 }
 
 func newCollector() *collector {
@@ -56,6 +57,9 @@ func (c *collector) run() {
 		}
 		b := batch.Lines
 		c.mu.Lock()
+		if len(b) > 0 {
+			c.batches++
+		}
 		for i := range b {
 			if !b[i].Skip {
 				c.lines = append(c.lines, got{b[i].Path(), b[i].Offset, string(b[i].Data)})
@@ -617,5 +621,95 @@ func TestTruncateThenRotate(t *testing.T) {
 		}
 		write(t, log, "")
 		f.col.wait(t, want)
+	}
+}
+
+// noPoll is a poll interval no test lasts: only inotify wakes the tailers.
+const noPoll = time.Hour
+
+func (c *collector) batchCount() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.batches
+}
+
+// followNew follows a new empty file, app.log, with opts.
+func followNew(t *testing.T, opts Options) (*fixture, string) {
+	t.Helper()
+	f := newFixture(t, opts)
+	p := filepath.Join(f.dir, "app.log")
+	write(t, p, "")
+	f.m.Reconcile([]Entry{{Path: p, Topic: "t"}})
+	f.waitState(t, p, StateRunning)
+	return f, p
+}
+
+// writeEach appends lines from..to-1, one write(2) each, gap apart.
+func writeEach(t *testing.T, path string, from, to int, gap time.Duration) {
+	t.Helper()
+	for i := from; i < to; i++ {
+		write(t, path, numbered(i, i+1))
+		time.Sleep(gap)
+	}
+}
+
+func TestInotifyAloneFollowsWritesAndRotation(t *testing.T) {
+	opts := testOpts()
+	opts.PollInterval = noPoll
+	f, p := followNew(t, opts)
+	write(t, p, numbered(0, 5))
+	f.col.wait(t, 5)
+	if err := os.Rename(p, p+".1"); err != nil {
+		t.Fatal(err)
+	}
+	write(t, p+".1", numbered(5, 8)) // the rotated file still grows
+	f.col.wait(t, 8)
+	write(t, p, numbered(8, 12)) // a new file at the path
+	checkSequence(t, f.col.wait(t, 12), 12)
+}
+
+func TestReadDelayGathersATricklingFile(t *testing.T) {
+	opts := testOpts()
+	opts.PollInterval = noPoll
+	opts.MaxReadDelay = 1500 * time.Millisecond
+	f, p := followNew(t, opts)
+	// The first line after a pause is read at once...
+	write(t, p, numbered(0, 1))
+	f.col.wait(t, 1)
+	before := f.col.batchCount()
+	// ...the next ones, a write every 30 ms, gather for MaxReadDelay.
+	writeEach(t, p, 1, 11, 30*time.Millisecond)
+	checkSequence(t, f.col.wait(t, 11), 11)
+	if n := f.col.batchCount() - before; n > 2 {
+		t.Fatalf("10 lines written within 300 ms came in %d batches, want them gathered into 1 or 2", n)
+	}
+}
+
+func TestBusyFileCutsTheReadDelayShort(t *testing.T) {
+	opts := testOpts()
+	opts.PollInterval = noPoll
+	opts.MaxReadDelay = time.Minute // wait() gives up after 10 s
+	f, p := followNew(t, opts)
+	write(t, p, numbered(0, 1))
+	f.col.wait(t, 1)
+	// Every hurryWrites writes end the wait.
+	writeEach(t, p, 1, 1+2*hurryWrites, time.Millisecond)
+	f.col.wait(t, 1+2*hurryWrites)
+}
+
+func TestReadDelay(t *testing.T) {
+	for _, tc := range []struct {
+		n             int64
+		interval, max time.Duration
+		want          time.Duration
+	}{
+		{100, time.Second, 0, 0},                                                    // off
+		{readGather, time.Millisecond, time.Second, 0},                              // busy: at once
+		{readGather / 4, 10 * time.Millisecond, time.Second, 40 * time.Millisecond}, // 4 KiB in 40 ms at this rate
+		{100, time.Second, time.Second, time.Second},                                // trickling: at most max
+	} {
+		if got := readDelay(tc.n, tc.interval, tc.max); got != tc.want {
+			t.Errorf("readDelay(%d, %v, %v) = %v, want %v", tc.n, tc.interval, tc.max, got, tc.want)
+		}
 	}
 }

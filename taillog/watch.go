@@ -4,8 +4,6 @@ import (
 	"log/slog"
 	"path/filepath"
 	"sync"
-
-	"github.com/fsnotify/fsnotify"
 )
 
 // watcher wakes tailers when their directory changes. It watches each
@@ -15,23 +13,25 @@ import (
 // fall back to their poll interval.
 type watcher struct {
 	log *slog.Logger
-	w   *fsnotify.Watcher // nil: polling only
+	w   *inotify // nil: polling only
 
 	mu    sync.Mutex
 	dirs  map[string]map[*Tailer]struct{} // every tailer of a directory
 	paths map[string]*Tailer              // the tailer of each path
+	stop  chan struct{}
 	done  chan struct{}
 }
 
 func newWatcher(log *slog.Logger) *watcher {
 	wt := &watcher{log: log, dirs: map[string]map[*Tailer]struct{}{}, paths: map[string]*Tailer{}, done: make(chan struct{})}
-	w, err := fsnotify.NewWatcher()
+	w, err := newInotify()
 	if err != nil {
 		log.Warn("inotify unavailable; files are polled", "err", err)
 		close(wt.done)
 		return wt
 	}
 	wt.w = w
+	wt.stop = make(chan struct{})
 	go wt.run()
 	return wt
 }
@@ -47,7 +47,7 @@ func (wt *watcher) add(t *Tailer) {
 		if wt.w != nil {
 			// A directory that does not exist yet is polled; the file
 			// appearing later is found by the poll.
-			if err := wt.w.Add(dir); err != nil {
+			if err := wt.w.add(dir); err != nil {
 				wt.log.Debug("cannot watch directory; polling it", "dir", dir, "err", err)
 			}
 		}
@@ -68,58 +68,66 @@ func (wt *watcher) remove(t *Tailer) {
 	if len(subs) == 0 {
 		delete(wt.dirs, dir)
 		if wt.w != nil {
-			wt.w.Remove(dir)
+			wt.w.remove(dir)
 		}
 	}
 }
 
 func (wt *watcher) run() {
 	defer close(wt.done)
-	for {
-		select {
-		case ev, ok := <-wt.w.Events:
-			if !ok {
-				return
+	err := wt.w.run(wt.stop, func(evs []fsEvent) {
+		wt.mu.Lock()
+		defer wt.mu.Unlock()
+		for _, ev := range evs {
+			if ev.overflow {
+				// An overflow loses events, not data: every tailer looks now.
+				wt.log.Warn("inotify queue overflowed; every file is checked")
+				for _, t := range wt.paths {
+					t.poke(true)
+				}
+				continue
 			}
 			wt.dispatch(ev)
-		case err, ok := <-wt.w.Errors:
-			if !ok {
-				return
-			}
-			// An overflow loses events, not data: every tailer also polls.
-			wt.log.Warn("inotify error; relying on polling until it recovers", "err", err)
 		}
+	})
+	if err != nil {
+		wt.log.Error("reading inotify events failed; files are polled from now on", "err", err)
 	}
 }
 
-func (wt *watcher) dispatch(ev fsnotify.Event) {
-	wt.mu.Lock()
-	defer wt.mu.Unlock()
+// dispatch wakes the tailers an event concerns. wt.mu is held.
+func (wt *watcher) dispatch(ev fsEvent) {
 	// A write wakes the file's own tailer: no walk over the directory,
 	// which may hold hundreds of followed files.
-	if !ev.Has(fsnotify.Create) && !ev.Has(fsnotify.Rename) && !ev.Has(fsnotify.Remove) {
-		if t, ok := wt.paths[ev.Name]; ok {
-			t.poke(false)
+	if !ev.pathChanged {
+		if t, ok := wt.paths[ev.path]; ok {
+			t.written()
 			return
 		}
 		// Perhaps a rotated-away file still being read (its new name is
 		// not one we know): wake the tailers that hold one.
-		for t := range wt.dirs[filepath.Dir(ev.Name)] {
+		for t := range wt.dirs[filepath.Dir(ev.path)] {
 			if t.hasRotated.Load() {
 				t.poke(false)
 			}
 		}
 		return
 	}
-	// A create, rename or removal may be a rotation of any file of the directory.
-	for t := range wt.dirs[filepath.Dir(ev.Name)] {
+	// A create, rename or removal may be a rotation of any file of the
+	// directory; an event about the directory itself concerns them all.
+	subs, ok := wt.dirs[ev.path]
+	if !ok {
+		subs = wt.dirs[filepath.Dir(ev.path)]
+	}
+	for t := range subs {
 		t.poke(true)
 	}
 }
 
 func (wt *watcher) close() {
 	if wt.w != nil {
-		wt.w.Close()
+		close(wt.stop)
+		wt.w.close()
 	}
 	<-wt.done
 }
