@@ -105,6 +105,7 @@ func New(cfg *conf.Config, log *slog.Logger, version string) (*Agent, error) {
 		LineOverhead:    lineOverhead(a.prod),
 	}, store, a.lines, log.With("component", "taillog"))
 	if a.httpL, err = a.listenHTTP(); err != nil {
+		a.mgr.Stop()
 		a.cli.Close()
 		a.prod.Close(context.Background())
 		return nil, err

@@ -65,6 +65,13 @@ func (in *inotify) add(dir string) error {
 	return nil
 }
 
+func (in *inotify) watched(dir string) bool {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	_, ok := in.dirs[dir]
+	return ok
+}
+
 func (in *inotify) remove(dir string) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
@@ -111,13 +118,17 @@ func (in *inotify) run(done <-chan struct{}, fn func([]fsEvent)) error {
 			if !ok {
 				return
 			}
-			if mask&unix.IN_IGNORED != 0 {
+			switch {
+			case mask&unix.IN_IGNORED != 0:
 				// The directory is gone or unwatched: its descriptor
 				// may be given to another.
-				delete(in.wds, wd)
-				if in.dirs[dir] == wd {
-					delete(in.dirs, dir)
-				}
+				in.forget(wd, dir)
+			case mask&unix.IN_MOVE_SELF != 0:
+				// The watch follows the directory to its new name, but
+				// the paths followed are under the old one: drop it,
+				// the poller watches whatever has the name then.
+				in.forget(wd, dir)
+				unix.InotifyRmWatch(in.fd, uint32(wd)) //nolint:errcheck
 			}
 			path := dir
 			if name != "" {
@@ -133,6 +144,13 @@ func (in *inotify) run(done <-chan struct{}, fn func([]fsEvent)) error {
 			return nil
 		case <-pace.C:
 		}
+	}
+}
+
+func (in *inotify) forget(wd int32, dir string) {
+	delete(in.wds, wd)
+	if in.dirs[dir] == wd {
+		delete(in.dirs, dir)
 	}
 }
 

@@ -24,3 +24,4 @@ func (*inotify) add(string) error                           { return errors.ErrU
 func (*inotify) remove(string)                              {}
 func (*inotify) run(<-chan struct{}, func([]fsEvent)) error { return nil }
 func (*inotify) close()                                     {}
+func (*inotify) watched(string) bool                        { return false }

@@ -75,10 +75,11 @@ func NewManager(opts Options, store *Positions, out chan<- *Batch, log *slog.Log
 	return m
 }
 
-// poll pokes every tailer each PollInterval that inotify did not report a
-// write for meanwhile: the re-check that catches what inotify does not
-// report (a network file system, a directory that did not exist yet) and
-// closes rotated files that stopped growing.
+// poll has every tailer look at its path again each PollInterval, and read
+// its files if inotify reported no write meanwhile: the re-check that
+// catches what inotify does not report (a network file system, a directory
+// that did not exist yet) and closes rotated files that stopped growing.
+// It also watches again directories whose watch was lost.
 // One ticker for all tailers: a thousand files cost one timer, not two
 // thousand.
 func (m *Manager) poll() {
@@ -98,12 +99,16 @@ func (m *Manager) poll() {
 			ts = append(ts, t)
 		}
 		m.mu.Unlock()
+		m.watch.rewatch()
 		for _, t := range ts {
-			// A file inotify reported a write for since the last tick is
-			// being followed: polling it too would only cost a stat, a
-			// read and an fstat. (An overflow of inotify's queue pokes
-			// every tailer.)
-			if !t.evented.Swap(false) {
+			// The path is always looked at again (a stat): inotify may
+			// not say that it names another file now (a read error to
+			// retry, a directory renamed or re-linked). A file inotify
+			// reported a write for since the last tick is being read:
+			// reading it once more would only cost a read and an fstat.
+			if t.evented.Swap(false) {
+				t.check()
+			} else {
 				t.poke(true)
 			}
 		}

@@ -52,6 +52,27 @@ type openFile struct {
 	pending []byte // bytes of an unfinished line, starting at readOff-len(pending)
 	// splitting is set while the pieces of an oversized line are sent.
 	splitting bool
+	// last holds the bytes just before readOff (up to 32): if the file
+	// no longer has them there, it was truncated and written again.
+	last    [32]byte
+	lastLen int
+}
+
+// remember notes the end of what was just read, data ending at readOff.
+func (f *openFile) remember(data []byte) {
+	f.lastLen = copy(f.last[:], data[max(0, len(data)-len(f.last)):])
+}
+
+// rewritten tells whether the bytes before readOff changed since they
+// were read: the file was truncated and has grown past readOff again
+// (copytruncate), which its size alone no longer shows.
+func (f *openFile) rewritten() bool {
+	if f.lastLen == 0 {
+		return false
+	}
+	var b [32]byte
+	n, _ := f.f.ReadAt(b[:f.lastLen], f.readOff-int64(f.lastLen))
+	return n < f.lastLen || !bytes.Equal(b[:n], f.last[:f.lastLen])
 }
 
 // supersede marks the file as no longer named by the path (watcher
@@ -167,9 +188,20 @@ func (t *Tailer) written() {
 	t.poke(false)
 }
 
-// hurryWrites is how many writes end a read delay early: a burst after a
-// pause is read within a few milliseconds, not after MaxReadDelay.
+// hurryWrites is how many write events end a read delay early. inotify
+// merges the writes to a file between two reads of its queue (every
+// notifyPace) into one event, so a file written without pause is read
+// after about 80 ms, not after MaxReadDelay; ten writes a second, each an
+// event, are gathered for MaxReadDelay.
 const hurryWrites = 16
+
+// check wakes the watcher only: the path is looked at again.
+func (t *Tailer) check() {
+	select {
+	case t.wake <- struct{}{}:
+	default:
+	}
+}
 
 func (t *Tailer) setState(state, errText string) {
 	t.stats.mu.Lock()
@@ -245,25 +277,30 @@ func (t *Tailer) watchLoop(ctx context.Context) {
 func (t *Tailer) readLoop(ctx context.Context) {
 	defer t.done.Done()
 	var timer *time.Timer
-	var lastData time.Time     // when a step last read something (zero: long ago)
-	d := t.m.opts.MaxReadDelay // the wait before the next read
+	var lastData time.Time // when a step last read something (zero: never)
+	maxDelay := t.m.opts.MaxReadDelay
+	d := maxDelay // the wait before the next read
 	for ctx.Err() == nil {
-		// A step that reads nothing (a poll, or a wake-up for bytes an
-		// earlier read already took) says nothing of the file's rate.
-		t.writes.Store(0)
 		select {
 		case <-t.hurry:
 		default:
 		}
+		t.writes.Store(0)
+		// A step that reads nothing (a poll, or a wake-up for bytes an
+		// earlier read already took) says nothing of the file's rate.
 		if n := t.step(ctx); n > 0 {
 			now := time.Now()
-			d = readDelay(n, now.Sub(lastData), t.m.opts.MaxReadDelay)
+			if lastData.IsZero() {
+				d = maxDelay
+			} else {
+				d = readDelay(n, now.Sub(lastData), maxDelay)
+			}
 			lastData = now
 		}
 		<-t.readWake
-		if d <= 0 || time.Since(lastData) > t.m.opts.MaxReadDelay {
-			// Busy, or quiet for a while: the first line after a pause
-			// is read at once, its rate unknown.
+		if d <= 0 || time.Since(lastData) > maxDelay || t.readNow() {
+			// Busy, quiet for a while (the first line after a pause is
+			// read at once, its rate unknown), or plenty or odd to read.
 			continue
 		}
 		// Let a trickling file gather a few lines: one read (and one
@@ -278,10 +315,29 @@ func (t *Tailer) readLoop(ctx context.Context) {
 		case <-timer.C:
 		case <-t.hurry:
 		}
+		// Truncated and written again while waiting (copytruncate of a
+		// small file): its size would not tell.
+		t.checkRewritten()
 	}
 	if timer != nil {
 		timer.Stop()
 	}
+}
+
+// readNow tells whether the current file is to be read without waiting to
+// gather: readGather bytes already wait, or it is shorter than what was
+// read (truncated: noticed now, before it grows past the read offset
+// again and the truncation would go unseen), or it cannot be looked at.
+func (t *Tailer) readNow() bool {
+	f := t.latest()
+	if f == nil {
+		return true
+	}
+	fi, err := f.f.Stat()
+	if err != nil {
+		return true
+	}
+	return fi.Size() < f.readOff || fi.Size()-f.readOff >= readGather
 }
 
 // readGather is how much a file should have appended before it is read,
@@ -298,9 +354,12 @@ func readDelay(n int64, interval, max time.Duration) time.Duration {
 	if max <= 0 || n >= readGather {
 		return 0
 	}
-	// interval × readGather / n, computed without overflowing.
-	d := time.Duration(float64(interval) * float64(readGather) / float64(n))
-	return min(d, max)
+	// In float64: interval × readGather overflows int64 for long intervals.
+	d := float64(interval) * readGather / float64(n)
+	if d >= float64(max) {
+		return max
+	}
+	return time.Duration(d)
 }
 
 // step reads everything there is to read now, oldest file first (it holds
@@ -658,7 +717,26 @@ func (t *Tailer) checkTruncated(f *openFile) {
 	if err != nil || fi.Size() >= f.readOff {
 		return
 	}
-	t.log.Warn("file truncated; reading it again from the start", "file_id", f.id, "offset", f.readOff, "size", fi.Size())
+	t.restartFile(f, fi.Size())
+}
+
+// checkRewritten looks, before a read that waited to gather lines, for a
+// truncation that the file's growth since has hidden.
+func (t *Tailer) checkRewritten() {
+	f := t.latest()
+	if f == nil || !f.rewritten() {
+		return
+	}
+	var size int64 = -1
+	if fi, err := f.f.Stat(); err == nil {
+		size = fi.Size()
+	}
+	t.restartFile(f, size)
+}
+
+// restartFile reads f again from its start: it was truncated.
+func (t *Tailer) restartFile(f *openFile, size int64) {
+	t.log.Warn("file truncated; reading it again from the start", "file_id", f.id, "offset", f.readOff, "size", size)
 	t.stats.truncations.Add(1)
 	if _, err := f.f.Seek(0, io.SeekStart); err != nil {
 		t.fail(err)
@@ -668,6 +746,7 @@ func (t *Tailer) checkTruncated(f *openFile) {
 	f.readOff = 0
 	f.pending = nil
 	f.splitting = false
+	f.lastLen = 0
 }
 
 // read reads f up to its current end and emits its complete lines. It
@@ -698,6 +777,7 @@ func (t *Tailer) read(ctx context.Context, f *openFile) (int64, error) {
 		t.stats.bytesRead.Add(int64(n))
 		start := f.readOff - int64(have)
 		f.readOff += int64(n)
+		f.remember(buf[:have+n])
 		rest := t.emit(ctx, f, c, buf[:have+n], start, int64(size))
 		f.pending = append(f.pending[:0], rest...)
 		c.release()

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -633,6 +634,13 @@ func (c *collector) batchCount() int {
 	return c.batches
 }
 
+// needInotify skips a test that relies on inotify alone (noPoll).
+func needInotify(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("inotify is Linux only")
+	}
+}
+
 // followNew follows a new empty file, app.log, with opts.
 func followNew(t *testing.T, opts Options) (*fixture, string) {
 	t.Helper()
@@ -641,6 +649,20 @@ func followNew(t *testing.T, opts Options) (*fixture, string) {
 	write(t, p, "")
 	f.m.Reconcile([]Entry{{Path: p, Topic: "t"}})
 	f.waitState(t, p, StateRunning)
+	return f, p
+}
+
+// followDelayed follows a new file with MaxReadDelay maxDelay and inotify
+// alone, once its first line (read at once: the first after a pause) is in.
+func followDelayed(t *testing.T, maxDelay time.Duration) (*fixture, string) {
+	t.Helper()
+	needInotify(t)
+	opts := testOpts()
+	opts.PollInterval = noPoll
+	opts.MaxReadDelay = maxDelay
+	f, p := followNew(t, opts)
+	write(t, p, numbered(0, 1))
+	f.col.wait(t, 1)
 	return f, p
 }
 
@@ -654,6 +676,7 @@ func writeEach(t *testing.T, path string, from, to int, gap time.Duration) {
 }
 
 func TestInotifyAloneFollowsWritesAndRotation(t *testing.T) {
+	needInotify(t)
 	opts := testOpts()
 	opts.PollInterval = noPoll
 	f, p := followNew(t, opts)
@@ -669,15 +692,9 @@ func TestInotifyAloneFollowsWritesAndRotation(t *testing.T) {
 }
 
 func TestReadDelayGathersATricklingFile(t *testing.T) {
-	opts := testOpts()
-	opts.PollInterval = noPoll
-	opts.MaxReadDelay = 1500 * time.Millisecond
-	f, p := followNew(t, opts)
-	// The first line after a pause is read at once...
-	write(t, p, numbered(0, 1))
-	f.col.wait(t, 1)
+	f, p := followDelayed(t, 1500*time.Millisecond)
 	before := f.col.batchCount()
-	// ...the next ones, a write every 30 ms, gather for MaxReadDelay.
+	// Lines written every 30 ms gather for MaxReadDelay.
 	writeEach(t, p, 1, 11, 30*time.Millisecond)
 	checkSequence(t, f.col.wait(t, 11), 11)
 	if n := f.col.batchCount() - before; n > 2 {
@@ -686,15 +703,23 @@ func TestReadDelayGathersATricklingFile(t *testing.T) {
 }
 
 func TestBusyFileCutsTheReadDelayShort(t *testing.T) {
-	opts := testOpts()
-	opts.PollInterval = noPoll
-	opts.MaxReadDelay = time.Minute // wait() gives up after 10 s
-	f, p := followNew(t, opts)
-	write(t, p, numbered(0, 1))
-	f.col.wait(t, 1)
-	// Every hurryWrites writes end the wait.
-	writeEach(t, p, 1, 1+2*hurryWrites, time.Millisecond)
-	f.col.wait(t, 1+2*hurryWrites)
+	f, p := followDelayed(t, time.Minute) // wait() gives up after 10 s
+	// Written without pause for about 200 ms: every hurryWrites inotify
+	// events (one per notifyPace at most) end the wait.
+	writeEach(t, p, 1, 201, time.Millisecond)
+	checkSequence(t, f.col.wait(t, 201), 201)
+}
+
+func TestTruncationSeenDuringReadDelay(t *testing.T) {
+	f, p := followDelayed(t, 2*time.Second)
+	// Truncated, then as long again as what was read before the delay
+	// ends: the truncation must be seen when it happens, not after.
+	if err := os.Truncate(p, 0); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	write(t, p, numbered(1, 2))
+	checkSequence(t, f.col.wait(t, 2), 2)
 }
 
 func TestReadDelay(t *testing.T) {
@@ -711,5 +736,60 @@ func TestReadDelay(t *testing.T) {
 		if got := readDelay(tc.n, tc.interval, tc.max); got != tc.want {
 			t.Errorf("readDelay(%d, %v, %v) = %v, want %v", tc.n, tc.interval, tc.max, got, tc.want)
 		}
+	}
+}
+
+func TestDirectoryWatchedAgain(t *testing.T) {
+	needInotify(t)
+	f := newFixture(t, testOpts())
+	dir := filepath.Join(f.dir, "later")
+	p := filepath.Join(dir, "app.log")
+	f.m.Reconcile([]Entry{{Path: p, Topic: "t"}})
+	f.waitState(t, p, StateWaiting)
+	watched := func(want bool) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for f.m.watch.w.watched(dir) != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s watched = %v, want %v", dir, !want, want)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	watched(false) // not there yet
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	watched(true) // created: watched from the next poll on
+	if err := os.Remove(dir); err != nil {
+		t.Fatal(err)
+	}
+	watched(false) // deleted: the kernel drops the watch
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	watched(true)
+	write(t, p, numbered(0, 3))
+	checkSequence(t, f.col.wait(t, 3), 3)
+}
+
+func TestRewriteSeenAfterReadDelay(t *testing.T) {
+	f, p := followDelayed(t, 2*time.Second)
+	write(t, p, numbered(1, 2)) // the reader waits to gather more
+	time.Sleep(300 * time.Millisecond)
+	// Meanwhile truncated (line 1 with it, never read: copytruncate's
+	// own window) and written past the read offset again.
+	if err := os.Truncate(p, 0); err != nil {
+		t.Fatal(err)
+	}
+	write(t, p, numbered(2, 4))
+	f.col.wait(t, 3)
+	time.Sleep(100 * time.Millisecond) // nothing else may come
+	var got []string
+	for _, l := range f.col.wait(t, 3) {
+		got = append(got, l.data)
+	}
+	if want := "line 00000,line 00002,line 00003"; strings.Join(got, ",") != want {
+		t.Fatalf("got %v, want %s", got, want)
 	}
 }

@@ -56,6 +56,28 @@ func (wt *watcher) add(t *Tailer) {
 	wt.paths[t.entry.Path] = t
 }
 
+// rewatch watches again the directories whose watch failed (not there
+// yet) or was lost (deleted, renamed): until then their files are polled.
+func (wt *watcher) rewatch() {
+	if wt.w == nil {
+		return
+	}
+	wt.mu.Lock()
+	defer wt.mu.Unlock()
+	for dir, subs := range wt.dirs {
+		if wt.w.watched(dir) {
+			continue
+		}
+		if err := wt.w.add(dir); err == nil {
+			wt.log.Debug("watching directory again", "dir", dir)
+			// What happened while it was not watched is looked at now.
+			for t := range subs {
+				t.poke(true)
+			}
+		}
+	}
+}
+
 func (wt *watcher) remove(t *Tailer) {
 	dir := filepath.Dir(t.entry.Path)
 	wt.mu.Lock()
