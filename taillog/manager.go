@@ -101,15 +101,16 @@ func (m *Manager) poll() {
 		m.mu.Unlock()
 		m.watch.rewatch()
 		for _, t := range ts {
-			// The path is always looked at again (a stat): inotify may
-			// not say that it names another file now (a read error to
-			// retry, a directory renamed or re-linked). A file inotify
-			// reported a write for since the last tick is being read:
-			// reading it once more would only cost a read and an fstat.
-			if t.evented.Swap(false) {
-				t.check()
-			} else {
+			// A file inotify reported a write for since the last tick is
+			// being read: reading it once more would cost a read and an
+			// fstat for nothing. Its path is looked at again (a stat)
+			// unless all is well: after a read error, say, only the
+			// poll retries.
+			switch {
+			case !t.evented.Swap(false):
 				t.poke(true)
+			case !t.following():
+				t.check()
 			}
 		}
 	}

@@ -195,6 +195,15 @@ func (t *Tailer) written() {
 // event, are gathered for MaxReadDelay.
 const hurryWrites = 16
 
+// following tells whether the tailer is reading the file its path named
+// when last looked at.
+func (t *Tailer) following() bool {
+	t.stats.mu.Lock()
+	running := t.stats.state == StateRunning
+	t.stats.mu.Unlock()
+	return running && t.latest() != nil
+}
+
 // check wakes the watcher only: the path is looked at again.
 func (t *Tailer) check() {
 	select {
@@ -298,9 +307,9 @@ func (t *Tailer) readLoop(ctx context.Context) {
 			lastData = now
 		}
 		<-t.readWake
-		if d <= 0 || time.Since(lastData) > maxDelay || t.readNow() {
-			// Busy, quiet for a while (the first line after a pause is
-			// read at once, its rate unknown), or plenty or odd to read.
+		if d <= 0 || time.Since(lastData) > maxDelay {
+			// Busy, or quiet for a while: the first line after a pause
+			// is read at once, its rate unknown.
 			continue
 		}
 		// Let a trickling file gather a few lines: one read (and one
@@ -315,29 +324,14 @@ func (t *Tailer) readLoop(ctx context.Context) {
 		case <-timer.C:
 		case <-t.hurry:
 		}
-		// Truncated and written again while waiting (copytruncate of a
-		// small file): its size would not tell.
+		// Truncated while waiting, perhaps written past the read offset
+		// again since (copytruncate of a small file): its size would not
+		// tell.
 		t.checkRewritten()
 	}
 	if timer != nil {
 		timer.Stop()
 	}
-}
-
-// readNow tells whether the current file is to be read without waiting to
-// gather: readGather bytes already wait, or it is shorter than what was
-// read (truncated: noticed now, before it grows past the read offset
-// again and the truncation would go unseen), or it cannot be looked at.
-func (t *Tailer) readNow() bool {
-	f := t.latest()
-	if f == nil {
-		return true
-	}
-	fi, err := f.f.Stat()
-	if err != nil {
-		return true
-	}
-	return fi.Size() < f.readOff || fi.Size()-f.readOff >= readGather
 }
 
 // readGather is how much a file should have appended before it is read,
