@@ -119,7 +119,8 @@ func TestCheck(t *testing.T) {
 	}{
 		{"directory", fmt.Sprintf(`[{"path": %q, "topic": "t"}]`, h.dir), "FAIL file    " + h.dir + " is a directory"},
 		{"malformed", `[{"path": 1}]`, "FAIL etcd"},
-		{"bad entry", fmt.Sprintf(`[{"path": %q, "topic": ""}]`, good), "FAIL entry   entry 0"},
+		{"bad entry", fmt.Sprintf(`[{"path": %q, "topic": "t"}, {"path": "/x.log", "topic": ""}]`, good), "FAIL entry   entry 1"},
+		{"no usable entry", fmt.Sprintf(`[{"path": %q, "topic": ""}]`, good), "no usable entry (1 given)"},
 	} {
 		h.putRaw(tc.value)
 		if n, out := run(); n == 0 || !strings.Contains(out, tc.want) {

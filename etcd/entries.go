@@ -32,7 +32,8 @@ var topicRE = regexp.MustCompile(`^[a-zA-Z0-9._-]{1,249}$`)
 // array of objects is an error and nothing of it is used. An entry that is
 // wrong on its own (empty path or topic, a relative path, an invalid topic,
 // a path listed twice) is left out and reported in problems; the other
-// entries stand.
+// entries stand. A non-empty list with no usable entry is an error too:
+// only [] stops every file.
 func ParseEntries(data []byte) (entries []Entry, problems []error, err error) {
 	var raw []json.RawMessage
 	if err := json.Unmarshal(data, &raw); err != nil {
@@ -70,6 +71,11 @@ func ParseEntries(data []byte) (entries []Entry, problems []error, err error) {
 		}
 		seen[e.Path] = i
 		entries = append(entries, e)
+	}
+	if len(raw) > 0 && len(entries) == 0 {
+		// Not one usable entry in a non-empty list: a typo in a field
+		// name, most likely, not a wish to stop collecting everything.
+		return nil, nil, fmt.Errorf("no usable entry (%d given): %w", len(raw), errors.Join(problems...))
 	}
 	return entries, problems, nil
 }

@@ -213,17 +213,21 @@ func TestParseEntriesSkipsAreNotDuplicates(t *testing.T) {
 	}
 }
 
-// TestParseEntriesAllBad: every entry skipped is an empty list with
-// problems, not an error.
+// TestParseEntriesAllBad: a non-empty list of which no entry can be used
+// is rejected whole (the last good config stays), naming each problem;
+// only [] means "no files".
 func TestParseEntriesAllBad(t *testing.T) {
-	got, problems, err := ParseEntries([]byte(`[{"path": "rel.log", "topic": "t"}, {"path": "/x.log", "topic": ""}]`))
-	if err != nil {
-		t.Fatalf("ParseEntries: %v", err)
+	_, _, err := ParseEntries([]byte(`[{"pth": "/x.log", "topic": "t"}, {"path": "/x.log", "topic": ""}]`))
+	if err == nil {
+		t.Fatal("ParseEntries accepted a list without one usable entry")
 	}
-	if len(got) != 0 {
-		t.Errorf("entries = %+v, want none", got)
+	for _, want := range []string{"no usable entry (2 given)", `unknown field "pth"`, "topic is empty"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
 	}
-	if len(problems) != 2 {
-		t.Errorf("problems = %v, want two", problems)
+	got, problems, err := ParseEntries([]byte(`[]`))
+	if err != nil || len(got) != 0 || len(problems) != 0 {
+		t.Errorf("[]: %v, %v, %v; want no entries and no error", got, problems, err)
 	}
 }

@@ -397,6 +397,7 @@ func TestSourceKeepsLastGoodConfig(t *testing.T) {
 		`[{"path": 7, "topic": "t"}]`,       // wrong type
 		`null`,                              // would stop every file
 		``,                                  // emptied by mistake
+		`[{"pth": "/a.log", "topic": "t"}]`, // not one usable entry
 	} {
 		badRev := put(t, f.cli, key, bad)
 		err := h.nextReject(t)
