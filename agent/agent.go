@@ -5,6 +5,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -15,6 +16,7 @@ import (
 	"time"
 	"unsafe"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/logagent/logagent/conf"
@@ -43,7 +45,7 @@ type Agent struct {
 	lines chan *taillog.Batch
 	mgr   *taillog.Manager
 	prod  kafka.Producer
-	cli   *clientv3.Client
+	etcd  *etcd.Client
 	src   *etcd.Source
 	pub   *etcd.Publisher
 
@@ -83,17 +85,23 @@ func New(cfg *conf.Config, log *slog.Logger, version string) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	a.cli, err = newEtcdClient(cfg.Etcd)
-	if err != nil {
+	switch cli, err := newEtcdClient(cfg.Etcd); {
+	case err == nil:
+		a.etcd = etcd.Ready(cli)
+	case cfg.Etcd.Username != "" && !errors.Is(rpctypes.Error(err), rpctypes.ErrAuthFailed):
+		// With authentication the client is only made once etcd
+		// answers: the agent starts on its cache meanwhile, as without.
+		a.etcd = etcd.Dial(func() (*clientv3.Client, error) { return newEtcdClient(cfg.Etcd) }, log.With("component", "etcd"))
+	default:
 		a.prod.Close(context.Background())
 		return nil, fmt.Errorf("etcd client: %w", err)
 	}
-	a.src = etcd.NewSource(a.cli, a.host, cfg.Agent.DataDir, cfg.Etcd.DialTimeout, etcd.Hooks{
+	a.src = etcd.NewSource(a.etcd, a.host, cfg.Agent.DataDir, cfg.Etcd.DialTimeout, etcd.Hooks{
 		Applied:      func(int64) { a.metrics.applied.Inc() },
 		Rejected:     func(error) { a.metrics.rejected.Inc() },
 		WatchRestart: a.metrics.watchRestart.Inc,
 	}, log.With("component", "etcd"))
-	a.pub = etcd.NewPublisher(a.cli, a.host, statusTTL, statusInterval, func() any { return a.Snapshot() },
+	a.pub = etcd.NewPublisher(a.etcd, a.host, statusTTL, statusInterval, func() any { return a.Snapshot() },
 		log.With("component", "status"))
 	a.mgr = taillog.NewManager(taillog.Options{
 		MaxLineBytes:    cfg.Agent.MaxLineBytes,
@@ -106,7 +114,7 @@ func New(cfg *conf.Config, log *slog.Logger, version string) (*Agent, error) {
 	}, store, a.lines, log.With("component", "taillog"))
 	if a.httpL, err = a.listenHTTP(); err != nil {
 		a.mgr.Stop()
-		a.cli.Close()
+		a.etcd.Close()
 		a.prod.Close(context.Background())
 		return nil, err
 	}
@@ -171,7 +179,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	<-aux
 	<-aux
 	<-aux
-	a.cli.Close()
+	a.etcd.Close()
 	a.log.Info("logagent stopped")
 	return nil
 }

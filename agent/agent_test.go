@@ -397,3 +397,59 @@ func stopBoundedWhenKafkaIsDown(t *testing.T, client string) {
 		t.Fatalf("stop took %s, more than shutdown_timeout 5s + 1s for the client", took)
 	}
 }
+
+// TestStartsOnCacheWithEtcdAuthWhileEtcdDown: with etcd authentication the
+// etcd client authenticates when it is made, so it cannot be made while etcd
+// is down; the agent starts on its cached config all the same, and connects
+// once etcd is back.
+func TestStartsOnCacheWithEtcdAuthWhileEtcdDown(t *testing.T) {
+	h := newHarness(t, conf.ClientFranzGo)
+	log := filepath.Join(h.dir, "a.log")
+	h.put(etcd.Entry{Path: log, Topic: "a"})
+	ctx := context.Background()
+	for _, step := range []func() error{
+		func() error { _, err := h.cli.RoleAdd(ctx, "root"); return err },
+		func() error { _, err := h.cli.UserAdd(ctx, "root", "secret"); return err },
+		func() error { _, err := h.cli.UserGrantRole(ctx, "root", "root"); return err },
+		func() error { _, err := h.cli.AuthEnable(ctx); return err },
+	} {
+		if err := step(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.extra = "[etcd]\nusername = root\npassword = secret\n"
+	h.start() // authenticated: the config is applied and cached
+	h.waitState("waiting-for-file", log)
+	h.stop()
+	h.extra = "[etcd]\nusername = root\npassword = wrong\n"
+	if _, err := New(h.config(), testLogger(t), "test"); err == nil || !strings.Contains(err.Error(), "authentication failed") {
+		t.Fatalf("wrong etcd password: New = %v, want an authentication error", err)
+	}
+	h.extra = "[etcd]\nusername = root\npassword = secret\n"
+
+	h.etcd.Close()
+	h.start()
+	h.waitState("waiting-for-file", log)
+	appendFile(t, log, "while etcd is down\n")
+	if rs := h.records(1); string(rs[0].Value) != "while etcd is down" {
+		t.Fatalf("record = %q", rs[0].Value)
+	}
+	if err := h.agent.etcdHealthy(); err == nil || !strings.Contains(err.Error(), "not connected yet") {
+		t.Fatalf("etcd health while down = %v, want not connected yet", err)
+	}
+	_, port, _ := strings.Cut(h.etcd.Endpoint, ":")
+	portN, _ := strconv.Atoi(port)
+	e, err := testenv.StartEtcd(h.dir, portN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	deadline := time.Now().Add(20 * time.Second)
+	for h.agent.etcdHealthy() != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("not connected to etcd 20 s after it came back: %v", h.agent.etcdHealthy())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	h.stop()
+}

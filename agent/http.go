@@ -19,7 +19,11 @@ import (
 
 // etcdHealthy reports whether the etcd connection is usable now.
 func (a *Agent) etcdHealthy() error {
-	conn := a.cli.ActiveConnection()
+	cli := a.etcd.Now()
+	if cli == nil {
+		return fmt.Errorf("etcd %s: not connected yet", strings.Join(a.cfg.Etcd.Endpoints, ","))
+	}
+	conn := cli.ActiveConnection()
 	if conn == nil {
 		return errors.New("etcd: no connection")
 	}

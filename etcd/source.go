@@ -29,7 +29,8 @@ type Hooks struct {
 // again. Every applied value is cached in dataDir, so that the agent can
 // start on it while etcd is unreachable.
 type Source struct {
-	cli       *clientv3.Client
+	c         *Client
+	cli       *clientv3.Client // c's, once made (Run only)
 	key       string
 	cachePath string
 	timeout   time.Duration
@@ -43,8 +44,8 @@ type Source struct {
 }
 
 // NewSource returns a source for host's key. timeout bounds each Get.
-func NewSource(cli *clientv3.Client, host, dataDir string, timeout time.Duration, hooks Hooks, log *slog.Logger) *Source {
-	return &Source{cli: cli, key: ConfigKey(host), cachePath: filepath.Join(dataDir, "collect_config.json"),
+func NewSource(c *Client, host, dataDir string, timeout time.Duration, hooks Hooks, log *slog.Logger) *Source {
+	return &Source{c: c, key: ConfigKey(host), cachePath: filepath.Join(dataDir, "collect_config.json"),
 		timeout: timeout, hooks: hooks, log: log.With("key", ConfigKey(host))}
 }
 
@@ -73,6 +74,16 @@ func (s *Source) State() State {
 // never called concurrently.
 func (s *Source) Run(ctx context.Context, apply func([]Entry)) {
 	usedCache := false
+	if s.cli = s.c.Now(); s.cli == nil {
+		// No client yet (etcd unreachable with authentication on): the
+		// cached config runs until there is one.
+		usedCache = true
+		s.applyCache(apply)
+		var err error
+		if s.cli, err = s.c.Wait(ctx); err != nil {
+			return
+		}
+	}
 	down := false
 	for attempt := 1; ctx.Err() == nil; attempt++ {
 		gctx, cancel := context.WithTimeout(ctx, s.timeout)

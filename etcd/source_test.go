@@ -154,7 +154,7 @@ func newHarness(t *testing.T, cli *clientv3.Client, host, dataDir string, timeou
 		Rejected:     func(err error) { h.rejects <- err },
 		WatchRestart: func() { h.restart.Add(1) },
 	}
-	h.src = NewSource(cli, host, dataDir, timeout, hooks, slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	h.src = NewSource(Ready(cli), host, dataDir, timeout, hooks, slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	return h
 }
 

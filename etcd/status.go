@@ -13,7 +13,8 @@ import (
 // a lease that is kept alive while the agent runs. A clean stop revokes
 // the lease, so the key vanishes at once; a crash lets it expire after TTL.
 type Publisher struct {
-	cli      *clientv3.Client
+	c        *Client
+	cli      *clientv3.Client // c's, once made (Run only)
 	key      string
 	ttl      time.Duration
 	interval time.Duration
@@ -22,12 +23,16 @@ type Publisher struct {
 }
 
 // NewPublisher publishes status() every interval under a lease of ttl.
-func NewPublisher(cli *clientv3.Client, host string, ttl, interval time.Duration, status func() any, log *slog.Logger) *Publisher {
-	return &Publisher{cli: cli, key: StatusKey(host), ttl: ttl, interval: interval, status: status, log: log.With("key", StatusKey(host))}
+func NewPublisher(c *Client, host string, ttl, interval time.Duration, status func() any, log *slog.Logger) *Publisher {
+	return &Publisher{c: c, key: StatusKey(host), ttl: ttl, interval: interval, status: status, log: log.With("key", StatusKey(host))}
 }
 
 // Run publishes until ctx is done, then revokes the lease.
 func (p *Publisher) Run(ctx context.Context) {
+	var err error
+	if p.cli, err = p.c.Wait(ctx); err != nil {
+		return
+	}
 	var lease clientv3.LeaseID
 	var alive <-chan *clientv3.LeaseKeepAliveResponse
 	defer func() {
