@@ -157,6 +157,7 @@ func TestStatusKeyLifecycle(t *testing.T) {
 	}
 	for _, stop := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
 		t.Run(stop.String(), func(t *testing.T) {
+			os.Remove(log) // it is created below, each time
 			cmd := exec.Command(bin, "-config", cfg)
 			var stderr bytes.Buffer
 			cmd.Stderr = &stderr
@@ -173,8 +174,14 @@ func TestStatusKeyLifecycle(t *testing.T) {
 			if m["version"] != "v9.9.9-test" || m["host"] != "h" {
 				t.Fatalf("status %v", m)
 			}
-			first := m["updated"]
-			waitFor("refreshed", 10*time.Second, func(m map[string]any) bool { return m != nil && m["updated"] != first })
+			// A change of state is published within the status interval.
+			if err := os.WriteFile(log, []byte("x\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			waitFor("running", 10*time.Second, func(m map[string]any) bool {
+				files, _ := m["files"].([]any)
+				return len(files) == 1 && files[0].(map[string]any)["state"] == "running"
+			})
 			start := time.Now()
 			cmd.Process.Signal(stop)
 			cmd.Wait()

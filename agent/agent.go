@@ -101,8 +101,8 @@ func New(cfg *conf.Config, log *slog.Logger, version string) (*Agent, error) {
 		Rejected:     func(error) { a.metrics.rejected.Inc() },
 		WatchRestart: a.metrics.watchRestart.Inc,
 	}, log.With("component", "etcd"))
-	a.pub = etcd.NewPublisher(a.etcd, a.host, statusTTL, statusInterval, func() any { return a.Snapshot() },
-		log.With("component", "status"))
+	a.pub = etcd.NewPublisher(a.etcd, a.host, statusTTL, statusInterval, statusRefresh,
+		func() any { return a.Snapshot() }, func() any { return a.statusSummary() }, log.With("component", "status"))
 	a.mgr = taillog.NewManager(taillog.Options{
 		MaxLineBytes:    cfg.Agent.MaxLineBytes,
 		BufferBytes:     cfg.Agent.BufferBytes,
@@ -121,10 +121,13 @@ func New(cfg *conf.Config, log *slog.Logger, version string) (*Agent, error) {
 	return a, nil
 }
 
-// The status key lives under a lease of statusTTL, refreshed every statusInterval.
+// The status key lives under a lease of statusTTL. It is written within
+// statusInterval of a change an operator looks for (statusSummary), and
+// every statusRefresh for its counters.
 const (
 	statusTTL      = 10 * time.Second
 	statusInterval = 3 * time.Second
+	statusRefresh  = 30 * time.Second
 )
 
 // Run ships lines until ctx is done, then stops cleanly: reading stops,

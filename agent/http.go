@@ -97,6 +97,23 @@ type Status struct {
 	Files     []taillog.Status `json:"files"`
 }
 
+// statusSummary is the part of the status whose change is published at
+// once: health, the config's revision and errors, each file's state and
+// error — not the counters.
+func (a *Agent) statusSummary() any {
+	type file struct{ Path, Topic, State, LastError string }
+	s := a.Snapshot()
+	files := make([]file, len(s.Files))
+	for i, f := range s.Files {
+		files[i] = file{f.Path, f.Topic, f.State, f.LastError}
+	}
+	return struct {
+		Health string
+		Config etcd.State
+		Files  []file
+	}{s.Health, s.Config, files}
+}
+
 // Snapshot returns the agent's current status.
 func (a *Agent) Snapshot() Status {
 	health := "ok"

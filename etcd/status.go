@@ -1,6 +1,7 @@
 package etcd
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -18,13 +19,20 @@ type Publisher struct {
 	key      string
 	ttl      time.Duration
 	interval time.Duration
+	refresh  time.Duration
 	status   func() any
+	summary  func() any
 	log      *slog.Logger
 }
 
-// NewPublisher publishes status() every interval under a lease of ttl.
-func NewPublisher(c *Client, host string, ttl, interval time.Duration, status func() any, log *slog.Logger) *Publisher {
-	return &Publisher{c: c, key: StatusKey(host), ttl: ttl, interval: interval, status: status, log: log.With("key", StatusKey(host))}
+// NewPublisher publishes status() under a lease of ttl: within interval of
+// a change of summary() (what an operator looks for: states, errors), else
+// every refresh (counters). Each put is an etcd revision; a fleet of
+// agents rewriting their status every few seconds for its counters alone
+// would fill etcd's history for nothing.
+func NewPublisher(c *Client, host string, ttl, interval, refresh time.Duration, status, summary func() any, log *slog.Logger) *Publisher {
+	return &Publisher{c: c, key: StatusKey(host), ttl: ttl, interval: interval, refresh: refresh,
+		status: status, summary: summary, log: log.With("key", StatusKey(host))}
 }
 
 // Run publishes until ctx is done, then revokes the lease.
@@ -46,12 +54,19 @@ func (p *Publisher) Run(ctx context.Context) {
 	tick := time.NewTicker(p.interval)
 	defer tick.Stop()
 	failing := false
+	var last []byte       // the summary last published
+	var lastPut time.Time // when, under lease
+	var putLease clientv3.LeaseID
 	for {
 		if lease == 0 {
 			lease, alive = p.grant(ctx)
 		}
-		if lease != 0 {
+		sum, _ := json.Marshal(p.summary())
+		if lease != 0 && (lease != putLease || !bytes.Equal(sum, last) || time.Since(lastPut) >= p.refresh) {
 			err := p.put(ctx, lease)
+			if err == nil {
+				last, lastPut, putLease = sum, time.Now(), lease
+			}
 			switch {
 			case err != nil && !failing && ctx.Err() == nil:
 				p.log.Warn("cannot publish status; retrying", "err", err)
