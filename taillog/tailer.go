@@ -669,18 +669,28 @@ func (t *Tailer) restoreRotated() {
 		return
 	}
 	dir := filepath.Dir(t.entry.Path)
-	ents, _ := os.ReadDir(dir)
+	ents, err := os.ReadDir(dir)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		// Not knowing is not "gone": the positions stay for the next start.
+		t.log.Error("cannot list the directory of rotated files still to read; their positions are kept for the next start",
+			"dir", dir, "err", err)
+		return
+	}
 	for _, r := range saved.Rotated {
 		var found *os.File
+		var openErr error
 		for _, de := range ents {
 			fi, err := os.Stat(filepath.Join(dir, de.Name()))
 			if err != nil || fileID(fi) != r.FileID || fi.IsDir() {
 				continue
 			}
-			if f, err := os.Open(filepath.Join(dir, de.Name())); err == nil {
-				found = f
-			}
+			found, openErr = openRotated(filepath.Join(dir, de.Name()))
 			break
+		}
+		if openErr != nil {
+			t.log.Error("cannot open a rotated file still to read; its position is kept for the next start",
+				"file_id", r.FileID, "offset", r.Offset, "err", openErr)
+			continue
 		}
 		if found == nil || r.FileID == saved.Current.FileID {
 			if found != nil {
@@ -703,6 +713,10 @@ func (t *Tailer) restoreRotated() {
 	}
 	t.hasRotated.Store(len(t.files) > 0)
 }
+
+// openRotated opens a rotated file found again at start (a variable for
+// the test of a failing open).
+var openRotated = os.Open
 
 // checkTruncated handles a file that became shorter than what was read:
 // copytruncate or a plain truncate. The file is read again from 0.

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -438,6 +439,13 @@ func TestStopCannotHang(t *testing.T) {
 // Stopped in the middle of a rotated file, a new manager finds that file
 // again by its identity and reads the rest of it before the new file.
 func TestRestartResumesRotatedFile(t *testing.T) {
+	t.Run("open works", func(t *testing.T) { testRestartResumesRotatedFile(t, false) })
+	// A rotated file that cannot be opened at one start keeps its
+	// position for the next: it was not lost, only unreadable.
+	t.Run("open fails first", func(t *testing.T) { testRestartResumesRotatedFile(t, true) })
+}
+
+func testRestartResumesRotatedFile(t *testing.T, openFails bool) {
 	opts := testOpts()
 	opts.RotateWait = time.Hour
 	f := newFixture(t, opts)
@@ -453,6 +461,25 @@ func TestRestartResumesRotatedFile(t *testing.T) {
 	f.store.Flush()
 	write(t, log+".1", numbered(10, 20)) // the old file grew while we were down
 
+	if openFails {
+		openRotated = func(string) (*os.File, error) { return nil, syscall.EMFILE }
+		store, err := LoadPositions(filepath.Join(f.dir, "positions.json"), discard())
+		if err != nil {
+			t.Fatal(err)
+		}
+		col := newCollector()
+		m := NewManager(opts, store, col.out, testLogger(t))
+		m.Reconcile([]Entry{{Path: log, Topic: "t"}})
+		m.Stop()
+		col.close()
+		openRotated = os.Open
+		if err := store.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		if saved, _ := store.Get(log); len(saved.Rotated) != 1 {
+			t.Fatalf("after a failed open, the rotated positions are %+v, want the one kept", saved.Rotated)
+		}
+	}
 	store, err := LoadPositions(filepath.Join(f.dir, "positions.json"), discard())
 	if err != nil {
 		t.Fatal(err)
