@@ -91,7 +91,8 @@ func New(cfg *conf.Config, log *slog.Logger, version string) (*Agent, error) {
 	case cfg.Etcd.Username != "" && !errors.Is(rpctypes.Error(err), rpctypes.ErrAuthFailed):
 		// With authentication the client is only made once etcd
 		// answers: the agent starts on its cache meanwhile, as without.
-		a.etcd = etcd.Dial(func() (*clientv3.Client, error) { return newEtcdClient(cfg.Etcd) }, log.With("component", "etcd"))
+		a.etcd = etcd.Dial(err, func(ctx context.Context) (*clientv3.Client, error) { return newEtcdClientCtx(ctx, cfg.Etcd) },
+			log.With("component", "etcd"))
 	default:
 		a.prod.Close(context.Background())
 		return nil, fmt.Errorf("etcd client: %w", err)

@@ -1,6 +1,8 @@
 package agent
 
 import (
+	"context"
+
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
@@ -11,6 +13,12 @@ import (
 // check. Its own zap logger is silenced: the agent logs what matters about
 // etcd itself, with slog.
 func newEtcdClient(c conf.Etcd) (*clientv3.Client, error) {
+	return newEtcdClientCtx(context.Background(), c)
+}
+
+// newEtcdClientCtx is newEtcdClient whose making (authentication included)
+// ends with ctx.
+func newEtcdClientCtx(ctx context.Context, c conf.Etcd) (*clientv3.Client, error) {
 	return clientv3.New(clientv3.Config{Endpoints: c.Endpoints, DialTimeout: c.DialTimeout,
-		Username: c.Username, Password: c.Password, Logger: zap.NewNop()})
+		Username: c.Username, Password: c.Password, Logger: zap.NewNop(), Context: ctx})
 }

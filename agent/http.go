@@ -21,7 +21,7 @@ import (
 func (a *Agent) etcdHealthy() error {
 	cli := a.etcd.Now()
 	if cli == nil {
-		return fmt.Errorf("etcd %s: not connected yet", strings.Join(a.cfg.Etcd.Endpoints, ","))
+		return fmt.Errorf("etcd %s: not connected yet: %v", strings.Join(a.cfg.Etcd.Endpoints, ","), a.etcd.Err())
 	}
 	conn := cli.ActiveConnection()
 	if conn == nil {
@@ -107,11 +107,14 @@ func (a *Agent) statusSummary() any {
 	for i, f := range s.Files {
 		files[i] = file{f.Path, f.Topic, f.State, f.LastError}
 	}
+	// Which servers are unhealthy, not the error's text: it varies
+	// during an outage (another broker, refused or timed out).
+	health := []bool{a.prod.Healthy() == nil, a.etcdHealthy() == nil}
 	return struct {
-		Health string
+		Health []bool
 		Config etcd.State
 		Files  []file
-	}{s.Health, s.Config, files}
+	}{health, s.Config, files}
 }
 
 // Snapshot returns the agent's current status.

@@ -3,6 +3,7 @@ package etcd
 import (
 	"context"
 	"log/slog"
+	"sync"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -18,6 +19,9 @@ type Client struct {
 	cli    *clientv3.Client // set before ready is closed
 	cancel context.CancelFunc
 	done   chan struct{}
+
+	mu      sync.Mutex
+	lastErr error // why the client is not made yet
 }
 
 // Ready wraps a client that is made already.
@@ -29,31 +33,54 @@ func Ready(cli *clientv3.Client) *Client {
 }
 
 // Dial calls connect until it returns a client, with a backoff between
-// attempts, and logs the first failure and the success.
-func Dial(connect func() (*clientv3.Client, error), log *slog.Logger) *Client {
+// attempts; first is the error of an attempt made already. Each new kind of
+// failure is logged (etcd down, then a wrong password once it answers).
+// connect's context ends with Close.
+func Dial(first error, connect func(context.Context) (*clientv3.Client, error), log *slog.Logger) *Client {
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &Client{ready: make(chan struct{}), cancel: cancel, done: make(chan struct{})}
+	c := &Client{ready: make(chan struct{}), cancel: cancel, done: make(chan struct{}), lastErr: first}
 	go func() {
 		defer close(c.done)
+		logged := ""
+		err := first
 		for attempt := 1; ; attempt++ {
-			cli, err := connect()
-			if err == nil {
+			if err != nil {
+				c.mu.Lock()
+				c.lastErr = err
+				c.mu.Unlock()
+				if msg := err.Error(); msg != logged {
+					log.Error("cannot connect to etcd; running on the cached collect config and retrying", "err", err)
+					logged = msg
+				}
+				if !sleep(ctx, backoff(attempt)) {
+					return
+				}
+			}
+			cli, cerr := connect(ctx)
+			if cerr == nil {
+				if ctx.Err() != nil {
+					cli.Close()
+					return
+				}
 				c.cli = cli
 				close(c.ready)
-				if attempt > 1 {
-					log.Info("connected to etcd")
-				}
+				log.Info("connected to etcd")
 				return
 			}
-			if attempt == 1 {
-				log.Error("cannot connect to etcd; running on the cached collect config and retrying", "err", err)
-			}
-			if !sleep(ctx, backoff(attempt)) {
-				return
-			}
+			err = cerr
 		}
 	}()
 	return c
+}
+
+// Err says why the client is not made yet (nil once it is).
+func (c *Client) Err() error {
+	if c.Now() != nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lastErr
 }
 
 // Wait returns the client once it is made, or ctx's error.

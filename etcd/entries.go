@@ -75,7 +75,11 @@ func ParseEntries(data []byte) (entries []Entry, problems []error, err error) {
 	if len(raw) > 0 && len(entries) == 0 {
 		// Not one usable entry in a non-empty list: a typo in a field
 		// name, most likely, not a wish to stop collecting everything.
-		return nil, nil, fmt.Errorf("no usable entry (%d given): %w", len(raw), errors.Join(problems...))
+		msgs := make([]string, len(problems))
+		for i, p := range problems {
+			msgs[i] = p.Error()
+		}
+		return nil, nil, fmt.Errorf("no usable entry (%d given): %s", len(raw), strings.Join(msgs, "; "))
 	}
 	return entries, problems, nil
 }

@@ -75,6 +75,10 @@ func NewManager(opts Options, store *Positions, out chan<- *Batch, log *slog.Log
 	return m
 }
 
+// checkEvery is how many polls a followed path that inotify reports writes
+// for goes without being looked at.
+const checkEvery = 4
+
 // poll has every tailer look at its path again each PollInterval, and read
 // its files if inotify reported no write meanwhile: the re-check that
 // catches what inotify does not report (a network file system, a directory
@@ -104,13 +108,18 @@ func (m *Manager) poll() {
 			// A file inotify reported a write for since the last tick is
 			// being read: reading it once more would cost a read and an
 			// fstat for nothing. Its path is looked at again (a stat)
-			// unless all is well: after a read error, say, only the
-			// poll retries.
+			// at once if all is not well (after a read error only the
+			// poll retries), else every checkEvery polls: inotify does
+			// not see a parent directory renamed or re-linked while the
+			// old file is still written.
 			switch {
 			case !t.evented.Swap(false):
 				t.poke(true)
-			case !t.following():
+			case !t.following() || t.unchecked >= checkEvery:
+				t.unchecked = 0
 				t.check()
+			default:
+				t.unchecked++
 			}
 		}
 	}

@@ -71,7 +71,10 @@ func (f *openFile) rewritten() bool {
 		return false
 	}
 	var b [32]byte
-	n, _ := f.f.ReadAt(b[:f.lastLen], f.readOff-int64(f.lastLen))
+	n, err := f.f.ReadAt(b[:f.lastLen], f.readOff-int64(f.lastLen))
+	if err != nil && !errors.Is(err, io.EOF) {
+		return false // not known (an I/O error): the next read tells
+	}
 	return n < f.lastLen || !bytes.Equal(b[:n], f.last[:f.lastLen])
 }
 
@@ -124,6 +127,7 @@ type Tailer struct {
 	hurry      chan struct{} // cuts a read delay short: the file is busy
 	writes     atomic.Int32  // write events since the reader last read
 	evented    atomic.Bool   // an inotify event came since the last poll
+	unchecked  int           // polls that skipped the path check (poller only)
 	hasRotated atomic.Bool
 	cancel     context.CancelFunc
 	done       sync.WaitGroup
@@ -307,9 +311,9 @@ func (t *Tailer) readLoop(ctx context.Context) {
 			lastData = now
 		}
 		<-t.readWake
-		if d <= 0 || time.Since(lastData) > maxDelay {
-			// Busy, or quiet for a while: the first line after a pause
-			// is read at once, its rate unknown.
+		if d <= 0 || time.Since(lastData) > maxDelay || t.readNow() {
+			// Busy, quiet for a while (the first line after a pause is
+			// read at once, its rate unknown), or plenty or odd to read.
 			continue
 		}
 		// Let a trickling file gather a few lines: one read (and one
@@ -332,6 +336,22 @@ func (t *Tailer) readLoop(ctx context.Context) {
 	if timer != nil {
 		timer.Stop()
 	}
+}
+
+// readNow tells whether the current file is to be read without waiting to
+// gather: readGather bytes already wait, or it is shorter than what was
+// read (truncated: seen now, before it grows back past the read offset
+// with lines that may end like the old ones), or it cannot be looked at.
+func (t *Tailer) readNow() bool {
+	f := t.latest()
+	if f == nil {
+		return true
+	}
+	fi, err := f.f.Stat()
+	if err != nil {
+		return true
+	}
+	return fi.Size() < f.readOff || fi.Size()-f.readOff >= readGather
 }
 
 // readGather is how much a file should have appended before it is read,

@@ -820,3 +820,62 @@ func TestRewriteSeenAfterReadDelay(t *testing.T) {
 		t.Fatalf("got %v, want %s", got, want)
 	}
 }
+
+func TestTruncationToTheSameLinesSeen(t *testing.T) {
+	f, p := followDelayed(t, 2*time.Second)
+	if err := os.Truncate(p, 0); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	// Written again with the very line read before: only the size at the
+	// truncation tells.
+	write(t, p, numbered(0, 2))
+	got := f.col.wait(t, 3)
+	if got[1].data != "line 00000" || got[1].offset != 0 || got[2].data != "line 00001" {
+		t.Fatalf("after the truncation: %+v, want line 00000 at 0 again, then line 00001", got[1:])
+	}
+}
+
+func TestParentRenamedWhileOldFileWritten(t *testing.T) {
+	needInotify(t)
+	f := newFixture(t, testOpts())
+	sub := filepath.Join(f.dir, "app", "sub")
+	if err := os.MkdirAll(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(sub, "app.log")
+	write(t, p, "")
+	f.m.Reconcile([]Entry{{Path: p, Topic: "t"}})
+	f.waitState(t, p, StateRunning)
+	old, err := os.OpenFile(p, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	// A release swaps the parent directory; the old process goes on
+	// writing its file, whose events still name the path.
+	if err := os.Rename(filepath.Join(f.dir, "app"), filepath.Join(f.dir, "app.old")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write(t, p, "new file\n")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		old.WriteString("old file\n")
+		f.col.mu.Lock()
+		found := false
+		for _, l := range f.col.lines {
+			found = found || l.data == "new file"
+		}
+		f.col.mu.Unlock()
+		if found {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the file now at the path was not read within 10 s while the old one was written")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
