@@ -737,15 +737,22 @@ func TestBusyFileCutsTheReadDelayShort(t *testing.T) {
 	checkSequence(t, f.col.wait(t, 201), 201)
 }
 
-func TestTruncationSeenDuringReadDelay(t *testing.T) {
-	f, p := followDelayed(t, 2*time.Second)
-	// Truncated, then as long again as what was read before the delay
-	// ends: the truncation must be seen when it happens, not after.
+// truncateThenWrite truncates p and, once the reader has had time to
+// look, writes s.
+func truncateThenWrite(t *testing.T, p, s string) {
+	t.Helper()
 	if err := os.Truncate(p, 0); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(200 * time.Millisecond)
-	write(t, p, numbered(1, 2))
+	write(t, p, s)
+}
+
+func TestTruncationSeenDuringReadDelay(t *testing.T) {
+	f, p := followDelayed(t, 2*time.Second)
+	// Truncated, then as long again as what was read before the delay
+	// ends: the truncation must be seen when it happens, not after.
+	truncateThenWrite(t, p, numbered(1, 2))
 	checkSequence(t, f.col.wait(t, 2), 2)
 }
 
@@ -823,13 +830,9 @@ func TestRewriteSeenAfterReadDelay(t *testing.T) {
 
 func TestTruncationToTheSameLinesSeen(t *testing.T) {
 	f, p := followDelayed(t, 2*time.Second)
-	if err := os.Truncate(p, 0); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(200 * time.Millisecond)
 	// Written again with the very line read before: only the size at the
 	// truncation tells.
-	write(t, p, numbered(0, 2))
+	truncateThenWrite(t, p, numbered(0, 2))
 	got := f.col.wait(t, 3)
 	if got[1].data != "line 00000" || got[1].offset != 0 || got[2].data != "line 00001" {
 		t.Fatalf("after the truncation: %+v, want line 00000 at 0 again, then line 00001", got[1:])
