@@ -310,10 +310,22 @@ func (t *Tailer) readLoop(ctx context.Context) {
 			}
 			lastData = now
 		}
+	wait:
 		<-t.readWake
-		if d <= 0 || time.Since(lastData) > maxDelay || t.readNow() {
-			// Busy, quiet for a while (the first line after a pause is
-			// read at once, its rate unknown), or plenty or odd to read.
+		if ctx.Err() != nil {
+			break
+		}
+		if d <= 0 || time.Since(lastData) > maxDelay {
+			// Busy, or quiet for a while: the first line after a pause
+			// is read at once, its rate unknown.
+			continue
+		}
+		switch t.unread() {
+		case unreadNone:
+			// A wake-up for bytes already read: nothing to gather, and
+			// no wait during which a truncation could go unseen.
+			goto wait
+		case unreadNow:
 			continue
 		}
 		// Let a trickling file gather a few lines: one read (and one
@@ -338,20 +350,28 @@ func (t *Tailer) readLoop(ctx context.Context) {
 	}
 }
 
-// readNow tells whether the current file is to be read without waiting to
-// gather: readGather bytes already wait, or it is shorter than what was
-// read (truncated: seen now, before it grows back past the read offset
-// with lines that may end like the old ones), or it cannot be looked at.
-func (t *Tailer) readNow() bool {
+// What the current file holds beyond what was read, once a write woke
+// the reader.
+const (
+	unreadNone   = iota // nothing: the wake-up was for bytes already read
+	unreadGather        // a little: wait for more
+	unreadNow           // plenty (readGather), less than was read (truncated), or unknown
+)
+
+// unread looks at the current file's size (one fstat per wake-up).
+func (t *Tailer) unread() int {
 	f := t.latest()
-	if f == nil {
-		return true
+	if f == nil || t.hasRotated.Load() {
+		return unreadNow // rotated files too: their tails are read, they are closed
 	}
 	fi, err := f.f.Stat()
-	if err != nil {
-		return true
+	switch {
+	case err != nil || fi.Size() < f.readOff || fi.Size()-f.readOff >= readGather:
+		return unreadNow
+	case fi.Size() == f.readOff:
+		return unreadNone
 	}
-	return fi.Size() < f.readOff || fi.Size()-f.readOff >= readGather
+	return unreadGather
 }
 
 // readGather is how much a file should have appended before it is read,
