@@ -417,11 +417,12 @@ func TestStartsOnCacheWithEtcdAuthWhileEtcdDown(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	h.extra = "[etcd]\nusername = root\npassword = secret\n"
+	// A loaded machine can take more than a second to authenticate (bcrypt).
+	h.extra = "[etcd]\nusername = root\npassword = secret\ndial_timeout = 10s\n"
 	h.start() // authenticated: the config is applied and cached
 	h.waitState("waiting-for-file", log)
 	h.stop()
-	h.extra = "[etcd]\nusername = root\npassword = wrong\n"
+	h.extra = "[etcd]\nusername = root\npassword = wrong\ndial_timeout = 10s\n"
 	if _, err := New(h.config(), testLogger(t), "test"); err == nil || !strings.Contains(err.Error(), "authentication failed") {
 		t.Fatalf("wrong etcd password: New = %v, want an authentication error", err)
 	}
