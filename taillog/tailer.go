@@ -253,7 +253,10 @@ func (t *Tailer) stop(ctx context.Context) {
 		for _, f := range t.files {
 			f.f.Close()
 		}
+		// Under mu: the manager's poller may still ask following().
+		t.mu.Lock()
 		t.files = nil
+		t.mu.Unlock()
 	})
 }
 
