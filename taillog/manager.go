@@ -9,6 +9,7 @@ package taillog
 import (
 	"context"
 	"log/slog"
+	"os"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -55,6 +56,41 @@ type Manager struct {
 	stopped     bool
 	pollStop    chan struct{}
 	pollDone    chan struct{}
+
+	listsMu sync.Mutex
+	lists   map[string]*dirListing
+}
+
+// dirListing is a directory's entries, shared for listTTL.
+type dirListing struct {
+	mu   sync.Mutex // one listing at a time per directory
+	at   time.Time
+	ents []os.DirEntry
+	err  error
+}
+
+// listTTL is how long a directory listing serves first opens.
+const listTTL = time.Second
+
+// listDir lists dir, or returns a listing made less than listTTL ago.
+func (m *Manager) listDir(dir string) ([]os.DirEntry, error) {
+	m.listsMu.Lock()
+	if m.lists == nil {
+		m.lists = map[string]*dirListing{}
+	}
+	l := m.lists[dir]
+	if l == nil {
+		l = &dirListing{}
+		m.lists[dir] = l
+	}
+	m.listsMu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.at.IsZero() || time.Since(l.at) >= listTTL {
+		l.ents, l.err = readDir(dir)
+		l.at = time.Now()
+	}
+	return l.ents, l.err
 }
 
 // NewManager returns a manager that sends batches of lines to out. Lines

@@ -639,7 +639,14 @@ func rotatedName(name, base string) bool {
 // living a few milliseconds) would otherwise lose whole files.
 func (t *Tailer) adoptMissed(newID FileID, adopt bool) {
 	dir, base := filepath.Split(t.entry.Path)
-	ents, err := os.ReadDir(filepath.Clean(dir))
+	list := readDir
+	if !adopt {
+		// A first open only notes what is there: tailers started
+		// together share a listing of their directory (a thousand files
+		// in one directory would otherwise be listed a thousand times).
+		list = t.m.listDir
+	}
+	ents, err := list(filepath.Clean(dir))
 	if err != nil {
 		return
 	}
@@ -760,6 +767,9 @@ func (t *Tailer) restoreRotated() {
 // openRotated opens a rotated file found again at start (a variable for
 // the test of a failing open).
 var openRotated = os.Open
+
+// readDir lists a directory (a variable for the test that counts listings).
+var readDir = os.ReadDir
 
 // checkTruncated handles a file that became shorter than what was read:
 // copytruncate or a plain truncate. The file is read again from 0.

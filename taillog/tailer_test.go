@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -880,5 +881,28 @@ func TestParentRenamedWhileOldFileWritten(t *testing.T) {
 			t.Fatal("the file now at the path was not read within 10 s while the old one was written")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestFirstOpensShareDirectoryListings(t *testing.T) {
+	var lists atomic.Int64
+	readDir = func(dir string) ([]os.DirEntry, error) { lists.Add(1); return os.ReadDir(dir) }
+	defer func() { readDir = os.ReadDir }()
+	f := newFixture(t, testOpts())
+	const n = 100
+	var entries []Entry
+	for i := range n {
+		p := filepath.Join(f.dir, fmt.Sprintf("f%03d.log", i))
+		write(t, p, "")
+		entries = append(entries, Entry{Path: p, Topic: "t"})
+	}
+	f.m.Reconcile(entries)
+	for _, e := range entries {
+		f.waitState(t, e.Path, StateRunning)
+	}
+	// A listing per tailer would be n: the first opens, within a second
+	// of one another, share a few.
+	if got := lists.Load(); got > n/4 {
+		t.Fatalf("%d files in one directory were opened with %d listings of it, want a few", n, got)
 	}
 }
