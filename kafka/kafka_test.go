@@ -63,15 +63,22 @@ func newProducer(t *testing.T, client string, brokers []string, tweak func(*conf
 	return p, a
 }
 
+// producerOnKfake is newProducer on an in-process Kafka of its own, which
+// the test's cleanup stops (after the test has closed the producer).
+func producerOnKfake(t *testing.T, client string, tweak func(*conf.Kafka)) (Producer, *acks) {
+	t.Helper()
+	k, err := testenv.StartKafka(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(k.Close)
+	return newProducer(t, client, k.Addrs, tweak)
+}
+
 func TestBackends(t *testing.T) {
 	for _, client := range []string{conf.ClientSarama, conf.ClientFranzGo} {
 		t.Run(client, func(t *testing.T) {
-			k, err := testenv.StartKafka(0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer k.Close()
-			p, a := newProducer(t, client, k.Addrs, func(c *conf.Kafka) { c.MaxMessageBytes = 64 << 10 })
+			p, a := producerOnKfake(t, client, func(c *conf.Kafka) { c.MaxMessageBytes = 64 << 10 })
 			defer p.Close(context.Background())
 			key := NewHeaderKey("path")
 			for i := 0; i < 100; i++ {
@@ -107,12 +114,7 @@ func TestBackends(t *testing.T) {
 func TestLingerZeroSendsAtOnce(t *testing.T) {
 	for _, client := range []string{conf.ClientSarama, conf.ClientFranzGo} {
 		t.Run(client, func(t *testing.T) {
-			k, err := testenv.StartKafka(0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer k.Close()
-			p, a := newProducer(t, client, k.Addrs, func(c *conf.Kafka) { c.Linger = 0 })
+			p, a := producerOnKfake(t, client, func(c *conf.Kafka) { c.Linger = 0 })
 			defer func() {
 				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 				defer cancel()
@@ -137,12 +139,7 @@ func TestLargestRecordIsSent(t *testing.T) {
 			t.Errorf("LargestRecord %d: batch max %d, want %d", tc.largest, got, tc.want)
 		}
 	}
-	k, err := testenv.StartKafka(0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer k.Close()
-	p, a := newProducer(t, conf.ClientFranzGo, k.Addrs, func(c *conf.Kafka) { c.LargestRecord = 400 << 10 })
+	p, a := producerOnKfake(t, conf.ClientFranzGo, func(c *conf.Kafka) { c.LargestRecord = 400 << 10 })
 	defer p.Close(context.Background())
 	if err := p.Send(context.Background(), &Message{Topic: "t", Value: bytes.Repeat([]byte("x"), 390<<10)}); err != nil {
 		t.Fatal(err)
