@@ -222,7 +222,7 @@ func benchINI() string {
 
 // profile, when BENCH_PROFILE names a directory, takes a CPU profile of the
 // agent from its /debug/pprof while it runs and writes it to path (and
-// the heap profile after it, as .heap.pprof); the
+// the heap profile after it, as .heap.pprof and .heap.txt); the
 // channel closes when done. Profiling costs the agent a few percent, so the
 // table of a profiled run is not the one to quote.
 func (a *agentRun) profile(ctx context.Context, path string, seconds int) <-chan struct{} {
@@ -246,6 +246,11 @@ func (a *agentRun) profile(ctx context.Context, path string, seconds int) <-chan
 			// The heap profile as of the last GC: what was live under load.
 			if resp, err := httpClient.Get(base + "heap"); err == nil {
 				save(strings.TrimSuffix(path, ".pprof")+".heap.pprof", resp)
+			}
+			// The same as text, which ends with runtime.MemStats: stacks,
+			// idle and released spans, GC figures.
+			if resp, err := httpClient.Get(base + "heap?debug=1"); err == nil {
+				save(strings.TrimSuffix(path, ".pprof")+".heap.txt", resp)
 			}
 			return
 		}

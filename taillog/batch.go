@@ -150,11 +150,20 @@ func getChunk(size, need int) *chunk {
 		c = &chunk{buf: make([]byte, need)}
 	}
 	c.refs.Store(1)
+	chunksHeld.Add(1)
 	return c
 }
 
 func (c *chunk) release() {
-	if c.refs.Add(-1) == 0 && c.pool != nil {
+	if c.refs.Add(-1) != 0 {
+		return
+	}
+	chunksHeld.Add(-1)
+	if c.pool != nil {
 		c.pool.Put(c)
 	}
 }
+
+// chunksHeld counts the chunks taken and not yet released: read buffers
+// in use, by readers or by batches not yet acked.
+var chunksHeld atomic.Int64

@@ -839,9 +839,23 @@ func (t *Tailer) read(ctx context.Context, f *openFile) (int64, error) {
 		start := f.readOff - int64(have)
 		f.readOff += int64(n)
 		f.remember(buf[:have+n])
-		rest := t.emit(ctx, f, c, buf[:have+n], start, int64(size))
-		f.pending = append(f.pending[:0], rest...)
-		c.release()
+		data := buf[:have+n]
+		complete := t.completeLines(data)
+		if complete < len(c.buf)/4 {
+			// A few lines in a large buffer (a followed file, woken per
+			// write): they get an exact copy, and the buffer goes back
+			// now, not when Kafka acks them nor after a wait to hand
+			// them over (a thousand files woken at once would each hold
+			// one meanwhile).
+			lines := append([]byte(nil), data[:complete]...)
+			f.pending = append(f.pending[:0], data[complete:]...)
+			c.release()
+			t.emit(ctx, f, nil, lines, start, int64(size))
+		} else {
+			t.emit(ctx, f, c, data[:complete], start, int64(size))
+			f.pending = append(f.pending[:0], data[complete:]...)
+			c.release()
+		}
 		if n < size {
 			// A short read of a regular file: its end, for now.
 			return total, nil
@@ -858,26 +872,16 @@ const DefaultLineOverhead = 1024
 // LineBytes is the size of a Line: a part of any LineOverhead.
 const LineBytes = int64(unsafe.Sizeof(Line{}))
 
-// emit sends the complete lines of data (which starts at file offset base
-// and lies in chunk c), splitting lines longer than MaxLineBytes, and
-// returns the unfinished rest. It takes over reserved, budget acquired
+// emit sends the lines of data, which ends at a line's end or a
+// max_line_bytes piece (see completeLines), starts at file offset base and
+// lies in chunk c (nil: in memory of its own). It splits lines longer than
+// MaxLineBytes. It takes over reserved, budget acquired
 // before the read: what the lines do not use is released, and what they
 // need beyond it is acquired batch by batch, so that a read of many short
 // lines never asks for more than the whole budget at once.
-func (t *Tailer) emit(ctx context.Context, f *openFile, c *chunk, data []byte, base int64, reserved int64) []byte {
+func (t *Tailer) emit(ctx context.Context, f *openFile, c *chunk, data []byte, base int64, reserved int64) {
 	maxLine := t.m.opts.MaxLineBytes
-	complete := bytes.LastIndexByte(data, '\n') + 1
-	if rest := len(data) - complete; rest >= maxLine {
-		complete += rest / maxLine * maxLine
-	}
-	rest := data[complete:]
-	if c != nil && complete < len(c.buf)/4 {
-		// A few lines in a large buffer (a followed file, woken per
-		// write): they get an exact copy, and the buffer goes back at once
-		// instead of being held by them until Kafka acks.
-		data = append([]byte(nil), data[:complete]...)
-		c = nil
-	}
+	complete := len(data)
 	held := reserved
 	limit := max(reserved, min(groupBytes, t.m.opts.BufferBytes/4))
 	var b *Batch
@@ -951,7 +955,17 @@ func (t *Tailer) emit(ctx context.Context, f *openFile, c *chunk, data []byte, b
 		b.recycle()
 	}
 	t.m.budget.Release(held)
-	return rest
+}
+
+// completeLines is how much of data emit sends: up to its last newline,
+// and whole max_line_bytes pieces of an oversized line after it.
+func (t *Tailer) completeLines(data []byte) int {
+	maxLine := t.m.opts.MaxLineBytes
+	complete := bytes.LastIndexByte(data, '\n') + 1
+	if rest := len(data) - complete; rest >= maxLine {
+		complete += rest / maxLine * maxLine
+	}
+	return complete
 }
 
 // groupBytes bounds the budget one batch of lines acquires at once.

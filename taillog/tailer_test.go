@@ -906,3 +906,45 @@ func TestFirstOpensShareDirectoryListings(t *testing.T) {
 		t.Fatalf("%d files in one directory were opened with %d listings of it, want a few", n, got)
 	}
 }
+
+// Readers that wait to hand their lines over (Kafka slow, a thousand files
+// woken at once) hold a copy of the few lines each read, not a read
+// buffer each.
+func TestBlockedReadersHoldNoReadBuffer(t *testing.T) {
+	f := newFixture(t, testOpts())
+	f.col.pause()
+	const n = 40
+	var entries []Entry
+	for i := range n {
+		p := filepath.Join(f.dir, fmt.Sprintf("f%02d.log", i))
+		write(t, p, "")
+		entries = append(entries, Entry{Path: p, Topic: "t"})
+	}
+	f.m.Reconcile(entries)
+	for _, e := range entries {
+		f.waitState(t, e.Path, StateRunning)
+	}
+	before := chunksHeld.Load() // batches of earlier tests, never acked
+	for _, e := range entries {
+		write(t, e.Path, "one line\n")
+	}
+	// Every reader has read its line; all but the few the paused
+	// collector and its channel took are blocked handing it over.
+	deadline := time.Now().Add(10 * time.Second)
+	for read := int64(0); read < n; {
+		read = 0
+		for _, s := range f.m.Status() {
+			read += s.LinesRead
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d lines read", read, n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond) // a read after the one that found the line
+	if got := chunksHeld.Load() - before; got > 2 {
+		t.Fatalf("%d read buffers held by %d readers blocked on a one-line batch each, want none", got, n)
+	}
+	f.col.resume()
+	f.col.wait(t, n)
+}
