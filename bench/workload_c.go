@@ -105,26 +105,45 @@ func (e *env) manyFiles(ctx context.Context, client string) *resultC {
 		r.startup = at.Sub(a.start)
 	}
 
-	// Writers: a few goroutines, each appending one line to each of its
-	// files per tick.
+	// Writers: a few goroutines, each appending to its share of the files,
+	// one line per file per interval. Each file is written at its own
+	// moment within the interval (its slot), as files written by
+	// unrelated processes are: files written all in step would let the
+	// agent read them all in step too, and its figures would flatter it.
 	var written atomic.Int64
 	wctx, stopWriters := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	const writers = 4
+	const slot = time.Millisecond
 	interval := time.Second / time.Duration(max(1, o.fileRate))
+	slots := max(1, int(interval/slot))
 	for w := 0; w < writers; w++ {
+		// bySlot[k]: the writer's files written in slot k, spread by a
+		// fixed shuffle of the file numbers.
+		bySlot := make([][]int, slots)
+		for i := w; i < len(files); i += writers {
+			k := (i * 7919) % slots
+			bySlot[k] = append(bySlot[k], i)
+		}
 		wg.Add(1)
-		go func(w int) {
+		go func() {
 			defer wg.Done()
-			t := time.NewTicker(interval)
+			t := time.NewTicker(slot)
 			defer t.Stop()
+			start := time.Now()
+			seq := make([]int64, len(files))
 			var buf []byte
-			for seq := int64(1); ; seq++ {
-				for i := w; i < len(files); i += writers {
-					buf = fmt.Appendf(buf[:0], "file=%04d seq=%08d 10.0.%d.%d \"GET /api/v1/orders/%d HTTP/1.1\" 200 %d\n",
-						i, seq, i%250, seq%250, seq*7%100000, 100+seq%900)
-					if _, err := files[i].Write(buf); err == nil {
-						written.Add(1)
+			for done := 0; ; {
+				// Every slot due since the last tick, so that a late
+				// tick does not lower the rate.
+				for due := int(time.Since(start) / slot); done <= due; done++ {
+					for _, i := range bySlot[done%slots] {
+						seq[i]++
+						buf = fmt.Appendf(buf[:0], "file=%04d seq=%08d 10.0.%d.%d \"GET /api/v1/orders/%d HTTP/1.1\" 200 %d\n",
+							i, seq[i], i%250, seq[i]%250, seq[i]*7%100000, 100+seq[i]%900)
+						if _, err := files[i].Write(buf); err == nil {
+							written.Add(1)
+						}
 					}
 				}
 				select {
@@ -133,7 +152,7 @@ func (e *env) manyFiles(ctx context.Context, client string) *resultC {
 				case <-t.C:
 				}
 			}
-		}(w)
+		}()
 	}
 	stop := func() { stopWriters(); wg.Wait() }
 	select {
