@@ -195,8 +195,9 @@ func (t *Tailer) written() {
 // hurryWrites is how many write events end a read delay early. inotify
 // merges the writes to a file between two reads of its queue (every
 // notifyPace) into one event, so a file written without pause is read
-// after about 80 ms, not after MaxReadDelay; ten writes a second, each an
-// event, are gathered for MaxReadDelay.
+// after about 400 ms, not after MaxReadDelay (one found to append
+// readGather bytes per read is read at once anyway); ten writes a second,
+// each an event, are gathered for MaxReadDelay.
 const hurryWrites = 16
 
 // following tells whether the tailer is reading the file its path named
