@@ -249,7 +249,7 @@ func (r *report) renderB(p func(string, ...any)) {
 func (r *report) renderC(p func(string, ...any)) {
 	o := r.opts
 	p("## C. Many files: %d files × %d lines/s each, after a %s warm-up, over %s\n\n", o.files, o.fileRate, o.warmup, o.window)
-	p("One etcd entry per file; the files in a few directories, shared topics. CPU from /proc/PID/stat " +
+	p("One etcd entry per file; the files in a few directories, shared topics. Each file is written one line at a time, at a moment of its own within each interval (1 ms slots), as files of unrelated processes are. CPU from /proc/PID/stat " +
 		"(utime+stime delta over the window), RSS: peak VmRSS sampled every 250 ms. Delivered: records in Kafka after the writers stop.\n\n")
 	p("| logagent client | files (dirs, topics) | start → all followed | lines/s written | agent CPU (%% of a core) | agent peak RSS MiB | Go heap in use / from OS MiB (end) | goroutines | delivered / written | result |\n")
 	p("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
