@@ -33,9 +33,8 @@ type inotify struct {
 // notifyPace is how long events gather after a read of the inotify queue.
 // Each read wakes the process. 1,000 files at 10 lines/s, each written at
 // moments of its own: 7.6–8.0 % of a core with 5 ms, 5.8–7.2 % with 25 ms.
-// One file at 10k lines/s: 5.3 → 3.5 %, p99 latency 12 → 32 ms. The first
-// line after a pause waits for it, a small part of a read delay
-// (MaxReadDelay).
+// A busy file does not wait for it (busyPace); the first line after a
+// pause does, a small part of a read delay (MaxReadDelay).
 const notifyPace = 25 * time.Millisecond
 
 // The events a watched directory reports. A write or truncation is

@@ -297,9 +297,17 @@ func (t *Tailer) readLoop(ctx context.Context) {
 	var lastData time.Time // when a step last read something (zero: never)
 	maxDelay := t.m.opts.MaxReadDelay
 	d := maxDelay // the wait before the next read
+	busy := false // the last step read, and the file is busy
 	for ctx.Err() == nil {
 		select {
 		case <-t.hurry:
+		default:
+		}
+		// Wake-ups so far are for what this step reads: the writes
+		// that came during a read delay would otherwise wake the reader
+		// again at once, for a look at the size that finds nothing new.
+		select {
+		case <-t.readWake:
 		default:
 		}
 		t.writes.Store(0)
@@ -313,8 +321,31 @@ func (t *Tailer) readLoop(ctx context.Context) {
 				d = readDelay(n, now.Sub(lastData), maxDelay)
 			}
 			lastData = now
+			busy = d < busyBelow
+		} else {
+			busy = false
 		}
 	wait:
+		if busy {
+			// A busy file is read again after its read delay (at least
+			// busyPace), not only once inotify says (its queue is read
+			// every notifyPace): the reader keeps up with the writer,
+			// which keeps copytruncate's window (lines written after
+			// the copy, and lines not yet read when the file is
+			// truncated) small.
+			w := max(d, busyPace)
+			if timer == nil {
+				timer = time.NewTimer(w)
+			} else {
+				timer.Reset(w)
+			}
+			select {
+			case <-ctx.Done():
+			case <-timer.C:
+			case <-t.readWake:
+			}
+			continue
+		}
 		<-t.readWake
 		if ctx.Err() != nil {
 			break
@@ -353,6 +384,14 @@ func (t *Tailer) readLoop(ctx context.Context) {
 		timer.Stop()
 	}
 }
+
+// A file whose read delay is under busyBelow (notifyPace) is busy: it is
+// read again after that delay, at least busyPace, without waiting for
+// inotify.
+const (
+	busyBelow = 25 * time.Millisecond
+	busyPace  = 5 * time.Millisecond
+)
 
 // What the current file holds beyond what was read, once a write woke
 // the reader.
