@@ -294,6 +294,19 @@ func (t *Tailer) watchLoop(ctx context.Context) {
 func (t *Tailer) readLoop(ctx context.Context) {
 	defer t.done.Done()
 	var timer *time.Timer
+	// sleep waits d, or until wake or the end.
+	sleep := func(d time.Duration, wake <-chan struct{}) {
+		if timer == nil {
+			timer = time.NewTimer(d)
+		} else {
+			timer.Reset(d)
+		}
+		select {
+		case <-ctx.Done():
+		case <-timer.C:
+		case <-wake:
+		}
+	}
 	var lastData time.Time // when a step last read something (zero: never)
 	maxDelay := t.m.opts.MaxReadDelay
 	d := maxDelay // the wait before the next read
@@ -333,17 +346,7 @@ func (t *Tailer) readLoop(ctx context.Context) {
 			// which keeps copytruncate's window (lines written after
 			// the copy, and lines not yet read when the file is
 			// truncated) small.
-			w := max(d, busyPace)
-			if timer == nil {
-				timer = time.NewTimer(w)
-			} else {
-				timer.Reset(w)
-			}
-			select {
-			case <-ctx.Done():
-			case <-timer.C:
-			case <-t.readWake:
-			}
+			sleep(max(d, busyPace), t.readWake)
 			continue
 		}
 		<-t.readWake
@@ -365,16 +368,7 @@ func (t *Tailer) readLoop(ctx context.Context) {
 		}
 		// Let a trickling file gather a few lines: one read (and one
 		// batch, one wake-up of the pump) for many lines, not one each.
-		if timer == nil {
-			timer = time.NewTimer(d)
-		} else {
-			timer.Reset(d)
-		}
-		select {
-		case <-ctx.Done():
-		case <-timer.C:
-		case <-t.hurry:
-		}
+		sleep(d, t.hurry)
 		// Truncated while waiting, perhaps written past the read offset
 		// again since (copytruncate of a small file): its size would not
 		// tell.
