@@ -142,7 +142,6 @@ type Tailer struct {
 	seen       map[FileID]bool
 	existedNew bool // the file existed when the entry appeared
 	missing    bool // the path was seen naming nothing
-	lastErr    string
 
 	stats tailerStats
 }
@@ -465,12 +464,17 @@ func (t *Tailer) step(ctx context.Context) (total int64) {
 	return total
 }
 
+// fail records err; it is logged unless it is the error already
+// recorded. Both the reader and the watcher call it.
 func (t *Tailer) fail(err error) {
-	if err.Error() != t.lastErr {
+	msg := err.Error()
+	t.stats.mu.Lock()
+	repeated := t.stats.state == StateError && t.stats.lastError == msg
+	t.stats.state, t.stats.lastError = StateError, msg
+	t.stats.mu.Unlock()
+	if !repeated {
 		t.log.Error("cannot read file; other files are unaffected, retrying", "err", err)
-		t.lastErr = err.Error()
 	}
-	t.setState(StateError, err.Error())
 }
 
 // latest is the file the path named when last looked at, if still held.
@@ -529,7 +533,6 @@ func (t *Tailer) awaiting() {
 	// resume at the old file's offset.
 	t.m.store.SetCurrent(t.entry.Path, FilePos{})
 	t.setState(StateWaiting, "")
-	t.lastErr = ""
 }
 
 func (t *Tailer) rotatedDone(f *openFile) bool {
@@ -622,7 +625,6 @@ func (t *Tailer) open(prev *openFile) {
 	t.mu.Lock()
 	t.files = append(t.files, nf)
 	t.mu.Unlock()
-	t.lastErr = ""
 	t.setState(StateRunning, "")
 	t.log.Info("file opened", "file_id", id, "offset", off, "size", fi.Size())
 	select {

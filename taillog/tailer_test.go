@@ -1,7 +1,11 @@
 package taillog
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -947,4 +951,45 @@ func TestBlockedReadersHoldNoReadBuffer(t *testing.T) {
 	}
 	f.col.resume()
 	f.col.wait(t, n)
+}
+
+// The reader and the watcher both record a file's errors: at once, the
+// same error is logged once, and no state is written unguarded (-race).
+func TestFailFromReaderAndWatcherAtOnce(t *testing.T) {
+	var log bytes.Buffer
+	var mu sync.Mutex
+	m := &Manager{log: slog.New(slog.NewTextHandler(lockedWriter{&mu, &log}, nil))}
+	tl := newTailer(m, Entry{Path: "/nowhere/app.log", Topic: "t"})
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 100 {
+				tl.fail(errors.New("permission denied"))
+			}
+		}()
+	}
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	if n := strings.Count(log.String(), "permission denied"); n != 1 {
+		t.Fatalf("one error from two goroutines logged %d times, want once:\n%s", n, log.String())
+	}
+	tl.stats.mu.Lock()
+	defer tl.stats.mu.Unlock()
+	if tl.stats.state != StateError || tl.stats.lastError != "permission denied" {
+		t.Fatalf("state %q, error %q; want the error", tl.stats.state, tl.stats.lastError)
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
