@@ -15,9 +15,9 @@ import (
 )
 
 // inotify watches directories with Linux inotify and reads their events in
-// batches: after each read it waits notifyPace, so that a thousand files
-// written ten times a second cost forty reads of the inotify queue a
-// second, not ten thousand (fsnotify, used before, woke a goroutine and
+// batches: after each read it waits notifyPace (slowPace once the queue
+// is found busy), so that a thousand files written ten times a second
+// cost forty reads of the inotify queue a second, not ten thousand (fsnotify, used before, woke a goroutine and
 // read the queue once per event; that was a sixth of the agent's CPU with
 // 1,000 followed files).
 type inotify struct {
@@ -30,12 +30,32 @@ type inotify struct {
 	wds    map[int32]string // and back
 }
 
-// notifyPace is how long events gather after a read of the inotify queue.
-// Each read wakes the process. 1,000 files at 10 lines/s, each written at
-// moments of its own: 7.6–8.0 % of a core with 5 ms, 5.8–7.2 % with 25 ms.
-// A busy file does not wait for it (busyPace); the first line after a
-// pause does, a small part of a read delay (MaxReadDelay).
-const notifyPace = 25 * time.Millisecond
+// How long events gather after a read of the inotify queue: notifyPace,
+// or slowPace once a read finds manyEvents or more (many files written),
+// until one finds fewer than fewEvents. Each read wakes the process. 1,000
+// files at 10 lines/s, each written at moments of its own: 7.6–8.0 % of a
+// core with 5 ms, 5.8–7.2 % with 25 ms. A file's first line after a pause
+// waits for the pace, and so does a busy file whose rate dipped (one
+// whose rate holds does not wait for inotify: busyPace): with one busy
+// file, 25 ms let fault case 4b lose the lines written just before a
+// copytruncate's truncate.
+const (
+	notifyPace = 5 * time.Millisecond
+	slowPace   = 25 * time.Millisecond
+	manyEvents = 32
+	fewEvents  = 8
+)
+
+// nextPace is the pace after a read of the queue that found events.
+func nextPace(cur time.Duration, events int) time.Duration {
+	switch {
+	case events >= manyEvents:
+		return slowPace
+	case events < fewEvents:
+		return notifyPace
+	}
+	return cur
+}
 
 // The events a watched directory reports. A write or truncation is
 // IN_MODIFY; creation, renames and removal may be a rotation.
@@ -101,7 +121,8 @@ type fsEvent struct {
 func (in *inotify) run(done <-chan struct{}, fn func([]fsEvent)) error {
 	buf := make([]byte, 64<<10)
 	var evs []fsEvent
-	pace := time.NewTimer(notifyPace)
+	wait := notifyPace
+	pace := time.NewTimer(wait)
 	defer pace.Stop()
 	for {
 		n, err := in.f.Read(buf)
@@ -142,7 +163,8 @@ func (in *inotify) run(done <-chan struct{}, fn func([]fsEvent)) error {
 		})
 		in.mu.Unlock()
 		fn(evs)
-		pace.Reset(notifyPace)
+		wait = nextPace(wait, len(evs))
+		pace.Reset(wait)
 		select {
 		case <-done:
 			return nil

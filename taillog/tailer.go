@@ -193,10 +193,11 @@ func (t *Tailer) written() {
 
 // hurryWrites is how many write events end a read delay early. inotify
 // merges the writes to a file between two reads of its queue (every
-// notifyPace) into one event, so a file written without pause is read
-// after about 400 ms, not after MaxReadDelay (one found to append
-// readGather bytes per read is read at once anyway); ten writes a second,
-// each an event, are gathered for MaxReadDelay.
+// notifyPace, 5 ms, or 25 ms with many files written) into one event, so a
+// file written without pause is read after 80–400 ms, not after
+// MaxReadDelay (one found to append readGather bytes per read is read at
+// once anyway); ten writes a second, each an event, are gathered for
+// MaxReadDelay.
 const hurryWrites = 16
 
 // following tells whether the tailer is reading the file its path named
@@ -378,7 +379,7 @@ func (t *Tailer) readLoop(ctx context.Context) {
 	}
 }
 
-// A file whose read delay is under busyBelow (notifyPace) is busy: it is
+// A file whose read delay is under busyBelow (slowPace) is busy: it is
 // read again after that delay, at least busyPace, without waiting for
 // inotify.
 const (
