@@ -74,7 +74,10 @@ linger = 5ms
 endpoints = %s
 dial_timeout = 5s
 `, host, filepath.Join(dir, "data"), port, e.kafka.list(), client, e.etcdEndpoint)
-	ini += benchINI()
+	ini, err = testenv.Overlay(ini, benchINI())
+	if err != nil {
+		return nil, fmt.Errorf("BENCH_INI: %w", err)
+	}
 	cfg := filepath.Join(dir, "config.ini")
 	if err := os.WriteFile(cfg, []byte(ini), 0o644); err != nil {
 		return nil, err
@@ -206,7 +209,7 @@ func (a *agentRun) waitMetrics(ctx context.Context, every time.Duration, cond fu
 
 // benchINI turns BENCH_INI ("section.key=value ...", e.g.
 // "kafka.linger=0s agent.buffer_bytes=4MiB") into ini text that overrides
-// the defaults above (a later key wins).
+// the defaults above.
 func benchINI() string {
 	var b strings.Builder
 	for _, f := range strings.Fields(os.Getenv("BENCH_INI")) {

@@ -119,20 +119,23 @@ func Default() Config {
 
 // Load reads and validates the ini file at path.
 func Load(path string) (*Config, error) {
-	f, err := ini.LoadSources(ini.LoadOptions{
-		// A value such as a password may contain ';' or '#': comments are
-		// only recognised after whitespace.
-		SpaceBeforeInlineComment: true,
-	}, path)
-	if err != nil {
-		return nil, &Error{File: path, Msg: err.Error()}
-	}
-	return parse(path, f)
+	return load(path, path)
 }
 
 // Parse validates ini text; name is used in errors.
 func Parse(name string, data []byte) (*Config, error) {
-	f, err := ini.LoadSources(ini.LoadOptions{SpaceBeforeInlineComment: true}, data)
+	return load(name, data)
+}
+
+func load(name string, source any) (*Config, error) {
+	f, err := ini.LoadSources(ini.LoadOptions{
+		// A value such as a password may contain ';' or '#': comments are
+		// only recognised after whitespace.
+		SpaceBeforeInlineComment: true,
+		// A key given twice keeps both values, so that parse can refuse
+		// it: which one was meant is not known.
+		AllowShadows: true,
+	}, source)
 	if err != nil {
 		return nil, &Error{File: name, Msg: err.Error()}
 	}
@@ -288,6 +291,10 @@ func parse(name string, f *ini.File) (*Config, error) {
 			if !slices.Contains(keys, k.Name()) {
 				return nil, &Error{File: name, Section: sec.Name(), Key: k.Name(),
 					Msg: "unknown key (known: " + strings.Join(keys, ", ") + ")"}
+			}
+			if v := k.ValueWithShadows(); len(v) > 1 {
+				return nil, &Error{File: name, Section: sec.Name(), Key: k.Name(),
+					Msg: fmt.Sprintf("given %d times with different values; keep one", len(v))}
 			}
 		}
 	}

@@ -111,3 +111,21 @@ func TestLoadMalformedFile(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// A key given twice with different values is refused: which one was meant
+// is not known. The same value twice is harmless.
+func TestDuplicateKey(t *testing.T) {
+	const base = "[kafka]\nbrokers = 127.0.0.1:9092\n[etcd]\nendpoints = 127.0.0.1:2379\n"
+	_, err := Parse("dup.ini", []byte(base+"[kafka]\nlinger = 5ms\nlinger = 50ms\n"))
+	var e *Error
+	if !errors.As(err, &e) || e.Section != "kafka" || e.Key != "linger" || !strings.Contains(e.Msg, "given 2 times") {
+		t.Fatalf("err = %v, want kafka.linger given twice", err)
+	}
+	if strings.Contains(err.Error(), "50ms") {
+		t.Fatalf("the error shows the values (one may be a password): %v", err)
+	}
+	c, err := Parse("same.ini", []byte(base+"[agent]\nmax_read_delay = 2s\nmax_read_delay = 2s\n"))
+	if err != nil || c.Agent.MaxReadDelay != 2*time.Second {
+		t.Fatalf("the same value twice: %v, %+v", err, c)
+	}
+}

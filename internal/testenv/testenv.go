@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
+	"gopkg.in/ini.v1"
 )
 
 // Etcd is an embedded single-member etcd.
@@ -174,8 +176,36 @@ retry_backoff = 50ms
 [etcd]
 endpoints = %s
 dial_timeout = 1s
-%s`, host, filepath.Join(dir, "data"), join(brokers), etcdEndpoint, extra)
+`, host, filepath.Join(dir, "data"), join(brokers), etcdEndpoint)
+	ini, err := Overlay(ini, extra)
+	if err != nil {
+		return "", err
+	}
 	return p, os.WriteFile(p, []byte(ini), 0o644)
+}
+
+// Overlay returns the ini text base with the keys of extra set in it:
+// a key of both takes extra's value (the agent refuses a key given twice).
+func Overlay(base, extra string) (string, error) {
+	opts := ini.LoadOptions{SpaceBeforeInlineComment: true}
+	f, err := ini.LoadSources(opts, []byte(base))
+	if err != nil {
+		return "", err
+	}
+	x, err := ini.LoadSources(opts, []byte(extra))
+	if err != nil {
+		return "", err
+	}
+	for _, sec := range x.Sections() {
+		for _, k := range sec.Keys() {
+			f.Section(sec.Name()).Key(k.Name()).SetValue(k.Value())
+		}
+	}
+	var b strings.Builder
+	if _, err := f.WriteTo(&b); err != nil {
+		return "", err
+	}
+	return b.String(), nil
 }
 
 func join(s []string) string {
