@@ -294,6 +294,11 @@ func (t *Tailer) watchLoop(ctx context.Context) {
 func (t *Tailer) readLoop(ctx context.Context) {
 	defer t.done.Done()
 	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
 	// sleep waits d, or until wake or the end.
 	sleep := func(d time.Duration, wake <-chan struct{}) {
 		if timer == nil {
@@ -319,11 +324,22 @@ func (t *Tailer) readLoop(ctx context.Context) {
 		// Wake-ups so far are for what this step reads: the writes
 		// that came during a read delay would otherwise wake the reader
 		// again at once, for a look at the size that finds nothing new.
+		if h := testHookBeforeDrain.Load(); h != nil {
+			(*h)()
+		}
 		select {
 		case <-t.readWake:
+			if ctx.Err() != nil {
+				// It was stop's: it cancels, then pokes.
+				return
+			}
 		default:
 		}
 		t.writes.Store(0)
+		// Truncated and written past the read offset again since the
+		// last read (copytruncate, within one read delay or one read
+		// of inotify's queue): the size would not tell.
+		t.checkRewritten()
 		// A step that reads nothing (a poll, or a wake-up for bytes an
 		// earlier read already took) says nothing of the file's rate.
 		if n := t.step(ctx); n > 0 {
@@ -369,15 +385,11 @@ func (t *Tailer) readLoop(ctx context.Context) {
 		// Let a trickling file gather a few lines: one read (and one
 		// batch, one wake-up of the pump) for many lines, not one each.
 		sleep(d, t.hurry)
-		// Truncated while waiting, perhaps written past the read offset
-		// again since (copytruncate of a small file): its size would not
-		// tell.
-		t.checkRewritten()
-	}
-	if timer != nil {
-		timer.Stop()
 	}
 }
+
+// testHookBeforeDrain, if set, runs before the read loop drains readWake.
+var testHookBeforeDrain atomic.Pointer[func()]
 
 // A file whose read delay is under busyBelow (slowPace) is busy: it is
 // read again after that delay, at least busyPace, without waiting for

@@ -993,3 +993,95 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.w.Write(p)
 }
+
+// stop cancels, then pokes the reader: a reader that took the poke for one
+// of the wake-ups its next read covers must still see that it is stopped.
+func TestStopWhileReaderDrainsWakeUps(t *testing.T) {
+	f, p := followNew(t, testOpts())
+	write(t, p, numbered(0, 1))
+	f.col.wait(t, 1)
+	var armed atomic.Bool
+	armed.Store(true)
+	inHook := make(chan struct{})
+	hook := func() {
+		if armed.CompareAndSwap(true, false) {
+			close(inHook)
+			time.Sleep(200 * time.Millisecond) // stop cancels and pokes meanwhile
+		}
+	}
+	testHookBeforeDrain.Store(&hook)
+	defer testHookBeforeDrain.Store(nil)
+	write(t, p, numbered(1, 2)) // the reader goes round its loop
+	<-inHook
+	stopped := make(chan struct{})
+	go func() { f.m.Reconcile(nil); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(5 * time.Second):
+		t.Fatal("removing the file's entry still waits for its reader after 5 s")
+	}
+}
+
+// A busy file truncated and at once written past the read offset again,
+// while its reader waits its short delay: the bytes before the offset
+// changed, which the size does not tell.
+func TestRewriteSeenWhileBusy(t *testing.T) {
+	f, p := followDelayed(t, time.Second)
+	time.Sleep(1100 * time.Millisecond) // a pause: the next write is read at once
+	n := 1
+	for range 150 { // 100 lines every 5 ms, about 220 KB/s: busy, read every ≈ 19 ms
+		write(t, p, numbered(n, n+100))
+		n += 100
+		time.Sleep(5 * time.Millisecond)
+	}
+	fi, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Truncated the moment the reader has caught up: it is in its
+	// busy wait, not yet back to waiting for inotify.
+	deadline := time.Now().Add(5 * time.Second)
+	for f.m.Status()[0].BytesRead < fi.Size() {
+		if time.Now().After(deadline) {
+			t.Fatalf("read %d of %d bytes", f.m.Status()[0].BytesRead, fi.Size())
+		}
+		time.Sleep(200 * time.Microsecond)
+	}
+	var b strings.Builder
+	m := int(fi.Size()/11) + 10 // longer than what was read
+	for i := range m {
+		fmt.Fprintf(&b, "new  %05d\n", i)
+	}
+	if err := os.Truncate(p, 0); err != nil {
+		t.Fatal(err)
+	}
+	write(t, p, b.String())
+	got := f.col.wait(t, n+m)[n:]
+	if got[0].data != "new  00000" || got[0].offset != 0 || len(got) != m {
+		t.Fatalf("after the rewrite: %d lines from %+v, want %d from new  00000 at 0", len(got), got[0], m)
+	}
+}
+
+// Without inotify and polls, a busy file is still read as it is written:
+// it is read again shortly after each read that found plenty, without
+// waiting to be told.
+func TestBusyFileReadWithoutInotify(t *testing.T) {
+	startInotify = func() (*inotify, error) { return nil, errors.New("no inotify in this test") }
+	defer func() { startInotify = newInotify }()
+	opts := testOpts()
+	opts.PollInterval = noPoll
+	f, p := followNew(t, opts)
+	f.m.mu.Lock()
+	tl := f.m.tailers[p]
+	f.m.mu.Unlock()
+	n := 0
+	for i := range 100 { // 100 lines every 2 ms for 200 ms: busy
+		write(t, p, numbered(n, n+100))
+		n += 100
+		if i == 0 {
+			tl.poke(false) // the one wake-up the reader gets
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	checkSequence(t, f.col.wait(t, n), n)
+}

@@ -22,9 +22,12 @@ type watcher struct {
 	done  chan struct{}
 }
 
+// startInotify is newInotify; tests take inotify away.
+var startInotify = newInotify
+
 func newWatcher(log *slog.Logger) *watcher {
 	wt := &watcher{log: log, dirs: map[string]map[*Tailer]struct{}{}, paths: map[string]*Tailer{}, done: make(chan struct{})}
-	w, err := newInotify()
+	w, err := startInotify()
 	if err != nil {
 		log.Warn("inotify unavailable; files are polled", "err", err)
 		close(wt.done)
