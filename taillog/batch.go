@@ -165,5 +165,6 @@ func (c *chunk) release() {
 }
 
 // chunksHeld counts the chunks taken and not yet released: read buffers
-// in use, by readers or by batches not yet acked.
+// in use, by readers or by batches not yet acked (or pinned: those are
+// never released, so it is a test's measure, not a metric).
 var chunksHeld atomic.Int64

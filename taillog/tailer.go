@@ -350,7 +350,9 @@ func (t *Tailer) readLoop(ctx context.Context) {
 				d = readDelay(n, now.Sub(lastData), maxDelay)
 			}
 			lastData = now
-			busy = d < busyBelow
+			// With no read delay (max_read_delay = 0) every delay is
+			// 0: only the amount read tells a busy file.
+			busy = n >= readGather || (maxDelay > 0 && d < busyBelow)
 		} else {
 			busy = false
 		}

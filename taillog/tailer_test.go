@@ -1075,9 +1075,9 @@ func TestBusyFileReadWithoutInotify(t *testing.T) {
 	tl := f.m.tailers[p]
 	f.m.mu.Unlock()
 	n := 0
-	for i := range 100 { // 100 lines every 2 ms for 200 ms: busy
-		write(t, p, numbered(n, n+100))
-		n += 100
+	for i := range 100 { // 400 lines (4.4 KB) every 2 ms for 200 ms: busy
+		write(t, p, numbered(n, n+400))
+		n += 400
 		if i == 0 {
 			tl.poke(false) // the one wake-up the reader gets
 		}
