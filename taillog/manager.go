@@ -63,8 +63,8 @@ type Manager struct {
 
 // dirListing is a directory's entries, shared for listTTL.
 type dirListing struct {
-	mu   sync.Mutex // one listing at a time per directory
-	at   time.Time
+	mu   sync.Mutex   // one listing at a time per directory
+	at   atomic.Int64 // when it was made (unix ns; 0: not yet)
 	ents []os.DirEntry
 	err  error
 }
@@ -73,10 +73,18 @@ type dirListing struct {
 const listTTL = time.Second
 
 // listDir lists dir, or returns a listing made less than listTTL ago.
+// Listings past their time are dropped: a directory of thousands of
+// files must not stay listed in memory for the agent's lifetime.
 func (m *Manager) listDir(dir string) ([]os.DirEntry, error) {
+	now := time.Now().UnixNano()
 	m.listsMu.Lock()
 	if m.lists == nil {
 		m.lists = map[string]*dirListing{}
+	}
+	for d, o := range m.lists {
+		if at := o.at.Load(); d != dir && at != 0 && now-at >= int64(listTTL) {
+			delete(m.lists, d)
+		}
 	}
 	l := m.lists[dir]
 	if l == nil {
@@ -86,9 +94,9 @@ func (m *Manager) listDir(dir string) ([]os.DirEntry, error) {
 	m.listsMu.Unlock()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.at.IsZero() || time.Since(l.at) >= listTTL {
+	if at := l.at.Load(); at == 0 || time.Now().UnixNano()-at >= int64(listTTL) {
 		l.ents, l.err = readDir(dir)
-		l.at = time.Now()
+		l.at.Store(time.Now().UnixNano())
 	}
 	return l.ents, l.err
 }

@@ -1085,3 +1085,29 @@ func TestBusyFileReadWithoutInotify(t *testing.T) {
 	}
 	checkSequence(t, f.col.wait(t, n), n)
 }
+
+// A directory's listing is dropped once it is past its time, when another
+// is listed: it is not kept for the agent's lifetime.
+func TestDirectoryListingsExpire(t *testing.T) {
+	f := newFixture(t, testOpts())
+	a, b := filepath.Join(f.dir, "a"), filepath.Join(f.dir, "b")
+	for _, d := range []string{a, b} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := f.m.listDir(a); err != nil {
+		t.Fatal(err)
+	}
+	f.m.listsMu.Lock()
+	f.m.lists[a].at.Add(-int64(listTTL)) // made a listTTL earlier
+	f.m.listsMu.Unlock()
+	if _, err := f.m.listDir(b); err != nil {
+		t.Fatal(err)
+	}
+	f.m.listsMu.Lock()
+	defer f.m.listsMu.Unlock()
+	if _, ok := f.m.lists[a]; ok || len(f.m.lists) != 1 {
+		t.Fatalf("listings held: %d (a's kept: %v), want b's only", len(f.m.lists), ok)
+	}
+}
