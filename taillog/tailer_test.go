@@ -1063,27 +1063,43 @@ func TestRewriteSeenWhileBusy(t *testing.T) {
 }
 
 // Without inotify and polls, a busy file is still read as it is written:
-// it is read again shortly after each read that found plenty, without
-// waiting to be told.
+// once a read found plenty, it is read again shortly without being told.
+// The reader itself appends the next 4.4 KB before each of its first
+// reads, so no writer's pace decides the outcome.
 func TestBusyFileReadWithoutInotify(t *testing.T) {
 	startInotify = func() (*inotify, error) { return nil, errors.New("no inotify in this test") }
 	defer func() { startInotify = newInotify }()
 	opts := testOpts()
 	opts.PollInterval = noPoll
 	f, p := followNew(t, opts)
+	const chunks, lines = 20, 400 // 400 lines of 11 bytes: more than readGather
+	var appended atomic.Int64
+	var appendErr atomic.Value
+	hook := func() {
+		i := int(appended.Load())
+		if i >= chunks {
+			return
+		}
+		fh, err := os.OpenFile(p, os.O_APPEND|os.O_WRONLY, 0)
+		if err == nil {
+			_, err = fh.WriteString(numbered(i*lines, (i+1)*lines))
+			fh.Close()
+		}
+		if err != nil {
+			appendErr.Store(err)
+		}
+		appended.Add(1)
+	}
+	testHookBeforeDrain.Store(&hook)
+	defer testHookBeforeDrain.Store(nil)
 	f.m.mu.Lock()
 	tl := f.m.tailers[p]
 	f.m.mu.Unlock()
-	n := 0
-	for i := range 100 { // 400 lines (4.4 KB) every 2 ms for 200 ms: busy
-		write(t, p, numbered(n, n+400))
-		n += 400
-		if i == 0 {
-			tl.poke(false) // the one wake-up the reader gets
-		}
-		time.Sleep(2 * time.Millisecond)
+	tl.poke(false) // the one wake-up the reader gets
+	checkSequence(t, f.col.wait(t, chunks*lines), chunks*lines)
+	if err := appendErr.Load(); err != nil {
+		t.Fatal(err)
 	}
-	checkSequence(t, f.col.wait(t, n), n)
 }
 
 // A directory's listing is dropped once it is past its time, when another
