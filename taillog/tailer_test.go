@@ -736,10 +736,11 @@ func TestReadDelayGathersATricklingFile(t *testing.T) {
 
 func TestBusyFileCutsTheReadDelayShort(t *testing.T) {
 	f, p := followDelayed(t, time.Minute) // wait() gives up after 10 s
-	// Written without pause for about a second: every hurryWrites inotify
-	// events (one per notifyPace at most) end the wait.
-	writeEach(t, p, 1, 501, 2*time.Millisecond)
-	checkSequence(t, f.col.wait(t, 501), 501)
+	// Written without pause for about 200 ms: every hurryWrites inotify
+	// events (one per notifyPace at most, 5 ms with one file written) end
+	// the wait.
+	writeEach(t, p, 1, 201, time.Millisecond)
+	checkSequence(t, f.col.wait(t, 201), 201)
 }
 
 // truncateThenWrite truncates p and, once the reader has had time to
