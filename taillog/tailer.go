@@ -892,20 +892,20 @@ func (t *Tailer) read(ctx context.Context, f *openFile) (int64, error) {
 		f.remember(buf[:have+n])
 		data := buf[:have+n]
 		complete := t.completeLines(data)
+		f.pending = append(f.pending[:0], data[complete:]...)
+		lines, in := data[:complete], c
 		if complete < len(c.buf)/4 {
 			// A few lines in a large buffer (a followed file, woken per
 			// write): they get an exact copy, and the buffer goes back
 			// now, not when Kafka acks them nor after a wait to hand
 			// them over (a thousand files woken at once would each hold
 			// one meanwhile).
-			lines := append([]byte(nil), data[:complete]...)
-			f.pending = append(f.pending[:0], data[complete:]...)
+			lines, in = append([]byte(nil), lines...), nil
 			c.release()
-			t.emit(ctx, f, nil, lines, start, int64(size))
-		} else {
-			t.emit(ctx, f, c, data[:complete], start, int64(size))
-			f.pending = append(f.pending[:0], data[complete:]...)
-			c.release()
+		}
+		t.emit(ctx, f, in, lines, start, int64(size))
+		if in != nil {
+			c.release() // the batches cut from it hold it now
 		}
 		if n < size {
 			// A short read of a regular file: its end, for now.

@@ -889,12 +889,10 @@ func TestParentRenamedWhileOldFileWritten(t *testing.T) {
 	}
 }
 
-func TestFirstOpensShareDirectoryListings(t *testing.T) {
-	var lists atomic.Int64
-	readDir = func(dir string) ([]os.DirEntry, error) { lists.Add(1); return os.ReadDir(dir) }
-	defer func() { readDir = os.ReadDir }()
-	f := newFixture(t, testOpts())
-	const n = 100
+// followEmpty follows n new empty files in f's directory, once all are
+// opened.
+func followEmpty(t *testing.T, f *fixture, n int) []Entry {
+	t.Helper()
 	var entries []Entry
 	for i := range n {
 		p := filepath.Join(f.dir, fmt.Sprintf("f%03d.log", i))
@@ -905,6 +903,16 @@ func TestFirstOpensShareDirectoryListings(t *testing.T) {
 	for _, e := range entries {
 		f.waitState(t, e.Path, StateRunning)
 	}
+	return entries
+}
+
+func TestFirstOpensShareDirectoryListings(t *testing.T) {
+	var lists atomic.Int64
+	readDir = func(dir string) ([]os.DirEntry, error) { lists.Add(1); return os.ReadDir(dir) }
+	defer func() { readDir = os.ReadDir }()
+	f := newFixture(t, testOpts())
+	const n = 100
+	followEmpty(t, f, n)
 	// A listing per tailer would be n: the first opens, within a second
 	// of one another, share a few.
 	if got := lists.Load(); got > n/4 {
@@ -919,16 +927,7 @@ func TestBlockedReadersHoldNoReadBuffer(t *testing.T) {
 	f := newFixture(t, testOpts())
 	f.col.pause()
 	const n = 40
-	var entries []Entry
-	for i := range n {
-		p := filepath.Join(f.dir, fmt.Sprintf("f%02d.log", i))
-		write(t, p, "")
-		entries = append(entries, Entry{Path: p, Topic: "t"})
-	}
-	f.m.Reconcile(entries)
-	for _, e := range entries {
-		f.waitState(t, e.Path, StateRunning)
-	}
+	entries := followEmpty(t, f, n)
 	before := chunksHeld.Load() // batches of earlier tests, never acked
 	for _, e := range entries {
 		write(t, e.Path, "one line\n")
