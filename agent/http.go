@@ -37,14 +37,14 @@ func (a *Agent) etcdHealthy() error {
 
 // Health is nil when Kafka and etcd are reachable, else says why not.
 func (a *Agent) Health() error {
-	var errs []error
-	if err := a.prod.Healthy(); err != nil {
-		errs = append(errs, fmt.Errorf("kafka: %w", err))
+	return joinHealth(a.prod.Healthy(), a.etcdHealthy())
+}
+
+func joinHealth(kafkaErr, etcdErr error) error {
+	if kafkaErr != nil {
+		kafkaErr = fmt.Errorf("kafka: %w", kafkaErr)
 	}
-	if err := a.etcdHealthy(); err != nil {
-		errs = append(errs, err)
-	}
-	return errors.Join(errs...)
+	return errors.Join(kafkaErr, etcdErr)
 }
 
 // listenHTTP opens http_addr in New, so that a taken port is a start
@@ -95,21 +95,22 @@ type Status struct {
 	Health    string           `json:"health"`
 	Config    etcd.State       `json:"config"`
 	Files     []taillog.Status `json:"files"`
+
+	kafkaOK, etcdOK bool // the health, for statusSummary
 }
 
 // statusSummary is the part of the status whose change is published at
 // once: health, the config's revision and errors, each file's state and
 // error — not the counters.
-func (a *Agent) statusSummary() any {
+func statusSummary(s Status) any {
 	type file struct{ Path, Topic, State, LastError string }
-	s := a.Snapshot()
 	files := make([]file, len(s.Files))
 	for i, f := range s.Files {
 		files[i] = file{f.Path, f.Topic, f.State, f.LastError}
 	}
 	// Which servers are unhealthy, not the error's text: it varies
 	// during an outage (another broker, refused or timed out).
-	health := []bool{a.prod.Healthy() == nil, a.etcdHealthy() == nil}
+	health := []bool{s.kafkaOK, s.etcdOK}
 	return struct {
 		Health []bool
 		Config etcd.State
@@ -119,8 +120,9 @@ func (a *Agent) statusSummary() any {
 
 // Snapshot returns the agent's current status.
 func (a *Agent) Snapshot() Status {
+	kafkaErr, etcdErr := a.prod.Healthy(), a.etcdHealthy()
 	health := "ok"
-	if err := a.Health(); err != nil {
+	if err := joinHealth(kafkaErr, etcdErr); err != nil {
 		health = err.Error()
 	}
 	files := a.mgr.Status()
@@ -128,5 +130,5 @@ func (a *Agent) Snapshot() Status {
 		files = []taillog.Status{}
 	}
 	return Status{Host: a.host, Version: a.version, StartTime: a.started, Updated: time.Now(),
-		Health: health, Config: a.src.State(), Files: files}
+		Health: health, Config: a.src.State(), Files: files, kafkaOK: kafkaErr == nil, etcdOK: etcdErr == nil}
 }

@@ -21,16 +21,16 @@ type Publisher struct {
 	interval time.Duration
 	refresh  time.Duration
 	status   func() any
-	summary  func() any
+	summary  func(status any) any
 	log      *slog.Logger
 }
 
 // NewPublisher publishes status() under a lease of ttl: within interval of
-// a change of summary() (what an operator looks for: states, errors), else
+// a change of its summary (what an operator looks for: states, errors), else
 // every refresh (counters). Each put is an etcd revision; a fleet of
 // agents rewriting their status every few seconds for its counters alone
 // would fill etcd's history for nothing.
-func NewPublisher(c *Client, host string, ttl, interval, refresh time.Duration, status, summary func() any, log *slog.Logger) *Publisher {
+func NewPublisher(c *Client, host string, ttl, interval, refresh time.Duration, status func() any, summary func(status any) any, log *slog.Logger) *Publisher {
 	return &Publisher{c: c, key: StatusKey(host), ttl: ttl, interval: interval, refresh: refresh,
 		status: status, summary: summary, log: log.With("key", StatusKey(host))}
 }
@@ -61,9 +61,10 @@ func (p *Publisher) Run(ctx context.Context) {
 		if lease == 0 {
 			lease, alive = p.grant(ctx)
 		}
-		sum, _ := json.Marshal(p.summary())
+		st := p.status()
+		sum, _ := json.Marshal(p.summary(st))
 		if lease != 0 && (lease != putLease || !bytes.Equal(sum, last) || time.Since(lastPut) >= p.refresh) {
-			err := p.put(ctx, lease)
+			err := p.put(ctx, lease, st)
 			if err == nil {
 				last, lastPut, putLease = sum, time.Now(), lease
 			}
@@ -109,8 +110,8 @@ func (p *Publisher) grant(ctx context.Context) (clientv3.LeaseID, <-chan *client
 	return g.ID, alive
 }
 
-func (p *Publisher) put(ctx context.Context, lease clientv3.LeaseID) error {
-	data, err := json.Marshal(p.status())
+func (p *Publisher) put(ctx context.Context, lease clientv3.LeaseID, status any) error {
+	data, err := json.Marshal(status)
 	if err != nil {
 		return err
 	}

@@ -16,7 +16,7 @@ func TestPublisherWritesOnChangeOrRefresh(t *testing.T) {
 	f := newFixture(t)
 	var counter, state atomic.Int64
 	status := func() any { return map[string]int64{"state": state.Load(), "lines": counter.Add(1)} }
-	summary := func() any { return state.Load() }
+	summary := func(st any) any { return st.(map[string]int64)["state"] }
 	p := NewPublisher(Ready(f.cli), "h1", 10*time.Second, 50*time.Millisecond, 2*time.Second, status, summary, slog.New(slog.DiscardHandler))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
