@@ -17,9 +17,9 @@ import (
 // inotify watches directories with Linux inotify and reads their events in
 // batches: after each read it waits notifyPace (slowPace once the queue
 // is found busy), so that a thousand files written ten times a second
-// cost forty reads of the inotify queue a second, not ten thousand (fsnotify, used before, woke a goroutine and
-// read the queue once per event; that was a sixth of the agent's CPU with
-// 1,000 followed files).
+// cost forty reads of the inotify queue a second, not ten thousand
+// (fsnotify, used before, woke a goroutine and read the queue once per
+// event; that was a sixth of the agent's CPU with 1,000 followed files).
 type inotify struct {
 	f *os.File // non-blocking, in Go's poller: a blocked Read ends on Close
 
