@@ -11,10 +11,13 @@ import (
 type inotify struct{}
 
 type fsEvent struct {
-	path        string
+	dir         string
+	name        []byte
 	pathChanged bool
 	overflow    bool
 }
+
+func (ev *fsEvent) path() string { return ev.dir }
 
 func newInotify() (*inotify, error) {
 	return nil, errors.New("no inotify on " + runtime.GOOS)

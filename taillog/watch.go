@@ -15,9 +15,12 @@ type watcher struct {
 	log *slog.Logger
 	w   *inotify // nil: polling only
 
-	mu    sync.Mutex
-	dirs  map[string]map[*Tailer]struct{} // every tailer of a directory
-	paths map[string]*Tailer              // the tailer of each path
+	mu   sync.Mutex
+	dirs map[string]map[*Tailer]struct{} // every tailer of a directory
+	// names finds the tailer of a path by its directory and base name, as
+	// inotify reports them: a write's event is dispatched without building
+	// its path.
+	names map[string]map[string]*Tailer
 	stop  chan struct{}
 	done  chan struct{}
 }
@@ -26,7 +29,8 @@ type watcher struct {
 var startInotify = newInotify
 
 func newWatcher(log *slog.Logger) *watcher {
-	wt := &watcher{log: log, dirs: map[string]map[*Tailer]struct{}{}, paths: map[string]*Tailer{}, done: make(chan struct{})}
+	wt := &watcher{log: log, dirs: map[string]map[*Tailer]struct{}{}, names: map[string]map[string]*Tailer{},
+		done: make(chan struct{})}
 	w, err := startInotify()
 	if err != nil {
 		log.Warn("inotify unavailable; files are polled", "err", err)
@@ -40,7 +44,7 @@ func newWatcher(log *slog.Logger) *watcher {
 }
 
 func (wt *watcher) add(t *Tailer) {
-	dir := filepath.Dir(t.entry.Path)
+	dir, base := filepath.Dir(t.entry.Path), filepath.Base(t.entry.Path)
 	wt.mu.Lock()
 	defer wt.mu.Unlock()
 	subs, ok := wt.dirs[dir]
@@ -56,7 +60,12 @@ func (wt *watcher) add(t *Tailer) {
 		}
 	}
 	subs[t] = struct{}{}
-	wt.paths[t.entry.Path] = t
+	names := wt.names[dir]
+	if names == nil {
+		names = map[string]*Tailer{}
+		wt.names[dir] = names
+	}
+	names[base] = t
 }
 
 // rewatch watches again the directories whose watch failed (not there
@@ -82,16 +91,17 @@ func (wt *watcher) rewatch() {
 }
 
 func (wt *watcher) remove(t *Tailer) {
-	dir := filepath.Dir(t.entry.Path)
+	dir, base := filepath.Dir(t.entry.Path), filepath.Base(t.entry.Path)
 	wt.mu.Lock()
 	defer wt.mu.Unlock()
 	subs := wt.dirs[dir]
 	delete(subs, t)
-	if wt.paths[t.entry.Path] == t {
-		delete(wt.paths, t.entry.Path)
+	if names := wt.names[dir]; names[base] == t {
+		delete(names, base)
 	}
 	if len(subs) == 0 {
 		delete(wt.dirs, dir)
+		delete(wt.names, dir)
 		if wt.w != nil {
 			wt.w.remove(dir)
 		}
@@ -107,8 +117,10 @@ func (wt *watcher) run() {
 			if ev.overflow {
 				// An overflow loses events, not data: every tailer looks now.
 				wt.log.Warn("inotify queue overflowed; every file is checked")
-				for _, t := range wt.paths {
-					t.poke(true)
+				for _, subs := range wt.dirs {
+					for t := range subs {
+						t.poke(true)
+					}
 				}
 				continue
 			}
@@ -125,13 +137,14 @@ func (wt *watcher) dispatch(ev fsEvent) {
 	// A write wakes the file's own tailer: no walk over the directory,
 	// which may hold hundreds of followed files.
 	if !ev.pathChanged {
-		if t, ok := wt.paths[ev.path]; ok {
+		// string(ev.name) in the index does not allocate.
+		if t, ok := wt.names[ev.dir][string(ev.name)]; ok {
 			t.written()
 			return
 		}
 		// Perhaps a rotated-away file still being read (its new name is
 		// not one we know): wake the tailers that hold one.
-		for t := range wt.dirs[filepath.Dir(ev.path)] {
+		for t := range wt.dirs[ev.dir] {
 			if t.hasRotated.Load() {
 				t.poke(false)
 			}
@@ -140,9 +153,9 @@ func (wt *watcher) dispatch(ev fsEvent) {
 	}
 	// A create, rename or removal may be a rotation of any file of the
 	// directory; an event about the directory itself concerns them all.
-	subs, ok := wt.dirs[ev.path]
+	subs, ok := wt.dirs[ev.path()]
 	if !ok {
-		subs = wt.dirs[filepath.Dir(ev.path)]
+		subs = wt.dirs[ev.dir]
 	}
 	for t := range subs {
 		t.poke(true)
