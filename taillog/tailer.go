@@ -52,30 +52,34 @@ type openFile struct {
 	pending []byte // bytes of an unfinished line, starting at readOff-len(pending)
 	// splitting is set while the pieces of an oversized line are sent.
 	splitting bool
-	// last holds the bytes just before readOff (up to 32): if the file
-	// no longer has them there, it was truncated and written again.
-	last    [32]byte
+	// last holds the bytes just before readOff (up to lookBack): each
+	// read starts with them, and if the file no longer has them there it
+	// was truncated, and perhaps written past readOff again.
+	last    [lookBack]byte
 	lastLen int
 }
+
+// lookBack is how many of the bytes last read each read reads again.
+const lookBack = 32
 
 // remember notes the end of what was just read, data ending at readOff.
 func (f *openFile) remember(data []byte) {
 	f.lastLen = copy(f.last[:], data[max(0, len(data)-len(f.last)):])
 }
 
-// rewritten tells whether the bytes before readOff changed since they
-// were read: the file was truncated and has grown past readOff again
-// (copytruncate), which its size alone no longer shows.
-func (f *openFile) rewritten() bool {
-	if f.lastLen == 0 {
-		return false
+// pread is one pread(2) at off: unlike os.File.ReadAt, a short read (the
+// file's end, for now) costs one system call, not a second that finds 0.
+func (f *openFile) pread(b []byte, off int64) (int, error) {
+	for {
+		n, err := syscall.Pread(int(f.f.Fd()), b, off)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return 0, &fs.PathError{Op: "read", Path: f.f.Name(), Err: err}
+		}
+		return n, nil
 	}
-	var b [32]byte
-	n, err := f.f.ReadAt(b[:f.lastLen], f.readOff-int64(f.lastLen))
-	if err != nil && !errors.Is(err, io.EOF) {
-		return false // not known (an I/O error): the next read tells
-	}
-	return n < f.lastLen || !bytes.Equal(b[:n], f.last[:f.lastLen])
 }
 
 // supersede marks the file as no longer named by the path (watcher
@@ -335,14 +339,9 @@ func (t *Tailer) readLoop(ctx context.Context) {
 			}
 		default:
 		}
-		t.writes.Store(0)
-		// Truncated and written past the read offset again since the
-		// last read (copytruncate, within one read delay or one read
-		// of inotify's queue): the size would not tell.
-		t.checkRewritten()
 		// A step that reads nothing (a poll, or a wake-up for bytes an
 		// earlier read already took) says nothing of the file's rate.
-		if n := t.step(ctx); n > 0 {
+		if n := t.readStep(ctx); n > 0 {
 			now := time.Now()
 			if lastData.IsZero() {
 				d = maxDelay
@@ -388,6 +387,13 @@ func (t *Tailer) readLoop(ctx context.Context) {
 		// batch, one wake-up of the pump) for many lines, not one each.
 		sleep(d, t.hurry)
 	}
+}
+
+// readStep is what the read loop does each time it reads: every write
+// counted so far is for what it reads.
+func (t *Tailer) readStep(ctx context.Context) int64 {
+	t.writes.Store(0)
+	return t.step(ctx)
 }
 
 // testHookBeforeDrain, if set, runs before the read loop drains readWake.
@@ -470,9 +476,10 @@ func (t *Tailer) step(ctx context.Context) (total int64) {
 		case err != nil || (!current && t.rotatedDone(f)):
 			t.closeRotated(ctx, f, err)
 			t.remove(f)
-		case n == 0:
-			// Woken with nothing to read: perhaps a truncation (also of a
-			// file rotated away right after it was truncated).
+		case n == 0 && f.lastLen == 0 && f.readOff > 0:
+			// Woken with nothing to read, and nothing read from the file
+			// yet to compare (opened at its end or at a saved offset):
+			// perhaps a truncation. Otherwise read saw it.
 			t.checkTruncated(f)
 		}
 	}
@@ -832,13 +839,9 @@ func (t *Tailer) checkTruncated(f *openFile) {
 	t.restartFile(f, fi.Size())
 }
 
-// checkRewritten looks, before a read that waited to gather lines, for a
-// truncation that the file's growth since has hidden.
-func (t *Tailer) checkRewritten() {
-	f := t.latest()
-	if f == nil || !f.rewritten() {
-		return
-	}
+// truncated restarts f, which read found no longer holds the bytes last
+// read where they were.
+func (t *Tailer) truncated(f *openFile) {
 	var size int64 = -1
 	if fi, err := f.f.Stat(); err == nil {
 		size = fi.Size()
@@ -872,25 +875,36 @@ func (t *Tailer) read(ctx context.Context, f *openFile) (int64, error) {
 		if err := t.m.budget.Acquire(ctx, int64(size)); err != nil {
 			return total, nil
 		}
-		have := len(f.pending)
-		c := getChunk(size, have+size)
+		have, back := len(f.pending), f.lastLen
+		c := getChunk(size, lookBack+have+size)
 		buf := c.buf[:cap(c.buf)]
-		copy(buf, f.pending)
-		n, err := f.f.Read(buf[have : have+size])
-		if n == 0 {
+		copy(buf[lookBack:], f.pending)
+		// One pread takes the new bytes and, just before them, the last
+		// bytes read (the end of pending, when there is one: the same
+		// bytes). If those are no longer there, the file was truncated,
+		// perhaps written past readOff again since (copytruncate, within
+		// one read delay or between two reads of a busy file), which its
+		// size alone would not show. One system call for both: it was a
+		// pread and a read, and a fstat after every empty read.
+		n, err := f.pread(buf[lookBack+have-back:lookBack+have+size], f.readOff-int64(back))
+		if err == nil && back > 0 && (n < back || !bytes.Equal(buf[lookBack+have-back:lookBack+have], f.last[:back])) {
 			c.release()
 			t.m.budget.Release(int64(size))
-			if err == nil || err == io.EOF {
-				return total, nil
-			}
+			t.truncated(f)
+			continue // read again, from 0
+		}
+		n -= back
+		if n <= 0 {
+			c.release()
+			t.m.budget.Release(int64(size))
 			return total, err
 		}
 		total += int64(n)
 		t.stats.bytesRead.Add(int64(n))
 		start := f.readOff - int64(have)
 		f.readOff += int64(n)
-		f.remember(buf[:have+n])
-		data := buf[:have+n]
+		f.remember(buf[lookBack+have-back : lookBack+have+n])
+		data := buf[lookBack : lookBack+have+n]
 		complete := t.completeLines(data)
 		f.pending = append(f.pending[:0], data[complete:]...)
 		lines, in := data[:complete], c

@@ -1127,3 +1127,65 @@ func TestDirectoryListingsExpire(t *testing.T) {
 		t.Fatalf("listings held: %d (a's kept: %v), want b's only", len(f.m.lists), ok)
 	}
 }
+
+// threadReads is how many read system calls (read, pread) the calling OS
+// thread has made, less what reading the count itself costs.
+func threadReads(t *testing.T) func() int64 {
+	t.Helper()
+	count := func() int64 {
+		b, err := os.ReadFile("/proc/thread-self/io")
+		if err != nil {
+			t.Skip("no per-thread I/O accounting:", err)
+		}
+		_, after, _ := strings.Cut(string(b), "syscr: ")
+		n, err := strconv.ParseInt(strings.Fields(after)[0], 10, 64)
+		if err != nil {
+			t.Fatalf("/proc/thread-self/io: %q", b)
+		}
+		return n
+	}
+	c0 := count()
+	self := count() - c0
+	start := count()
+	return func() int64 { return count() - start - self }
+}
+
+// Each read of a followed file is one system call: it also reads again
+// the last bytes read, which shows a truncation (it was a pread of those
+// before every read, and a fstat after every empty one).
+func TestReadStepIsOneSystemCall(t *testing.T) {
+	f := newFixture(t, testOpts())
+	p := filepath.Join(f.dir, "app.log")
+	write(t, p, numbered(1, 3))
+	tl := newTailer(f.m, Entry{Path: p, Topic: "t"})
+	tl.open(nil)
+	t.Cleanup(func() { tl.files[0].f.Close() })
+	ctx := t.Context()
+	if n := tl.readStep(ctx); n == 0 {
+		t.Fatal("the file's first lines were not read")
+	}
+
+	// The count is per OS thread: the goroutine must stay on this one.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	for _, c := range []struct {
+		name   string
+		append string
+	}{
+		{"a line written since", numbered(3, 4)},
+		{"nothing new (a poll)", ""},
+	} {
+		if c.append != "" {
+			write(t, p, c.append)
+		}
+		reads := threadReads(t)
+		n := tl.readStep(ctx)
+		if got := reads(); got != 1 {
+			t.Errorf("%s: a read step made %d read system calls, want 1", c.name, got)
+		}
+		if n != int64(len(c.append)) {
+			t.Errorf("%s: read %d bytes, want %d", c.name, n, len(c.append))
+		}
+	}
+	f.col.wait(t, 3)
+}
