@@ -67,6 +67,17 @@ func (f *openFile) remember(data []byte) {
 	f.lastLen = copy(f.last[:], data[max(0, len(data)-len(f.last)):])
 }
 
+// size is the file's size: one fstat(2), nothing allocated (os.File.Stat
+// allocates a FileInfo, and a followed file's size is looked at on every
+// wake-up).
+func (f *openFile) size() (int64, error) {
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(f.f.Fd()), &st); err != nil {
+		return 0, &fs.PathError{Op: "stat", Path: f.f.Name(), Err: err}
+	}
+	return st.Size, nil
+}
+
 // pread is one pread(2) at off: unlike os.File.ReadAt, a short read (the
 // file's end, for now) costs one system call, not a second that finds 0.
 func (f *openFile) pread(b []byte, off int64) (int, error) {
@@ -421,11 +432,11 @@ func (t *Tailer) unread() int {
 	if f == nil || t.hasRotated.Load() {
 		return unreadNow // rotated files too: their tails are read, they are closed
 	}
-	fi, err := f.f.Stat()
+	size, err := f.size()
 	switch {
-	case err != nil || fi.Size() < f.readOff || fi.Size()-f.readOff >= readGather:
+	case err != nil || size < f.readOff || size-f.readOff >= readGather:
 		return unreadNow
-	case fi.Size() == f.readOff:
+	case size == f.readOff:
 		return unreadNone
 	}
 	return unreadGather
@@ -832,19 +843,19 @@ var readDir = os.ReadDir
 // checkTruncated handles a file that became shorter than what was read:
 // copytruncate or a plain truncate. The file is read again from 0.
 func (t *Tailer) checkTruncated(f *openFile) {
-	fi, err := f.f.Stat()
-	if err != nil || fi.Size() >= f.readOff {
+	size, err := f.size()
+	if err != nil || size >= f.readOff {
 		return
 	}
-	t.restartFile(f, fi.Size())
+	t.restartFile(f, size)
 }
 
 // truncated restarts f, which read found no longer holds the bytes last
 // read where they were.
 func (t *Tailer) truncated(f *openFile) {
-	var size int64 = -1
-	if fi, err := f.f.Stat(); err == nil {
-		size = fi.Size()
+	size, err := f.size()
+	if err != nil {
+		size = -1
 	}
 	t.restartFile(f, size)
 }

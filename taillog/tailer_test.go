@@ -1150,20 +1150,43 @@ func threadReads(t *testing.T) func() int64 {
 	return func() int64 { return count() - start - self }
 }
 
-// Each read of a followed file is one system call: it also reads again
-// the last bytes read, which shows a truncation (it was a pread of those
-// before every read, and a fstat after every empty one).
-func TestReadStepIsOneSystemCall(t *testing.T) {
+// openedTailer is a tailer, not started, that has opened and read the
+// first two lines of its file: its steps are driven by the test.
+func openedTailer(t *testing.T) (*fixture, *Tailer, string) {
+	t.Helper()
 	f := newFixture(t, testOpts())
 	p := filepath.Join(f.dir, "app.log")
 	write(t, p, numbered(1, 3))
 	tl := newTailer(f.m, Entry{Path: p, Topic: "t"})
 	tl.open(nil)
 	t.Cleanup(func() { tl.files[0].f.Close() })
-	ctx := t.Context()
-	if n := tl.readStep(ctx); n == 0 {
+	if n := tl.readStep(t.Context()); n == 0 {
 		t.Fatal("the file's first lines were not read")
 	}
+	return f, tl, p
+}
+
+// A wake-up looks at the file's size without allocating: with a thousand
+// files written line by line that is a thousand wake-ups a second.
+func TestWakeUpSizeCheckAllocatesNothing(t *testing.T) {
+	f, tl, p := openedTailer(t)
+	write(t, p, numbered(3, 4))
+	var got int
+	if allocs := testing.AllocsPerRun(100, func() { got = tl.unread() }); allocs != 0 {
+		t.Errorf("a wake-up's size check cost %.0f allocations, want 0", allocs)
+	}
+	if got != unreadGather {
+		t.Errorf("one short line unread: unread() = %d, want unreadGather (%d)", got, unreadGather)
+	}
+	f.col.wait(t, 2)
+}
+
+// Each read of a followed file is one system call: it also reads again
+// the last bytes read, which shows a truncation (it was a pread of those
+// before every read, and a fstat after every empty one).
+func TestReadStepIsOneSystemCall(t *testing.T) {
+	f, tl, p := openedTailer(t)
+	ctx := t.Context()
 
 	// The count is per OS thread: the goroutine must stay on this one.
 	runtime.LockOSThread()
