@@ -1,10 +1,16 @@
 package taillog
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
+	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -50,11 +56,177 @@ func TestPositionsFlushAndReload(t *testing.T) {
 	}
 }
 
-func TestPositionsCorruptFileIsAnError(t *testing.T) {
+// Every path comes back under the same bytes: the hand-written encoder
+// quotes what JSON must quote. (Paths come from the JSON collect config, so
+// they are valid UTF-8.)
+func TestPositionsOddPathsRoundTrip(t *testing.T) {
+	paths := []string{
+		"",
+		`/var/log/"quoted".log`,
+		`C:\logs\app.log`,
+		"/var/log/new\nline.log",
+		"/var/log/ctl\x00\x01\t\x1f\x7f.log",
+		"/var/log/<html>&amp;.log",
+		"/var/log/sep\u2028\u2029.log",
+		"/var/log/日本語 é.log",
+		"/var/log/\uFFFD.log",
+	}
 	path := filepath.Join(t.TempDir(), "positions.json")
-	os.WriteFile(path, []byte(`{"files": {`), 0o644)
-	if _, err := LoadPositions(path, discard()); err == nil || !strings.Contains(err.Error(), path) {
-		t.Fatalf("err = %v", err)
+	p, _ := LoadPositions(path, discard())
+	for i, name := range paths {
+		p.SetCurrent(name, FilePos{FileID{1, uint64(i)}, int64(100 + i)})
+		p.SetRotated(name, FilePos{FileID{2, uint64(i)}, int64(200 + i)})
+	}
+	if err := p.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	q, err := LoadPositions(path, discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, name := range paths {
+		want := PathPos{FilePos{FileID{1, uint64(i)}, int64(100 + i)}, []FilePos{{FileID{2, uint64(i)}, int64(200 + i)}}}
+		if got, ok := q.Get(name); !ok || !reflect.DeepEqual(got, want) {
+			t.Errorf("%q: reloaded %+v (found %v), want %+v", name, got, ok, want)
+		}
+	}
+	if len(q.entries) != len(paths) {
+		t.Errorf("reloaded %d paths, want %d", len(q.entries), len(paths))
+	}
+}
+
+// Flush writes by hand what encoding/json would write for the same
+// positions (a field added to PathPos or FilePos and not to appendFile
+// fails here), and successive flushes through the reused buffer each save
+// the positions of their moment: many paths, several rotated files, the
+// extreme values, then fewer rotated files and smaller numbers.
+func TestPositionsManyEntriesRoundTrip(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "positions.json")
+	p, _ := LoadPositions(path, discard())
+	want := map[string]*PathPos{}
+	for k := 0; k < 1500; k++ {
+		name := fmt.Sprintf("/var/log/app-%d/x.log", k)
+		pos := &PathPos{Current: FilePos{FileID{uint64(k) * 7, math.MaxUint64 - uint64(k)}, math.MaxInt64 - int64(k)}}
+		for r := 0; r < k%4; r++ {
+			pos.Rotated = append(pos.Rotated, FilePos{FileID{uint64(r), uint64(k)}, int64(r * k)})
+		}
+		want[name] = pos
+		p.SetCurrent(name, pos.Current)
+		for _, r := range pos.Rotated {
+			p.SetRotated(name, r)
+		}
+	}
+	check := func() {
+		t.Helper()
+		if err := p.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		exp, _ := json.Marshal(positionsFile{Version: 1, Files: want})
+		var got bytes.Buffer
+		if err := json.Compact(&got, data); err != nil {
+			t.Fatalf("saved file is not JSON: %v", err)
+		}
+		if !bytes.Equal(got.Bytes(), exp) {
+			t.Fatalf("saved file differs from encoding/json's:\n%.300s\nwant\n%.300s", got.Bytes(), exp)
+		}
+		q, err := LoadPositions(path, discard())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, pos := range want {
+			if got, ok := q.Get(name); !ok || !reflect.DeepEqual(&got, pos) {
+				t.Fatalf("%s: reloaded %+v, want %+v", name, got, *pos)
+			}
+		}
+	}
+	check()
+	for name, pos := range want {
+		for _, r := range pos.Rotated {
+			p.DropRotated(name, r.FileID)
+		}
+		pos.Rotated = nil
+		pos.Current = FilePos{FileID{1, 2}, 3}
+		p.SetCurrent(name, pos.Current)
+	}
+	check()
+}
+
+// Concurrent flushes and updates (the race detector watches the reused
+// buffer); the last flush saves the last positions.
+func TestPositionsConcurrentFlush(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "positions.json")
+	p, _ := LoadPositions(path, discard())
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 1; i <= 50; i++ {
+				p.SetCurrent(fmt.Sprintf("/g%d", g), FilePos{FileID{1, uint64(g)}, int64(i)})
+				if err := p.Flush(); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	q, err := LoadPositions(path, discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for g := 0; g < 4; g++ {
+		if pos, _ := q.Get(fmt.Sprintf("/g%d", g)); pos.Current.Offset != 50 {
+			t.Errorf("/g%d saved at %d, want 50", g, pos.Current.Offset)
+		}
+	}
+}
+
+// A file written by earlier versions (indented by json.MarshalIndent) loads.
+func TestPositionsLoadsIndentedFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "positions.json")
+	os.WriteFile(path, []byte(`{
+ "version": 1,
+ "files": {
+  "/a": {
+   "current": {
+    "dev": 1,
+    "ino": 2,
+    "offset": 30
+   },
+   "rotated": [
+    {
+     "dev": 1,
+     "ino": 3,
+     "offset": 7
+    }
+   ]
+  }
+ }
+}`), 0o644)
+	p, err := LoadPositions(path, discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := PathPos{FilePos{FileID{1, 2}, 30}, []FilePos{{FileID{1, 3}, 7}}}
+	if got, _ := p.Get("/a"); !reflect.DeepEqual(got, want) {
+		t.Fatalf("loaded %+v, want %+v", got, want)
+	}
+}
+
+func TestPositionsCorruptFileIsAnError(t *testing.T) {
+	for _, data := range []string{
+		`{"files": {`,
+	} {
+		path := filepath.Join(t.TempDir(), "positions.json")
+		os.WriteFile(path, []byte(data), 0o644)
+		if _, err := LoadPositions(path, discard()); err == nil || !strings.Contains(err.Error(), path) {
+			t.Fatalf("%s: err = %v", data, err)
+		}
 	}
 }
 
@@ -110,5 +282,30 @@ func TestPositionsRunFlushesOnStop(t *testing.T) {
 	q, _ := LoadPositions(path, discard())
 	if a, _ := q.Get("/a"); a.Current.Offset != 42 {
 		t.Fatalf("offset after stop = %d", a.Current.Offset)
+	}
+}
+
+// Encoding a thousand positions, flushed every second, allocates nothing
+// once the paths are known (copying them into a map for json.MarshalIndent
+// was 2,112 allocations and about 1 ms a flush).
+func TestPositionsEncodeAllocatesNothing(t *testing.T) {
+	p, _ := LoadPositions(filepath.Join(t.TempDir(), "positions.json"), discard())
+	for i := range 1000 {
+		p.SetCurrent(fmt.Sprintf("/var/log/app-%04d.log", i), FilePos{FileID{1, uint64(i)}, int64(i) * 100})
+	}
+	if err := p.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	buf := p.buf
+	allocs := testing.AllocsPerRun(20, func() {
+		p.mu.Lock()
+		buf = p.appendFile(buf[:0])
+		p.mu.Unlock()
+	})
+	if allocs != 0 {
+		t.Fatalf("encoding 1,000 positions cost %.0f allocations, want 0", allocs)
+	}
+	if !json.Valid(buf) {
+		t.Fatalf("not JSON: %.200s", buf)
 	}
 }
