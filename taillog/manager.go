@@ -275,18 +275,25 @@ func (s Status) Lag() int64 {
 
 // Status returns the state of every tailer, sorted by path.
 func (m *Manager) Status() []Status {
-	m.mu.Lock()
-	ts := make([]*Tailer, 0, len(m.tailers))
-	for _, t := range m.tailers {
-		ts = append(ts, t)
-	}
-	m.mu.Unlock()
+	ts := m.list()
 	out := make([]Status, 0, len(ts))
 	for _, t := range ts {
 		out = append(out, t.status())
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
 	return out
+}
+
+// list is the tailers, copied under m.mu: what each one reports is asked
+// without holding it.
+func (m *Manager) list() []*Tailer {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ts := make([]*Tailer, 0, len(m.tailers))
+	for _, t := range m.tailers {
+		ts = append(ts, t)
+	}
+	return ts
 }
 
 // budget bounds the bytes read and not yet acknowledged, and counts them.

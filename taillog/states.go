@@ -1,0 +1,28 @@
+package taillog
+
+import "sort"
+
+// FileState is the part of a tailer's Status that costs no system call:
+// what it follows and how that goes, without counters, offsets or sizes.
+type FileState struct {
+	Path      string `json:"path"`
+	Topic     string `json:"topic"`
+	State     string `json:"state"`
+	LastError string `json:"last_error,omitempty"`
+}
+
+// States returns the state and last error of every tailer, sorted by path.
+// Unlike Status it neither stats the files nor looks up their positions:
+// the status publisher takes it every few seconds, for a thousand files,
+// to tell whether anything an operator looks for changed.
+func (m *Manager) States() []FileState {
+	ts := m.list()
+	out := make([]FileState, 0, len(ts))
+	for _, t := range ts {
+		t.stats.mu.Lock()
+		out = append(out, FileState{Path: t.entry.Path, Topic: t.entry.Topic, State: t.stats.state, LastError: t.stats.lastError})
+		t.stats.mu.Unlock()
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	return out
+}
