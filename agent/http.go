@@ -95,34 +95,35 @@ type Status struct {
 	Health    string           `json:"health"`
 	Config    etcd.State       `json:"config"`
 	Files     []taillog.Status `json:"files"`
-
-	kafkaOK, etcdOK bool // the health, for statusSummary
 }
 
 // statusSummary is the part of the status whose change is published at
 // once: health, the config's revision and errors, each file's state and
-// error — not the counters.
-func statusSummary(s Status) any {
-	type file struct{ Path, Topic, State, LastError string }
-	files := make([]file, len(s.Files))
-	for i, f := range s.Files {
-		files[i] = file{f.Path, f.Topic, f.State, f.LastError}
-	}
-	// Which servers are unhealthy, not the error's text: it varies
-	// during an outage (another broker, refused or timed out).
-	health := []bool{s.kafkaOK, s.etcdOK}
-	return struct {
-		Health []bool
-		Config etcd.State
-		Files  []file
-	}{health, s.Config, files}
+// error — not the counters. Taken every statusInterval, it costs no
+// system call (the status stats every file).
+type statusSummary struct {
+	// Which servers are healthy (Kafka, etcd), not the errors' text: it
+	// varies during an outage (another broker, refused or timed out).
+	Health []bool
+	Config etcd.State
+	Files  []taillog.FileState
+
+	// The errors, for the status published with this summary: not
+	// compared (unexported, so not in the publisher's JSON).
+	kafkaErr, etcdErr error
 }
 
-// Snapshot returns the agent's current status.
-func (a *Agent) Snapshot() Status {
+func (a *Agent) statusSummary() statusSummary {
 	kafkaErr, etcdErr := a.prod.Healthy(), a.etcdHealthy()
+	return statusSummary{Health: []bool{kafkaErr == nil, etcdErr == nil}, Config: a.src.State(),
+		Files: a.mgr.States(), kafkaErr: kafkaErr, etcdErr: etcdErr}
+}
+
+// snapshot returns the agent's current status, with the health and config
+// of sum, just taken.
+func (a *Agent) snapshot(sum statusSummary) Status {
 	health := "ok"
-	if err := joinHealth(kafkaErr, etcdErr); err != nil {
+	if err := joinHealth(sum.kafkaErr, sum.etcdErr); err != nil {
 		health = err.Error()
 	}
 	files := a.mgr.Status()
@@ -130,5 +131,5 @@ func (a *Agent) Snapshot() Status {
 		files = []taillog.Status{}
 	}
 	return Status{Host: a.host, Version: a.version, StartTime: a.started, Updated: time.Now(),
-		Health: health, Config: a.src.State(), Files: files, kafkaOK: kafkaErr == nil, etcdOK: etcdErr == nil}
+		Health: health, Config: sum.Config, Files: files}
 }

@@ -20,19 +20,25 @@ type Publisher struct {
 	ttl      time.Duration
 	interval time.Duration
 	refresh  time.Duration
-	status   func() any
-	summary  func(status any) any
+	summary  func() any
+	status   func(summary any) any
 	log      *slog.Logger
 }
 
-// NewPublisher publishes status() under a lease of ttl: within interval of
-// a change of its summary (what an operator looks for: states, errors), else
+// NewPublisher publishes status under a lease of ttl: within interval of a
+// change of summary() (what an operator looks for: states, errors), else
 // every refresh (counters). Each put is an etcd revision; a fleet of
 // agents rewriting their status every few seconds for its counters alone
 // would fill etcd's history for nothing.
-func NewPublisher(c *Client, host string, ttl, interval, refresh time.Duration, status func() any, summary func(status any) any, log *slog.Logger) *Publisher {
+//
+// summary is taken every interval, so it must be cheap, and compared as
+// JSON (unexported fields are not compared). status(sum), which may be
+// dear (the agent's stats every file), is taken only when the key is
+// written, with the summary just taken: it need not ask again for what
+// that holds.
+func NewPublisher(c *Client, host string, ttl, interval, refresh time.Duration, summary func() any, status func(summary any) any, log *slog.Logger) *Publisher {
 	return &Publisher{c: c, key: StatusKey(host), ttl: ttl, interval: interval, refresh: refresh,
-		status: status, summary: summary, log: log.With("key", StatusKey(host))}
+		summary: summary, status: status, log: log.With("key", StatusKey(host))}
 }
 
 // Run publishes until ctx is done, then revokes the lease.
@@ -61,10 +67,13 @@ func (p *Publisher) Run(ctx context.Context) {
 		if lease == 0 {
 			lease, alive = p.grant(ctx)
 		}
-		st := p.status()
-		sum, _ := json.Marshal(p.summary(st))
+		s := p.summary()
+		sum, _ := json.Marshal(s)
 		if lease != 0 && (lease != putLease || !bytes.Equal(sum, last) || time.Since(lastPut) >= p.refresh) {
-			err := p.put(ctx, lease, st)
+			// The status is taken after the summary: a change in between
+			// is published now, and again at the next interval (its
+			// summary differs from last), never missed.
+			err := p.put(ctx, lease, p.status(s))
 			if err == nil {
 				last, lastPut, putLease = sum, time.Now(), lease
 			}

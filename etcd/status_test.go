@@ -8,54 +8,101 @@ import (
 	"time"
 )
 
+// publishing is a Publisher of h1's status run by a test, every 50 ms.
+type publishing struct {
+	t    *testing.T
+	f    *fixture
+	stop func() // stops the publisher and waits for Run to return
+}
+
+func publish(t *testing.T, refresh time.Duration, summary func() any, status func(summary any) any) *publishing {
+	f := newFixture(t)
+	p := NewPublisher(Ready(f.cli), "h1", 10*time.Second, 50*time.Millisecond, refresh, summary, status, slog.New(slog.DiscardHandler))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { p.Run(ctx); close(done) }()
+	stop := func() { cancel(); <-done }
+	t.Cleanup(stop)
+	return &publishing{t: t, f: f, stop: stop}
+}
+
+// version is how many times the status key was written since it was
+// created, 0 when there is none.
+func (p *publishing) version() int64 {
+	resp, err := p.f.cli.Get(context.Background(), StatusKey("h1"))
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	if len(resp.Kvs) == 0 {
+		return 0
+	}
+	return resp.Kvs[0].Version
+}
+
+func (p *publishing) waitVersion(want int64, within time.Duration) {
+	p.t.Helper()
+	waitCount(p.t, "status key writes", p.version, want, within)
+}
+
+// waitCount waits until n() reaches want.
+func waitCount(t *testing.T, what string, n func() int64, want int64, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for n() < want {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %d, want %d within %v", what, n(), want, within)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // TestPublisherWritesOnChangeOrRefresh: counters alone are published every
 // refresh, a change of the summary within an interval; the key vanishes
 // when the publisher stops.
 func TestPublisherWritesOnChangeOrRefresh(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
-	var counter, state atomic.Int64
-	status := func() any { return map[string]int64{"state": state.Load(), "lines": counter.Add(1)} }
-	summary := func(st any) any { return st.(map[string]int64)["state"] }
-	p := NewPublisher(Ready(f.cli), "h1", 10*time.Second, 50*time.Millisecond, 2*time.Second, status, summary, slog.New(slog.DiscardHandler))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { p.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
-
-	version := func() int64 {
-		resp, err := f.cli.Get(context.Background(), StatusKey("h1"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(resp.Kvs) == 0 {
-			return 0
-		}
-		return resp.Kvs[0].Version // puts since the key was created
-	}
-	waitVersion := func(want int64, within time.Duration) {
-		t.Helper()
-		deadline := time.Now().Add(within)
-		for version() < want {
-			if time.Now().After(deadline) {
-				t.Fatalf("status key written %d times, want %d within %v", version(), want, within)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
-	waitVersion(1, 5*time.Second)
+	var counter, state, summaries atomic.Int64
+	summary := func() any { summaries.Add(1); return state.Load() }
+	status := func(sum any) any { return map[string]int64{"state": sum.(int64), "lines": counter.Add(1)} }
+	p := publish(t, 2*time.Second, summary, status)
+	p.waitVersion(1, 5*time.Second)
 	// 20 intervals with only the counter moving: no write (the refresh
 	// is 2 s away).
-	time.Sleep(time.Second)
-	if v := version(); v != 1 {
-		t.Fatalf("status key written %d times in 1 s with only counters changing, want once", v)
+	waitCount(t, "summaries taken", summaries.Load, summaries.Load()+20, 5*time.Second)
+	if v := p.version(); v != 1 {
+		t.Fatalf("status key written %d times in 20 intervals with only counters changing, want once", v)
 	}
 	state.Store(1)
-	waitVersion(2, 3*time.Second) // 60 intervals: slack for a loaded machine
-	waitVersion(3, 4*time.Second) // the refresh
-	cancel()
-	<-done
-	if v := version(); v != 0 {
+	p.waitVersion(2, 3*time.Second) // 60 intervals: slack for a loaded machine
+	p.waitVersion(3, 4*time.Second) // the refresh
+	p.stop()
+	if v := p.version(); v != 0 {
 		t.Fatalf("status key still there after the publisher stopped (version %d)", v)
 	}
+}
+
+// TestPublisherTakesStatusOnlyToWrite: the status, which may be dear (the
+// agent stats every file for it), is taken for each write only — when
+// the summary changed or at the refresh — not at every interval.
+func TestPublisherTakesStatusOnlyToWrite(t *testing.T) {
+	t.Parallel()
+	var state, summaries, statuses atomic.Int64
+	summary := func() any { summaries.Add(1); return state.Load() }
+	status := func(sum any) any { statuses.Add(1); return map[string]int64{"state": sum.(int64)} }
+	p := publish(t, 2*time.Second, summary, status)
+	taken := func(want int64, when string) {
+		t.Helper()
+		if n := statuses.Load(); n != want {
+			t.Fatalf("%s: status taken %d times, want %d (summary taken %d times)", when, n, want, summaries.Load())
+		}
+	}
+	p.waitVersion(1, 5*time.Second)
+	taken(1, "first write")
+	waitCount(t, "summaries taken", summaries.Load, summaries.Load()+20, 5*time.Second)
+	taken(1, "20 intervals without change")
+	state.Store(1)
+	p.waitVersion(2, 3*time.Second)
+	taken(2, "summary changed")
+	p.waitVersion(3, 4*time.Second)
+	taken(3, "refresh")
 }
