@@ -39,6 +39,7 @@ type saramaProducer struct {
 	mu       sync.Mutex
 	retries  []*Message    // failed, to be sent again
 	resume   chan struct{} // non-nil while failed messages are re-sent: Send waits
+	resuming atomic.Bool   // resume != nil: Send looks at it only then
 	retryCh  chan struct{}
 	seq      atomic.Uint64 // send order, to re-send failed messages in it
 	inflight atomic.Int64  // messages handed to sarama, not yet back
@@ -169,13 +170,38 @@ func (sp *saramaProducer) connect() {
 }
 
 func (sp *saramaProducer) Send(ctx context.Context, m *Message) error {
+	// Each channel operation below first tries without blocking: a select
+	// that may block locks all its channels, and Send runs for every line
+	// (those selects and the mutex were about 7 % of the sarama agent's
+	// CPU shipping 1M lines).
 	select {
 	case <-sp.ready:
-	case <-ctx.Done():
-		return ctx.Err()
+	default:
+		select {
+		case <-sp.ready:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 	// While failed messages are being sent again, nothing new goes in:
 	// they must reach the partition before anything read after them.
+	if sp.resuming.Load() {
+		if err := sp.waitResumed(ctx); err != nil {
+			return err
+		}
+	}
+	stamp(m, &sp.sends)
+	m.seq = sp.seq.Add(1)
+	sp.inflight.Add(1)
+	if err := sp.input(ctx.Done(), sp.message(m)); err != nil {
+		sp.inflight.Add(-1)
+		return err
+	}
+	return nil
+}
+
+// waitResumed waits until the failed messages were sent again.
+func (sp *saramaProducer) waitResumed(ctx context.Context) error {
 	sp.mu.Lock()
 	resume := sp.resume
 	sp.mu.Unlock()
@@ -187,13 +213,6 @@ func (sp *saramaProducer) Send(ctx context.Context, m *Message) error {
 		case <-sp.closing:
 			return errors.New("producer closed")
 		}
-	}
-	stamp(m, &sp.sends)
-	m.seq = sp.seq.Add(1)
-	sp.inflight.Add(1)
-	if err := sp.input(ctx.Done(), sp.message(m)); err != nil {
-		sp.inflight.Add(-1)
-		return err
 	}
 	return nil
 }
@@ -235,6 +254,11 @@ func release(pm *sarama.ProducerMessage) {
 }
 
 func (sp *saramaProducer) input(stop <-chan struct{}, pm *sarama.ProducerMessage) error {
+	select {
+	case sp.p.Input() <- pm:
+		return nil
+	default: // full: wait, or stop
+	}
 	select {
 	case sp.p.Input() <- pm:
 		return nil
@@ -281,6 +305,7 @@ func (sp *saramaProducer) errors() {
 		if sp.resume == nil {
 			sp.log.Warn("Kafka send failed; holding new lines and retrying the failed ones in order", "topic", f.Topic, "err", pe.Err)
 			sp.resume = make(chan struct{})
+			sp.resuming.Store(true)
 		}
 		sp.retries = append(sp.retries, f)
 		sp.mu.Unlock()
@@ -335,6 +360,7 @@ func (sp *saramaProducer) retryLoop() {
 		if len(sp.retries) == 0 && sp.resume != nil {
 			close(sp.resume)
 			sp.resume = nil
+			sp.resuming.Store(false)
 			attempt = 0
 			sp.log.Info("Kafka takes lines again; failed lines re-sent in order", "lines", len(batch))
 		}
