@@ -103,7 +103,7 @@ func New(cfg *conf.Config, log *slog.Logger, version string) (*Agent, error) {
 		WatchRestart: a.metrics.watchRestart.Inc,
 	}, log.With("component", "etcd"))
 	a.pub = etcd.NewPublisher(a.etcd, a.host, statusTTL, statusInterval, statusRefresh,
-		func() any { return a.statusSummary() }, func(sum any) any { return a.snapshot(sum.(statusSummary)) }, log.With("component", "status"))
+		func() any { return a.statusSummary() }, func(sum any) (any, any) { return a.snapshot(sum.(statusSummary)) }, log.With("component", "status"))
 	a.mgr = taillog.NewManager(taillog.Options{
 		MaxLineBytes:    cfg.Agent.MaxLineBytes,
 		BufferBytes:     cfg.Agent.BufferBytes,

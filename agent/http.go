@@ -120,8 +120,9 @@ func (a *Agent) statusSummary() statusSummary {
 }
 
 // snapshot returns the agent's current status, with the health and config
-// of sum, just taken.
-func (a *Agent) snapshot(sum statusSummary) Status {
+// of sum, just taken, and the summary of that status: its files' states
+// are read after sum's.
+func (a *Agent) snapshot(sum statusSummary) (Status, statusSummary) {
 	health := "ok"
 	if err := joinHealth(sum.kafkaErr, sum.etcdErr); err != nil {
 		health = err.Error()
@@ -130,6 +131,10 @@ func (a *Agent) snapshot(sum statusSummary) Status {
 	if files == nil {
 		files = []taillog.Status{}
 	}
+	written := statusSummary{Health: sum.Health, Config: sum.Config, Files: make([]taillog.FileState, len(files))}
+	for i, f := range files {
+		written.Files[i] = f.FileState()
+	}
 	return Status{Host: a.host, Version: a.version, StartTime: a.started, Updated: time.Now(),
-		Health: health, Config: sum.Config, Files: files}
+		Health: health, Config: sum.Config, Files: files}, written
 }

@@ -21,7 +21,7 @@ type Publisher struct {
 	interval time.Duration
 	refresh  time.Duration
 	summary  func() any
-	status   func(summary any) any
+	status   func(summary any) (status, itsSummary any)
 	log      *slog.Logger
 }
 
@@ -35,8 +35,10 @@ type Publisher struct {
 // JSON (unexported fields are not compared). status(sum), which may be
 // dear (the agent's stats every file), is taken only when the key is
 // written, with the summary just taken: it need not ask again for what
-// that holds.
-func NewPublisher(c *Client, host string, ttl, interval, refresh time.Duration, summary func() any, status func(summary any) any, log *slog.Logger) *Publisher {
+// that holds. It also returns the summary of the status itself, which the
+// next summaries are compared with: the key must not keep a state that
+// was already gone again by the next interval.
+func NewPublisher(c *Client, host string, ttl, interval, refresh time.Duration, summary func() any, status func(summary any) (status, itsSummary any), log *slog.Logger) *Publisher {
 	return &Publisher{c: c, key: StatusKey(host), ttl: ttl, interval: interval, refresh: refresh,
 		summary: summary, status: status, log: log.With("key", StatusKey(host))}
 }
@@ -60,7 +62,7 @@ func (p *Publisher) Run(ctx context.Context) {
 	tick := time.NewTicker(p.interval)
 	defer tick.Stop()
 	failing := false
-	var last []byte       // the summary last published
+	var last []byte       // the summary of the status last published
 	var lastPut time.Time // when, under lease
 	var putLease clientv3.LeaseID
 	for {
@@ -71,11 +73,13 @@ func (p *Publisher) Run(ctx context.Context) {
 		sum, _ := json.Marshal(s)
 		if lease != 0 && (lease != putLease || !bytes.Equal(sum, last) || time.Since(lastPut) >= p.refresh) {
 			// The status is taken after the summary: a change in between
-			// is published now, and again at the next interval (its
-			// summary differs from last), never missed.
-			err := p.put(ctx, lease, p.status(s))
+			// is published now; if it was undone since, the next summary
+			// differs from the one written, and is published then.
+			st, written := p.status(s)
+			err := p.put(ctx, lease, st)
 			if err == nil {
-				last, lastPut, putLease = sum, time.Now(), lease
+				last, _ = json.Marshal(written)
+				lastPut, putLease = time.Now(), lease
 			}
 			switch {
 			case err != nil && !failing && ctx.Err() == nil:

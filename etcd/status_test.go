@@ -15,7 +15,7 @@ type publishing struct {
 	stop func() // stops the publisher and waits for Run to return
 }
 
-func publish(t *testing.T, refresh time.Duration, summary func() any, status func(summary any) any) *publishing {
+func publish(t *testing.T, refresh time.Duration, summary func() any, status func(summary any) (any, any)) *publishing {
 	f := newFixture(t)
 	p := NewPublisher(Ready(f.cli), "h1", 10*time.Second, 50*time.Millisecond, refresh, summary, status, slog.New(slog.DiscardHandler))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -63,7 +63,7 @@ func TestPublisherWritesOnChangeOrRefresh(t *testing.T) {
 	t.Parallel()
 	var counter, state, summaries atomic.Int64
 	summary := func() any { summaries.Add(1); return state.Load() }
-	status := func(sum any) any { return map[string]int64{"state": sum.(int64), "lines": counter.Add(1)} }
+	status := func(sum any) (any, any) { return map[string]int64{"state": sum.(int64), "lines": counter.Add(1)}, sum }
 	p := publish(t, 2*time.Second, summary, status)
 	p.waitVersion(1, 5*time.Second)
 	// 20 intervals with only the counter moving: no write (the refresh
@@ -88,7 +88,7 @@ func TestPublisherTakesStatusOnlyToWrite(t *testing.T) {
 	t.Parallel()
 	var state, summaries, statuses atomic.Int64
 	summary := func() any { summaries.Add(1); return state.Load() }
-	status := func(sum any) any { statuses.Add(1); return map[string]int64{"state": sum.(int64)} }
+	status := func(sum any) (any, any) { statuses.Add(1); return map[string]int64{"state": sum.(int64)}, sum }
 	p := publish(t, 2*time.Second, summary, status)
 	taken := func(want int64, when string) {
 		t.Helper()
@@ -105,4 +105,35 @@ func TestPublisherTakesStatusOnlyToWrite(t *testing.T) {
 	taken(2, "summary changed")
 	p.waitVersion(3, 4*time.Second)
 	taken(3, "refresh")
+}
+
+// TestPublisherRewritesAStateGoneBeforeTheNextInterval: the status is
+// taken after the summary, so it can hold a state that the summary did not
+// and that is gone again at the next interval (a file's state flipping
+// A→B→A). The next summaries are compared with what was written, so the
+// key says A again within an interval, not only at the refresh.
+func TestPublisherRewritesAStateGoneBeforeTheNextInterval(t *testing.T) {
+	t.Parallel()
+	var state, statuses, summaries atomic.Int64
+	summary := func() any { summaries.Add(1); return state.Load() }
+	status := func(any) (any, any) {
+		v := state.Load()
+		if statuses.Add(1) == 2 {
+			v = 2 // what the files said while the status was taken: 1 → 2 → 1
+		}
+		return map[string]int64{"state": v}, v
+	}
+	p := publish(t, time.Minute, summary, status)
+	p.waitVersion(1, 5*time.Second)
+	state.Store(1)
+	p.waitVersion(2, 5*time.Second) // says 2, though the state is 1 again
+	p.waitVersion(3, 5*time.Second)
+	waitCount(t, "summaries taken", summaries.Load, summaries.Load()+5, 5*time.Second)
+	resp, err := p.f.cli.Get(context.Background(), StatusKey("h1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(resp.Kvs[0].Value); got != `{"state":1}` {
+		t.Fatalf("the key says %s; the state is 1", got)
+	}
 }

@@ -26,3 +26,8 @@ func (m *Manager) States() []FileState {
 	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
 	return out
 }
+
+// FileState is the state part of s.
+func (s Status) FileState() FileState {
+	return FileState{Path: s.Path, Topic: s.Topic, State: s.State, LastError: s.LastError}
+}
