@@ -67,6 +67,21 @@ func (f *openFile) remember(data []byte) {
 	f.lastLen = copy(f.last[:], data[max(0, len(data)-len(f.last)):])
 }
 
+// lastGone confirms what a read suggested: the bytes last read are no
+// longer where they were. ReadAt reads on after a short read, to the
+// file's end; it runs only when a read found them gone.
+func (f *openFile) lastGone() bool {
+	var b [lookBack]byte
+	n, err := f.f.ReadAt(b[:f.lastLen], f.readOff-int64(f.lastLen))
+	if err != nil && !errors.Is(err, io.EOF) {
+		return false // not known (an I/O error): the next read tells
+	}
+	return n < f.lastLen || !bytes.Equal(b[:n], f.last[:f.lastLen])
+}
+
+// testHookPread, if set, stands in for pread(2).
+var testHookPread atomic.Pointer[func(f *openFile, b []byte, off int64) (int, error)]
+
 // size is the file's size: one fstat(2), nothing allocated (os.File.Stat
 // allocates a FileInfo, and a followed file's size is looked at on every
 // wake-up).
@@ -81,6 +96,9 @@ func (f *openFile) size() (int64, error) {
 // pread is one pread(2) at off: unlike os.File.ReadAt, a short read (the
 // file's end, for now) costs one system call, not a second that finds 0.
 func (f *openFile) pread(b []byte, off int64) (int, error) {
+	if h := testHookPread.Load(); h != nil {
+		return (*h)(f, b, off)
+	}
 	for {
 		n, err := syscall.Pread(int(f.f.Fd()), b, off)
 		if err == syscall.EINTR {
@@ -635,13 +653,6 @@ func (t *Tailer) open(prev *openFile) {
 		// A file that appeared later, or the new file after a rotation.
 		off = 0
 	}
-	if off > 0 {
-		if _, err := f.Seek(off, io.SeekStart); err != nil {
-			f.Close()
-			t.fail(fmt.Errorf("seek %s: %w", t.entry.Path, err))
-			return
-		}
-	}
 	if prev != nil {
 		t.log.Info("file rotated; reading the old one to its end", "old_id", prev.id, "new_id", id)
 		t.stats.rotations.Add(1)
@@ -819,10 +830,6 @@ func (t *Tailer) restoreRotated() {
 			t.m.store.DropRotated(t.entry.Path, r.FileID)
 			continue
 		}
-		if _, err := found.Seek(r.Offset, io.SeekStart); err != nil {
-			found.Close()
-			continue
-		}
 		t.log.Info("resuming rotated file", "name", found.Name(), "file_id", r.FileID, "offset", r.Offset)
 		f := &openFile{f: found, id: r.FileID, readOff: r.Offset,
 			tr: newTracker(t.m.store, t.entry.Path, r.FileID, r.Offset, roleRotated)}
@@ -864,10 +871,6 @@ func (t *Tailer) truncated(f *openFile) {
 func (t *Tailer) restartFile(f *openFile, size int64) {
 	t.log.Warn("file truncated; reading it again from the start", "file_id", f.id, "offset", f.readOff, "size", size)
 	t.stats.truncations.Add(1)
-	if _, err := f.f.Seek(0, io.SeekStart); err != nil {
-		t.fail(err)
-		return
-	}
 	f.restartTracker(t.m.store, t.entry.Path)
 	f.readOff = 0
 	f.pending = nil
@@ -901,6 +904,11 @@ func (t *Tailer) read(ctx context.Context, f *openFile) (int64, error) {
 		if err == nil && back > 0 && (n < back || !bytes.Equal(buf[lookBack+have-back:lookBack+have], f.last[:back])) {
 			c.release()
 			t.m.budget.Release(int64(size))
+			if !f.lastGone() {
+				// A short read that was not the file's end (some
+				// network and FUSE file systems): read again later.
+				return total, nil
+			}
 			t.truncated(f)
 			continue // read again, from 0
 		}
