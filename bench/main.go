@@ -8,14 +8,15 @@
 //	B  latency: logagent following a file written at 10k lines/s; each line
 //	   carries its write time; a consumer reports consume − write.
 //	C  many files: 1,000 files appended 10 lines/s each; the agent's CPU
-//	   (% of one core) and RSS over a window after a warm-up.
+//	   (% of one core) and RSS over a window after a warm-up, median of
+//	   -c-runs runs per client (the clients interleaved).
 //
 // The broker is an in-process kfake (its CPU is the bench's, not the
 // contenders') unless -brokers or BROKERS names a real Kafka. etcd is
 // embedded. Everything listens on 127.0.0.1. Install kcat and rsyslog with
 // scripts/bench-deps.sh first; a missing peer is reported in the table.
 //
-//	go run ./bench [-runs 3] [-lines 1000000] [-quick] [-only A,B,C,kcat,...] [-out bench/results.md]
+//	go run ./bench [-runs 3] [-c-runs 3] [-lines 1000000] [-quick] [-only A,B,C,kcat,...] [-out bench/results.md]
 //
 // Environment: BENCH_PROFILE=DIR saves a CPU and a heap profile of each
 // logagent run (A, C); BENCH_AGENT_ENV="K=V ..." is added to the agent's
@@ -59,6 +60,7 @@ type options struct {
 	latDur      time.Duration
 	files       int
 	fileRate    int
+	cRuns       int
 	warmup      time.Duration
 	window      time.Duration
 	keepTmp     bool
@@ -110,6 +112,7 @@ func run() (code int) {
 	flag.DurationVar(&o.latDur, "lat-duration", 10*time.Second, "workload B: how long to write")
 	flag.IntVar(&o.files, "files", 1000, "workload C: number of files")
 	flag.IntVar(&o.fileRate, "file-rate", 10, "workload C: lines per second per file")
+	flag.IntVar(&o.cRuns, "c-runs", 3, "workload C: runs of each client (interleaved); the median is reported")
 	flag.DurationVar(&o.warmup, "warmup", 5*time.Second, "workload C: warm-up before measuring")
 	flag.DurationVar(&o.window, "window", 20*time.Second, "workload C: measuring window")
 	flag.BoolVar(&o.keepTmp, "keep-tmp", false, "keep the temp dir (logs, configs, data)")
@@ -122,7 +125,7 @@ func run() (code int) {
 			"lines": func() { o.lines = 100000 }, "runs": func() { o.runs = 1 },
 			"lat-duration": func() { o.latDur = 3 * time.Second }, "files": func() { o.files = 100 },
 			"warmup": func() { o.warmup = 2 * time.Second }, "window": func() { o.window = 5 * time.Second },
-			"timeout": func() { o.timeout = time.Minute },
+			"timeout": func() { o.timeout = time.Minute }, "c-runs": func() { o.cRuns = 1 },
 		}
 		for name, apply := range quick {
 			if !set[name] {
@@ -130,8 +133,8 @@ func run() (code int) {
 			}
 		}
 	}
-	if o.runs < 1 || o.lines < 1 || o.files < 1 || o.partitions < 1 {
-		fmt.Fprintln(os.Stderr, "bench: -runs, -lines, -files and -partitions must be at least 1")
+	if o.runs < 1 || o.lines < 1 || o.files < 1 || o.partitions < 1 || o.cRuns < 1 {
+		fmt.Fprintln(os.Stderr, "bench: -runs, -lines, -files, -partitions and -c-runs must be at least 1")
 		return 2
 	}
 	o.only = map[string]bool{}

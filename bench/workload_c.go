@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,27 +26,34 @@ type resultC struct {
 	err       error
 }
 
+// workloadC runs each client -c-runs times, the clients interleaved and
+// their order alternating: on this kind of machine one client's CPU
+// varies by a third from run to run, with drift over minutes.
 func (e *env) workloadC(ctx context.Context) []*resultC {
 	var out []*resultC
-	for _, client := range []string{"sarama", "franz-go"} {
-		if !e.wantContender("logagent-"+client) || ctx.Err() != nil {
-			continue
+	clients := []string{"sarama", "franz-go"}
+	for run := 1; run <= e.opts.cRuns; run++ {
+		for _, client := range clients {
+			if !e.wantContender("logagent-"+client) || ctx.Err() != nil {
+				continue
+			}
+			logf("workload C run %d: logagent client=%s, %d files × %d lines/s, warm-up %s, window %s", run, client,
+				e.opts.files, e.opts.fileRate, e.opts.warmup, e.opts.window)
+			r := e.manyFiles(ctx, client, run)
+			if r.err != nil {
+				logf("C %s FAILED: %v", client, r.err)
+			} else {
+				logf("C %s: cpu %.1f%% of a core, peak rss %.0f MiB, %d/%d lines delivered", client, r.cpuPct,
+					float64(r.rssKiB)/1024, r.delivered, r.written)
+			}
+			out = append(out, r)
 		}
-		logf("workload C: logagent client=%s, %d files × %d lines/s, warm-up %s, window %s", client,
-			e.opts.files, e.opts.fileRate, e.opts.warmup, e.opts.window)
-		r := e.manyFiles(ctx, client)
-		if r.err != nil {
-			logf("C %s FAILED: %v", client, r.err)
-		} else {
-			logf("C %s: cpu %.1f%% of a core, peak rss %.0f MiB, %d/%d lines delivered", client, r.cpuPct,
-				float64(r.rssKiB)/1024, r.delivered, r.written)
-		}
-		out = append(out, r)
+		slices.Reverse(clients)
 	}
 	return out
 }
 
-func (e *env) manyFiles(ctx context.Context, client string) *resultC {
+func (e *env) manyFiles(ctx context.Context, client string, run int) *resultC {
 	o := e.opts
 	r := &resultC{client: client, files: o.files}
 	ctx, cancel := context.WithTimeout(ctx, o.warmup+o.window+2*o.timeout/3)
@@ -163,7 +171,7 @@ func (e *env) manyFiles(ctx context.Context, client string) *resultC {
 	w0 := written.Load()
 	rssStop := sampleRSS(a.pid(), &r.rssKiB)
 	t0 := time.Now()
-	prof := a.profile(ctx, filepath.Join(os.Getenv("BENCH_PROFILE"), "C-"+client+".pprof"), int(o.window/time.Second)/2)
+	prof := a.profile(ctx, filepath.Join(os.Getenv("BENCH_PROFILE"), fmt.Sprintf("C-%s-r%d.pprof", client, run)), int(o.window/time.Second)/2)
 	select {
 	case <-time.After(o.window):
 	case <-ctx.Done():
