@@ -22,7 +22,7 @@ type report struct {
 	c         []*resultC
 }
 
-func median[T int64 | time.Duration](v []T) T {
+func median[T int64 | time.Duration | float64](v []T) T {
 	if len(v) == 0 {
 		return 0
 	}
@@ -260,6 +260,7 @@ func (r *report) renderC(p func(string, ...any)) {
 		var ok []*resultC
 		var runs []string
 		var failed []string
+		var cpus []float64
 		for _, x := range r.c {
 			if x.client != client {
 				continue
@@ -270,6 +271,7 @@ func (r *report) renderC(p func(string, ...any)) {
 				continue
 			}
 			ok = append(ok, x)
+			cpus = append(cpus, x.cpuPct)
 			runs = append(runs, fmt.Sprintf("%.1f", x.cpuPct))
 		}
 		if len(runs) == 0 {
@@ -285,10 +287,7 @@ func (r *report) renderC(p func(string, ...any)) {
 		}
 		slices.SortFunc(ok, func(a, b *resultC) int { return cmp.Compare(a.cpuPct, b.cpuPct) })
 		x := ok[len(ok)/2]
-		cpu := x.cpuPct
-		if len(ok)%2 == 0 {
-			cpu = (ok[len(ok)/2-1].cpuPct + x.cpuPct) / 2
-		}
+		cpu := median(cpus)
 		p("| %s | %d (%d, %d) | %s s | %.0f | %.1f | %s | %s | %s / %s | %d | %d / %d | %s |\n", x.client, x.files, x.dirs, x.topics,
 			secs(x.startup), x.rate, cpu, strings.Join(runs, ", "), mib(x.rssKiB), mib(x.end.heap>>10), mib(x.end.sys>>10), x.end.gorout,
 			x.delivered, x.written, res)

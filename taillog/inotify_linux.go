@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 	"sync"
 	"time"
 	"unsafe"
@@ -109,28 +108,6 @@ func (in *inotify) remove(dir string) {
 	unix.InotifyRmWatch(in.fd, uint32(wd)) //nolint:errcheck // the directory may be gone already
 }
 
-// fsEvent is one inotify event: the watched directory and the name in it
-// (empty for an event about the directory itself), whether it may be a
-// rotation rather than a write, or an overflow of the kernel's queue
-// (events were dropped). name points into the read buffer: it is valid
-// only during the callback, so that the common event, a write, costs no
-// allocation (a thousand files written ten times a second are ten
-// thousand events a second).
-type fsEvent struct {
-	dir         string
-	name        []byte
-	pathChanged bool
-	overflow    bool
-}
-
-// path is the event's path: dir, or dir/name.
-func (ev *fsEvent) path() string {
-	if len(ev.name) == 0 {
-		return ev.dir
-	}
-	return joinPath(ev.dir, string(ev.name))
-}
-
 // run reads events until close and hands each read's events to fn.
 func (in *inotify) run(done <-chan struct{}, fn func([]fsEvent)) error {
 	buf := make([]byte, 64<<10)
@@ -193,15 +170,6 @@ func (in *inotify) forget(wd int32, dir string) {
 	if in.dirs[dir] == wd {
 		delete(in.dirs, dir)
 	}
-}
-
-// joinPath is filepath.Join for a clean directory and a plain name, without
-// Join's cleaning pass: it runs for every event.
-func joinPath(dir, name string) string {
-	if strings.HasSuffix(dir, "/") {
-		return dir + name
-	}
-	return dir + "/" + name
 }
 
 // parseEvents calls fn for each inotify_event in b: its watch descriptor,

@@ -10,15 +10,6 @@ import (
 // inotify is Linux only: elsewhere every file is polled.
 type inotify struct{}
 
-type fsEvent struct {
-	dir         string
-	name        []byte
-	pathChanged bool
-	overflow    bool
-}
-
-func (ev *fsEvent) path() string { return ev.dir }
-
 func newInotify() (*inotify, error) {
 	return nil, errors.New("no inotify on " + runtime.GOOS)
 }

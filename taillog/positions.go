@@ -213,18 +213,10 @@ func (p *Positions) appendFile(buf []byte) []byte {
 		p.sorted = true
 	}
 	buf = append(buf, `{"version":1,"files":{`...)
-	buf = p.appendEntries(buf)
-	return append(buf, "}}\n"...)
-}
-
-// appendEntries appends the entries as the members of a JSON object.
-func (p *Positions) appendEntries(buf []byte) []byte {
-	n := 0
-	for _, e := range p.order {
-		if n > 0 {
+	for i, e := range p.order {
+		if i > 0 {
 			buf = append(buf, ',')
 		}
-		n++
 		buf = append(buf, '\n')
 		buf = append(buf, e.key...)
 		buf = append(buf, `:{"current":`...)
@@ -241,10 +233,10 @@ func (p *Positions) appendEntries(buf []byte) []byte {
 		}
 		buf = append(buf, '}')
 	}
-	if n > 0 {
+	if len(p.order) > 0 {
 		buf = append(buf, '\n')
 	}
-	return buf
+	return append(buf, "}}\n"...)
 }
 
 func appendFilePos(buf []byte, pos FilePos) []byte {
