@@ -4,7 +4,7 @@ package taillog
 
 import (
 	"bytes"
-	"errors"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"sync"
@@ -21,10 +21,15 @@ import (
 // (fsnotify, used before, woke a goroutine and read the queue once per
 // event; that was a sixth of the agent's CPU with 1,000 followed files).
 type inotify struct {
-	f *os.File // non-blocking, in Go's poller: a blocked Read ends on Close
+	// The queue is waited for with poll(2), not in Go's network poller:
+	// the poller watches its descriptors all the time (edge-triggered),
+	// so every event queued while run paces itself woke a thread that had
+	// nothing to do — a thousand times a second with files written at
+	// moments of their own. poll waits only while run waits.
+	stop int // eventfd: written by close, ends run's wait
 
 	mu     sync.Mutex
-	fd     int
+	fd     int // non-blocking; closed by run when it ends
 	closed bool
 	dirs   map[string]int32 // watched directory → watch descriptor
 	wds    map[int32]string // and back
@@ -70,8 +75,12 @@ func newInotify() (*inotify, error) {
 	if err != nil {
 		return nil, fmt.Errorf("inotify_init1: %w", err)
 	}
-	return &inotify{f: os.NewFile(uintptr(fd), "inotify"), fd: fd,
-		dirs: map[string]int32{}, wds: map[int32]string{}}, nil
+	stop, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("eventfd: %w", err)
+	}
+	return &inotify{fd: fd, stop: stop, dirs: map[string]int32{}, wds: map[int32]string{}}, nil
 }
 
 func (in *inotify) add(dir string) error {
@@ -110,18 +119,26 @@ func (in *inotify) remove(dir string) {
 
 // run reads events until close and hands each read's events to fn.
 func (in *inotify) run(done <-chan struct{}, fn func([]fsEvent)) error {
+	defer in.release()
 	buf := make([]byte, 64<<10)
 	var evs []fsEvent
 	wait := notifyPace
 	pace := time.NewTimer(wait)
 	defer pace.Stop()
+	fds := []unix.PollFd{{Fd: int32(in.fd), Events: unix.POLLIN}, {Fd: int32(in.stop), Events: unix.POLLIN}}
 	for {
-		n, err := in.f.Read(buf)
+		if _, err := unix.Poll(fds, -1); err != nil && err != unix.EINTR {
+			return fmt.Errorf("poll inotify: %w", err)
+		}
+		if fds[1].Revents != 0 {
+			return nil
+		}
+		n, err := unix.Read(in.fd, buf)
+		if err == unix.EAGAIN || err == unix.EINTR {
+			continue
+		}
 		if err != nil {
-			if errors.Is(err, os.ErrClosed) {
-				return nil
-			}
-			return err
+			return fmt.Errorf("read inotify: %w", err)
 		}
 		evs = in.decode(buf[:n], evs[:0])
 		fn(evs)
@@ -133,6 +150,15 @@ func (in *inotify) run(done <-chan struct{}, fn func([]fsEvent)) error {
 		case <-pace.C:
 		}
 	}
+}
+
+// release closes the descriptors once run no longer waits on them.
+func (in *inotify) release() {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.closed = true
+	unix.Close(in.fd)
+	unix.Close(in.stop)
 }
 
 // decode appends the events of one read of the queue to evs.
@@ -190,9 +216,16 @@ func parseEvents(b []byte, fn func(wd int32, mask uint32, name []byte)) {
 	}
 }
 
+// close ends run, which closes the descriptors: one that poll(2) waits on
+// must not be closed (nor its number given to another file) under it.
 func (in *inotify) close() {
 	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.closed {
+		return
+	}
 	in.closed = true
-	in.mu.Unlock()
-	in.f.Close()
+	var one [8]byte
+	binary.NativeEndian.PutUint64(one[:], 1)
+	unix.Write(in.stop, one[:]) //nolint:errcheck // one write cannot overflow the counter
 }

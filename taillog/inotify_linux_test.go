@@ -1,6 +1,9 @@
 package taillog
 
 import (
+	"fmt"
+	"os"
+	"strings"
 	"testing"
 	"time"
 	"unsafe"
@@ -64,4 +67,90 @@ func TestWriteEventCostsNoAllocation(t *testing.T) {
 	if allocs != 0 {
 		t.Fatalf("a write event cost %.0f allocations, want 0", allocs)
 	}
+}
+
+// inotify's descriptor is waited on with poll(2) only while run waits, not
+// kept in Go's network poller: the poller watches its descriptors all the
+// time, so each event queued while run paced itself woke a thread for
+// nothing (1,000 files written at moments of their own: thousands of
+// wake-ups a second, a quarter of the agent's CPU). Events still arrive,
+// and close ends a run that waits.
+func TestInotifyIsNotInGoPoller(t *testing.T) {
+	in, err := newInotify()
+	if err != nil {
+		t.Skip("no inotify:", err)
+	}
+	dir := t.TempDir()
+	if err := in.add(dir); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan string, 16)
+	ran := make(chan error, 1)
+	go func() {
+		ran <- in.run(make(chan struct{}), func(evs []fsEvent) {
+			for _, ev := range evs {
+				got <- ev.path()
+			}
+		})
+	}()
+	write(t, dir+"/a.log", "x\n")
+	select {
+	case p := <-got:
+		if p != dir+"/a.log" {
+			t.Fatalf("event for %s, want %s/a.log", p, dir)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no event for a write")
+	}
+
+	// Go's poller is one epoll instance: /proc lists what it watches.
+	for _, fd := range epollWatched(t) {
+		if fd == in.fd {
+			t.Fatalf("inotify's descriptor %d is in Go's epoll set", fd)
+		}
+	}
+
+	in.close()
+	select {
+	case err := <-ran:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("close did not end run")
+	}
+}
+
+// epollWatched lists the descriptors every epoll instance of the process
+// watches (its "tfd:" lines in /proc/self/fdinfo); it fails the test if
+// there is no epoll instance, so that the check above cannot pass blind.
+func epollWatched(t *testing.T) []int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip("no /proc:", err)
+	}
+	var fds []int
+	instances := 0
+	for _, e := range ents {
+		target, err := os.Readlink("/proc/self/fd/" + e.Name())
+		if err != nil || target != "anon_inode:[eventpoll]" {
+			continue
+		}
+		info, err := os.ReadFile("/proc/self/fdinfo/" + e.Name())
+		if err != nil {
+			continue
+		}
+		instances++
+		for _, line := range strings.Split(string(info), "\n") {
+			var fd int
+			if _, err := fmt.Sscanf(line, "tfd: %d", &fd); err == nil {
+				fds = append(fds, fd)
+			}
+		}
+	}
+	if instances == 0 {
+		t.Fatal("no epoll instance found")
+	}
+	return fds
 }
