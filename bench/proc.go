@@ -122,10 +122,10 @@ func (p *proc) sampleHWM() {
 	defer t.Stop()
 	path := fmt.Sprintf("/proc/%d/status", p.pid())
 	for {
-		if v, err := statusKiB(path, "VmHWM:"); err == nil && v > p.hwmKiB.Load() {
+		if v, err := statusNumber(path, "VmHWM:"); err == nil && v > p.hwmKiB.Load() {
 			p.hwmKiB.Store(v)
 		}
-		if v, err := statusKiB(path, "RssAnon:"); err == nil && v > p.anonKiB.Load() {
+		if v, err := statusNumber(path, "RssAnon:"); err == nil && v > p.anonKiB.Load() {
 			p.anonKiB.Store(v)
 		}
 		select {
@@ -188,13 +188,37 @@ func procCPU(pid int) (time.Duration, error) {
 	return time.Duration(ut+st) * time.Second / clkTck, nil
 }
 
-// procRSS reads VmRSS (KiB) of a running process.
-func procRSS(pid int) (int64, error) {
-	return statusKiB(fmt.Sprintf("/proc/%d/status", pid), "VmRSS:")
+// procSwitches sums the context switches (voluntary and not) of every
+// thread of a running process, from /proc/PID/task/*/status: each is a
+// time a thread went to sleep or was put off its core, the cost a quiet
+// agent pays most (a thread that exits takes its count with it; Go's
+// threads seldom do).
+func procSwitches(pid int) (int64, error) {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return 0, err
+	}
+	var sum int64
+	for _, t := range tasks {
+		for _, field := range []string{"voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:"} {
+			n, err := statusNumber(fmt.Sprintf("/proc/%d/task/%s/status", pid, t.Name()), field)
+			if err != nil {
+				continue // the thread has just exited
+			}
+			sum += n
+		}
+	}
+	return sum, nil
 }
 
-// statusKiB reads one "Name:  N kB" field of a /proc/PID/status file.
-func statusKiB(path, field string) (int64, error) {
+// procRSS reads VmRSS (KiB) of a running process.
+func procRSS(pid int) (int64, error) {
+	return statusNumber(fmt.Sprintf("/proc/%d/status", pid), "VmRSS:")
+}
+
+// statusNumber reads the number of one "Name:  N" or "Name:  N kB" field
+// of a /proc/PID/status file.
+func statusNumber(path, field string) (int64, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return 0, err

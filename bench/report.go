@@ -251,11 +251,12 @@ func (r *report) renderC(p func(string, ...any)) {
 	o := r.opts
 	p("## C. Many files: %d files × %d lines/s each, after a %s warm-up, over %s\n\n", o.files, o.fileRate, o.warmup, o.window)
 	p("One etcd entry per file; the files in a few directories, shared topics. Each file is written one line at a time, at a moment of its own within each interval (1 ms slots), as files of unrelated processes are. CPU from /proc/PID/stat "+
-		"(utime+stime delta over the window), RSS: peak VmRSS sampled every 250 ms. Delivered: records in Kafka after the writers stop. "+
+		"(utime+stime delta over the window); context switches: those of all the agent's threads over the window, per second (/proc/PID/task/*/status), "+
+		"a measure of its wake-ups that varies less from run to run than its CPU. RSS: peak VmRSS sampled every 250 ms. Delivered: records in Kafka after the writers stop. "+
 		"Each client ran %d time(s), the clients interleaved: the CPU is the median of the runs that succeeded (all of them listed), "+
 		"the other columns are those of the median run.\n\n", o.cRuns)
-	p("| logagent client | files (dirs, topics) | start → all followed | lines/s written | agent CPU (%% of a core) | runs: CPU %% | agent peak RSS MiB | Go heap in use / from OS MiB (end) | goroutines | delivered / written | result |\n")
-	p("|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---|\n")
+	p("| logagent client | files (dirs, topics) | start → all followed | lines/s written | agent CPU (%% of a core) | runs: CPU %% | context switches/s | agent peak RSS MiB | Go heap in use / from OS MiB (end) | goroutines | delivered / written | result |\n")
+	p("|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---|\n")
 	for _, client := range []string{"sarama", "franz-go"} {
 		var ok []*resultC
 		var runs []string
@@ -282,14 +283,14 @@ func (r *report) renderC(p func(string, ...any)) {
 			res = fmt.Sprintf("%d failed: %s", len(failed), failed[0])
 		}
 		if len(ok) == 0 {
-			p("| %s | | | | | %s | | | | | %s |\n", client, strings.Join(runs, ", "), res)
+			p("| %s | | | | | %s | | | | | | %s |\n", client, strings.Join(runs, ", "), res)
 			continue
 		}
 		slices.SortFunc(ok, func(a, b *resultC) int { return cmp.Compare(a.cpuPct, b.cpuPct) })
 		x := ok[len(ok)/2]
 		cpu := median(cpus)
-		p("| %s | %d (%d, %d) | %s s | %.0f | %.1f | %s | %s | %s / %s | %d | %d / %d | %s |\n", x.client, x.files, x.dirs, x.topics,
-			secs(x.startup), x.rate, cpu, strings.Join(runs, ", "), mib(x.rssKiB), mib(x.end.heap>>10), mib(x.end.sys>>10), x.end.gorout,
+		p("| %s | %d (%d, %d) | %s s | %.0f | %.1f | %s | %.0f | %s | %s / %s | %d | %d / %d | %s |\n", x.client, x.files, x.dirs, x.topics,
+			secs(x.startup), x.rate, cpu, strings.Join(runs, ", "), x.switches, mib(x.rssKiB), mib(x.end.heap>>10), mib(x.end.sys>>10), x.end.gorout,
 			x.delivered, x.written, res)
 	}
 	p("\n")

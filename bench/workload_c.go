@@ -21,6 +21,7 @@ type resultC struct {
 	delivered int64
 	rate      float64 // lines/s actually written during the window
 	cpuPct    float64 // agent CPU over the window, % of one core
+	switches  float64 // the agent's threads' context switches per second over the window
 	rssKiB    int64   // peak VmRSS over the window
 	end       agentMetrics
 	err       error
@@ -168,6 +169,7 @@ func (e *env) manyFiles(ctx context.Context, client string, run int) *resultC {
 	case <-ctx.Done():
 	}
 	cpu0, err0 := procCPU(a.pid())
+	sw0, swErr0 := procSwitches(a.pid())
 	w0 := written.Load()
 	rssStop := sampleRSS(a.pid(), &r.rssKiB)
 	t0 := time.Now()
@@ -179,6 +181,7 @@ func (e *env) manyFiles(ctx context.Context, client string, run int) *resultC {
 	el := time.Since(t0)
 	<-prof
 	cpu1, err1 := procCPU(a.pid())
+	sw1, swErr1 := procSwitches(a.pid())
 	r.rate = float64(written.Load()-w0) / el.Seconds()
 	rssStop()
 	r.end, _ = a.scrape(ctx) // after the window: the scrape of 1,000 files is not measured
@@ -189,6 +192,9 @@ func (e *env) manyFiles(ctx context.Context, client string, run int) *resultC {
 		return r
 	}
 	r.cpuPct = 100 * (cpu1 - cpu0).Seconds() / el.Seconds()
+	if swErr0 == nil && swErr1 == nil {
+		r.switches = float64(sw1-sw0) / el.Seconds()
+	}
 	if ctx.Err() != nil {
 		r.err = ctx.Err()
 		return r
