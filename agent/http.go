@@ -74,6 +74,9 @@ func (a *Agent) serveHTTP(ctx context.Context, l net.Listener) {
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	// An execution trace shows what wakes the agent, and how often: what
+	// a CPU profile of a quiet agent, mostly asleep, does not.
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		<-ctx.Done()

@@ -76,6 +76,10 @@ func TestMetricsAndHealthz(t *testing.T) {
 			}
 		}
 		waitHTTP(t, base+"/healthz", "200", func(c int, _ string) bool { return c == 200 })
+		// An execution trace: Go's trace format starts "go 1.NN trace".
+		if code, tr := get(t, base+"/debug/pprof/trace?seconds=0.1"); code != 200 || !strings.HasPrefix(tr, "go 1.") {
+			t.Errorf("/debug/pprof/trace: %d, %d bytes starting %q", code, len(tr), tr[:min(len(tr), 16)])
+		}
 
 		// Kafka goes away: 503 with the reason; it comes back: 200.
 		kport := h.kafka.Addrs[0][strings.LastIndex(h.kafka.Addrs[0], ":")+1:]
