@@ -55,7 +55,7 @@ func TestWriteEventCostsNoAllocation(t *testing.T) {
 	allocs := testing.AllocsPerRun(200, func() {
 		evs = in.decode(raw, evs[:0])
 		for _, e := range evs {
-			wt.dispatch(e)
+			wt.dispatch(e, time.Now())
 		}
 	})
 	if len(evs) != 1 || evs[0].path() != dir+"/web.log" || evs[0].pathChanged {

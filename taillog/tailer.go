@@ -155,12 +155,15 @@ type Tailer struct {
 	m     *Manager
 	log   *slog.Logger
 
-	wake       chan struct{} // pokes the watcher
-	readWake   chan struct{} // pokes the reader
-	hurry      chan struct{} // cuts a read delay short: the file is busy
-	writes     atomic.Int32  // write events since the reader last read
-	evented    atomic.Bool   // an inotify event came since the last poll
-	unchecked  int           // polls that skipped the path check (poller only)
+	wake     chan struct{} // pokes the watcher
+	readWake chan struct{} // pokes the reader
+	hurry    chan struct{} // cuts a read delay short: the file is busy
+	// gather ends a gather that a write's event started while the reader
+	// waited (watcher.awaitWrite); reset by the inotify goroutine.
+	gather     *time.Timer
+	writes     atomic.Int32 // write events since the reader last read
+	evented    atomic.Bool  // an inotify event came since the last poll
+	unchecked  int          // polls that skipped the path check (poller only)
 	hasRotated atomic.Bool
 	cancel     context.CancelFunc
 	done       sync.WaitGroup
@@ -189,8 +192,9 @@ type tailerStats struct {
 
 func newTailer(m *Manager, e Entry) *Tailer {
 	t := &Tailer{entry: e, m: m, wake: make(chan struct{}, 1), readWake: make(chan struct{}, 1),
-		hurry: make(chan struct{}, 1),
-		log:   m.log.With("path", e.Path, "topic", e.Topic)}
+		hurry: make(chan struct{}, 1), gather: time.NewTimer(time.Hour),
+		log: m.log.With("path", e.Path, "topic", e.Topic)}
+	t.gather.Stop()
 	t.stats.state = StateStarting
 	return t
 }
@@ -216,12 +220,17 @@ func (t *Tailer) poke(pathChanged bool) {
 func (t *Tailer) written() {
 	t.evented.Store(true)
 	if t.writes.Add(1) == hurryWrites {
-		select {
-		case t.hurry <- struct{}{}:
-		default:
-		}
+		t.hurryUp()
 	}
 	t.poke(false)
+}
+
+// hurryUp ends the reader's gathering wait.
+func (t *Tailer) hurryUp() {
+	select {
+	case t.hurry <- struct{}{}:
+	default:
+	}
 }
 
 // hurryWrites is how many write events end a read delay early. inotify
@@ -344,6 +353,7 @@ func (t *Tailer) readLoop(ctx context.Context) {
 		case <-timer.C:
 		case <-wake:
 		}
+		woken()
 	}
 	var lastData time.Time // when a step last read something (zero: never)
 	maxDelay := t.m.opts.MaxReadDelay
@@ -395,7 +405,24 @@ func (t *Tailer) readLoop(ctx context.Context) {
 			sleep(max(d, busyPace), t.readWake)
 			continue
 		}
+		if maxDelay > 0 && !t.hasRotated.Load() &&
+			t.m.watch.awaitWrite(t, gatherAfter{delay: d, since: lastData, quiet: maxDelay}) {
+			// The file's next write starts its gather, without waking
+			// this reader: the inotify goroutine sets the gather timer
+			// (or sends hurry to read at once). readWake is a poll, a
+			// rotation, or stop.
+			select {
+			case <-t.gather.C:
+			case <-t.hurry:
+			case <-t.readWake:
+			}
+			woken()
+			t.m.watch.awoken(t)
+			t.gather.Stop()
+			continue
+		}
 		<-t.readWake
+		woken()
 		if ctx.Err() != nil {
 			break
 		}
@@ -428,6 +455,15 @@ func (t *Tailer) readStep(ctx context.Context) int64 {
 // testHookBeforeDrain, if set, runs before the read loop drains readWake.
 var testHookBeforeDrain atomic.Pointer[func()]
 
+// testHookWoken, if set, runs each time a reader's wait ends.
+var testHookWoken atomic.Pointer[func()]
+
+func woken() {
+	if h := testHookWoken.Load(); h != nil {
+		(*h)()
+	}
+}
+
 // A file whose read delay is under busyBelow (slowPace) is busy: it is
 // read again after that delay, at least busyPace, without waiting for
 // inotify.
@@ -444,7 +480,9 @@ const (
 	unreadNow           // plenty (readGather), less than was read (truncated), or unknown
 )
 
-// unread looks at the current file's size (one fstat per wake-up).
+// unread looks at the current file's size (one fstat): the reader's, once
+// woken by a write; or the inotify goroutine's, for the first write while
+// the reader waits (watcher.written).
 func (t *Tailer) unread() int {
 	f := t.latest()
 	if f == nil || t.hasRotated.Load() {

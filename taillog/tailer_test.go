@@ -1242,3 +1242,25 @@ func TestShortReadIsNotATruncation(t *testing.T) {
 		t.Fatalf("truncations %d, lines %v: want 0, and lines 1-3 once", tr, data)
 	}
 }
+
+// A write to a file whose reader waits for it starts the reader's gather
+// without waking it: the inotify goroutine looks at the size and sets the
+// reader's gather timer, so a trickling file's reader is woken once per
+// read, not once more for the first write after each read (a thousand
+// files: a thousand wake-ups a second).
+func TestFirstWriteStartsGatherWithoutWakingReader(t *testing.T) {
+	f, p := followDelayed(t, 1500*time.Millisecond)
+	var wakes atomic.Int64
+	count := func() { wakes.Add(1) }
+	testHookWoken.Store(&count)
+	defer testHookWoken.Store(nil)
+	// Within max_read_delay of the last read: the line gathers.
+	write(t, p, numbered(1, 2))
+	got := f.col.wait(t, 2)
+	if got[1].data != "line 00001" {
+		t.Fatalf("got %+v", got)
+	}
+	if n := wakes.Load(); n != 1 {
+		t.Fatalf("the reader was woken %d times for one gathered line, want 1 (the gather's end)", n)
+	}
+}

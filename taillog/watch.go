@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 )
 
 // watcher wakes tailers when their directory changes. It watches each
@@ -24,6 +25,17 @@ type watcher struct {
 	names map[string]map[string]*Tailer
 	stop  chan struct{}
 	done  chan struct{}
+
+	// Readers waiting for their file's next write (Tailer.readLoop): its
+	// event, dispatched by the goroutine that reads inotify's queue,
+	// starts the reader's gather (or has it read at once) without waking
+	// it first. A trickling file's reader then wakes once per read, not
+	// once more for the first write after each read; and not at all for
+	// a write whose event was still queued when the read took its bytes.
+	waitMu    sync.Mutex
+	serving   bool                    // run reads the queue: waiting is served
+	waiting   map[*Tailer]gatherAfter // readers waiting for a write
+	gathering map[*Tailer]struct{}    // readers whose gather a write started (their gather timer runs)
 }
 
 // startInotify is newInotify; tests take inotify away.
@@ -40,6 +52,9 @@ func newWatcher(log *slog.Logger) *watcher {
 	}
 	wt.w = w
 	wt.stop = make(chan struct{})
+	wt.gathering = map[*Tailer]struct{}{}
+	wt.waiting = map[*Tailer]gatherAfter{}
+	wt.serving = true
 	go wt.run()
 	return wt
 }
@@ -100,6 +115,7 @@ func (wt *watcher) remove(t *Tailer) {
 	if names := wt.names[dir]; names[base] == t {
 		delete(names, base)
 	}
+	wt.awoken(t)
 	if len(subs) == 0 {
 		delete(wt.dirs, dir)
 		delete(wt.names, dir)
@@ -111,7 +127,9 @@ func (wt *watcher) remove(t *Tailer) {
 
 func (wt *watcher) run() {
 	defer close(wt.done)
+	defer wt.endSchedule()
 	err := wt.w.run(wt.stop, func(evs []fsEvent) {
+		now := time.Now()
 		wt.mu.Lock()
 		defer wt.mu.Unlock()
 		for _, ev := range evs {
@@ -125,7 +143,7 @@ func (wt *watcher) run() {
 				}
 				continue
 			}
-			wt.dispatch(ev)
+			wt.dispatch(ev, now)
 		}
 	})
 	if err != nil {
@@ -133,14 +151,107 @@ func (wt *watcher) run() {
 	}
 }
 
+// gatherAfter is how a waiting reader's gather goes once its file is
+// written: it ends delay after the write, or at once if the file was last
+// read more than quiet ago.
+type gatherAfter struct {
+	delay time.Duration
+	since time.Time
+	quiet time.Duration
+}
+
+// awaitWrite has the reader t wait for its file's next write without
+// being woken by it: the write's event starts t's gather (g) on t.gather,
+// or sends t.hurry to have it read at once. It tells whether it will be:
+// without inotify the reader is woken by each write, and keeps its own
+// timer.
+func (wt *watcher) awaitWrite(t *Tailer, g gatherAfter) bool {
+	wt.waitMu.Lock()
+	defer wt.waitMu.Unlock()
+	if !wt.serving {
+		return false
+	}
+	wt.waiting[t] = g
+	return true
+}
+
+// awoken ends t's wait (it was woken, or stops).
+func (wt *watcher) awoken(t *Tailer) {
+	wt.waitMu.Lock()
+	delete(wt.waiting, t)
+	delete(wt.gathering, t)
+	wt.waitMu.Unlock()
+}
+
+// written is a write's event for t's file (the inotify goroutine).
+func (wt *watcher) written(t *Tailer, now time.Time) {
+	wt.waitMu.Lock()
+	if _, ok := wt.gathering[t]; ok {
+		// Gathering already: the write is counted, nothing else.
+		wt.waitMu.Unlock()
+		t.evented.Store(true)
+		if t.writes.Add(1) == hurryWrites {
+			t.hurryUp()
+		}
+		return
+	}
+	g, ok := wt.waiting[t]
+	if !ok {
+		wt.waitMu.Unlock()
+		t.written()
+		return
+	}
+	t.evented.Store(true)
+	// The reader is waiting: it closes none of its files (under waitMu),
+	// and its offsets hold still.
+	switch t.unread() {
+	case unreadNone:
+		// A write the last read took already: wait on.
+		wt.waitMu.Unlock()
+		return
+	case unreadGather:
+		if g.delay > 0 && now.Sub(g.since) <= g.quiet {
+			break
+		}
+		fallthrough
+	case unreadNow:
+		// Plenty, truncated, or after a pause: read at once.
+		delete(wt.waiting, t)
+		wt.waitMu.Unlock()
+		t.hurryUp()
+		return
+	}
+	delete(wt.waiting, t)
+	t.writes.Add(1)
+	wt.gathering[t] = struct{}{}
+	t.gather.Reset(g.delay)
+	wt.waitMu.Unlock()
+}
+
+// endSchedule ends every wait for a write: run has stopped reading the
+// queue, and the readers are woken by each write (pokes) from now on.
+func (wt *watcher) endSchedule() {
+	wt.waitMu.Lock()
+	defer wt.waitMu.Unlock()
+	wt.serving = false
+	for t := range wt.gathering {
+		delete(wt.gathering, t)
+		t.hurryUp()
+	}
+	for t := range wt.waiting {
+		delete(wt.waiting, t)
+		t.hurryUp()
+	}
+}
+
 // dispatch wakes the tailers an event concerns. wt.mu is held.
-func (wt *watcher) dispatch(ev fsEvent) {
+func (wt *watcher) dispatch(ev fsEvent, now time.Time) {
 	// A write wakes the file's own tailer: no walk over the directory,
 	// which may hold hundreds of followed files.
 	if !ev.pathChanged {
 		// string(ev.name) in the index does not allocate.
 		if t, ok := wt.names[ev.dir][string(ev.name)]; ok {
-			t.written()
+			wt.written(t, now)
 			return
 		}
 		// Perhaps a rotated-away file still being read (its new name is
