@@ -127,7 +127,9 @@ func (in *inotify) run(done <-chan struct{}, fn func([]fsEvent)) error {
 	defer pace.Stop()
 	fds := []unix.PollFd{{Fd: int32(in.fd), Events: unix.POLLIN}, {Fd: int32(in.stop), Events: unix.POLLIN}}
 	for {
-		if _, err := unix.Poll(fds, -1); err != nil && err != unix.EINTR {
+		if _, err := unix.Poll(fds, -1); err == unix.EINTR {
+			continue
+		} else if err != nil {
 			return fmt.Errorf("poll inotify: %w", err)
 		}
 		if fds[1].Revents != 0 {
@@ -217,7 +219,8 @@ func parseEvents(b []byte, fn func(wd int32, mask uint32, name []byte)) {
 }
 
 // close ends run, which closes the descriptors: one that poll(2) waits on
-// must not be closed (nor its number given to another file) under it.
+// must not be closed (nor its number given to another file) under it. (A
+// watcher always starts run; an inotify whose run never starts keeps them.)
 func (in *inotify) close() {
 	in.mu.Lock()
 	defer in.mu.Unlock()
@@ -229,3 +232,25 @@ func (in *inotify) close() {
 	binary.NativeEndian.PutUint64(one[:], 1)
 	unix.Write(in.stop, one[:]) //nolint:errcheck // one write cannot overflow the counter
 }
+
+// localFS tells whether f is on a local file system: only then does the
+// inotify goroutine look at its size for a waiting reader (watcher.written).
+// An fstat that hangs on a stalled network mount would hold every file's
+// events, the poller and shutdown with it; on an unknown or network file
+// system the file's own reader looks, as before.
+func localFS(f *os.File) bool {
+	var st unix.Statfs_t
+	if err := unix.Fstatfs(int(f.Fd()), &st); err != nil {
+		return false
+	}
+	switch uint32(st.Type) {
+	case unix.EXT4_SUPER_MAGIC, unix.XFS_SUPER_MAGIC, unix.BTRFS_SUPER_MAGIC, unix.TMPFS_MAGIC,
+		unix.OVERLAYFS_SUPER_MAGIC, unix.F2FS_SUPER_MAGIC, unix.RAMFS_MAGIC, unix.BCACHEFS_SUPER_MAGIC,
+		zfsSuperMagic:
+		return true
+	}
+	return false
+}
+
+// zfsSuperMagic is OpenZFS's f_type (not in the kernel's headers).
+const zfsSuperMagic = 0x2fc12fc1

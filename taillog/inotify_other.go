@@ -4,6 +4,7 @@ package taillog
 
 import (
 	"errors"
+	"os"
 	"runtime"
 )
 
@@ -17,5 +18,6 @@ func newInotify() (*inotify, error) {
 func (*inotify) add(string) error                           { return errors.ErrUnsupported }
 func (*inotify) remove(string)                              {}
 func (*inotify) run(<-chan struct{}, func([]fsEvent)) error { return nil }
+func localFS(*os.File) bool                                 { return false }
 func (*inotify) close()                                     {}
 func (*inotify) watched(string) bool                        { return false }

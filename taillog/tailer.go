@@ -47,6 +47,11 @@ type openFile struct {
 	superseded atomic.Bool
 	lastGrowth atomic.Int64 // unix nanoseconds
 
+	// local: on a local file system (localFS), set at open; a reader
+	// waiting for this file's writes lets the inotify goroutine look at
+	// its size only then.
+	local bool
+
 	// Owned by the reader goroutine.
 	readOff int64  // offset of the next byte to read from f
 	pending []byte // bytes of an unfinished line, starting at readOff-len(pending)
@@ -405,24 +410,31 @@ func (t *Tailer) readLoop(ctx context.Context) {
 			sleep(max(d, busyPace), t.readWake)
 			continue
 		}
-		if maxDelay > 0 && !t.hasRotated.Load() &&
+		if f := t.latest(); maxDelay > 0 && f != nil && f.local && !t.hasRotated.Load() &&
 			t.m.watch.awaitWrite(t, gatherAfter{delay: d, since: lastData, quiet: maxDelay}) {
 			// The file's next write starts its gather, without waking
 			// this reader: the inotify goroutine sets the gather timer
 			// (or sends hurry to read at once). readWake is a poll, a
-			// rotation, or stop.
+			// rotation, stop, or a write that came before this wait.
+			poked := false
 			select {
 			case <-t.gather.C:
 			case <-t.hurry:
 			case <-t.readWake:
+				poked = true
 			}
 			woken()
-			t.m.watch.awoken(t)
+			gathering := t.m.watch.awoken(t)
 			t.gather.Stop()
-			continue
+			if !poked || gathering {
+				continue
+			}
+			// Poked before any write started a gather: look as the
+			// reader woken by a write does.
+		} else {
+			<-t.readWake
+			woken()
 		}
-		<-t.readWake
-		woken()
 		if ctx.Err() != nil {
 			break
 		}
@@ -454,6 +466,9 @@ func (t *Tailer) readStep(ctx context.Context) int64 {
 
 // testHookBeforeDrain, if set, runs before the read loop drains readWake.
 var testHookBeforeDrain atomic.Pointer[func()]
+
+// isLocalFS is localFS; a test stands in a network file system.
+var isLocalFS = localFS
 
 // testHookWoken, if set, runs each time a reader's wait ends.
 var testHookWoken atomic.Pointer[func()]
@@ -702,7 +717,7 @@ func (t *Tailer) open(prev *openFile) {
 	t.adoptMissed(id, t.opened)
 	t.opened, t.missing, t.lastOpen = true, false, time.Now()
 	t.markSeen(id)
-	nf := &openFile{f: f, id: id, readOff: off,
+	nf := &openFile{f: f, id: id, readOff: off, local: isLocalFS(f),
 		tr: newTracker(t.m.store, t.entry.Path, id, off, roleCurrent)}
 	t.mu.Lock()
 	t.files = append(t.files, nf)

@@ -1247,20 +1247,84 @@ func TestShortReadIsNotATruncation(t *testing.T) {
 // without waking it: the inotify goroutine looks at the size and sets the
 // reader's gather timer, so a trickling file's reader is woken once per
 // read, not once more for the first write after each read (a thousand
-// files: a thousand wake-ups a second).
+// files: a thousand wake-ups a second). On a file system that is not
+// known to be local (a stalled network mount could hang that look, and
+// every file's events with it), the reader looks itself, as before.
 func TestFirstWriteStartsGatherWithoutWakingReader(t *testing.T) {
-	f, p := followDelayed(t, 1500*time.Millisecond)
-	var wakes atomic.Int64
-	count := func() { wakes.Add(1) }
-	testHookWoken.Store(&count)
-	defer testHookWoken.Store(nil)
-	// Within max_read_delay of the last read: the line gathers.
-	write(t, p, numbered(1, 2))
-	got := f.col.wait(t, 2)
-	if got[1].data != "line 00001" {
-		t.Fatalf("got %+v", got)
+	for _, c := range []struct {
+		name  string
+		local bool
+		wakes int64
+	}{{"local", true, 1}, {"network", false, 2}} {
+		t.Run(c.name, func(t *testing.T) {
+			local := c.local
+			isLocalFS = func(*os.File) bool { return local }
+			defer func() { isLocalFS = localFS }()
+			const maxDelay = 1500 * time.Millisecond
+			f, p := followDelayed(t, maxDelay)
+			if c.local {
+				awaitWaiting(t, f.m, p)
+			} else {
+				time.Sleep(100 * time.Millisecond) // the reader settles in its wait
+			}
+			var wakes atomic.Int64
+			count := func() { wakes.Add(1) }
+			testHookWoken.Store(&count)
+			defer testHookWoken.Store(nil)
+			// Within max_read_delay of the last read: the line gathers.
+			start := time.Now()
+			write(t, p, numbered(1, 2))
+			got := f.col.wait(t, 2)
+			if got[1].data != "line 00001" {
+				t.Fatalf("got %+v", got)
+			}
+			if el := time.Since(start); el < maxDelay*2/3 {
+				t.Fatalf("line read after %s: it did not gather (max_read_delay %s)", el, maxDelay)
+			}
+			if n := wakes.Load(); n != c.wakes {
+				t.Fatalf("the reader was woken %d times for one gathered line, want %d", n, c.wakes)
+			}
+		})
 	}
-	if n := wakes.Load(); n != 1 {
-		t.Fatalf("the reader was woken %d times for one gathered line, want 1 (the gather's end)", n)
+}
+
+// awaitWaiting waits until path's reader waits for a write (awaitWrite).
+func awaitWaiting(t *testing.T, m *Manager, path string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		m.mu.Lock()
+		tl := m.tailers[path]
+		m.mu.Unlock()
+		m.watch.waitMu.Lock()
+		_, ok := m.watch.waiting[tl]
+		m.watch.waitMu.Unlock()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the reader never waited for a write")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// Only the file systems known to be local count as local.
+func TestLocalFS(t *testing.T) {
+	f, err := os.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if runtime.GOOS == "linux" && !localFS(f) {
+		t.Errorf("the test's temp dir (%s) is not taken as local", f.Name())
+	}
+	proc, err := os.Open("/proc/self/stat")
+	if err != nil {
+		t.Skip("no /proc")
+	}
+	defer proc.Close()
+	if localFS(proc) {
+		t.Error("/proc is taken as a local file system")
 	}
 }

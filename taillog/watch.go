@@ -175,12 +175,15 @@ func (wt *watcher) awaitWrite(t *Tailer, g gatherAfter) bool {
 	return true
 }
 
-// awoken ends t's wait (it was woken, or stops).
-func (wt *watcher) awoken(t *Tailer) {
+// awoken ends t's wait (it was woken, or stops), and tells whether a
+// write had started its gather.
+func (wt *watcher) awoken(t *Tailer) (gathering bool) {
 	wt.waitMu.Lock()
+	defer wt.waitMu.Unlock()
+	_, gathering = wt.gathering[t]
 	delete(wt.waiting, t)
 	delete(wt.gathering, t)
-	wt.waitMu.Unlock()
+	return gathering
 }
 
 // written is a write's event for t's file (the inotify goroutine).
