@@ -223,11 +223,17 @@ func (t *Tailer) poke(pathChanged bool) {
 // file that is written hurryWrites times while its reader waits to gather
 // lines is busy, and is read at once.
 func (t *Tailer) written() {
+	t.countWrite()
+	t.poke(false)
+}
+
+// countWrite counts a write event; the hurryWrites-th ends the reader's
+// gathering wait.
+func (t *Tailer) countWrite() {
 	t.evented.Store(true)
 	if t.writes.Add(1) == hurryWrites {
 		t.hurryUp()
 	}
-	t.poke(false)
 }
 
 // hurryUp ends the reader's gathering wait.
@@ -411,7 +417,7 @@ func (t *Tailer) readLoop(ctx context.Context) {
 			continue
 		}
 		if f := t.latest(); maxDelay > 0 && f != nil && f.local && !t.hasRotated.Load() &&
-			t.m.watch.awaitWrite(t, gatherAfter{delay: d, since: lastData, quiet: maxDelay}) {
+			t.m.watch.awaitWrite(t, d, lastData) {
 			// The file's next write starts its gather, without waking
 			// this reader: the inotify goroutine sets the gather timer
 			// (or sends hurry to read at once). readWake is a poll, a

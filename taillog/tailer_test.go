@@ -1297,7 +1297,7 @@ func awaitWaiting(t *testing.T, m *Manager, path string) {
 		tl := m.tailers[path]
 		m.mu.Unlock()
 		m.watch.waitMu.Lock()
-		_, ok := m.watch.waiting[tl]
+		_, ok := m.watch.waits[tl]
 		m.watch.waitMu.Unlock()
 		if ok {
 			return

@@ -32,10 +32,9 @@ type watcher struct {
 	// it first. A trickling file's reader then wakes once per read, not
 	// once more for the first write after each read; and not at all for
 	// a write whose event was still queued when the read took its bytes.
-	waitMu    sync.Mutex
-	serving   bool                    // run reads the queue: waiting is served
-	waiting   map[*Tailer]gatherAfter // readers waiting for a write
-	gathering map[*Tailer]struct{}    // readers whose gather a write started (their gather timer runs)
+	waitMu  sync.Mutex
+	serving bool                   // run reads the queue: waits are served
+	waits   map[*Tailer]readerWait // readers waiting for a write, or gathering since one came
 }
 
 // startInotify is newInotify; tests take inotify away.
@@ -52,8 +51,7 @@ func newWatcher(log *slog.Logger) *watcher {
 	}
 	wt.w = w
 	wt.stop = make(chan struct{})
-	wt.gathering = map[*Tailer]struct{}{}
-	wt.waiting = map[*Tailer]gatherAfter{}
+	wt.waits = map[*Tailer]readerWait{}
 	wt.serving = true
 	go wt.run()
 	return wt
@@ -127,7 +125,7 @@ func (wt *watcher) remove(t *Tailer) {
 
 func (wt *watcher) run() {
 	defer close(wt.done)
-	defer wt.endSchedule()
+	defer wt.endWaits()
 	err := wt.w.run(wt.stop, func(evs []fsEvent) {
 		now := time.Now()
 		wt.mu.Lock()
@@ -151,27 +149,25 @@ func (wt *watcher) run() {
 	}
 }
 
-// gatherAfter is how a waiting reader's gather goes once its file is
-// written: it ends delay after the write, or at once if the file was last
-// read more than quiet ago.
-type gatherAfter struct {
-	delay time.Duration
-	since time.Time
-	quiet time.Duration
+// readerWait is a reader waiting for its file's next write (awaitWrite).
+type readerWait struct {
+	delay     time.Duration // its gather, once the write comes
+	since     time.Time     // its last read of data (zero: none yet)
+	gathering bool          // the write came: the reader's gather timer runs
 }
 
 // awaitWrite has the reader t wait for its file's next write without
-// being woken by it: the write's event starts t's gather (g) on t.gather,
-// or sends t.hurry to have it read at once. It tells whether it will be:
-// without inotify the reader is woken by each write, and keeps its own
-// timer.
-func (wt *watcher) awaitWrite(t *Tailer, g gatherAfter) bool {
+// being woken by it: the write's event starts t's gather of delay on
+// t.gather, or sends t.hurry to have it read at once (since is when it
+// last read data). It tells whether it will be: without inotify the
+// reader is woken by each write, and keeps its own timer.
+func (wt *watcher) awaitWrite(t *Tailer, delay time.Duration, since time.Time) bool {
 	wt.waitMu.Lock()
 	defer wt.waitMu.Unlock()
 	if !wt.serving {
 		return false
 	}
-	wt.waiting[t] = g
+	wt.waits[t] = readerWait{delay: delay, since: since}
 	return true
 }
 
@@ -180,28 +176,22 @@ func (wt *watcher) awaitWrite(t *Tailer, g gatherAfter) bool {
 func (wt *watcher) awoken(t *Tailer) (gathering bool) {
 	wt.waitMu.Lock()
 	defer wt.waitMu.Unlock()
-	_, gathering = wt.gathering[t]
-	delete(wt.waiting, t)
-	delete(wt.gathering, t)
+	gathering = wt.waits[t].gathering
+	delete(wt.waits, t)
 	return gathering
 }
 
 // written is a write's event for t's file (the inotify goroutine).
 func (wt *watcher) written(t *Tailer, now time.Time) {
 	wt.waitMu.Lock()
-	if _, ok := wt.gathering[t]; ok {
-		// Gathering already: the write is counted, nothing else.
-		wt.waitMu.Unlock()
-		t.evented.Store(true)
-		if t.writes.Add(1) == hurryWrites {
-			t.hurryUp()
-		}
-		return
-	}
-	g, ok := wt.waiting[t]
-	if !ok {
-		wt.waitMu.Unlock()
+	defer wt.waitMu.Unlock()
+	w, ok := wt.waits[t]
+	switch {
+	case !ok:
 		t.written()
+		return
+	case w.gathering:
+		t.countWrite()
 		return
 	}
 	t.evented.Store(true)
@@ -210,39 +200,29 @@ func (wt *watcher) written(t *Tailer, now time.Time) {
 	switch t.unread() {
 	case unreadNone:
 		// A write the last read took already: wait on.
-		wt.waitMu.Unlock()
 		return
 	case unreadGather:
-		if g.delay > 0 && now.Sub(g.since) <= g.quiet {
-			break
+		// No delay: the last read found the file busy.
+		if w.delay > 0 && now.Sub(w.since) <= t.m.opts.MaxReadDelay {
+			t.countWrite()
+			wt.waits[t] = readerWait{gathering: true}
+			t.gather.Reset(w.delay)
+			return
 		}
-		fallthrough
-	case unreadNow:
-		// Plenty, truncated, or after a pause: read at once.
-		delete(wt.waiting, t)
-		wt.waitMu.Unlock()
-		t.hurryUp()
-		return
 	}
-	delete(wt.waiting, t)
-	t.writes.Add(1)
-	wt.gathering[t] = struct{}{}
-	t.gather.Reset(g.delay)
-	wt.waitMu.Unlock()
+	// Plenty, truncated, or the first line after a pause: read at once.
+	delete(wt.waits, t)
+	t.hurryUp()
 }
 
-// endSchedule ends every wait for a write: run has stopped reading the
+// endWaits ends every wait for a write: run has stopped reading the
 // queue, and the readers are woken by each write (pokes) from now on.
-func (wt *watcher) endSchedule() {
+func (wt *watcher) endWaits() {
 	wt.waitMu.Lock()
 	defer wt.waitMu.Unlock()
 	wt.serving = false
-	for t := range wt.gathering {
-		delete(wt.gathering, t)
-		t.hurryUp()
-	}
-	for t := range wt.waiting {
-		delete(wt.waiting, t)
+	for t := range wt.waits {
+		delete(wt.waits, t)
 		t.hurryUp()
 	}
 }
