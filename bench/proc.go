@@ -122,11 +122,13 @@ func (p *proc) sampleHWM() {
 	defer t.Stop()
 	path := fmt.Sprintf("/proc/%d/status", p.pid())
 	for {
-		if v, err := statusNumber(path, "VmHWM:"); err == nil && v > p.hwmKiB.Load() {
-			p.hwmKiB.Store(v)
-		}
-		if v, err := statusNumber(path, "RssAnon:"); err == nil && v > p.anonKiB.Load() {
-			p.anonKiB.Store(v)
+		if v, err := statusNumbers(path, "VmHWM:", "RssAnon:"); err == nil {
+			if v[0] > p.hwmKiB.Load() {
+				p.hwmKiB.Store(v[0])
+			}
+			if v[1] > p.anonKiB.Load() {
+				p.anonKiB.Store(v[1])
+			}
 		}
 		select {
 		case <-p.done:
@@ -200,38 +202,51 @@ func procSwitches(pid int) (int64, error) {
 	}
 	var sum int64
 	for _, t := range tasks {
-		for _, field := range []string{"voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:"} {
-			n, err := statusNumber(fmt.Sprintf("/proc/%d/task/%s/status", pid, t.Name()), field)
-			if err != nil {
-				continue // the thread has just exited
-			}
-			sum += n
+		v, err := statusNumbers(fmt.Sprintf("/proc/%d/task/%s/status", pid, t.Name()),
+			"voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:")
+		if err != nil {
+			continue // the thread has just exited
 		}
+		sum += v[0] + v[1]
 	}
 	return sum, nil
 }
 
 // procRSS reads VmRSS (KiB) of a running process.
 func procRSS(pid int) (int64, error) {
-	return statusNumber(fmt.Sprintf("/proc/%d/status", pid), "VmRSS:")
-}
-
-// statusNumber reads the number of one "Name:  N" or "Name:  N kB" field
-// of a /proc/PID/status file.
-func statusNumber(path, field string) (int64, error) {
-	b, err := os.ReadFile(path)
+	v, err := statusNumbers(fmt.Sprintf("/proc/%d/status", pid), "VmRSS:")
 	if err != nil {
 		return 0, err
 	}
+	return v[0], nil
+}
+
+// statusNumbers reads a /proc/PID/status file once and returns the number
+// of each "Name:  N" or "Name:  N kB" field named, in order.
+func statusNumbers(path string, fields ...string) ([]int64, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	v := make([]int64, len(fields))
+	found := 0
 	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, field) {
-			f := strings.Fields(l)
-			if len(f) >= 2 {
-				return strconv.ParseInt(f[1], 10, 64)
+		for i, field := range fields {
+			if !strings.HasPrefix(l, field) {
+				continue
+			}
+			if f := strings.Fields(l); len(f) >= 2 {
+				if v[i], err = strconv.ParseInt(f[1], 10, 64); err != nil {
+					return nil, fmt.Errorf("%s in %s: %w", field, path, err)
+				}
+				found++
 			}
 		}
 	}
-	return 0, fmt.Errorf("no %s in %s", field, path)
+	if found < len(fields) {
+		return nil, fmt.Errorf("not every one of %v in %s", fields, path)
+	}
+	return v, nil
 }
 
 // selfCPU is the bench process's own CPU so far (kfake runs here).
