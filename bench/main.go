@@ -8,8 +8,10 @@
 //	B  latency: logagent following a file written at 10k lines/s; each line
 //	   carries its write time; a consumer reports consume − write.
 //	C  many files: 1,000 files appended 10 lines/s each; the agent's CPU
-//	   (% of one core) and RSS over a window after a warm-up, median of
-//	   -c-runs runs per client (the clients interleaved).
+//	   (% of one core), context switches and RSS over a window after a
+//	   warm-up, median of -c-runs runs per client; as peers, kcat and the
+//	   bare loops fed the same lines at the same pace through a pipe (all
+//	   contenders interleaved).
 //
 // The broker is an in-process kfake (its CPU is the bench's, not the
 // contenders') unless -brokers or BROKERS names a real Kafka. etcd is
@@ -34,6 +36,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -116,7 +119,7 @@ func run() (code int) {
 	flag.DurationVar(&o.warmup, "warmup", 5*time.Second, "workload C: warm-up before measuring")
 	flag.DurationVar(&o.window, "window", 20*time.Second, "workload C: measuring window")
 	flag.BoolVar(&o.keepTmp, "keep-tmp", false, "keep the temp dir (logs, configs, data)")
-	flag.DurationVar(&o.maxDuration, "max-duration", 15*time.Minute, "bound of the whole benchmark")
+	flag.DurationVar(&o.maxDuration, "max-duration", 20*time.Minute, "bound of the whole benchmark")
 	flag.Parse()
 	set := map[string]bool{}
 	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -232,7 +235,9 @@ func (e *env) wantWorkload(w string) bool {
 			}
 		}
 		return false
-	default: // B and C run logagent only
+	case "C":
+		return slices.ContainsFunc(contendersC, e.wantContender)
+	default: // B runs logagent only
 		return e.wantContender("logagent-sarama") || e.wantContender("logagent-franz-go")
 	}
 }

@@ -250,20 +250,23 @@ func (r *report) renderB(p func(string, ...any)) {
 func (r *report) renderC(p func(string, ...any)) {
 	o := r.opts
 	p("## C. Many files: %d files × %d lines/s each, after a %s warm-up, over %s\n\n", o.files, o.fileRate, o.warmup, o.window)
-	p("One etcd entry per file; the files in a few directories, shared topics. Each file is written one line at a time, at a moment of its own within each interval (1 ms slots), as files of unrelated processes are. CPU from /proc/PID/stat "+
-		"(utime+stime delta over the window); context switches: those of all the agent's threads over the window, per second (/proc/PID/task/*/status), "+
+	p("logagent: one etcd entry per file; the files in a few directories, shared topics. Each file is written one line at a time, at a moment of its own within each interval (1 ms slots), as files of unrelated processes are. "+
+		"Peers: the same lines at the same pace, each 1 ms slot's lines in one write to a pipe that kcat -P or the bare client loop (as in A) reads and produces to one topic; "+
+		"they follow no files, so their CPU is what producing alone costs at this rate. CPU from /proc/PID/stat "+
+		"(utime+stime delta over the window); context switches: those of all the process's threads over the window, per second (/proc/PID/task/*/status), "+
 		"a measure of its wake-ups that varies less from run to run than its CPU. RSS: peak VmRSS sampled every 250 ms. Delivered: records in Kafka after the writers stop. "+
-		"Each client ran %d time(s), the clients interleaved: the CPU is the median of the runs that succeeded (all of them listed), "+
+		"Each contender ran %d time(s), the contenders interleaved: the CPU is the median of the runs that succeeded (all of them listed), "+
 		"the other columns are those of the median run.\n\n", o.cRuns)
-	p("| logagent client | files (dirs, topics) | start → all followed | lines/s written | agent CPU (%% of a core) | runs: CPU %% | context switches/s | agent peak RSS MiB | Go heap in use / from OS MiB (end) | goroutines | delivered / written | result |\n")
+	p("| contender | files (dirs, topics) | start → all followed | lines/s written | CPU (%% of a core) | runs: CPU %% | context switches/s | peak RSS MiB | Go heap in use / from OS MiB (end) | goroutines | delivered / written | result |\n")
 	p("|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---|\n")
-	for _, client := range []string{"sarama", "franz-go"} {
+	medians := map[string]float64{}
+	for _, id := range contendersC {
 		var ok []*resultC
 		var runs []string
 		var failed []string
 		var cpus []float64
 		for _, x := range r.c {
-			if x.client != client {
+			if x.id != id {
 				continue
 			}
 			if x.err != nil {
@@ -278,22 +281,56 @@ func (r *report) renderC(p func(string, ...any)) {
 		if len(runs) == 0 {
 			continue
 		}
+		name := contenderNameC(id)
 		res := "ok"
 		if len(failed) > 0 {
 			res = fmt.Sprintf("%d failed: %s", len(failed), failed[0])
 		}
 		if len(ok) == 0 {
-			p("| %s | | | | | %s | | | | | | %s |\n", client, strings.Join(runs, ", "), res)
+			p("| %s | | | | | %s | | | | | | %s |\n", name, strings.Join(runs, ", "), res)
 			continue
 		}
 		slices.SortFunc(ok, func(a, b *resultC) int { return cmp.Compare(a.cpuPct, b.cpuPct) })
 		x := ok[len(ok)/2]
 		cpu := median(cpus)
-		p("| %s | %d (%d, %d) | %s s | %.0f | %.1f | %s | %.0f | %s | %s / %s | %d | %d / %d | %s |\n", x.client, x.files, x.dirs, x.topics,
-			secs(x.startup), x.rate, cpu, strings.Join(runs, ", "), x.switches, mib(x.rssKiB), mib(x.end.heap>>10), mib(x.end.sys>>10), x.end.gorout,
-			x.delivered, x.written, res)
+		medians[id] = cpu
+		if strings.HasPrefix(id, "logagent-") {
+			p("| %s | %d (%d, %d) | %s s | %.0f | %.1f | %s | %.0f | %s | %s / %s | %d | %d / %d | %s |\n", name, x.files, x.dirs, x.topics,
+				secs(x.startup), x.rate, cpu, strings.Join(runs, ", "), x.switches, mib(x.rssKiB), mib(x.end.heap>>10), mib(x.end.sys>>10), x.end.gorout,
+				x.delivered, x.written, res)
+		} else {
+			p("| %s | pipe (–, 1) | | %.0f | %.1f | %s | %.0f | %s | | | %d / %d | %s |\n", name,
+				x.rate, cpu, strings.Join(runs, ", "), x.switches, mib(x.rssKiB), x.delivered, x.written, res)
+		}
 	}
 	p("\n")
+	var ratios []string
+	for _, client := range []string{"sarama", "franz-go"} {
+		agent, bare := medians["logagent-"+client], medians[client]
+		if agent > 0 && bare > 0 {
+			ratios = append(ratios, fmt.Sprintf("logagent with %s takes %.1f× the CPU of the bare %s loop (%.1f against %.1f %% of a core)",
+				client, agent/bare, client, agent, bare))
+		}
+		if k := medians["kcat"]; agent > 0 && k > 0 {
+			ratios = append(ratios, fmt.Sprintf("logagent with %s takes %.1f× kcat's", client, agent/k))
+		}
+	}
+	if len(ratios) > 0 {
+		p("Same run, CPU medians: %s.\n\n", strings.Join(ratios, "; "))
+	}
+}
+
+func contenderNameC(id string) string {
+	switch id {
+	case "logagent-sarama":
+		return "logagent, sarama"
+	case "logagent-franz-go":
+		return "logagent, franz-go"
+	case "kcat":
+		return "kcat -P (librdkafka)"
+	default:
+		return "bare " + id + " loop"
+	}
 }
 
 // iniNote names the BENCH_INI overrides, if any.
