@@ -228,6 +228,7 @@ func (a *Agent) pump(ctx context.Context) {
 			paths[lines[0].Path()] = path
 		}
 		topic := lines[0].Topic()
+		read := b.Read
 		sb.msgs = slices.Grow(sb.msgs[:0], n)[:n]
 		sb.hdrs = slices.Grow(sb.hdrs[:0], 3*n)[:3*n]
 		// Headers point into offs: it must not move while they are built.
@@ -247,7 +248,7 @@ func (a *Agent) pump(ctx context.Context) {
 			offs = strconv.AppendInt(offs, l.Offset, 10)
 			h[2] = kafka.Header{Key: hdrOffset, Value: offs[start:len(offs):len(offs)]}
 			m := &msgs[i]
-			*m = kafka.Message{Topic: topic, Value: l.Data, Headers: h, PartitionKey: path, Meta: l}
+			*m = kafka.Message{Topic: topic, Value: l.Data, Headers: h, PartitionKey: path, Meta: l, Time: read}
 			if err := a.prod.Send(ctx, m); err != nil {
 				return // stopping: unsent lines are read again on the next start
 			}

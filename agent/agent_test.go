@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -247,6 +248,48 @@ func TestRecordsAreByteExactWithHeaders(t *testing.T) {
 			}
 		}
 		h.quiet(300 * time.Millisecond)
+	})
+}
+
+// TestRecordTimestampIsReadTime: a record's timestamp is when the agent
+// read its line, not when Kafka took it: lines read while Kafka is away
+// keep their time. (sarama stamped a record when it batched it for a
+// broker, after Kafka was back.)
+func TestRecordTimestampIsReadTime(t *testing.T) {
+	forEachClient(t, func(t *testing.T, h *harness) {
+		_, port, err := net.SplitHostPort(h.kafka.Addrs[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.kafka.Close() // down when the agent starts, back on the same port below
+		log := filepath.Join(h.dir, "ts.log")
+		h.start()
+		h.put(etcd.Entry{Path: log, Topic: "ts"})
+		h.waitState("waiting-for-file", log)
+		written := time.Now().Truncate(time.Millisecond)
+		appendFile(t, log, "one\ntwo\n")
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			if st := h.agent.Status(); len(st) == 1 && st[0].LinesRead == 2 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the lines were not read: %+v", h.agent.Status())
+			}
+		}
+		read := time.Now()
+		time.Sleep(time.Second)
+		p, _ := strconv.Atoi(port)
+		if h.kafka, err = testenv.StartKafka(p); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(h.kafka.Close)
+		back := time.Now()
+		for i, r := range h.records(2) {
+			if ts := r.Timestamp; ts.Before(written) || ts.After(read) {
+				t.Errorf("record %d (%q): timestamp %s, want its read time (%s to %s); Kafka was back at %s", i, r.Value,
+					ts.Format(time.StampMilli), written.Format(time.StampMilli), read.Format(time.StampMilli), back.Format(time.StampMilli))
+			}
+		}
 	})
 }
 

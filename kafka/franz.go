@@ -157,7 +157,7 @@ func newFranz(c conf.Kafka, ack AckFunc, hooks Hooks, log *slog.Logger) (*franzP
 func (fp *franzProducer) Send(ctx context.Context, m *Message) error {
 	fr := frecs.Get().(*frec)
 	fr.m = m
-	fr.Record = kgo.Record{Topic: m.Topic, Value: m.Value}
+	fr.Record = kgo.Record{Topic: m.Topic, Value: m.Value, Timestamp: m.Time}
 	fr.Headers = fitHeaders(fr.hdrs[:], len(m.Headers))
 	for i, h := range m.Headers {
 		fr.Headers[i] = kgo.RecordHeader{Key: h.Key.s, Value: h.Value}

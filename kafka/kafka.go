@@ -45,6 +45,9 @@ type Message struct {
 	PartitionKey []byte
 	// Meta is returned with the ack.
 	Meta any
+	// Time is the record's timestamp (zero: the client's clock when it
+	// takes the record). It stays the same when the record is sent again.
+	Time time.Time
 
 	// Kept by the backends, saving an allocation per record.
 	sent   int64 // since epoch; 0: not timed

@@ -128,6 +128,50 @@ func TestLingerZeroSendsAtOnce(t *testing.T) {
 	}
 }
 
+// A message's Time is its record's timestamp, to the millisecond, with
+// either client; without one the client's clock stamps it.
+func TestRecordTimestampIsMessageTime(t *testing.T) {
+	for _, client := range []string{conf.ClientSarama, conf.ClientFranzGo} {
+		t.Run(client, func(t *testing.T) {
+			k, err := testenv.StartKafka(0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer k.Close()
+			p, a := newProducer(t, client, k.Addrs, nil)
+			defer p.Close(context.Background())
+			read := time.Date(2021, 3, 4, 5, 6, 7, 89_123_456, time.UTC)
+			before := time.Now().Truncate(time.Millisecond)
+			for _, m := range []*Message{{Topic: "ts", Value: []byte("read"), Time: read}, {Topic: "ts", Value: []byte("unstamped")}} {
+				if err := p.Send(context.Background(), m); err != nil {
+					t.Fatal(err)
+				}
+			}
+			a.wait(t, 2)
+			after := time.Now()
+			c, err := testenv.NewConsumer(k.Addrs, "ts")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			var rs []testenv.Record
+			for deadline := time.Now().Add(10 * time.Second); len(rs) < 2 && time.Now().Before(deadline); {
+				got, _ := c.Poll(context.Background(), 500*time.Millisecond)
+				rs = append(rs, got...)
+			}
+			if len(rs) != 2 {
+				t.Fatalf("%d records, want 2", len(rs))
+			}
+			if want := read.Truncate(time.Millisecond); !rs[0].Timestamp.Equal(want) {
+				t.Errorf("record with Time: timestamp %s, want %s", rs[0].Timestamp.UTC(), want)
+			}
+			if ts := rs[1].Timestamp; ts.Before(before) || ts.After(after) {
+				t.Errorf("record without Time: timestamp %s, want the send's time (%s to %s)", ts.UTC(), before.UTC(), after.UTC())
+			}
+		})
+	}
+}
+
 // franz-go's batch limit is also its record limit: it follows the largest
 // record the caller announces, and such a record is delivered.
 func TestLargestRecordIsSent(t *testing.T) {

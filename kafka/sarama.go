@@ -238,7 +238,7 @@ func (b *byteEncoder) Length() int             { return len(*b) }
 func (sp *saramaProducer) message(m *Message) *sarama.ProducerMessage {
 	s := smsgs.Get().(*smsg)
 	s.val = m.Value
-	s.ProducerMessage = sarama.ProducerMessage{Topic: m.Topic, Value: &s.val, Metadata: m}
+	s.ProducerMessage = sarama.ProducerMessage{Topic: m.Topic, Value: &s.val, Metadata: m, Timestamp: m.Time}
 	s.Headers = fitHeaders(s.hdrs[:], len(m.Headers))
 	for i, h := range m.Headers {
 		s.Headers[i] = sarama.RecordHeader{Key: h.Key.b, Value: h.Value}

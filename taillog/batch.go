@@ -3,6 +3,7 @@ package taillog
 import (
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Line is one line (or one piece of an oversized line) read from a file.
@@ -49,6 +50,10 @@ func (l *Line) Pin() { l.b.pinned.Store(true) }
 // per line of the hot path is gone, and with it most of the GC's work.
 type Batch struct {
 	Lines []Line
+	// Read is when its lines were read: their records' timestamp. One
+	// clock reading per batch, not per line (kgo and sarama read the
+	// clock for each record that comes without one).
+	Read time.Time
 	// Aux belongs to the consumer: it stays with the batch across reuse,
 	// so per-line buffers of the consumer's (messages, headers) hung on it
 	// are reused too. If it has a Reset method, recycling calls it: it
@@ -71,6 +76,7 @@ func (t *Tailer) newBatch(f *openFile, ch *chunk) *Batch {
 	b := batches.Get().(*Batch)
 	b.path, b.topic = t.entry.Path, t.entry.Topic
 	b.tr, b.st, b.m = f.tr, &t.stats, t.m
+	b.Read = time.Now()
 	if ch != nil {
 		ch.refs.Add(1)
 	}

@@ -115,6 +115,7 @@ type Record struct {
 	Offset    int64
 	Value     []byte
 	Headers   map[string]string
+	Timestamp time.Time
 }
 
 // Consumer reads topics from the beginning.
@@ -151,7 +152,8 @@ func (c *Consumer) Poll(ctx context.Context, d time.Duration) ([]Record, error) 
 		for _, x := range r.Headers {
 			h[x.Key] = string(x.Value)
 		}
-		out = append(out, Record{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Value: r.Value, Headers: h})
+		out = append(out, Record{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Value: r.Value, Headers: h,
+			Timestamp: r.Timestamp})
 	})
 	return out, err
 }
