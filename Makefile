@@ -50,7 +50,7 @@ deps:
 ## bare sarama and franz-go loops) on one broker: in-process kfake, or BROKERS=host:port.
 bench:
 	bash scripts/bench-deps.sh
-	$(GO) test -run '^$$' -bench . -benchmem ./taillog ./agent
+	$(GO) test -run '^$$' -bench . -benchmem ./taillog ./kafka ./agent
 	$(GO) run ./bench -runs 3 -out bench/results.md
 
 install: build

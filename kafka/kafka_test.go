@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"strconv"
@@ -12,7 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pierrec/lz4/v4"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/logagent/logagent/conf"
@@ -172,6 +175,26 @@ func TestRecordTimestampIsMessageTime(t *testing.T) {
 	}
 }
 
+// franz-go's lz4 frames: 64 KiB blocks, no content checksum (the batch's
+// CRC covers them), and they decompress to what went in.
+func TestLz4Frame(t *testing.T) {
+	src := bytes.Repeat([]byte("10.0.0.1 - - [02/Dec/2026:03:00:00 +0000] \"GET /a HTTP/1.1\" 200 123\n"), 5000)
+	var dst bytes.Buffer
+	out, codec := newLz4Compressor().Compress(&dst, src)
+	if codec != kgo.CodecLz4 {
+		t.Fatalf("codec %v", codec)
+	}
+	// The frame descriptor: magic (4 bytes), FLG, BD. FLG bit 2 is the
+	// content checksum; BD bits 4-6 the block size (4: 64 KiB).
+	if len(out) < 6 || out[4]&0x04 != 0 || (out[5]>>4)&0x7 != 4 {
+		t.Fatalf("frame descriptor FLG %08b BD %08b: want no content checksum, 64 KiB blocks", out[4], out[5])
+	}
+	back, err := io.ReadAll(lz4.NewReader(bytes.NewReader(out)))
+	if err != nil || !bytes.Equal(back, src) {
+		t.Fatalf("round trip: %d bytes, err %v", len(back), err)
+	}
+}
+
 // franz-go's batch limit is also its record limit: it follows the largest
 // record the caller announces, and such a record is delivered.
 func TestLargestRecordIsSent(t *testing.T) {
@@ -288,5 +311,23 @@ func TestBackoff(t *testing.T) {
 		if got := backoff(100*time.Millisecond, tc.attempt); got != tc.want {
 			t.Errorf("backoff(%d) = %s, want %s", tc.attempt, got, tc.want)
 		}
+	}
+}
+
+// BenchmarkLz4Compress: one 512 KiB batch of access-log lines, as franz-go
+// hands the compressor (the agent's batches are at most 520 KiB).
+func BenchmarkLz4Compress(b *testing.B) {
+	var src []byte
+	for i := 0; len(src) < 512<<10; i++ {
+		src = fmt.Appendf(src, "10.%d.%d.%d - - [02/Dec/2026:03:%02d:%02d +0000] \"GET /api/items/%d HTTP/1.1\" %d %d\n",
+			i%256, i*7%256, i*13%256, i/60%60, i%60, i*7919%10000, []int{200, 200, 304, 404}[i%4], 100+i*31%9000)
+	}
+	c := newLz4Compressor()
+	var dst bytes.Buffer
+	b.SetBytes(int64(len(src)))
+	b.ReportAllocs()
+	for b.Loop() {
+		dst.Reset()
+		c.Compress(&dst, src)
 	}
 }
