@@ -126,6 +126,26 @@ func (h *harness) stop() {
 	}
 }
 
+// kafkaDown stops Kafka; back starts it again on the same port (empty)
+// and returns when it is up.
+func (h *harness) kafkaDown() (back func() time.Time) {
+	h.t.Helper()
+	_, port, err := net.SplitHostPort(h.kafka.Addrs[0])
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.kafka.Close()
+	return func() time.Time {
+		h.t.Helper()
+		p, _ := strconv.Atoi(port)
+		if h.kafka, err = testenv.StartKafka(p); err != nil {
+			h.t.Fatal(err)
+		}
+		h.t.Cleanup(h.kafka.Close)
+		return time.Now()
+	}
+}
+
 func (h *harness) put(entries ...etcd.Entry) {
 	h.t.Helper()
 	b, _ := json.Marshal(entries)
@@ -257,11 +277,7 @@ func TestRecordsAreByteExactWithHeaders(t *testing.T) {
 // broker, after Kafka was back.)
 func TestRecordTimestampIsReadTime(t *testing.T) {
 	forEachClient(t, func(t *testing.T, h *harness) {
-		_, port, err := net.SplitHostPort(h.kafka.Addrs[0])
-		if err != nil {
-			t.Fatal(err)
-		}
-		h.kafka.Close() // down when the agent starts, back on the same port below
+		kafkaBack := h.kafkaDown() // down when the agent starts, back below
 		log := filepath.Join(h.dir, "ts.log")
 		h.start()
 		h.put(etcd.Entry{Path: log, Topic: "ts"})
@@ -278,17 +294,66 @@ func TestRecordTimestampIsReadTime(t *testing.T) {
 		}
 		read := time.Now()
 		time.Sleep(time.Second)
-		p, _ := strconv.Atoi(port)
-		if h.kafka, err = testenv.StartKafka(p); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(h.kafka.Close)
-		back := time.Now()
+		back := kafkaBack()
 		for i, r := range h.records(2) {
 			if ts := r.Timestamp; ts.Before(written) || ts.After(read) {
 				t.Errorf("record %d (%q): timestamp %s, want its read time (%s to %s); Kafka was back at %s", i, r.Value,
 					ts.Format(time.StampMilli), written.Format(time.StampMilli), read.Format(time.StampMilli), back.Format(time.StampMilli))
 			}
+		}
+	})
+}
+
+// TestRecordTimestampIsReadTimeWhenBufferFull: one read of many lines is
+// cut into batches, and with Kafka down the buffer fills before the read's
+// last batches are handed over; those lines still carry the read's time,
+// not the time Kafka came back and their batches could be cut.
+func TestRecordTimestampIsReadTimeWhenBufferFull(t *testing.T) {
+	forEachClient(t, func(t *testing.T, h *harness) {
+		kafkaBack := h.kafkaDown()
+		h.extra = "[agent]\nbuffer_bytes = 256KiB\nmax_line_bytes = 64KiB\n"
+		log := filepath.Join(h.dir, "full.log")
+		h.start()
+		h.put(etcd.Entry{Path: log, Topic: "full"})
+		h.waitState("waiting-for-file", log)
+		const n = 5000
+		var b strings.Builder
+		for i := 0; i < n; i++ {
+			fmt.Fprintf(&b, "line %05d %s\n", i, strings.Repeat("x", 80))
+		}
+		written := time.Now().Truncate(time.Millisecond)
+		appendFile(t, log, b.String())
+		// Wait until reading stops: the buffer is full.
+		var read int64
+		for stable, deadline := 0, time.Now().Add(10*time.Second); stable < 10; time.Sleep(50 * time.Millisecond) {
+			st := h.agent.Status()
+			if len(st) == 1 && st[0].BytesRead > 0 && st[0].BytesRead == read {
+				stable++
+			} else if len(st) == 1 {
+				read, stable = st[0].BytesRead, 0
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("reading did not stop: %+v", st)
+			}
+		}
+		if read >= int64(b.Len()) {
+			t.Fatalf("the whole file (%d bytes) was read with Kafka down: the buffer did not fill", read)
+		}
+		time.Sleep(time.Second)
+		back := kafkaBack()
+		late := 0
+		for i, r := range h.records(n) {
+			off, _ := strconv.ParseInt(r.Headers["offset"], 10, 64)
+			end := off + int64(len(r.Value)) + 1
+			if ts := r.Timestamp; ts.Before(written) || (end <= read && !ts.Before(back)) {
+				if late++; late <= 3 {
+					t.Errorf("record %d (offset %d, read before Kafka was back): timestamp %s, Kafka back at %s", i, off,
+						ts.Format(time.StampMilli), back.Format(time.StampMilli))
+				}
+			}
+		}
+		if late > 0 {
+			t.Fatalf("%d records of lines read before Kafka was back (its first %d bytes) stamped later", late, read)
 		}
 	})
 }

@@ -33,6 +33,7 @@ type franzProducer struct {
 	// promiseFn is fp.promise, made once: a method value allocates.
 	promiseFn func(*kgo.Record, error)
 	sends     atomic.Uint64
+	restamped atomic.Uint64 // records Kafka refused for their timestamp (restamp)
 
 	first     time.Duration // retry_backoff
 	ctx       context.Context
@@ -194,6 +195,9 @@ func (fp *franzProducer) promise(r *kgo.Record, err error) {
 		}
 		if !fp.failing.Swap(true) {
 			fp.log.Warn("Kafka refused records; producing them again until it takes them", "topic", m.Topic, "err", err)
+		}
+		if errors.Is(err, kerr.InvalidTimestamp) {
+			restamp(m, &fp.restamped, fp.log)
 		}
 		fp.retryMu.Lock()
 		fp.retryQ = append(fp.retryQ, m)

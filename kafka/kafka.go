@@ -46,7 +46,8 @@ type Message struct {
 	// Meta is returned with the ack.
 	Meta any
 	// Time is the record's timestamp (zero: the client's clock when it
-	// takes the record). It stays the same when the record is sent again.
+	// takes the record). A non-zero Time stays the same when the record is
+	// sent again, unless Kafka refuses it (restamp).
 	Time time.Time
 
 	// Kept by the backends, saving an allocation per record.
@@ -170,6 +171,20 @@ func (h Hooks) observe(m *Message) {
 	if h.Latency != nil && m.sent != 0 {
 		h.Latency(time.Since(epoch) - time.Duration(m.sent-1))
 	}
+}
+
+// restamp is the Time of a record Kafka refused for its timestamp: a
+// topic's message.timestamp.before.max.ms (or after.max.ms) rejects a
+// line read long before it could be sent, as after a long Kafka outage.
+// The line is not lost for it: it is sent again with the time of sending
+// (zero: the client's clock), which the broker takes. n counts them: the
+// first and every 1000th are logged.
+func restamp(m *Message, n *atomic.Uint64, log *slog.Logger) {
+	if k := n.Add(1); k%1000 == 1 {
+		log.Warn("Kafka refused a record's timestamp (the topic's message.timestamp.before.max.ms or after.max.ms); sending it again with the time of sending",
+			"topic", m.Topic, "read_at", m.Time, "refused_so_far", k)
+	}
+	m.Time = time.Time{}
 }
 
 // backoff doubles from first up to 10s.

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -66,16 +67,41 @@ func newProducer(t *testing.T, client string, brokers []string, tweak func(*conf
 	return p, a
 }
 
+// consume reads topic from its beginning until it has n records.
+func consume(t *testing.T, addrs []string, topic string, n int) []testenv.Record {
+	t.Helper()
+	c, err := testenv.NewConsumer(addrs, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var rs []testenv.Record
+	for deadline := time.Now().Add(10 * time.Second); len(rs) < n && time.Now().Before(deadline); {
+		got, _ := c.Poll(context.Background(), 500*time.Millisecond)
+		rs = append(rs, got...)
+	}
+	if len(rs) != n {
+		t.Fatalf("%d records in %s, want %d", len(rs), topic, n)
+	}
+	return rs
+}
+
 // producerOnKfake is newProducer on an in-process Kafka of its own, which
 // the test's cleanup stops (after the test has closed the producer).
 func producerOnKfake(t *testing.T, client string, tweak func(*conf.Kafka)) (Producer, *acks) {
+	t.Helper()
+	return newProducer(t, client, startKafka(t).Addrs, tweak)
+}
+
+// startKafka starts an in-process Kafka that the test's cleanup stops.
+func startKafka(t *testing.T) *testenv.Kafka {
 	t.Helper()
 	k, err := testenv.StartKafka(0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(k.Close)
-	return newProducer(t, client, k.Addrs, tweak)
+	return k
 }
 
 func TestBackends(t *testing.T) {
@@ -136,11 +162,7 @@ func TestLingerZeroSendsAtOnce(t *testing.T) {
 func TestRecordTimestampIsMessageTime(t *testing.T) {
 	for _, client := range []string{conf.ClientSarama, conf.ClientFranzGo} {
 		t.Run(client, func(t *testing.T) {
-			k, err := testenv.StartKafka(0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer k.Close()
+			k := startKafka(t)
 			p, a := newProducer(t, client, k.Addrs, nil)
 			defer p.Close(context.Background())
 			read := time.Date(2021, 3, 4, 5, 6, 7, 89_123_456, time.UTC)
@@ -152,19 +174,7 @@ func TestRecordTimestampIsMessageTime(t *testing.T) {
 			}
 			a.wait(t, 2)
 			after := time.Now()
-			c, err := testenv.NewConsumer(k.Addrs, "ts")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			var rs []testenv.Record
-			for deadline := time.Now().Add(10 * time.Second); len(rs) < 2 && time.Now().Before(deadline); {
-				got, _ := c.Poll(context.Background(), 500*time.Millisecond)
-				rs = append(rs, got...)
-			}
-			if len(rs) != 2 {
-				t.Fatalf("%d records, want 2", len(rs))
-			}
+			rs := consume(t, k.Addrs, "ts", 2)
 			if want := read.Truncate(time.Millisecond); !rs[0].Timestamp.Equal(want) {
 				t.Errorf("record with Time: timestamp %s, want %s", rs[0].Timestamp.UTC(), want)
 			}
@@ -185,9 +195,10 @@ func TestLz4Frame(t *testing.T) {
 		t.Fatalf("codec %v", codec)
 	}
 	// The frame descriptor: magic (4 bytes), FLG, BD. FLG bit 2 is the
-	// content checksum; BD bits 4-6 the block size (4: 64 KiB).
-	if len(out) < 6 || out[4]&0x04 != 0 || (out[5]>>4)&0x7 != 4 {
-		t.Fatalf("frame descriptor FLG %08b BD %08b: want no content checksum, 64 KiB blocks", out[4], out[5])
+	// content checksum, bit 5 block independence (Kafka's reader requires
+	// it); BD bits 4-6 the block size (4: 64 KiB).
+	if len(out) < 6 || out[4]&0x04 != 0 || out[4]&0x20 == 0 || (out[5]>>4)&0x7 != 4 {
+		t.Fatalf("frame descriptor FLG %08b BD %08b: want independent blocks, no content checksum, 64 KiB blocks", out[4], out[5])
 	}
 	back, err := io.ReadAll(lz4.NewReader(bytes.NewReader(out)))
 	if err != nil || !bytes.Equal(back, src) {
@@ -217,6 +228,25 @@ func TestLargestRecordIsSent(t *testing.T) {
 	}
 }
 
+// refuseProduce answers a produce request with err for every partition.
+func refuseProduce(kreq kmsg.Request, err *kerr.Error) *kmsg.ProduceResponse {
+	req := kreq.(*kmsg.ProduceRequest)
+	resp := req.ResponseKind().(*kmsg.ProduceResponse)
+	resp.Version = req.Version
+	for _, rt := range req.Topics {
+		st := kmsg.NewProduceResponseTopic()
+		st.Topic, st.TopicID = rt.Topic, rt.TopicID
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewProduceResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.ErrorCode = err.Code
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp
+}
+
 // A refusal that is not about the record (here: the topic not authorized,
 // as while an ACL is being fixed) is not a reason to drop the line: the
 // record is produced again and acked once Kafka takes it.
@@ -233,21 +263,7 @@ func TestRefusedRecordIsProducedAgain(t *testing.T) {
 		}
 		k.C.KeepControl()
 		refusals++
-		req := kreq.(*kmsg.ProduceRequest)
-		resp := req.ResponseKind().(*kmsg.ProduceResponse)
-		resp.Version = req.Version
-		for _, rt := range req.Topics {
-			st := kmsg.NewProduceResponseTopic()
-			st.Topic, st.TopicID = rt.Topic, rt.TopicID
-			for _, rp := range rt.Partitions {
-				sp := kmsg.NewProduceResponseTopicPartition()
-				sp.Partition = rp.Partition
-				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
-				st.Partitions = append(st.Partitions, sp)
-			}
-			resp.Topics = append(resp.Topics, st)
-		}
-		return resp, nil, true
+		return refuseProduce(kreq, kerr.TopicAuthorizationFailed), nil, true
 	})
 	p, a := newProducer(t, conf.ClientFranzGo, k.Addrs, nil)
 	defer p.Close(context.Background())
@@ -257,6 +273,41 @@ func TestRefusedRecordIsProducedAgain(t *testing.T) {
 	a.wait(t, 1)
 	if len(a.errs) != 0 || len(a.ok) != 1 || refusals != 3 {
 		t.Fatalf("acks %q, errors %v after %d refusals", a.ok, a.errs, refusals)
+	}
+}
+
+// A topic whose message.timestamp.before.max.ms refuses a line read long
+// ago (INVALID_TIMESTAMP, which no client retries) does not lose it, nor
+// stall on it: it is sent again with the time of sending.
+func TestRefusedTimestampIsSentAgainWithSendTime(t *testing.T) {
+	for _, client := range []string{conf.ClientSarama, conf.ClientFranzGo} {
+		t.Run(client, func(t *testing.T) {
+			k := startKafka(t)
+			var refusals atomic.Int32
+			k.C.ControlKey(int16(kmsg.Produce), func(kreq kmsg.Request) (kmsg.Response, error, bool) {
+				if refusals.Load() > 0 {
+					return nil, nil, false
+				}
+				refusals.Add(1)
+				return refuseProduce(kreq, kerr.InvalidTimestamp), nil, true
+			})
+			p, a := newProducer(t, client, k.Addrs, nil)
+			defer p.Close(context.Background())
+			before := time.Now().Truncate(time.Millisecond)
+			read := before.Add(-48 * time.Hour)
+			if err := p.Send(context.Background(), &Message{Topic: "ts", Value: []byte("late"), Time: read}); err != nil {
+				t.Fatal(err)
+			}
+			a.wait(t, 1)
+			after := time.Now()
+			if len(a.errs) != 0 || len(a.ok) != 1 || refusals.Load() != 1 {
+				t.Fatalf("acks %q, errors %v after %d refusals", a.ok, a.errs, refusals.Load())
+			}
+			rs := consume(t, k.Addrs, "ts", 1)
+			if ts := rs[0].Timestamp; ts.Before(before) || ts.After(after) {
+				t.Fatalf("timestamp %s, want the second send's (%s to %s), not the refused %s", ts.UTC(), before.UTC(), after.UTC(), read.UTC())
+			}
+		})
 	}
 }
 

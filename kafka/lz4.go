@@ -13,9 +13,10 @@ import (
 // and with the default the compressors alone took 12 MiB of the agent's
 // heap. Batches are at most 1 MiB, so small blocks cost nothing in ratio
 // worth measuring. The frame carries no content checksum (an xxHash of
-// every byte, 5 % of the agent's CPU in a burst, and as much again for the
-// broker, which verifies it): the record batch's own CRC-32C already
-// covers the compressed bytes end to end.
+// every byte, 5 % of the agent's CPU in a burst, and as much again for
+// each reader that verifies it: Go and librdkafka consumers, and Kafka's
+// own reader after 4.1, which skips it): the record batch's own CRC-32C
+// already covers the compressed bytes end to end.
 type lz4Compressor struct {
 	pool sync.Pool
 }

@@ -45,7 +45,8 @@ type saramaProducer struct {
 	inflight atomic.Int64  // messages handed to sarama, not yet back
 
 	health
-	sends atomic.Uint64
+	sends     atomic.Uint64
+	restamped atomic.Uint64 // records Kafka refused for their timestamp (restamp)
 }
 
 func saramaConfig(c conf.Kafka) (*sarama.Config, error) {
@@ -301,6 +302,9 @@ func (sp *saramaProducer) errors() {
 			continue
 		}
 		sp.set(pe.Err)
+		if errors.Is(pe.Err, sarama.ErrInvalidTimestamp) {
+			restamp(f, &sp.restamped, sp.log)
+		}
 		sp.mu.Lock()
 		if sp.resume == nil {
 			sp.log.Warn("Kafka send failed; holding new lines and retrying the failed ones in order", "topic", f.Topic, "err", pe.Err)

@@ -50,9 +50,10 @@ func (l *Line) Pin() { l.b.pinned.Store(true) }
 // per line of the hot path is gone, and with it most of the GC's work.
 type Batch struct {
 	Lines []Line
-	// Read is when its lines were read: their records' timestamp. One
-	// clock reading per batch, not per line (kgo and sarama read the
-	// clock for each record that comes without one).
+	// Read is when its lines were read (the read that took each line's
+	// last bytes): their records' timestamp. One clock reading per read,
+	// not per line (kgo and sarama read the clock for each record that
+	// comes without one).
 	Read time.Time
 	// Aux belongs to the consumer: it stays with the batch across reuse,
 	// so per-line buffers of the consumer's (messages, headers) hung on it
@@ -72,11 +73,11 @@ type Batch struct {
 
 var batches = sync.Pool{New: func() any { return new(Batch) }}
 
-func (t *Tailer) newBatch(f *openFile, ch *chunk) *Batch {
+func (t *Tailer) newBatch(f *openFile, ch *chunk, read time.Time) *Batch {
 	b := batches.Get().(*Batch)
 	b.path, b.topic = t.entry.Path, t.entry.Topic
 	b.tr, b.st, b.m = f.tr, &t.stats, t.m
-	b.Read = time.Now()
+	b.Read = read
 	if ch != nil {
 		ch.refs.Add(1)
 	}

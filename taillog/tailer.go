@@ -55,6 +55,9 @@ type openFile struct {
 	// Owned by the reader goroutine.
 	readOff int64  // offset of the next byte to read from f
 	pending []byte // bytes of an unfinished line, starting at readOff-len(pending)
+	// pendingRead is when pending's last bytes were read: its record's
+	// timestamp if it is sent unfinished (flushPending).
+	pendingRead time.Time
 	// splitting is set while the pieces of an oversized line are sent.
 	splitting bool
 	// last holds the bytes just before readOff (up to lookBack): each
@@ -960,6 +963,10 @@ func (t *Tailer) read(ctx context.Context, f *openFile) (int64, error) {
 		// size alone would not show. One system call for both: it was a
 		// pread and a read, and a fstat after every empty read.
 		n, err := f.pread(buf[lookBack+have-back:lookBack+have+size], f.readOff-int64(back))
+		// The lines' read time, their records' timestamp: taken here, not
+		// as each batch is cut from the read, since cutting the next one
+		// may wait for the budget (Kafka down) for as long as it is down.
+		read := time.Now()
 		if err == nil && back > 0 && (n < back || !bytes.Equal(buf[lookBack+have-back:lookBack+have], f.last[:back])) {
 			c.release()
 			t.m.budget.Release(int64(size))
@@ -985,6 +992,7 @@ func (t *Tailer) read(ctx context.Context, f *openFile) (int64, error) {
 		data := buf[lookBack : lookBack+have+n]
 		complete := t.completeLines(data)
 		f.pending = append(f.pending[:0], data[complete:]...)
+		f.pendingRead = read
 		lines, in := data[:complete], c
 		if complete < len(c.buf)/4 {
 			// A few lines in a large buffer (a followed file, woken per
@@ -995,7 +1003,7 @@ func (t *Tailer) read(ctx context.Context, f *openFile) (int64, error) {
 			lines, in = append([]byte(nil), lines...), nil
 			c.release()
 		}
-		t.emit(ctx, f, in, lines, start, int64(size))
+		t.emit(ctx, f, in, lines, start, int64(size), read)
 		if in != nil {
 			c.release() // the batches cut from it hold it now
 		}
@@ -1021,8 +1029,9 @@ const LineBytes = int64(unsafe.Sizeof(Line{}))
 // MaxLineBytes. It takes over reserved, budget acquired
 // before the read: what the lines do not use is released, and what they
 // need beyond it is acquired batch by batch, so that a read of many short
-// lines never asks for more than the whole budget at once.
-func (t *Tailer) emit(ctx context.Context, f *openFile, c *chunk, data []byte, base int64, reserved int64) {
+// lines never asks for more than the whole budget at once. read is when
+// data was read: the timestamp of its lines.
+func (t *Tailer) emit(ctx context.Context, f *openFile, c *chunk, data []byte, base int64, reserved int64, read time.Time) {
 	maxLine := t.m.opts.MaxLineBytes
 	complete := len(data)
 	held := reserved
@@ -1084,7 +1093,7 @@ func (t *Tailer) emit(ctx context.Context, f *openFile, c *chunk, data []byte, b
 			}
 		}
 		if b == nil {
-			b = t.newBatch(f, c)
+			b = t.newBatch(f, c, read)
 		}
 		b.add(l)
 		b.cost += cost
@@ -1121,7 +1130,7 @@ func (t *Tailer) flushPending(ctx context.Context, f *openFile) {
 	if err := t.m.budget.Acquire(ctx, cost); err != nil {
 		return
 	}
-	b := t.newBatch(f, nil)
+	b := t.newBatch(f, nil, f.pendingRead)
 	b.add(Line{Offset: f.readOff - n, Data: append([]byte(nil), f.pending...), next: f.readOff})
 	b.cost = cost
 	f.pending = nil
