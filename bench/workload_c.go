@@ -146,7 +146,7 @@ func (e *env) manyFiles(ctx context.Context, client string, run int) *resultC {
 		}()
 	}
 	stop := func() { stopWriters(); wg.Wait() }
-	r.err = e.windowC(ctx, a.pid(), &written, r, func() func() {
+	r.err = e.windowC(ctx, a.proc, &written, r, func() func() {
 		prof := a.profile(ctx, filepath.Join(os.Getenv("BENCH_PROFILE"), fmt.Sprintf("C-%s-r%d.pprof", client, run)), int(o.window/time.Second)/2)
 		return func() { <-prof }
 	})
@@ -215,14 +215,16 @@ func (e *env) peerC(ctx context.Context, id string, run int) *resultC {
 			}
 		})
 	}()
-	r.err = e.windowC(ctx, p.pid(), &written, r, nil)
+	r.err = e.windowC(ctx, p, &written, r, nil)
 	stopWriter()
+	// EOF: the peer flushes, waits for its acks and exits. Closing also
+	// ends a write blocked on a peer that stopped reading.
+	pw.Close()
 	<-writerDone
-	pw.Close() // EOF: the peer flushes, waits for its acks and exits
 	r.written = written.Load()
 	s := finishProc(ctx, p)
-	if r.err == nil && s.err != nil {
-		r.err = s.err
+	if s.err != nil && (r.err == nil || p.exited()) {
+		r.err = s.err // the peer's own failure, with its output, says more
 	}
 	if r.err != nil {
 		return r
@@ -284,14 +286,18 @@ func (e *env) paceC(ctx context.Context, w, writers int, write func(due []cLine)
 	}
 }
 
-// windowC waits out the warm-up, then measures pid's CPU, context
-// switches and peak RSS over the window, and the rate written meanwhile.
-// inWindow, if not nil, is called as the window starts; the function it
-// returns, as it ends, before the second CPU reading.
-func (e *env) windowC(ctx context.Context, pid int, written *atomic.Int64, r *resultC, inWindow func() func()) error {
+// windowC waits out the warm-up, then measures p's CPU, context switches
+// and peak RSS over the window, and the rate written meanwhile. inWindow,
+// if not nil, is called as the window starts; the function it returns, as
+// it ends, before the second CPU reading. A process that exits meanwhile
+// ends the wait: the error says so.
+func (e *env) windowC(ctx context.Context, p *proc, written *atomic.Int64, r *resultC, inWindow func() func()) error {
+	pid := p.pid()
 	select {
 	case <-time.After(e.opts.warmup):
 	case <-ctx.Done():
+	case <-p.done:
+		return fmt.Errorf("%s exited during the warm-up", p.name)
 	}
 	cpu0, err0 := procCPU(pid)
 	sw0, swErr0 := procSwitches(pid)
@@ -305,9 +311,14 @@ func (e *env) windowC(ctx context.Context, pid int, written *atomic.Int64, r *re
 	select {
 	case <-time.After(e.opts.window):
 	case <-ctx.Done():
+	case <-p.done:
 	}
 	el := time.Since(t0)
 	end()
+	if p.exited() {
+		rssStop()
+		return fmt.Errorf("%s exited during the window", p.name)
+	}
 	cpu1, err1 := procCPU(pid)
 	sw1, swErr1 := procSwitches(pid)
 	r.rate = float64(written.Load()-w0) / el.Seconds()
