@@ -173,12 +173,12 @@ func (h Hooks) observe(m *Message) {
 	}
 }
 
-// restamp is the Time of a record Kafka refused for its timestamp: a
+// restamp clears the Time of a record Kafka refused for its timestamp: a
 // topic's message.timestamp.before.max.ms (or after.max.ms) rejects a
 // line read long before it could be sent, as after a long Kafka outage.
 // The line is not lost for it: it is sent again with the time of sending
-// (zero: the client's clock), which the broker takes. n counts them: the
-// first and every 1000th are logged.
+// (a zero Time: the client's clock), which the broker takes. n counts
+// them: the first and every 1000th are logged.
 func restamp(m *Message, n *atomic.Uint64, log *slog.Logger) {
 	if k := n.Add(1); k%1000 == 1 {
 		log.Warn("Kafka refused a record's timestamp (the topic's message.timestamp.before.max.ms or after.max.ms); sending it again with the time of sending",

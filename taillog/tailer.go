@@ -963,10 +963,6 @@ func (t *Tailer) read(ctx context.Context, f *openFile) (int64, error) {
 		// size alone would not show. One system call for both: it was a
 		// pread and a read, and a fstat after every empty read.
 		n, err := f.pread(buf[lookBack+have-back:lookBack+have+size], f.readOff-int64(back))
-		// The lines' read time, their records' timestamp: taken here, not
-		// as each batch is cut from the read, since cutting the next one
-		// may wait for the budget (Kafka down) for as long as it is down.
-		read := time.Now()
 		if err == nil && back > 0 && (n < back || !bytes.Equal(buf[lookBack+have-back:lookBack+have], f.last[:back])) {
 			c.release()
 			t.m.budget.Release(int64(size))
@@ -984,6 +980,11 @@ func (t *Tailer) read(ctx context.Context, f *openFile) (int64, error) {
 			t.m.budget.Release(int64(size))
 			return total, err
 		}
+		// The lines' read time, their records' timestamp: taken once the
+		// read found data, not as each batch is cut from it, since cutting
+		// the next one may wait for the budget (Kafka down) as long as it
+		// is down.
+		read := time.Now()
 		total += int64(n)
 		t.stats.bytesRead.Add(int64(n))
 		start := f.readOff - int64(have)
