@@ -11,6 +11,7 @@ PREFIX   ?= /usr/local
 all: build
 
 build:
+	@echo "building $(BIN) (the first build fetches modules and takes a minute or two)…"
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) .
 
 ## demo: the real agent against an embedded etcd and an in-process Kafka.
