@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/logagent/logagent/agent"
 	"github.com/logagent/logagent/conf"
+	"github.com/logagent/logagent/etcd"
 )
 
 // version is set with -ldflags "-X main.version=..."; otherwise it comes from build info.
@@ -59,6 +61,11 @@ func runAgent(o *options, out outputs) int {
 	defer stop()
 	if err := a.Run(ctx); err != nil {
 		log.Error("stopped with an error", "err", err)
+		var taken *etcd.HostTakenError
+		if errors.As(err, &taken) {
+			// A configuration error: restarting will not fix it.
+			return exitConfig
+		}
 		return exitFail
 	}
 	return exitOK

@@ -51,6 +51,10 @@ type Agent struct {
 
 	metrics *metrics
 	httpL   net.Listener
+
+	lock    *os.File // data_dir's, held while the agent lives
+	owner   etcd.Owner
+	claimed <-chan error // the status key's claim (etcd.Publisher.Claim)
 }
 
 // Host returns the identity the agent uses in etcd keys.
@@ -66,6 +70,21 @@ func New(cfg *conf.Config, log *slog.Logger, version string) (*Agent, error) {
 	if err := os.MkdirAll(cfg.Agent.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("data_dir: %w", err)
 	}
+	if a.lock, err = lockDataDir(cfg.Agent.DataDir); err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			a.lock.Close()
+		}
+	}()
+	instance, err := instanceID(cfg.Agent.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	machine, _ := os.Hostname()
+	a.owner = etcd.Owner{Instance: instance, Machine: machine, PID: os.Getpid(), StartTime: a.started}
 	store, err := taillog.LoadPositions(filepath.Join(cfg.Agent.DataDir, "positions.json"), log.With("component", "positions"))
 	if err != nil {
 		return nil, err
@@ -104,6 +123,7 @@ func New(cfg *conf.Config, log *slog.Logger, version string) (*Agent, error) {
 	}, log.With("component", "etcd"))
 	a.pub = etcd.NewPublisher(a.etcd, a.host, statusTTL, statusInterval, statusRefresh,
 		func() any { return a.statusSummary() }, func(sum any) (any, any) { return a.snapshot(sum.(statusSummary)) }, log.With("component", "status"))
+	a.claimed = a.pub.Claim(a.owner, version, statusTTL+statusInterval)
 	a.mgr = taillog.NewManager(taillog.Options{
 		MaxLineBytes:    cfg.Agent.MaxLineBytes,
 		BufferBytes:     cfg.Agent.BufferBytes,
@@ -119,6 +139,7 @@ func New(cfg *conf.Config, log *slog.Logger, version string) (*Agent, error) {
 		a.prod.Close(context.Background())
 		return nil, err
 	}
+	ok = true
 	return a, nil
 }
 
@@ -134,7 +155,14 @@ const (
 // Run ships lines until ctx is done, then stops cleanly: reading stops,
 // lines already read are given ShutdownTimeout to be acknowledged, the
 // positions are saved, and the connections are closed.
+//
+// It returns an *etcd.HostTakenError when another running agent uses the
+// same host: at start (nothing is read then), or later if the other took
+// the host while this one's lease had expired.
 func (a *Agent) Run(ctx context.Context) error {
+	defer a.lock.Close()
+	ctx, end := context.WithCancelCause(ctx)
+	defer end(nil)
 	a.log.Info("logagent started", "version", a.version, "host", a.host, "config_key", a.src.Key(),
 		"brokers", a.cfg.Kafka.Brokers, "client", a.cfg.Kafka.Client)
 
@@ -157,9 +185,16 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 
 	srcDone := make(chan struct{})
+	claimed := make(chan struct{})
+	go a.watchClaim(ctx, end, claimed)
 	go func() {
+		defer close(srcDone)
+		select {
+		case <-claimed:
+		case <-ctx.Done():
+			return
+		}
 		a.src.Run(ctx, func(es []etcd.Entry) { a.mgr.Reconcile(toTail(es)) })
-		close(srcDone)
 	}()
 
 	<-ctx.Done()
@@ -184,8 +219,52 @@ func (a *Agent) Run(ctx context.Context) error {
 	<-aux
 	<-aux
 	a.etcd.Close()
+	var taken *etcd.HostTakenError
+	if err := context.Cause(ctx); errors.As(err, &taken) {
+		a.log.Error("logagent stopped: another agent uses this host", "err", err)
+		return err
+	}
 	a.log.Info("logagent stopped")
 	return nil
+}
+
+// watchClaim follows the claim of the status key: ready is closed once the
+// key is held, or once etcd did not answer within dial_timeout (the agent
+// then ships on its cache, as when etcd is down, and learns later); a claim
+// waiting for another agent to stop is waited for. Another agent holding
+// the host ends the run with the *etcd.HostTakenError as its cause.
+func (a *Agent) watchClaim(ctx context.Context, stop context.CancelCauseFunc, ready chan<- struct{}) {
+	timer := time.NewTimer(a.cfg.Etcd.DialTimeout)
+	defer timer.Stop()
+	isReady := false
+	markReady := func() {
+		if !isReady {
+			isReady = true
+			close(ready)
+		}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+			if !isReady {
+				a.log.Warn("etcd did not confirm in time that no other agent uses this host; starting, and checking when it answers", "host", a.host)
+			}
+			markReady()
+		case err := <-a.claimed:
+			var taken *etcd.HostTakenError
+			switch {
+			case err == nil:
+				markReady()
+			case errors.Is(err, etcd.ErrWaitingForOther):
+				timer.Reset(statusTTL + statusInterval + a.cfg.Etcd.DialTimeout)
+			case errors.As(err, &taken):
+				stop(err)
+				return
+			}
+		}
+	}
 }
 
 // sendBuf is the pump's room for one batch's messages and headers. It

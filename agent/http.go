@@ -92,6 +92,7 @@ func (a *Agent) serveHTTP(ctx context.Context, l net.Listener) {
 // Status is what the agent publishes at /logagent/<host>/status.
 type Status struct {
 	Host      string           `json:"host"`
+	Owner     etcd.Owner       `json:"owner"` // which running agent
 	Version   string           `json:"version"`
 	StartTime time.Time        `json:"start_time"`
 	Updated   time.Time        `json:"updated"`
@@ -138,6 +139,6 @@ func (a *Agent) snapshot(sum statusSummary) (Status, statusSummary) {
 	for i, f := range files {
 		written.Files[i] = f.FileState()
 	}
-	return Status{Host: a.host, Version: a.version, StartTime: a.started, Updated: time.Now(),
+	return Status{Host: a.host, Owner: a.owner, Version: a.version, StartTime: a.started, Updated: time.Now(),
 		Health: health, Config: sum.Config, Files: files}, written
 }
