@@ -30,6 +30,7 @@ type collector struct {
 	out     chan *Batch
 	mu      sync.Mutex
 	lines   []got
+	files   []GenID       // each line's file generation
 	batches int           // batches that held a line
 	paused  chan struct{} // closed = running
 	stop    chan struct{}
@@ -70,6 +71,7 @@ func (c *collector) run() {
 		for i := range b {
 			if !b[i].Skip {
 				c.lines = append(c.lines, got{b[i].Path(), b[i].Offset, string(b[i].Data)})
+				c.files = append(c.files, batch.File)
 			}
 		}
 		c.mu.Unlock()
