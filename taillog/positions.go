@@ -112,6 +112,10 @@ type Positions struct {
 	flushMu sync.Mutex
 	buf     []byte
 
+	// encoded counts the flushes that encoded the positions; saved is the
+	// count of the last one written (p.mu): for Sync.
+	encoded, saved uint64
+
 	// OnFlushError, if set, is called with each failed save (for metrics).
 	OnFlushError func(error)
 }
@@ -275,6 +279,8 @@ func (p *Positions) Flush() error {
 	}
 	p.buf = p.appendFile(p.buf[:0])
 	p.dirty = false
+	p.encoded++
+	seq := p.encoded
 	p.mu.Unlock()
 
 	if err := utils.WriteFileAtomic(p.path, p.buf); err != nil {
@@ -283,7 +289,28 @@ func (p *Positions) Flush() error {
 		p.mu.Unlock()
 		return fmt.Errorf("save positions: %w", err)
 	}
+	p.mu.Lock()
+	p.saved = seq
+	p.mu.Unlock()
 	return nil
+}
+
+// Sync returns once every change made before it was called is saved: it
+// flushes, unless a flush that began since has saved them. Many callers at
+// once (tailers starting together) share a few writes.
+func (p *Positions) Sync() error {
+	p.mu.Lock()
+	want := p.encoded + 1 // a flush that encodes after this call
+	p.mu.Unlock()
+	p.flushMu.Lock()
+	p.mu.Lock()
+	done := p.saved >= want
+	p.mu.Unlock()
+	p.flushMu.Unlock()
+	if done {
+		return nil
+	}
+	return p.Flush()
 }
 
 // appendFile appends the positions file to buf, one path per line; p.mu

@@ -319,3 +319,51 @@ func TestPositionsEncodeAllocatesNothing(t *testing.T) {
 		t.Fatalf("not JSON: %.200s", buf)
 	}
 }
+
+// Sync returns once what was set before it is on disk, also while other
+// positions change all the time (acks) and other callers sync at once.
+func TestPositionsSync(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "positions.json")
+	p, _ := LoadPositions(path, discard())
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := int64(0); ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			p.SetCurrent("/busy", FilePos{FileID{1, 1}, i, 1})
+		}
+	}()
+	var syncs sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		syncs.Add(1)
+		go func() {
+			defer syncs.Done()
+			for i := 1; i <= 20; i++ {
+				name := fmt.Sprintf("/g%d", g)
+				p.SetCurrent(name, FilePos{FileID{2, uint64(g)}, 0, GenID(i)})
+				if err := p.Sync(); err != nil {
+					t.Error(err)
+					return
+				}
+				q, err := LoadPositions(path, discard())
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if got, _ := q.Get(name); got.Current.Gen != GenID(i) {
+					t.Errorf("%s: saved file id %d after Sync, want %d", name, got.Current.Gen, i)
+					return
+				}
+			}
+		}()
+	}
+	syncs.Wait()
+	close(stop)
+	wg.Wait()
+}

@@ -1181,7 +1181,7 @@ func (t *Tailer) send(ctx context.Context, f *openFile, b *Batch) bool {
 		// any line carries it, so that a crash cannot give the lines sent
 		// again another id. A failed save is retried by the flush loop,
 		// which logs it; the lines are sent all the same.
-		_ = t.m.store.Flush()
+		_ = t.m.store.Sync()
 		f.tr.fresh = false
 	}
 	for i := range b.Lines {
