@@ -361,6 +361,24 @@ func TestRecordIDs(t *testing.T) {
 	})
 }
 
+// TestKeyPath: with [kafka] key = path the record key is the configured
+// path; the file header still carries the line's id.
+func TestKeyPath(t *testing.T) {
+	forEachClient(t, func(t *testing.T, h *harness) {
+		h.extra = "key = path\n"
+		log := filepath.Join(h.dir, "k.log")
+		h.start()
+		h.put(etcd.Entry{Path: log, Topic: "k"})
+		h.waitState("waiting-for-file", log)
+		appendFile(t, log, "one\ntwo\n")
+		for _, r := range h.records(2) {
+			if string(r.Key) != log || !fileIDRE.MatchString(r.Headers["file"]) {
+				t.Fatalf("record %q: key %q, headers %v; want the key %q and a file header", r.Value, r.Key, r.Headers, log)
+			}
+		}
+	})
+}
+
 // waitStatus waits until the agent's only file's status satisfies ok.
 func (h *harness) waitStatus(ok func(taillog.Status) bool) {
 	h.t.Helper()
