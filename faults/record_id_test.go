@@ -1,7 +1,6 @@
 package faults
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"os"
@@ -26,21 +25,22 @@ func TestRecordIDsDeduplicate(t *testing.T) {
 		path := filepath.Join(e.dir, "app.log")
 		w := newWriter(t, path)
 		e.putConfig(entry{Path: path, Topic: "ids", ReadFrom: "beginning"})
-		ids := newIDChecker(t, e, "ids")
+		c := e.newChecker(path, "ids")
+		ids := trackIDs(c)
 		a := e.startAgent()
 		a.waitLog("file opened", 15*time.Second)
 
-		// written waits until every line written so far was delivered.
+		// delivered waits until every line written so far has arrived.
 		delivered := func(what string) {
 			t.Helper()
-			if n := w.written(); !ids.wait(n, 30*time.Second) {
-				t.Fatalf("%s: %d of %d lines delivered", what, ids.distinctSeqs(n), n)
+			if n := w.written(); !c.waitLines(n, n, 30*time.Second, 0) {
+				t.Fatalf("%s: %d of %d lines delivered", what, c.distinct(n), n)
 			}
 		}
 		// Kill -9 while lines are on their way: those delivered since the
 		// last positions flush are sent again by the next run.
 		w.write(20000)
-		ids.wait(5000, 30*time.Second)
+		c.waitLines(5000, 5000, 30*time.Second, 0)
 		a.kill()
 		a = e.startAgent()
 		delivered("after the first kill")
@@ -64,129 +64,66 @@ func TestRecordIDsDeduplicate(t *testing.T) {
 		w.write(2000)
 		a = e.startAgent()
 		w.write(20000)
-		ids.wait(w.written()-10000, 30*time.Second)
+		c.waitLines(w.written()-10000, w.written()-10000, 30*time.Second, 0)
 		a.kill()
 		a = e.startAgent()
 		delivered("after the second kill")
-		ids.settle(time.Second)
+		c.waitAll(w.written(), time.Second) // and a second for late records
 		a.stop()
 
 		n := w.written()
-		lost, dup := ids.result(n)
-		e.report(lost, dup, n, fmt.Sprintf("records=%d ids=%d resent=%d", ids.records, len(ids.byKey), ids.records-len(ids.byKey)))
-		if ids.bad > 0 {
-			t.Fatalf("%d bad records, e.g. %q", ids.bad, ids.samples)
+		lost, dup := ids.result(t, n)
+		e.report(lost, dup, n, fmt.Sprintf("records=%d ids=%d resent=%d", c.records, len(ids.byKey), c.records-len(ids.byKey)))
+		if c.bad > 0 {
+			t.Fatalf("%d bad records, e.g. %q", c.bad, c.samples)
 		}
 		if lost != 0 || dup != 0 || len(ids.byKey) != n {
-			t.Fatalf("one record per id: %d ids for %d lines written (lost=%d, lines under two ids or shipped twice=%d), want exactly one each",
+			t.Fatalf("one record per id: %d ids for %d lines written (lost=%d, lines under two ids=%d), want exactly one each",
 				len(ids.byKey), n, lost, dup)
 		}
 	})
 }
 
-// idChecker consumes a topic and keeps every record's id.
-type idChecker struct {
-	t *testing.T
-	c *testenv.Consumer
-
-	records int
-	byKey   map[string]int   // id → seq of the line
-	keys    map[int][]string // seq → distinct ids it was sent under
-	bad     int
-	samples []string
-}
-
-func newIDChecker(t *testing.T, e *env, topic string) *idChecker {
-	c, err := testenv.NewConsumer(e.brokers(), topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	return &idChecker{t: t, c: c, byKey: map[string]int{}, keys: map[int][]string{}}
+// ids are the ids (record keys) a checker's records came with.
+type ids struct {
+	byKey map[string]int   // id → seq of its line
+	keys  map[int][]string // seq → the distinct ids it came under
 }
 
 var fileIDRE = regexp.MustCompile(`^[0-9a-f]{16}$`)
 
-func (c *idChecker) badf(format string, args ...any) {
-	c.bad++
-	if len(c.samples) < 5 {
-		c.samples = append(c.samples, fmt.Sprintf(format, args...))
-	}
-}
-
-func (c *idChecker) poll(d time.Duration) {
-	recs, err := c.c.Poll(context.Background(), d)
-	if err != nil {
-		c.t.Logf("consumer: %v", err)
-	}
-	for _, r := range recs {
-		c.records++
-		seq, ok := parseSeq(r.Value)
-		if !ok {
-			c.badf("not a numbered line: %q", clip(r.Value))
-			continue
-		}
+// trackIDs keeps the id of every numbered line c sees; a malformed key or
+// an id that names two lines is a bad record.
+func trackIDs(c *checker) *ids {
+	x := &ids{byKey: map[string]int{}, keys: map[int][]string{}}
+	c.onRecord = func(seq int, r testenv.Record) {
 		file, key := r.Headers["file"], string(r.Key)
 		if !fileIDRE.MatchString(file) || key != host+":"+file+":"+r.Headers["offset"] {
 			c.badf("seq %d: key %q, headers %v", seq, key, r.Headers)
 		}
-		if other, ok := c.byKey[key]; ok && other != seq {
+		other, ok := x.byKey[key]
+		switch {
+		case ok && other != seq:
 			c.badf("lines %d and %d share the id %s", other, seq, key)
-			continue
-		}
-		if _, ok := c.byKey[key]; !ok {
-			c.byKey[key] = seq
-			c.keys[seq] = append(c.keys[seq], key)
+		case !ok:
+			x.byKey[key] = seq
+			x.keys[seq] = append(x.keys[seq], key)
 		}
 	}
+	return x
 }
 
-// distinctSeqs is how many of lines 0..n-1 arrived.
-func (c *idChecker) distinctSeqs(n int) int {
-	d := 0
-	for seq := range c.keys {
-		if seq < n {
-			d++
-		}
-	}
-	return d
-}
-
-// wait polls until lines 0..n-1 have arrived, or within passes.
-func (c *idChecker) wait(n int, within time.Duration) bool {
-	for deadline := time.Now().Add(within); c.distinctSeqs(n) < n; {
-		if time.Now().After(deadline) {
-			return false
-		}
-		c.poll(200 * time.Millisecond)
-	}
-	return true
-}
-
-// settle polls d longer, for late records.
-func (c *idChecker) settle(d time.Duration) {
-	for end := time.Now().Add(d); time.Now().Before(end); {
-		c.poll(200 * time.Millisecond)
-	}
-}
-
-// result counts the lines 0..n-1 with no id (lost) and the lines under
+// result counts the lines 0..n-1 that no id names (lost) and those under
 // more than one id (dup: de-duplicating by id would keep them twice).
-func (c *idChecker) result(n int) (lost, dup int) {
+func (x *ids) result(t *testing.T, n int) (lost, dup int) {
 	for seq := 0; seq < n; seq++ {
-		switch k := len(c.keys[seq]); {
+		switch k := len(x.keys[seq]); {
 		case k == 0:
 			lost++
 		case k > 1:
-			dup += k - 1
-			if dup <= 3 {
-				c.t.Logf("line %d sent under the ids %v", seq, c.keys[seq])
+			if dup += k - 1; dup <= 3 {
+				t.Logf("line %d came under the ids %v", seq, x.keys[seq])
 			}
-		}
-	}
-	for seq := range c.keys {
-		if seq >= n {
-			c.badf("seq %d was never written (%d lines were)", seq, n)
 		}
 	}
 	return lost, dup

@@ -133,13 +133,7 @@ func TestFileIDIsNewForReusedInode(t *testing.T) {
 	f.waitState(t, path, StateWaiting)
 	// The deleted file is drained, then its descriptor released (after
 	// RotateWait): only then can its inode be given again.
-	deadline := time.Now().Add(5 * time.Second)
-	for openFDs(t, f.dir) > 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the deleted file is still open")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitReleased(t, f.dir)
 	reused := false
 	for i := 0; i < 200 && !reused; i++ {
 		tmp := filepath.Join(f.dir, fmt.Sprintf("new-%d", i))
@@ -188,15 +182,7 @@ func TestFileIDSurvivesCrash(t *testing.T) {
 	// were sent.
 	f.m.Stop()
 
-	store, err := LoadPositions(filepath.Join(f.dir, "positions.json"), discard())
-	if err != nil {
-		t.Fatal(err)
-	}
-	col := newCollector()
-	defer col.close()
-	m := NewManager(opts, store, col.out, testLogger(t))
-	defer m.Stop()
-	m.Reconcile([]Entry{{Path: path, Topic: "t"}})
+	col := f.restart(t, opts, Entry{Path: path, Topic: "t"})
 	// The current file's lines are sent again (and the rotated file's
 	// unacknowledged ones, if it was not closed before the crash).
 	var again []idLine
@@ -290,4 +276,32 @@ func (f *fixture) waitTruncated(t *testing.T, path string) {
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
+}
+
+// waitReleased waits until no file under dir is open (a deleted file's
+// descriptor released).
+func waitReleased(t *testing.T, dir string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for openFDs(t, dir) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("descriptor of the deleted file not released")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// restart starts a new manager on the positions the fixture's left on
+// disk, following entries; the test's cleanup stops it.
+func (f *fixture) restart(t *testing.T, opts Options, entries ...Entry) *collector {
+	t.Helper()
+	store, err := LoadPositions(filepath.Join(f.dir, "positions.json"), discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	col := newCollector()
+	m := NewManager(opts, store, col.out, testLogger(t))
+	t.Cleanup(func() { m.Stop(); col.close() })
+	m.Reconcile(entries)
+	return col
 }

@@ -337,13 +337,7 @@ func TestDeletedFileIsDrainedThenReleased(t *testing.T) {
 	f.col.resume()
 	checkSequence(t, f.col.wait(t, 5000), 5000)
 	f.waitState(t, log, StateWaiting)
-	deadline := time.Now().Add(5 * time.Second)
-	for openFDs(t, f.dir) > 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("descriptor of the deleted file not released")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitReleased(t, f.dir)
 	// Recreated: read from its beginning.
 	write(t, log, "reborn\n")
 	if l := f.col.wait(t, 5001); l[5000].data != "reborn" || l[5000].offset != 0 {
