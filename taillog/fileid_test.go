@@ -295,7 +295,7 @@ func waitReleased(t *testing.T, dir string) {
 // disk, following entries; the test's cleanup stops it.
 func (f *fixture) restart(t *testing.T, opts Options, entries ...Entry) *collector {
 	t.Helper()
-	store, err := LoadPositions(filepath.Join(f.dir, "positions.json"), discard())
+	store, err := LoadPositions(f.positions, discard())
 	if err != nil {
 		t.Fatal(err)
 	}

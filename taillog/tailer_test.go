@@ -126,20 +126,24 @@ func testOpts() Options {
 }
 
 type fixture struct {
-	dir   string
-	store *Positions
-	col   *collector
-	m     *Manager
+	dir       string // the logs
+	positions string // the positions file, in a directory of its own
+	store     *Positions
+	col       *collector
+	m         *Manager
 }
 
 func newFixture(t *testing.T, opts Options) *fixture {
 	t.Helper()
 	dir := t.TempDir()
-	store, err := LoadPositions(filepath.Join(dir, "positions.json"), discard())
+	// Apart from the logs, as data_dir is: a save in the logs' directory
+	// would wake their tailers (a file created and renamed there).
+	positions := filepath.Join(t.TempDir(), "positions.json")
+	store, err := LoadPositions(positions, discard())
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{dir: dir, store: store, col: newCollector()}
+	f := &fixture{dir: dir, positions: positions, store: store, col: newCollector()}
 	f.m = NewManager(opts, store, f.col.out, testLogger(t))
 	t.Cleanup(func() { f.m.Stop(); f.col.close() })
 	return f
@@ -464,7 +468,7 @@ func testRestartResumesRotatedFile(t *testing.T, openFails bool) {
 
 	if openFails {
 		openRotated = func(string) (*os.File, error) { return nil, syscall.EMFILE }
-		store, err := LoadPositions(filepath.Join(f.dir, "positions.json"), discard())
+		store, err := LoadPositions(f.positions, discard())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -481,7 +485,7 @@ func testRestartResumesRotatedFile(t *testing.T, openFails bool) {
 			t.Fatalf("after a failed open, the rotated positions are %+v, want the one kept", saved.Rotated)
 		}
 	}
-	store, err := LoadPositions(filepath.Join(f.dir, "positions.json"), discard())
+	store, err := LoadPositions(f.positions, discard())
 	if err != nil {
 		t.Fatal(err)
 	}
