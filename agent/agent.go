@@ -26,12 +26,17 @@ import (
 	"github.com/logagent/logagent/utils"
 )
 
-// Header keys of every record.
+// Header keys of every record. host + file + offset identify a line: the
+// record key (with [kafka] key = id) is "<host>:<file>:<offset>".
 var (
 	hdrHost   = kafka.NewHeaderKey("host")
 	hdrPath   = kafka.NewHeaderKey("path")
 	hdrOffset = kafka.NewHeaderKey("offset")
+	hdrFile   = kafka.NewHeaderKey("file")
 )
+
+// recordHeaders is how many headers each record carries.
+const recordHeaders = 4
 
 // Agent is one running logagent.
 type Agent struct {
@@ -131,7 +136,7 @@ func New(cfg *conf.Config, log *slog.Logger, version string) (*Agent, error) {
 		PollInterval:    cfg.Agent.PollInterval,
 		MaxReadDelay:    cfg.Agent.MaxReadDelay,
 		ShutdownTimeout: cfg.Agent.ShutdownTimeout,
-		LineOverhead:    lineOverhead(a.prod),
+		LineOverhead:    lineOverhead(a.prod, host),
 	}, store, a.lines, log.With("component", "taillog"))
 	if a.httpL, err = a.listenHTTP(); err != nil {
 		a.mgr.Stop()
@@ -273,8 +278,12 @@ func (a *Agent) watchClaim(ctx context.Context, stop context.CancelCauseFunc, re
 type sendBuf struct {
 	msgs []kafka.Message
 	hdrs []kafka.Header
-	offs []byte
+	ids  []byte // each line's "<host>:<file>:<offset>"; headers and keys point into it
 }
+
+// idBytes is the room a line's id takes in sendBuf.ids: host, the file
+// id, two colons and the offset's digits (at most 20).
+func idBytes(host []byte) int { return len(host) + 2 + taillog.GenIDLen + 20 }
 
 // Reset drops the messages' references to the lines (their bytes and
 // positions) when the batch goes back to its pool.
@@ -283,6 +292,7 @@ func (sb *sendBuf) Reset() { clear(sb.msgs) }
 // pump hands every line to the producer.
 func (a *Agent) pump(ctx context.Context) {
 	host := []byte(a.host)
+	keyPath := a.cfg.Kafka.Key == conf.KeyPath
 	paths := map[string][]byte{}
 	for {
 		var b *taillog.Batch
@@ -308,11 +318,13 @@ func (a *Agent) pump(ctx context.Context) {
 		}
 		topic := lines[0].Topic()
 		read := b.Read
+		file := b.File
 		sb.msgs = slices.Grow(sb.msgs[:0], n)[:n]
-		sb.hdrs = slices.Grow(sb.hdrs[:0], 3*n)[:3*n]
-		// Headers point into offs: it must not move while they are built.
-		offs := slices.Grow(sb.offs[:0], 20*n)
-		sb.offs = offs
+		sb.hdrs = slices.Grow(sb.hdrs[:0], recordHeaders*n)[:recordHeaders*n]
+		// Keys and headers point into ids: it must not move while they
+		// are built.
+		ids := slices.Grow(sb.ids[:0], idBytes(host)*n)
+		sb.ids = ids
 		msgs, hdrs := sb.msgs, sb.hdrs
 		for i := range lines {
 			l := &lines[i]
@@ -320,14 +332,27 @@ func (a *Agent) pump(ctx context.Context) {
 				l.Ack()
 				continue
 			}
-			h := hdrs[3*i : 3*i+3 : 3*i+3]
+			start := len(ids)
+			ids = append(append(ids, host...), ':')
+			fileAt := len(ids)
+			ids = append(file.AppendHex(ids), ':')
+			offAt := len(ids)
+			ids = strconv.AppendInt(ids, l.Offset, 10)
+			end := len(ids)
+			h := hdrs[recordHeaders*i : recordHeaders*(i+1) : recordHeaders*(i+1)]
 			h[0] = kafka.Header{Key: hdrHost, Value: host}
 			h[1] = kafka.Header{Key: hdrPath, Value: path}
-			start := len(offs)
-			offs = strconv.AppendInt(offs, l.Offset, 10)
-			h[2] = kafka.Header{Key: hdrOffset, Value: offs[start:len(offs):len(offs)]}
+			h[2] = kafka.Header{Key: hdrOffset, Value: ids[offAt:end:end]}
+			h[3] = kafka.Header{Key: hdrFile, Value: ids[fileAt : offAt-1 : offAt-1]}
+			key := ids[start:end:end]
+			if keyPath {
+				key = path
+			}
 			m := &msgs[i]
-			*m = kafka.Message{Topic: topic, Value: l.Data, Headers: h, PartitionKey: path, Meta: l, Time: read}
+			// Partitioned by the path, not by the key (which differs for
+			// every line): the lines of a file stay in one partition, in
+			// order.
+			*m = kafka.Message{Topic: topic, Value: l.Data, Headers: h, Key: key, PartitionKey: path, Meta: l, Time: read}
 			if err := a.prod.Send(ctx, m); err != nil {
 				return // stopping: unsent lines are read again on the next start
 			}
@@ -336,10 +361,11 @@ func (a *Agent) pump(ctx context.Context) {
 }
 
 // lineOverhead is the memory a line holds on its way to Kafka besides
-// its bytes: the Line, its Message, three headers, the offset's digits (at
-// most 20, reserved) and the client's record.
-func lineOverhead(p kafka.Producer) int64 {
-	return taillog.LineBytes + int64(unsafe.Sizeof(kafka.Message{})) + 3*int64(unsafe.Sizeof(kafka.Header{})) + 20 + int64(p.RecordBytes())
+// its bytes: the Line, its Message, its headers, its id (reserved at its
+// longest) and the client's record.
+func lineOverhead(p kafka.Producer, host string) int64 {
+	return taillog.LineBytes + int64(unsafe.Sizeof(kafka.Message{})) + recordHeaders*int64(unsafe.Sizeof(kafka.Header{})) +
+		int64(idBytes([]byte(host))) + int64(p.RecordBytes())
 }
 
 func (a *Agent) onAck(m *kafka.Message, err error) {

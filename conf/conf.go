@@ -52,6 +52,7 @@ type Kafka struct {
 	MaxMessageBytes int
 	Linger          time.Duration // how long the producer waits to fill a batch
 	RetryBackoff    time.Duration // first wait before a failed send is retried
+	Key             string        // the record key: KeyID or KeyPath
 	// LargestRecord is not an ini key: the largest record the agent sends,
 	// max_line_bytes + RecordOverhead (set by Parse and Default). 0, for
 	// other callers of kafka.New, means MaxMessageBytes.
@@ -70,6 +71,15 @@ type Etcd struct {
 const (
 	ClientSarama  = "sarama"
 	ClientFranzGo = "franz-go"
+)
+
+// Record keys accepted in [kafka] key.
+const (
+	// KeyID keys a record with its line's id, <host>:<file>:<offset>: a
+	// sink can use it as a document id (the same line always has it).
+	KeyID = "id"
+	// KeyPath keys a record with the configured path.
+	KeyPath = "path"
 )
 
 // Error is a configuration problem at one key.
@@ -113,6 +123,7 @@ func Default() Config {
 			MaxMessageBytes: 1000000,
 			Linger:          5 * time.Millisecond,
 			RetryBackoff:    250 * time.Millisecond,
+			Key:             KeyID,
 			LargestRecord:   512<<10 + RecordOverhead,
 		},
 		Etcd: Etcd{DialTimeout: 5 * time.Second},
@@ -319,7 +330,7 @@ var known = map[string][]string{
 	"agent": {"host", "data_dir", "http_addr", "log_level", "log_format", "max_line_bytes",
 		"buffer_bytes", "shutdown_timeout", "rotate_wait", "poll_interval", "max_read_delay"},
 	"kafka": {"brokers", "client", "version", "compression", "required_acks", "idempotent",
-		"max_message_bytes", "linger", "retry_backoff"},
+		"max_message_bytes", "linger", "retry_backoff", "key"},
 	"etcd": {"endpoints", "dial_timeout", "username", "password"},
 }
 
@@ -401,6 +412,7 @@ func parse(name string, f *ini.File) (*Config, error) {
 	k.intSize("max_message_bytes", &c.Kafka.MaxMessageBytes, 1<<10, 1<<30)
 	k.duration("linger", &c.Kafka.Linger, 0)
 	k.duration("retry_backoff", &c.Kafka.RetryBackoff, time.Millisecond)
+	k.oneOf("key", &c.Kafka.Key, KeyID, KeyPath)
 	if c.Kafka.Idempotent && c.Kafka.RequiredAcks != "all" {
 		k.fail("idempotent", "true needs required_acks = all (got %s)", c.Kafka.RequiredAcks)
 	}
@@ -429,6 +441,7 @@ func parse(name string, f *ini.File) (*Config, error) {
 	return &c, nil
 }
 
-// RecordOverhead is room kept in a Kafka message for the record framing and
-// the host, path and offset headers (a path is at most 4096 bytes on Linux).
-const RecordOverhead = 8 << 10
+// RecordOverhead is room kept in a Kafka message for the record framing,
+// the host, path, offset and file headers and the key (a path is at most
+// 4096 bytes on Linux, and with key = path it is there twice).
+const RecordOverhead = 12 << 10

@@ -655,6 +655,8 @@ type checker struct {
 	others  []testenv.Record // records that are not numbered lines, if keep
 	keep    bool
 	stall   time.Duration // waitLines gives up after this long without progress
+	// onRecord, if set, sees the record of every numbered line.
+	onRecord func(seq int, r testenv.Record)
 }
 
 // newChecker consumes topics from their start; path is the path header
@@ -709,6 +711,9 @@ func (c *checker) poll(d time.Duration) {
 			c.hdrOff[seq] = off
 		}
 		c.counts[seq]++
+		if c.onRecord != nil {
+			c.onRecord(seq, r)
+		}
 	}
 }
 

@@ -113,7 +113,7 @@ func batchMaxBytes(c conf.Kafka) int {
 type frec struct {
 	kgo.Record
 	m    *Message
-	hdrs [3]kgo.RecordHeader // logagent sends three
+	hdrs [4]kgo.RecordHeader // logagent sends four
 }
 
 var frecs = sync.Pool{New: func() any { return new(frec) }}
@@ -158,7 +158,7 @@ func newFranz(c conf.Kafka, ack AckFunc, hooks Hooks, log *slog.Logger) (*franzP
 func (fp *franzProducer) Send(ctx context.Context, m *Message) error {
 	fr := frecs.Get().(*frec)
 	fr.m = m
-	fr.Record = kgo.Record{Topic: m.Topic, Value: m.Value, Timestamp: m.Time}
+	fr.Record = kgo.Record{Topic: m.Topic, Key: m.Key, Value: m.Value, Timestamp: m.Time}
 	fr.Headers = fitHeaders(fr.hdrs[:], len(m.Headers))
 	for i, h := range m.Headers {
 		fr.Headers[i] = kgo.RecordHeader{Key: h.Key.s, Value: h.Value}

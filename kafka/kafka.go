@@ -40,6 +40,8 @@ type Message struct {
 	Topic   string
 	Value   []byte
 	Headers []Header
+	// Key is the record key (nil: none). It does not pick the partition.
+	Key []byte
 	// PartitionKey picks the partition (records with the same key keep
 	// their order); it is not sent as the record key.
 	PartitionKey []byte
@@ -122,7 +124,7 @@ func (h *health) Healthy() error {
 const recordShare = 128
 
 // fitHeaders returns room[:n] when n headers fit in it, else a new slice:
-// the backends keep room for logagent's three headers in each record.
+// the backends keep room for logagent's four headers in each record.
 func fitHeaders[H any](room []H, n int) []H {
 	if n <= len(room) {
 		return room[:n]

@@ -344,6 +344,69 @@ func TestBrokerDown(t *testing.T) {
 	}
 }
 
+// The record key (the line's id, different for every line) is sent as the
+// key but does not pick the partition: PartitionKey (the path) does, so
+// the lines of one file stay in one partition, in order.
+func TestPartitionIsByPartitionKeyNotRecordKey(t *testing.T) {
+	for _, client := range []string{conf.ClientSarama, conf.ClientFranzGo} {
+		t.Run(client, func(t *testing.T) {
+			k := startKafka(t)
+			const parts = 8
+			createTopic(t, k.Addrs, "keyed", parts)
+			p, a := newProducer(t, client, k.Addrs, nil)
+			defer p.Close(context.Background())
+			path := NewHeaderKey("path")
+			const n = 200
+			files := []string{"/var/log/a.log", "/var/log/b.log"}
+			for i := 0; i < n; i++ {
+				f := files[i%2]
+				m := &Message{Topic: "keyed", Value: []byte(strconv.Itoa(i)), Key: []byte(fmt.Sprintf("h:%016x:%d", i, i)),
+					PartitionKey: []byte(f), Headers: []Header{{Key: path, Value: []byte(f)}}}
+				if err := p.Send(context.Background(), m); err != nil {
+					t.Fatal(err)
+				}
+			}
+			a.wait(t, n)
+			last := map[string]int{}
+			for _, r := range consume(t, k.Addrs, "keyed", n) {
+				f := r.Headers["path"]
+				if want := partitionFor([]byte(f), parts); r.Partition != want {
+					t.Fatalf("record of %s in partition %d, want %d (by the path)", f, r.Partition, want)
+				}
+				i, _ := strconv.Atoi(string(r.Value))
+				if want := fmt.Sprintf("h:%016x:%d", i, i); string(r.Key) != want {
+					t.Fatalf("record %d has key %q, want %q", i, r.Key, want)
+				}
+				if prev, ok := last[f]; ok && i < prev {
+					t.Fatalf("%s: record %d after %d", f, i, prev)
+				}
+				last[f] = i
+			}
+		})
+	}
+}
+
+// createTopic creates topic with parts partitions.
+func createTopic(t *testing.T, addrs []string, topic string, parts int32) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	req := kmsg.NewPtrCreateTopicsRequest()
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, parts, 1
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(context.Background(), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := kerr.ErrorForCode(resp.Topics[0].ErrorCode); err != nil {
+		t.Fatalf("create topic %s: %v", topic, err)
+	}
+}
+
 func TestPartitionForIsStable(t *testing.T) {
 	a, b := partitionFor([]byte("/var/log/a.log"), 12), partitionFor([]byte("/var/log/a.log"), 12)
 	if a != b || a < 0 || a >= 12 {

@@ -224,7 +224,8 @@ func (sp *saramaProducer) waitResumed(ctx context.Context) error {
 type smsg struct {
 	sarama.ProducerMessage
 	val  byteEncoder
-	hdrs [3]sarama.RecordHeader // logagent sends three
+	key  byteEncoder
+	hdrs [4]sarama.RecordHeader // logagent sends four
 }
 
 var smsgs = sync.Pool{New: func() any { return new(smsg) }}
@@ -240,6 +241,10 @@ func (sp *saramaProducer) message(m *Message) *sarama.ProducerMessage {
 	s := smsgs.Get().(*smsg)
 	s.val = m.Value
 	s.ProducerMessage = sarama.ProducerMessage{Topic: m.Topic, Value: &s.val, Metadata: m, Timestamp: m.Time}
+	if m.Key != nil {
+		s.key = m.Key
+		s.Key = &s.key
+	}
 	s.Headers = fitHeaders(s.hdrs[:], len(m.Headers))
 	for i, h := range m.Headers {
 		s.Headers[i] = sarama.RecordHeader{Key: h.Key.b, Value: h.Value}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"slices"
 	"strconv"
@@ -31,6 +32,59 @@ func (id FileID) String() string { return fmt.Sprintf("%d:%d", id.Dev, id.Ino) }
 type FilePos struct {
 	FileID
 	Offset int64 `json:"offset"`
+	// Gen is the id of the file generation the offset is in (the records'
+	// file header). Zero in positions saved before ids existed.
+	Gen GenID `json:"file,omitempty"`
+}
+
+// GenID identifies one generation of a file: the content a file holds from
+// the moment the agent first sees it (a device + inode new to it) or sees
+// it truncated, until it is truncated again. Every line's identity is
+// host + GenID + offset.
+//
+// It is a random 64-bit value rather than something derived from the file:
+// a truncated file keeps its inode and its birth time (statx), and a new
+// file may get a freed inode back, yet each needs a new id; birth time is
+// not kept by every file system either. Kept with the position, it is the
+// same after a restart; at 2^64, ids drawn at random do not collide in
+// practice.
+type GenID uint64
+
+// newGenID draws a new generation id (never 0, which means none).
+func newGenID() GenID {
+	for {
+		if g := GenID(rand.Uint64()); g != 0 {
+			return g
+		}
+	}
+}
+
+// GenIDLen is the length of a GenID in hex.
+const GenIDLen = 16
+
+// AppendHex appends g as GenIDLen lowercase hex digits.
+func (g GenID) AppendHex(b []byte) []byte {
+	const digits = "0123456789abcdef"
+	for shift := 60; shift >= 0; shift -= 4 {
+		b = append(b, digits[(g>>shift)&0xf])
+	}
+	return b
+}
+
+func (g GenID) String() string { return string(g.AppendHex(nil)) }
+
+// MarshalText writes g in hex: a JSON number of 64 bits is not read
+// exactly by every JSON tool.
+func (g GenID) MarshalText() ([]byte, error) { return g.AppendHex(nil), nil }
+
+// UnmarshalText reads the hex MarshalText writes.
+func (g *GenID) UnmarshalText(b []byte) error {
+	v, err := strconv.ParseUint(string(b), 16, 64)
+	if err != nil {
+		return fmt.Errorf("file id %q: %w", b, err)
+	}
+	*g = GenID(v)
+	return nil
 }
 
 // PathPos is what is saved for one configured path: the file it names now
@@ -57,6 +111,10 @@ type Positions struct {
 	// reused from one flush to the next.
 	flushMu sync.Mutex
 	buf     []byte
+
+	// encoded counts the flushes that encoded the positions; saved is the
+	// count of the last one written (p.mu): for Sync.
+	encoded, saved uint64
 
 	// OnFlushError, if set, is called with each failed save (for metrics).
 	OnFlushError func(error)
@@ -107,7 +165,37 @@ func LoadPositions(path string, log *slog.Logger) (*Positions, error) {
 		}
 	}
 	p.dirty = false
+	if n := p.assignGens(); n > 0 {
+		// Saved at once: a line sent under an id must find the same id
+		// after a crash.
+		log.Info("positions saved before file ids existed: files get an id", "files", n)
+		if err := p.Flush(); err != nil {
+			log.Error("cannot save the new file ids; retrying every flush", "err", err)
+		}
+	}
 	return p, nil
+}
+
+// assignGens gives a generation id to every saved file without one (a
+// positions file written before ids existed) and returns how many.
+func (p *Positions) assignGens() int {
+	n := 0
+	assign := func(pos *FilePos) {
+		if pos.Gen == 0 && pos.FileID != (FileID{}) {
+			pos.Gen = newGenID()
+			n++
+		}
+	}
+	for _, e := range p.entries {
+		assign(&e.Current)
+		for i := range e.Rotated {
+			assign(&e.Rotated[i])
+		}
+	}
+	if n > 0 {
+		p.dirty = true
+	}
+	return n
 }
 
 // Get returns a copy of what is saved for path.
@@ -191,6 +279,8 @@ func (p *Positions) Flush() error {
 	}
 	p.buf = p.appendFile(p.buf[:0])
 	p.dirty = false
+	p.encoded++
+	seq := p.encoded
 	p.mu.Unlock()
 
 	if err := utils.WriteFileAtomic(p.path, p.buf); err != nil {
@@ -199,7 +289,28 @@ func (p *Positions) Flush() error {
 		p.mu.Unlock()
 		return fmt.Errorf("save positions: %w", err)
 	}
+	p.mu.Lock()
+	p.saved = seq
+	p.mu.Unlock()
 	return nil
+}
+
+// Sync returns once every change made before it was called is saved: it
+// flushes, unless a flush that began since has saved them. Many callers at
+// once (tailers starting together) share a few writes.
+func (p *Positions) Sync() error {
+	p.mu.Lock()
+	want := p.encoded + 1 // a flush that encodes after this call
+	p.mu.Unlock()
+	p.flushMu.Lock()
+	p.mu.Lock()
+	done := p.saved >= want
+	p.mu.Unlock()
+	p.flushMu.Unlock()
+	if done {
+		return nil
+	}
+	return p.Flush()
 }
 
 // appendFile appends the positions file to buf, one path per line; p.mu
@@ -246,6 +357,10 @@ func appendFilePos(buf []byte, pos FilePos) []byte {
 	buf = strconv.AppendUint(buf, pos.Ino, 10)
 	buf = append(buf, `,"offset":`...)
 	buf = strconv.AppendInt(buf, pos.Offset, 10)
+	if pos.Gen != 0 {
+		buf = append(buf, `,"file":"`...)
+		buf = append(pos.Gen.AppendHex(buf), '"')
+	}
 	return append(buf, '}')
 }
 

@@ -65,6 +65,10 @@ type openFile struct {
 	// was truncated, and perhaps written past readOff again.
 	last    [lookBack]byte
 	lastLen int
+
+	// head is the generation's first bytes (head.go): written by the
+	// reader under Tailer.headMu.
+	head []byte
 }
 
 // lookBack is how many of the bytes last read each read reads again.
@@ -141,7 +145,7 @@ func (f *openFile) restartTracker(store *Positions, path string) {
 	if f.superseded.Load() {
 		role = roleRotated
 	}
-	f.tr = newTracker(store, path, f.id, 0, role)
+	f.tr = newTracker(store, path, f.id, 0, role, 0) // new content, a new generation
 }
 
 // Tailer follows one path: it reads every line of every file the path
@@ -186,6 +190,11 @@ type Tailer struct {
 	seen       map[FileID]bool
 	existedNew bool // the file existed when the entry appeared
 	missing    bool // the path was seen naming nothing
+
+	// headMu guards the files' heads and heads, the heads of generations
+	// no longer held (head.go).
+	headMu sync.Mutex
+	heads  [][]byte
 
 	stats tailerStats
 }
@@ -671,6 +680,7 @@ func (t *Tailer) closeRotated(ctx context.Context, f *openFile, err error) {
 		}
 	}
 	f.f.Close()
+	t.retireHead(f)
 	// Late acks (after a read error) must not bring the entry back.
 	f.tr.setRole(roleDetached)
 	t.m.store.DropRotated(t.entry.Path, f.id)
@@ -726,8 +736,8 @@ func (t *Tailer) open(prev *openFile) {
 	t.adoptMissed(id, t.opened)
 	t.opened, t.missing, t.lastOpen = true, false, time.Now()
 	t.markSeen(id)
-	nf := &openFile{f: f, id: id, readOff: off, local: isLocalFS(f),
-		tr: newTracker(t.m.store, t.entry.Path, id, off, roleCurrent)}
+	nf := &openFile{f: f, id: id, readOff: off, local: isLocalFS(f), head: readHead(f, off),
+		tr: newTracker(t.m.store, t.entry.Path, id, off, roleCurrent, resumedGen(prev, saved, id, off))}
 	t.mu.Lock()
 	t.files = append(t.files, nf)
 	t.mu.Unlock()
@@ -737,6 +747,16 @@ func (t *Tailer) open(prev *openFile) {
 	case t.readWake <- struct{}{}:
 	default:
 	}
+}
+
+// resumedGen is the generation id of a file opened at off: the saved one
+// when reading resumes at the saved offset of the same file (the lines
+// sent again after a crash keep their ids), else 0, a new generation.
+func resumedGen(prev *openFile, saved PathPos, id FileID, off int64) GenID {
+	if prev == nil && saved.Current.FileID == id && saved.Current.Offset == off {
+		return saved.Current.Gen
+	}
+	return 0
 }
 
 func (t *Tailer) markSeen(id FileID) {
@@ -829,10 +849,16 @@ func (t *Tailer) adoptMissed(newID FileID, adopt bool) {
 		}
 		id := fileID(fi)
 		t.markSeen(id)
+		if t.knownHead(readHead(f, headBytes)) {
+			t.log.Info("rotated file not read: it begins like a file already read (a copy, as copytruncate leaves)",
+				"name", c.name, "file_id", id, "size", fi.Size())
+			f.Close()
+			continue
+		}
 		t.stats.rotations.Add(1)
 		t.log.Warn("found a rotated file never opened under the path; reading it from the start",
 			"name", c.name, "file_id", id, "size", fi.Size())
-		of := &openFile{f: f, id: id, tr: newTracker(t.m.store, t.entry.Path, id, 0, roleRotated)}
+		of := &openFile{f: f, id: id, tr: newTracker(t.m.store, t.entry.Path, id, 0, roleRotated, 0)}
 		of.lastGrowth.Store(time.Now().UnixNano())
 		of.superseded.Store(true)
 		t.mu.Lock()
@@ -893,8 +919,8 @@ func (t *Tailer) restoreRotated() {
 			continue
 		}
 		t.log.Info("resuming rotated file", "name", found.Name(), "file_id", r.FileID, "offset", r.Offset)
-		f := &openFile{f: found, id: r.FileID, readOff: r.Offset,
-			tr: newTracker(t.m.store, t.entry.Path, r.FileID, r.Offset, roleRotated)}
+		f := &openFile{f: found, id: r.FileID, readOff: r.Offset, head: readHead(found, r.Offset),
+			tr: newTracker(t.m.store, t.entry.Path, r.FileID, r.Offset, roleRotated, r.Gen)}
 		f.lastGrowth.Store(time.Now().UnixNano())
 		f.superseded.Store(true)
 		t.files = append(t.files, f)
@@ -934,6 +960,7 @@ func (t *Tailer) restartFile(f *openFile, size int64) {
 	t.log.Warn("file truncated; reading it again from the start", "file_id", f.id, "offset", f.readOff, "size", size)
 	t.stats.truncations.Add(1)
 	f.restartTracker(t.m.store, t.entry.Path)
+	t.retireHead(f)
 	f.readOff = 0
 	f.pending = nil
 	f.splitting = false
@@ -991,6 +1018,9 @@ func (t *Tailer) read(ctx context.Context, f *openFile) (int64, error) {
 		f.readOff += int64(n)
 		f.remember(buf[lookBack+have-back : lookBack+have+n])
 		data := buf[lookBack : lookBack+have+n]
+		if len(f.head) < headBytes {
+			t.keepHead(f, data, start)
+		}
 		complete := t.completeLines(data)
 		f.pending = append(f.pending[:0], data[complete:]...)
 		f.pendingRead = read
@@ -1146,6 +1176,14 @@ func (t *Tailer) flushPending(ctx context.Context, f *openFile) {
 // were never sent) and send reports false; the caller keeps the budget to
 // release and the batch.
 func (t *Tailer) send(ctx context.Context, f *openFile, b *Batch) bool {
+	if f.tr.fresh {
+		// The first lines of a new generation: its id is saved before
+		// any line carries it, so that a crash cannot give the lines sent
+		// again another id. A failed save is retried by the flush loop,
+		// which logs it; the lines are sent all the same.
+		_ = t.m.store.Sync()
+		f.tr.fresh = false
+	}
 	for i := range b.Lines {
 		b.Lines[i].seq = f.tr.add(b.Lines[i].next)
 	}

@@ -20,6 +20,10 @@ type tracker struct {
 	store *Positions
 	path  string
 	id    FileID
+	gen   GenID // the generation's id, saved with the offset
+	// fresh: gen was drawn for this tracker, and is not known to be saved
+	// yet. Reader goroutine only.
+	fresh bool
 
 	mu        sync.Mutex
 	role      int
@@ -31,9 +35,14 @@ type tracker struct {
 	idle      chan struct{} // made by wait, closed when nothing is in flight
 }
 
-func newTracker(store *Positions, path string, id FileID, offset int64, role int) *tracker {
-	t := &tracker{store: store, path: path, id: id, committed: offset, role: role,
+// newTracker follows generation gen of file id from offset; gen 0 means a
+// generation the agent has not seen before, which gets a new id.
+func newTracker(store *Positions, path string, id FileID, offset int64, role int, gen GenID) *tracker {
+	t := &tracker{store: store, path: path, id: id, gen: gen, committed: offset, role: role,
 		ends: make([]int64, 64), acked: make([]bool, 64)}
+	if gen == 0 {
+		t.gen, t.fresh = newGenID(), true
+	}
 	t.save()
 	return t
 }
@@ -103,7 +112,7 @@ func (t *tracker) ack(seq uint64) {
 
 // save writes the committed offset where the tracker's role says; mu held.
 func (t *tracker) save() {
-	pos := FilePos{FileID: t.id, Offset: t.committed}
+	pos := FilePos{FileID: t.id, Offset: t.committed, Gen: t.gen}
 	switch t.role {
 	case roleCurrent:
 		t.store.SetCurrent(t.path, pos)

@@ -113,6 +113,7 @@ type Record struct {
 	Topic     string
 	Partition int32
 	Offset    int64
+	Key       []byte
 	Value     []byte
 	Headers   map[string]string
 	Timestamp time.Time
@@ -152,7 +153,7 @@ func (c *Consumer) Poll(ctx context.Context, d time.Duration) ([]Record, error) 
 		for _, x := range r.Headers {
 			h[x.Key] = string(x.Value)
 		}
-		out = append(out, Record{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Value: r.Value, Headers: h,
+		out = append(out, Record{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Key: r.Key, Value: r.Value, Headers: h,
 			Timestamp: r.Timestamp})
 	})
 	return out, err
