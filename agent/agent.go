@@ -168,8 +168,12 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer a.lock.Close()
 	ctx, end := context.WithCancelCause(ctx)
 	defer end(nil)
+	httpAddr := "off"
+	if a.httpL != nil {
+		httpAddr = "http://" + a.httpL.Addr().String() + "/ (metrics, healthz)"
+	}
 	a.log.Info("logagent started", "version", a.version, "host", a.host, "config_key", a.src.Key(),
-		"brokers", a.cfg.Kafka.Brokers, "client", a.cfg.Kafka.Client)
+		"brokers", a.cfg.Kafka.Brokers, "client", a.cfg.Kafka.Client, "http", httpAddr)
 
 	flushCtx, stopFlush := context.WithCancel(context.Background())
 	flushed := make(chan struct{})
