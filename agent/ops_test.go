@@ -123,7 +123,7 @@ func TestCheck(t *testing.T) {
 	}{
 		{"directory", fmt.Sprintf(`[{"path": %q, "topic": "t"}]`, h.dir), "FAIL file    " + h.dir + " is a directory"},
 		{"malformed", `[{"path": 1}]`, "FAIL etcd"},
-		{"bad entry", fmt.Sprintf(`[{"path": %q, "topic": "t"}, {"path": "/x.log", "topic": ""}]`, good), "FAIL entry   entry 1"},
+		{"bad entry", fmt.Sprintf(`[{"path": %q, "topic": "t"}, {"path": "/x.log", "topic": ""}]`, good), "FAIL entry   entry 2 (\"/x.log\")"},
 		{"no usable entry", fmt.Sprintf(`[{"path": %q, "topic": ""}]`, good), "no usable entry (1 given)"},
 	} {
 		h.putRaw(tc.value)
