@@ -78,15 +78,21 @@ func New(cfg *conf.Config, log *slog.Logger, version string) (*Agent, error) {
 	if a.lock, err = lockDataDir(cfg.Agent.DataDir); err != nil {
 		return nil, err
 	}
+	if a.lock == nil {
+		log.Warn("cannot create the data_dir lock (read-only or full); two agents sharing this data_dir would not be told", "data_dir", cfg.Agent.DataDir)
+	}
 	ok := false
 	defer func() {
 		if !ok {
-			a.lock.Close()
+			a.unlock()
 		}
 	}()
 	instance, err := instanceID(cfg.Agent.DataDir)
 	if err != nil {
-		return nil, err
+		if instance == "" {
+			return nil, err
+		}
+		log.Warn("cannot keep this agent's instance id; it holds for this run", "err", err)
 	}
 	machine, _ := os.Hostname()
 	a.owner = etcd.Owner{Instance: instance, Machine: machine, PID: os.Getpid(), StartTime: a.started}
@@ -165,7 +171,7 @@ const (
 // same host: at start (nothing is read then), or later if the other took
 // the host while this one's lease had expired.
 func (a *Agent) Run(ctx context.Context) error {
-	defer a.lock.Close()
+	defer a.unlock()
 	ctx, end := context.WithCancelCause(ctx)
 	defer end(nil)
 	httpAddr := "off"
@@ -235,6 +241,12 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	a.log.Info("logagent stopped")
 	return nil
+}
+
+func (a *Agent) unlock() {
+	if a.lock != nil {
+		a.lock.Close()
+	}
 }
 
 // watchClaim follows the claim of the status key: ready is closed once the

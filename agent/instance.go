@@ -32,16 +32,25 @@ func instanceID(dataDir string) (string, error) {
 	rand.Read(r[:])
 	id := hex.EncodeToString(r[:])
 	if err := utils.WriteFileAtomic(p, []byte(id+"\n")); err != nil {
-		return "", fmt.Errorf("write %s: %w", p, err)
+		// A full or read-only data_dir does not stop shipping: the id
+		// holds for this run (a restart after a crash then waits for the
+		// old status key to expire).
+		return id, fmt.Errorf("write %s: %w", p, err)
 	}
 	return id, nil
 }
 
 // lockDataDir takes an exclusive lock on data_dir for the process's life:
 // two agents sharing one data_dir would overwrite each other's positions.
+// It returns no file and no error when data_dir is read-only or full.
 func lockDataDir(dataDir string) (*os.File, error) {
 	p := filepath.Join(dataDir, "lock")
-	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o640)
+	// Read-only: flock needs no write access, and a file open for writing
+	// would keep data_dir's file system from being remounted read-only.
+	f, err := os.OpenFile(p, os.O_RDONLY|os.O_CREATE, 0o640)
+	if errors.Is(err, syscall.EROFS) || errors.Is(err, syscall.ENOSPC) {
+		return nil, nil // cannot create it: shipping goes on unlocked
+	}
 	if err != nil {
 		return nil, fmt.Errorf("data_dir lock: %w", err)
 	}

@@ -83,5 +83,5 @@ func TestDataDirIsLocked(t *testing.T) {
 	if err != nil {
 		t.Fatalf("New after the first stopped: %v", err)
 	}
-	c.lock.Close()
+	c.unlock()
 }
