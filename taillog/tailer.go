@@ -617,14 +617,28 @@ func (t *Tailer) checkPath() {
 		t.fail(err)
 		return
 	}
-	if fi.IsDir() {
-		t.fail(fmt.Errorf("%s is a directory", t.entry.Path))
+	if err := NotRegular(t.entry.Path, fi); err != nil {
+		t.notRegular(cur, err)
 		return
 	}
 	if cur != nil && cur.id == fileID(fi) {
 		return
 	}
 	t.open(cur)
+}
+
+// notRegular refuses what the path names now, a device, FIFO, socket or
+// directory (#26): /dev/zero would be read without end, a FIFO blocks. The
+// file the path named before is read to its end; a regular file that
+// appears later is new, read from its beginning.
+func (t *Tailer) notRegular(cur *openFile, err error) {
+	if cur != nil {
+		t.log.Info("the path no longer names a regular file; reading the old one to its end", "file_id", cur.id)
+		t.supersede(cur)
+	}
+	t.missing = true
+	t.m.store.SetCurrent(t.entry.Path, FilePos{})
+	t.fail(err)
 }
 
 func (t *Tailer) supersede(f *openFile) {
@@ -681,18 +695,15 @@ func (t *Tailer) closeRotated(ctx context.Context, f *openFile, err error) {
 // hands it to the reader; prev, the file the path named before, is read
 // to its end first.
 func (t *Tailer) open(prev *openFile) {
-	f, err := os.Open(t.entry.Path)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			t.awaiting()
-			return
-		}
-		t.fail(err)
+	f, fi, err := openRegular(t.entry.Path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		t.awaiting()
 		return
-	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
+	case errors.Is(err, ErrNotRegular):
+		t.notRegular(prev, err)
+		return
+	case err != nil:
 		t.fail(err)
 		return
 	}
@@ -818,12 +829,11 @@ func (t *Tailer) adoptMissed(newID FileID, adopt bool) {
 	}
 	sort.Slice(cands, func(i, j int) bool { return cands[i].fi.ModTime().Before(cands[j].fi.ModTime()) })
 	for _, c := range cands {
-		f, err := os.Open(filepath.Join(dir, c.name))
+		f, fi, err := openRegular(filepath.Join(dir, c.name))
 		if err != nil {
 			continue
 		}
-		fi, err := f.Stat()
-		if err != nil || fileID(fi) != fileID(c.fi) {
+		if fileID(fi) != fileID(c.fi) {
 			f.Close()
 			continue
 		}
@@ -873,7 +883,7 @@ func (t *Tailer) restoreRotated() {
 		var openErr error
 		for _, de := range ents {
 			fi, err := os.Stat(filepath.Join(dir, de.Name()))
-			if err != nil || fileID(fi) != r.FileID || fi.IsDir() {
+			if err != nil || fileID(fi) != r.FileID || !fi.Mode().IsRegular() {
 				continue
 			}
 			found, openErr = openRotated(filepath.Join(dir, de.Name()))
@@ -904,7 +914,10 @@ func (t *Tailer) restoreRotated() {
 
 // openRotated opens a rotated file found again at start (a variable for
 // the test of a failing open).
-var openRotated = os.Open
+var openRotated = func(path string) (*os.File, error) {
+	f, _, err := openRegular(path)
+	return f, err
+}
 
 // readDir lists a directory (a variable for the test that counts listings).
 var readDir = os.ReadDir
