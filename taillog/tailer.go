@@ -181,11 +181,10 @@ type Tailer struct {
 	files []*openFile // oldest first; the last is the path's current file unless superseded
 
 	// Owned by the watcher goroutine.
-	opened     bool      // a file has been opened at least once
-	lastOpen   time.Time // when the newest generation was opened
-	seen       map[FileID]bool
-	existedNew bool // the file existed when the entry appeared
-	missing    bool // the path was seen naming nothing
+	opened   bool      // a file has been opened at least once
+	lastOpen time.Time // when the newest generation was opened
+	seen     map[FileID]bool
+	missing  bool // the path was seen naming nothing
 
 	stats tailerStats
 }
@@ -282,15 +281,42 @@ func (t *Tailer) setState(state, errText string) {
 func (t *Tailer) start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.cancel = cancel
-	if _, err := os.Stat(t.entry.Path); err == nil {
-		t.existedNew = true
-	}
+	t.noteStart()
 	t.restoreRotated()
 	t.m.watch.add(t)
 	t.done.Add(2)
 	go t.watchLoop(ctx)
 	go t.readLoop(ctx)
 }
+
+// noteStart takes where reading starts in a file that exists when its
+// entry first appears: its end now, not when it can first be opened (#23:
+// an unreadable file, made readable once lines were appended, lost them).
+// A stat needs no read permission. The offset is saved as the file's
+// position, which open takes as any saved offset, also after a restart.
+// A path that cannot be stat'ed, or names no regular file, names a file
+// that appears later: read from its beginning.
+func (t *Tailer) noteStart() {
+	if t.entry.ReadFrom == "beginning" {
+		return
+	}
+	if _, ok := t.m.store.Get(t.entry.Path); ok {
+		return // not the entry's first appearance: its saved position wins
+	}
+	fi, err := statEntry(t.entry.Path)
+	if err != nil || !fi.Mode().IsRegular() {
+		return
+	}
+	t.m.store.SetCurrent(t.entry.Path, FilePos{FileID: fileID(fi), Offset: fi.Size()})
+	t.log.Info("file exists; reading starts at its end as it is now", "file_id", fileID(fi), "offset", fi.Size())
+}
+
+// statEntry and openEntry look at and open an entry's path (variables
+// for the tests of a failing stat and open: the tests run as root).
+var (
+	statEntry = os.Stat
+	openEntry = openRegular
+)
 
 // stop stops reading, waits (bounded by ctx) until every line read so far
 // is acknowledged, and closes the files. Safe to call twice.
@@ -695,7 +721,7 @@ func (t *Tailer) closeRotated(ctx context.Context, f *openFile, err error) {
 // hands it to the reader; prev, the file the path named before, is read
 // to its end first.
 func (t *Tailer) open(prev *openFile) {
-	f, fi, err := openRegular(t.entry.Path)
+	f, fi, err := openEntry(t.entry.Path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		t.awaiting()
@@ -712,16 +738,15 @@ func (t *Tailer) open(prev *openFile) {
 	saved, ok := t.m.store.Get(t.entry.Path)
 	switch {
 	case prev == nil && ok && saved.Current.FileID == id:
-		// A saved offset for the same file always wins.
+		// A saved offset for the same file always wins; that of a file
+		// that existed when its entry appeared is its end then
+		// (noteStart), as tail -F.
 		off = saved.Current.Offset
 		if off > fi.Size() {
 			t.log.Warn("file is shorter than the saved offset (truncated while stopped); reading it from the start",
 				"saved_offset", off, "size", fi.Size())
 			off = 0
 		}
-	case !t.opened && !ok && t.existedNew && !t.missing && t.entry.ReadFrom != "beginning":
-		// An existing file, seen for the first time: start at its end, as tail -F.
-		off = fi.Size()
 	default:
 		// A file that appeared later, or the new file after a rotation.
 		off = 0
