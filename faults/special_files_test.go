@@ -22,6 +22,7 @@ type fileStatus struct {
 	LastError string `json:"last_error"`
 	BytesRead int64  `json:"bytes_read"`
 	LinesRead int64  `json:"lines_read"`
+	LostBytes int64  `json:"lost_bytes"`
 }
 
 // statusFiles reads the agent's status key: its files by path.

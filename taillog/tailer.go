@@ -195,6 +195,7 @@ type tailerStats struct {
 	lastError string
 
 	linesRead, acked, bytesRead, rotations, truncations, oversized atomic.Int64
+	lostBytes                                                      atomic.Int64 // of files deleted while stopped
 }
 
 func newTailer(m *Manager, e Entry) *Tailer {
@@ -281,8 +282,9 @@ func (t *Tailer) setState(state, errText string) {
 func (t *Tailer) start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.cancel = cancel
-	t.noteStart()
 	t.restoreRotated()
+	t.reconcileSaved()
+	t.noteStart()
 	t.m.watch.add(t)
 	t.done.Add(2)
 	go t.watchLoop(ctx)
@@ -334,6 +336,11 @@ func (t *Tailer) stop(ctx context.Context) {
 			}
 		}
 		for _, f := range t.files {
+			// How far the file reaches is what a deletion while stopped
+			// would lose (reconcileSaved).
+			if size, err := f.size(); err == nil {
+				f.tr.sawSize(size)
+			}
 			f.f.Close()
 		}
 		// Under mu: the manager's poller may still ask following().
@@ -764,6 +771,20 @@ func (t *Tailer) open(prev *openFile) {
 	t.markSeen(id)
 	nf := &openFile{f: f, id: id, readOff: off, local: isLocalFS(f),
 		tr: newTracker(t.m.store, t.entry.Path, id, off, roleCurrent)}
+	if off > 0 {
+		// What is saved with the offset goes on being saved with it; a
+		// fingerprint of the bytes before it is taken now if there is
+		// none, so that a rewrite while stopped is seen at the next
+		// start even if no line is read meanwhile (reconcileSaved).
+		pos := FilePos{FileID: id, Offset: off}
+		if ok && saved.Current.FileID == id && saved.Current.Offset == off {
+			pos = saved.Current
+		}
+		if pos.Check.Len == 0 {
+			pos.Check = readCheck(f, off)
+		}
+		nf.tr.resume(pos)
+	}
 	t.mu.Lock()
 	t.files = append(t.files, nf)
 	t.mu.Unlock()
@@ -919,22 +940,24 @@ func (t *Tailer) restoreRotated() {
 				"file_id", r.FileID, "offset", r.Offset, "err", openErr)
 			continue
 		}
-		if found == nil || r.FileID == saved.Current.FileID {
-			if found != nil {
-				found.Close()
-			}
+		if found != nil && r.FileID == saved.Current.FileID {
+			found.Close()
 			t.log.Warn("rotated file not found again; it may not have been read to its end", "file_id", r.FileID, "offset", r.Offset)
 			t.m.store.DropRotated(t.entry.Path, r.FileID)
 			continue
 		}
+		if found != nil && !matches(found, r.Check) {
+			found.Close() // its inode was reused by another file
+			found = nil
+		}
+		if found == nil {
+			t.goneWhileStopped(r)
+			t.m.store.DropRotated(t.entry.Path, r.FileID)
+			continue
+		}
 		t.log.Info("resuming rotated file", "name", found.Name(), "file_id", r.FileID, "offset", r.Offset)
-		f := &openFile{f: found, id: r.FileID, readOff: r.Offset,
-			tr: newTracker(t.m.store, t.entry.Path, r.FileID, r.Offset, roleRotated)}
-		f.lastGrowth.Store(time.Now().UnixNano())
-		f.superseded.Store(true)
-		t.files = append(t.files, f)
+		t.resumeRotated(found, r)
 	}
-	t.hasRotated.Store(len(t.files) > 0)
 }
 
 // openRotated opens a rotated file found again at start (a variable for
@@ -1076,6 +1099,7 @@ func (t *Tailer) emit(ctx context.Context, f *openFile, c *chunk, data []byte, b
 	held := reserved
 	limit := max(reserved, min(groupBytes, t.m.opts.BufferBytes/4))
 	var b *Batch
+	p := 0 // where the next line starts in data: b's lines end there
 	// flush sends b, first acquiring what it costs beyond what is held.
 	// Once sent, b belongs to the consumer: its cost is read before.
 	flush := func() bool {
@@ -1091,14 +1115,14 @@ func (t *Tailer) emit(ctx context.Context, f *openFile, c *chunk, data []byte, b
 			}
 			held = cost
 		}
-		if !t.send(ctx, f, b) {
+		if !t.send(ctx, f, b, checkOf(data[:p], base+int64(p))) {
 			return false
 		}
 		held -= cost
 		b = nil
 		return true
 	}
-	for p := 0; p < complete; {
+	for p < complete {
 		i := bytes.IndexByte(data[p:complete], '\n')
 		var end int
 		l := Line{Offset: base + int64(p)}
@@ -1172,21 +1196,24 @@ func (t *Tailer) flushPending(ctx context.Context, f *openFile) {
 	b := t.newBatch(f, nil, f.pendingRead)
 	b.add(Line{Offset: f.readOff - n, Data: append([]byte(nil), f.pending...), next: f.readOff})
 	b.cost = cost
+	c := checkOf(f.pending, f.readOff)
 	f.pending = nil
-	if !t.send(ctx, f, b) {
+	if !t.send(ctx, f, b, c) {
 		t.m.budget.Release(cost)
 		b.recycle()
 	}
 }
 
-// send registers the batch's lines with the file's tracker and hands the
-// batch over. If the tailer stops first, the lines are taken back (they
-// were never sent) and send reports false; the caller keeps the budget to
-// release and the batch.
-func (t *Tailer) send(ctx context.Context, f *openFile, b *Batch) bool {
+// send registers the batch's lines with the file's tracker, c (the
+// fingerprint of the bytes before the batch's end) with its last line, and
+// hands the batch over. If the tailer stops first, the lines are taken
+// back (they were never sent) and send reports false; the caller keeps the
+// budget to release and the batch.
+func (t *Tailer) send(ctx context.Context, f *openFile, b *Batch, c Check) bool {
 	for i := range b.Lines {
 		b.Lines[i].seq = f.tr.add(b.Lines[i].next)
 	}
+	f.tr.checkLast(c)
 	n := len(b.Lines)
 	b.left.Store(int32(n))
 	t.stats.linesRead.Add(int64(n))
@@ -1220,6 +1247,7 @@ func (t *Tailer) status() Status {
 	s.Rotations = t.stats.rotations.Load()
 	s.Truncations = t.stats.truncations.Load()
 	s.Oversized = t.stats.oversized.Load()
+	s.LostBytes = t.stats.lostBytes.Load()
 	if saved, ok := t.m.store.Get(t.entry.Path); ok {
 		s.Committed = saved.Current.Offset
 		if fi, err := os.Stat(t.entry.Path); err == nil && fileID(fi) == saved.Current.FileID {
