@@ -14,6 +14,7 @@ import (
 	"github.com/logagent/logagent/conf"
 	"github.com/logagent/logagent/etcd"
 	"github.com/logagent/logagent/kafka"
+	"github.com/logagent/logagent/taillog"
 )
 
 // Check verifies what the agent needs, as `logagent check` does: etcd and
@@ -87,8 +88,9 @@ func Check(ctx context.Context, cfg *conf.Config, w io.Writer) int {
 			note("file", "%s -> %s: does not exist yet; read from its beginning when it appears", e.Path, e.Topic)
 		case err != nil:
 			report(false, "file", "%s: %v", e.Path, err)
-		case fi.IsDir():
-			report(false, "file", "%s is a directory", e.Path)
+		case taillog.NotRegular(e.Path, fi) != nil:
+			// Never opened: a FIFO would block the check.
+			report(false, "file", "%v", taillog.NotRegular(e.Path, fi))
 		default:
 			f, err := os.Open(e.Path)
 			if err != nil {

@@ -63,6 +63,7 @@ var (
 	descRotated  = prometheus.NewDesc("logagent_file_rotations_total", "Rotations of the file seen.", fileLabels, nil)
 	descTrunc    = prometheus.NewDesc("logagent_file_truncations_total", "Truncations of the file seen (read again from 0).", fileLabels, nil)
 	descOversize = prometheus.NewDesc("logagent_file_oversized_lines_total", "Lines longer than max_line_bytes, sent in pieces.", fileLabels, nil)
+	descLost     = prometheus.NewDesc("logagent_file_lost_bytes_total", "Bytes of files deleted while the agent was stopped, known and not read.", fileLabels, nil)
 	descState    = prometheus.NewDesc("logagent_file_state", "1 for the file's current state.", append(fileLabels, "state"), nil)
 	descBuffer   = prometheus.NewDesc("logagent_buffer_bytes", "Bytes read and not yet acknowledged (bounded by buffer_bytes).", nil, nil)
 	descBufMax   = prometheus.NewDesc("logagent_buffer_limit_bytes", "The buffer_bytes setting.", nil, nil)
@@ -76,7 +77,7 @@ type stateCollector struct{ a *Agent }
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRead, descAcked, descBytes, descOffset, descLag, descRotated, descTrunc,
-		descOversize, descState, descBuffer, descBufMax, descInFlight, descKafkaUp, descEtcdUp} {
+		descOversize, descLost, descState, descBuffer, descBufMax, descInFlight, descKafkaUp, descEtcdUp} {
 		ch <- d
 	}
 }
@@ -98,6 +99,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(descRotated, s.Rotations)
 		counter(descTrunc, s.Truncations)
 		counter(descOversize, s.Oversized)
+		counter(descLost, s.LostBytes)
 		for _, st := range []string{taillog.StateStarting, taillog.StateRunning, taillog.StateWaiting, taillog.StateError} {
 			v := 0.0
 			if st == s.State {

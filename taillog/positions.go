@@ -35,6 +35,14 @@ type FilePos struct {
 	// Gen is the id of the file generation the offset is in (the records'
 	// file header). Zero in positions saved before ids existed.
 	Gen GenID `json:"file,omitempty"`
+	// Check is a fingerprint of bytes that were read just before Offset
+	// (at most lookBack of them, ending at or a little before it): at
+	// start, a file at the saved identity whose bytes there differ was
+	// rewritten while the agent was stopped (#24). Zero: none taken.
+	Check Check `json:"check,omitzero"`
+	// Size is how far the file was known to reach (read, or its size at
+	// a stop): what is lost if it is gone at the next start.
+	Size int64 `json:"size,omitempty"`
 }
 
 // GenID identifies one generation of a file: the content a file holds from
@@ -85,6 +93,30 @@ func (g *GenID) UnmarshalText(b []byte) error {
 	}
 	*g = GenID(v)
 	return nil
+}
+
+// Check fingerprints the Len bytes of a file that end at offset At.
+type Check struct {
+	At  int64  `json:"at"`
+	Len int    `json:"len"`
+	Sum uint64 `json:"sum"`
+}
+
+// checkOf fingerprints the last bytes of b (at most lookBack), which ends
+// at file offset end.
+func checkOf(b []byte, end int64) Check {
+	b = b[max(0, len(b)-lookBack):]
+	return Check{At: end, Len: len(b), Sum: sum64(b)}
+}
+
+// sum64 is FNV-1a, 64 bits.
+func sum64(b []byte) uint64 {
+	h := uint64(14695981039346656037)
+	for _, c := range b {
+		h ^= uint64(c)
+		h *= 1099511628211
+	}
+	return h
 }
 
 // PathPos is what is saved for one configured path: the file it names now
@@ -360,6 +392,19 @@ func appendFilePos(buf []byte, pos FilePos) []byte {
 	if pos.Gen != 0 {
 		buf = append(buf, `,"file":"`...)
 		buf = append(pos.Gen.AppendHex(buf), '"')
+	}
+	if pos.Check != (Check{}) {
+		buf = append(buf, `,"check":{"at":`...)
+		buf = strconv.AppendInt(buf, pos.Check.At, 10)
+		buf = append(buf, `,"len":`...)
+		buf = strconv.AppendInt(buf, int64(pos.Check.Len), 10)
+		buf = append(buf, `,"sum":`...)
+		buf = strconv.AppendUint(buf, pos.Check.Sum, 10)
+		buf = append(buf, '}')
+	}
+	if pos.Size != 0 {
+		buf = append(buf, `,"size":`...)
+		buf = strconv.AppendInt(buf, pos.Size, 10)
 	}
 	return append(buf, '}')
 }

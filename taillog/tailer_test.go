@@ -467,6 +467,7 @@ func testRestartResumesRotatedFile(t *testing.T, openFails bool) {
 	write(t, log+".1", numbered(10, 20)) // the old file grew while we were down
 
 	if openFails {
+		open := openRotated
 		openRotated = func(string) (*os.File, error) { return nil, syscall.EMFILE }
 		store, err := LoadPositions(f.positions, discard())
 		if err != nil {
@@ -477,7 +478,7 @@ func testRestartResumesRotatedFile(t *testing.T, openFails bool) {
 		m.Reconcile([]Entry{{Path: log, Topic: "t"}})
 		m.Stop()
 		col.close()
-		openRotated = os.Open
+		openRotated = open
 		if err := store.Flush(); err != nil {
 			t.Fatal(err)
 		}

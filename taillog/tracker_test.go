@@ -83,7 +83,7 @@ func TestTrackerRoles(t *testing.T) {
 	b := newTracker(store, "/f", FileID{Ino: 2}, 0, roleCurrent, 1)
 	a.ack(s)
 	p, _ := store.Get("/f")
-	if p.Current != (FilePos{FileID{Ino: 2}, 0, 1}) || len(p.Rotated) != 1 || p.Rotated[0] != (FilePos{FileID{Ino: 1}, 10, 1}) {
+	if p.Current != (FilePos{FileID: FileID{Ino: 2}, Offset: 0, Gen: 1}) || len(p.Rotated) != 1 || p.Rotated[0] != (FilePos{FileID: FileID{Ino: 1}, Offset: 10, Gen: 1}) {
 		t.Fatalf("positions %+v", p)
 	}
 	// A detached tracker (truncated content) moves nothing.
