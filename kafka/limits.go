@@ -34,14 +34,19 @@ func limitProblem(c conf.Kafka, topic string, limit int) string {
 	if limit <= 0 || limit >= c.MaxMessageBytes {
 		return ""
 	}
-	s := fmt.Sprintf("topic %s takes at most %d bytes per batch (its max.message.bytes), less than [kafka] max_message_bytes %d: batches to it are sized to %d bytes",
-		topic, limit, c.MaxMessageBytes, limit)
-	if c.LargestRecord > limit-recordBatchHeader {
-		s += fmt.Sprintf("; a line whose record is larger (up to %d bytes with max_line_bytes) is skipped: lower [agent] max_line_bytes below %d or raise the topic's max.message.bytes",
-			c.LargestRecord, limit-conf.RecordOverhead)
+	s := fmt.Sprintf("topic %s takes batches of at most %d bytes (its max.message.bytes), less than [kafka] max_message_bytes %d: the agent cuts its batches to fit",
+		topic, limit, c.MaxMessageBytes)
+	if linesSkipped(c, limit) {
+		fit := limit - conf.RecordOverhead
+		s += fmt.Sprintf("; but a line longer than about %d bytes does not fit on its own and is skipped ([agent] max_line_bytes %d lets longer lines through whole): set max_line_bytes to %d or less, so that long lines are sent in pieces that fit, or raise the topic's max.message.bytes",
+			fit, c.LargestRecord-conf.RecordOverhead, fit)
 	}
 	return s
 }
+
+// linesSkipped reports whether the agent's longest lines (max_line_bytes)
+// may not fit in a batch of limit bytes.
+func linesSkipped(c conf.Kafka, limit int) bool { return c.LargestRecord > limit }
 
 // recordBatchHeader is the size of a record batch without its records, as
 // the broker counts it against max.message.bytes.
