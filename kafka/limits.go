@@ -177,14 +177,19 @@ func (l *topicLimits) run() {
 			return
 		case <-t.C:
 		}
-		l.mu.Lock()
-		topics := make([]string, 0, len(l.limits))
-		for topic := range l.limits {
-			topics = append(topics, topic)
-		}
-		l.mu.Unlock()
-		l.learn(topics, 10*time.Second)
+		l.learn(l.topics(), 10*time.Second)
 	}
+}
+
+// topics returns the topics sent to so far.
+func (l *topicLimits) topics() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]string, 0, len(l.limits))
+	for topic := range l.limits {
+		out = append(out, topic)
+	}
+	return out
 }
 
 // learn looks up the limits of topics now (within timeout), and reports
@@ -207,7 +212,7 @@ func (l *topicLimits) learn(topics []string, timeout time.Duration) {
 		if !ok {
 			if err != nil && !l.failed[topic] {
 				l.failed[topic] = true
-				l.log.Warn("cannot learn a topic's message size limit; records it refuses as too large are sent again one per batch",
+				l.log.Warn("cannot learn a topic's message size limit; looked up again when it refuses a batch as too large, and every 5 minutes; meanwhile refused records are sent again one per batch",
 					"topic", topic, "err", err)
 			}
 			continue

@@ -273,14 +273,8 @@ func (sp *saramaProducer) makeRoutes(alone bool) {
 			sp.alone = sp.start(p, 0)
 		}
 	}
-	sp.limits.mu.Lock()
-	topics := make([]string, 0, len(sp.limits.limits))
-	for t := range sp.limits.limits {
-		topics = append(topics, t)
-	}
-	sp.limits.mu.Unlock()
 	routes := map[string]*saramaRoute{}
-	for _, t := range topics {
+	for _, t := range sp.limits.topics() {
 		n := sp.batchLimit(t)
 		if n >= sp.main.limit {
 			continue
