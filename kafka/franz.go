@@ -276,7 +276,13 @@ func (fp *franzProducer) sendAlone(ctx context.Context, m *Message) error {
 		cl, err := kgo.NewClient(fp.aloneOpts...)
 		if err != nil {
 			fp.aloneMu.Unlock()
-			return fmt.Errorf("franz-go client: %w", err)
+			// Not a closing producer: m waits for the next round.
+			fp.log.Error("cannot make a client for records sent one per batch; retrying", "err", err)
+			fp.retryMu.Lock()
+			fp.retryQ = append(fp.retryQ, m)
+			fp.retryMu.Unlock()
+			fp.wakeRetry()
+			return nil
 		}
 		fp.alone = cl
 	}

@@ -230,8 +230,8 @@ func (sp *saramaProducer) routeOf(m *Message) *saramaRoute {
 // that does not shrink the records (sarama counts them uncompressed).
 func (sp *saramaProducer) batchLimit(topic string) int {
 	n := sp.cfg.Producer.MaxMessageBytes
-	if l := sp.limits.get(topic); l > 0 {
-		n = min(n, l-recordBatchHeader-l/128)
+	if l := sp.limits.get(topic); l > 0 && l < n {
+		n = l - recordBatchHeader - l/128
 	}
 	return max(n, 512)
 }
@@ -500,9 +500,9 @@ func saramaTooLarge(err error) bool {
 // too large, gives up those too large by themselves and returns the
 // others, to be sent again (alone when their batch was already cut to
 // their topic's limit).
-func (sp *saramaProducer) judgeTooLarge(big []refused) (again []*Message, alone bool) {
+func (sp *saramaProducer) judgeTooLarge(big []refused) (again []*Message) {
 	if len(big) == 0 {
-		return nil, false
+		return nil
 	}
 	var topics []string
 	for _, r := range big {
@@ -522,11 +522,11 @@ func (sp *saramaProducer) judgeTooLarge(big []refused) (again []*Message, alone 
 			sp.ack(r.m, err)
 			continue
 		case resendAlone:
-			r.m.alone, alone = true, true
+			r.m.alone = true
 		}
 		again = append(again, r.m)
 	}
-	return again, alone
+	return again
 }
 
 // retryLoop sends failed messages again, in the order they were first
@@ -555,12 +555,11 @@ func (sp *saramaProducer) retryLoop() {
 		batch, big := sp.retries, sp.tooLarge
 		sp.retries, sp.tooLarge = nil, nil
 		sp.mu.Unlock()
-		again, alone := sp.judgeTooLarge(big) // learns limits: may ask for a reroute
-		batch = append(batch, again...)
+		batch = append(batch, sp.judgeTooLarge(big)...) // learns limits: may ask for a reroute
 		sp.mu.Lock()
 		sp.reroute = false
 		sp.mu.Unlock()
-		sp.makeRoutes(alone)
+		sp.makeRoutes(slices.ContainsFunc(batch, func(m *Message) bool { return m.alone }))
 		sort.Slice(batch, func(i, j int) bool { return batch[i].seq < batch[j].seq })
 		var prev *saramaRoute
 		for _, m := range batch {
