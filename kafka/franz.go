@@ -246,7 +246,7 @@ func (fp *franzProducer) limitChanged(topic string) {
 func (fp *franzProducer) Limits() []TopicLimit { return fp.limits.Limits() }
 
 func (fp *franzProducer) Send(ctx context.Context, m *Message) error {
-	fp.limits.see(m.Topic)
+	fp.limits.see(ctx, m.Topic)
 	stamp(m, &fp.sends)
 	fp.cl.Produce(ctx, fp.record(m), fp.promiseFn)
 	return ctx.Err()

@@ -639,3 +639,46 @@ func TestJudgeTooLarge(t *testing.T) {
 		}
 	}
 }
+
+// A topic whose limit could not be read when its first record was sent
+// (here: DescribeConfigs refused once) is looked up again in the
+// background, so that its batches are cut to its limit before Kafka has
+// to refuse one: later lines arrive in order.
+func TestTopicLimitLearnedAfterFailedLookup(t *testing.T) {
+	old := unknownEvery
+	unknownEvery = 50 * time.Millisecond
+	defer func() { unknownEvery = old }()
+	const n = 20000
+	lines := shortLines(n)
+	for _, client := range []string{conf.ClientSarama, conf.ClientFranzGo} {
+		t.Run(client, func(t *testing.T) {
+			k := startKafkaLimited(t, 100000)
+			var refused atomic.Bool
+			k.ControlKey(int16(kmsg.DescribeConfigs), func(kreq kmsg.Request) (kmsg.Response, error, bool) {
+				if refused.Swap(true) {
+					return nil, nil, false
+				}
+				return nil, errors.New("refused once"), true // the connection is closed
+			})
+			p, a := newProducer(t, client, k.ListenAddrs(), func(c *conf.Kafka) { c.Compression, c.Linger = "none", 20*time.Millisecond })
+			defer p.Close(context.Background())
+			sendAll(t, p, "later", lines[:1])
+			a.wait(t, 1)
+			for deadline := time.Now().Add(10 * time.Second); len(p.Limits()) == 0; time.Sleep(10 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatal("the topic's limit was never learned after the first lookup failed")
+				}
+			}
+			sendAll(t, p, "later", lines[1:])
+			a.wait(t, n-1)
+			if len(a.errs) != 0 || len(a.ok) != n {
+				t.Fatalf("%d acked, %d given up, want %d acked", len(a.ok), len(a.errs), n)
+			}
+			for i, r := range consume(t, k.ListenAddrs(), "later", n) {
+				if !bytes.Equal(r.Value, lines[i]) {
+					t.Fatalf("record %d is %.20q, want %.20q", i, r.Value, lines[i])
+				}
+			}
+		})
+	}
+}

@@ -117,8 +117,12 @@ type topicLimits struct {
 }
 
 // refreshEvery is how often the limits of known topics are looked up
-// again: as often as the clients refresh their metadata by default.
+// again: as often as the clients refresh their metadata by default. A
+// topic whose limit is not known yet (Kafka was away) is tried every
+// unknownEvery, so that its batches are cut before a refusal is needed.
 const refreshEvery = 5 * time.Minute
+
+var unknownEvery = 30 * time.Second // a variable for tests
 
 func newTopicLimits(c conf.Kafka, log *slog.Logger, describe func(context.Context, []string) (map[string]int, error), changed func(string)) *topicLimits {
 	l := &topicLimits{cfg: c, log: log, describe: describe, changed: changed,
@@ -134,9 +138,9 @@ func newTopicLimits(c conf.Kafka, log *slog.Logger, describe func(context.Contex
 const firstLookup = 3 * time.Second
 
 // see notes that topic is sent to; a new topic's limit is looked up
-// before see returns. It is called for every record, so the common case
-// (the topic of the previous record) takes no lock.
-func (l *topicLimits) see(topic string) {
+// before see returns (or ctx ends). It is called for every record, so the
+// common case (the topic of the previous record) takes no lock.
+func (l *topicLimits) see(ctx context.Context, topic string) {
 	if p := l.last.Load(); p != nil && *p == topic {
 		return
 	}
@@ -148,7 +152,7 @@ func (l *topicLimits) see(topic string) {
 	l.mu.Unlock()
 	l.last.Store(&topic)
 	if !ok {
-		l.learn([]string{topic}, firstLookup)
+		l.learnCtx(ctx, []string{topic}, firstLookup)
 	}
 }
 
@@ -169,16 +173,35 @@ func (l *topicLimits) recordLimit(topic string) int {
 
 func (l *topicLimits) run() {
 	defer close(l.done)
-	t := time.NewTicker(refreshEvery)
+	t := time.NewTicker(unknownEvery)
 	defer t.Stop()
+	last := time.Now()
 	for {
 		select {
 		case <-l.ctx.Done():
 			return
 		case <-t.C:
 		}
-		l.learn(l.topics(), 10*time.Second)
+		if time.Since(last) >= refreshEvery {
+			last = time.Now()
+			l.learn(l.topics(), 10*time.Second)
+		} else {
+			l.learn(l.unknown(), 10*time.Second)
+		}
 	}
+}
+
+// unknown returns the topics whose limit is not known.
+func (l *topicLimits) unknown() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for topic, n := range l.limits {
+		if n == 0 {
+			out = append(out, topic)
+		}
+	}
+	return out
 }
 
 // topics returns the topics sent to so far.
@@ -195,15 +218,22 @@ func (l *topicLimits) topics() []string {
 // learn looks up the limits of topics now (within timeout), and reports
 // those that changed.
 func (l *topicLimits) learn(topics []string, timeout time.Duration) {
+	l.learnCtx(l.ctx, topics, timeout)
+}
+
+// learnCtx is learn that also ends with ctx.
+func (l *topicLimits) learnCtx(ctx context.Context, topics []string, timeout time.Duration) {
 	if len(topics) == 0 {
 		return
 	}
 	slices.Sort(topics)
-	ctx, cancel := context.WithTimeout(l.ctx, timeout)
-	got, err := l.describe(ctx, topics)
+	dctx, cancel := context.WithTimeout(ctx, timeout)
+	stop := context.AfterFunc(l.ctx, cancel)
+	got, err := l.describe(dctx, topics)
+	stop()
 	cancel()
-	if l.ctx.Err() != nil {
-		return // stopping
+	if l.ctx.Err() != nil || ctx.Err() != nil {
+		return // stopping, or the record's sender is
 	}
 	var changed []string
 	l.mu.Lock()

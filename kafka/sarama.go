@@ -328,7 +328,7 @@ func (sp *saramaProducer) Send(ctx context.Context, m *Message) error {
 	}
 	// A new topic's limit is learned first: a topic that needs smaller
 	// batches gets its producer (retryLoop) before its first record.
-	sp.limits.see(m.Topic)
+	sp.limits.see(ctx, m.Topic)
 	// While failed messages are being sent again, nothing new goes in:
 	// they must reach the partition before anything read after them.
 	if sp.resuming.Load() {
