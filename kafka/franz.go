@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -385,7 +384,7 @@ func (fp *franzProducer) retryLoop() {
 		q, big := fp.retryQ, fp.tooLargeQ
 		fp.retryQ, fp.tooLargeQ = nil, nil
 		fp.retryMu.Unlock()
-		q = append(fp.judgeTooLarge(big), q...)
+		q = append(fp.limits.judge(big, fp.batchLimit, fp.giveUp), q...)
 		for _, m := range q {
 			if fp.hooks.Retry != nil {
 				fp.hooks.Retry()
@@ -401,39 +400,13 @@ func (fp *franzProducer) retryLoop() {
 	}
 }
 
-// judgeTooLarge learns the limits of the topics of records refused as
-// too large (which purges a topic whose batches are now cut smaller), gives
-// up the records too large by themselves and returns the others, to be
-// produced again.
-func (fp *franzProducer) judgeTooLarge(big []refused) []*Message {
-	if len(big) == 0 {
-		return nil
+// giveUp acks m, which can never be sent, with err.
+func (fp *franzProducer) giveUp(m *Message, err error) {
+	fp.log.Error("Kafka refused a record for good", "topic", m.Topic, "err", err)
+	if fp.hooks.GiveUp != nil {
+		fp.hooks.GiveUp(m, err)
 	}
-	var topics []string
-	for _, r := range big {
-		if !slices.Contains(topics, r.m.Topic) {
-			topics = append(topics, r.m.Topic)
-		}
-	}
-	fp.limits.learn(topics, 10*time.Second)
-	var again []*Message
-	for _, r := range big {
-		limit := fp.limits.recordLimit(r.m.Topic)
-		switch judgeTooLarge(r.m, r.sent, limit, fp.batchLimit(r.m.Topic)) {
-		case giveUp:
-			err := refusedTooLarge(r.m, limit, r.err)
-			fp.log.Error("Kafka refused a record for good", "topic", r.m.Topic, "err", err)
-			if fp.hooks.GiveUp != nil {
-				fp.hooks.GiveUp(r.m, err)
-			}
-			fp.ack(r.m, err)
-			continue
-		case resendAlone:
-			r.m.alone = true
-		}
-		again = append(again, r.m)
-	}
-	return again
+	fp.ack(m, err)
 }
 
 // RecordBytes: the pooled frec, and kgo's promise entry and the record's

@@ -88,6 +88,37 @@ func judgeTooLarge(m *Message, sentLimit, recordLimit, batchLimit int) tooLarge 
 	}
 }
 
+// judge learns the limits of the topics of records refused as too large
+// and judges each (judgeTooLarge, with batchLimit the size a topic's
+// batches are cut to now): drop gets those too large by themselves,
+// with the error their ack carries; the others are returned, marked alone
+// where they must go in a batch of their own, to be sent again.
+func (l *topicLimits) judge(big []refused, batchLimit func(topic string) int, drop func(m *Message, err error)) []*Message {
+	if len(big) == 0 {
+		return nil
+	}
+	var topics []string
+	for _, r := range big {
+		if !slices.Contains(topics, r.m.Topic) {
+			topics = append(topics, r.m.Topic)
+		}
+	}
+	l.learn(topics, 10*time.Second)
+	var again []*Message
+	for _, r := range big {
+		limit := l.recordLimit(r.m.Topic)
+		switch judgeTooLarge(r.m, r.sent, limit, batchLimit(r.m.Topic)) {
+		case giveUp:
+			drop(r.m, refusedTooLarge(r.m, limit, r.err))
+			continue
+		case resendAlone:
+			r.m.alone = true
+		}
+		again = append(again, r.m)
+	}
+	return again
+}
+
 // refusedTooLarge is the error an ack carries for a record given up as
 // too large.
 func refusedTooLarge(m *Message, limit int, err error) error {

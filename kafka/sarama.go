@@ -243,7 +243,7 @@ func (sp *saramaProducer) limitChanged(topic string) {
 	select {
 	case <-sp.ready:
 	default:
-		return // connect makes no route: the first round of retryLoop does
+		return // no topic is seen before (Send waits for it)
 	}
 	cur := sp.main.limit
 	if rs := sp.routes.Load(); rs != nil {
@@ -496,37 +496,12 @@ func saramaTooLarge(err error) bool {
 		errors.As(err, &ce) && strings.Contains(string(ce), "MaxMessageBytes")
 }
 
-// judgeTooLarge learns the limits of the topics of records refused as
-// too large, gives up those too large by themselves and returns the
-// others, to be sent again (alone when their batch was already cut to
-// their topic's limit).
-func (sp *saramaProducer) judgeTooLarge(big []refused) (again []*Message) {
-	if len(big) == 0 {
-		return nil
+// giveUp acks m, which can never be sent, with err.
+func (sp *saramaProducer) giveUp(m *Message, err error) {
+	if sp.hooks.GiveUp != nil {
+		sp.hooks.GiveUp(m, err)
 	}
-	var topics []string
-	for _, r := range big {
-		if !slices.Contains(topics, r.m.Topic) {
-			topics = append(topics, r.m.Topic)
-		}
-	}
-	sp.limits.learn(topics, 10*time.Second)
-	for _, r := range big {
-		limit := sp.limits.recordLimit(r.m.Topic)
-		switch judgeTooLarge(r.m, r.sent, limit, sp.batchLimit(r.m.Topic)) {
-		case giveUp:
-			err := refusedTooLarge(r.m, limit, r.err)
-			if sp.hooks.GiveUp != nil {
-				sp.hooks.GiveUp(r.m, err)
-			}
-			sp.ack(r.m, err)
-			continue
-		case resendAlone:
-			r.m.alone = true
-		}
-		again = append(again, r.m)
-	}
-	return again
+	sp.ack(m, err)
 }
 
 // retryLoop sends failed messages again, in the order they were first
@@ -555,7 +530,7 @@ func (sp *saramaProducer) retryLoop() {
 		batch, big := sp.retries, sp.tooLarge
 		sp.retries, sp.tooLarge = nil, nil
 		sp.mu.Unlock()
-		batch = append(batch, sp.judgeTooLarge(big)...) // learns limits: may ask for a reroute
+		batch = append(batch, sp.limits.judge(big, sp.batchLimit, sp.giveUp)...) // learning may ask for a reroute
 		sp.mu.Lock()
 		sp.reroute = false
 		sp.mu.Unlock()
