@@ -11,6 +11,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/logagent/logagent/conf"
 	"github.com/logagent/logagent/etcd"
 )
 
@@ -68,7 +69,7 @@ func TestTopicLimitBelowMaxMessageBytes(t *testing.T) {
 		var out strings.Builder
 		Check(context.Background(), h.config(), &out)
 		if !strings.Contains(out.String(), "FAIL limit   topic lim takes batches of at most 100000 bytes") ||
-			!strings.Contains(out.String(), "set max_line_bytes to 91808 or less") {
+			!strings.Contains(out.String(), fmt.Sprintf("set max_line_bytes to %d or less", 100000-conf.RecordOverhead)) {
 			t.Fatalf("check does not report the topic's limit:\n%s", out.String())
 		}
 	})
