@@ -114,6 +114,17 @@ func Check(ctx context.Context, cfg *conf.Config, w io.Writer) int {
 		} else {
 			note("topic", "%s does not exist: the broker must auto-create it (auto.create.topics.enable) or it must be created", st.Topic)
 		}
+		switch {
+		case st.LimitErr != nil:
+			note("limit", "cannot read the message size limit of topic %s (%v): batches it refuses as too large are sent again one record per batch, which is slow; grant DescribeConfigs on it, or keep [kafka] max_message_bytes within it", st.Topic, st.LimitErr)
+		case st.LimitProblem != "":
+			// Batches are cut to the limit; only lines too long for it are lost.
+			if st.LinesSkipped {
+				report(false, "limit", "%s", st.LimitProblem)
+			} else {
+				note("limit", "%s", st.LimitProblem)
+			}
+		}
 	}
 	return problems
 }

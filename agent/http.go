@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/connectivity"
 
 	"github.com/logagent/logagent/etcd"
+	"github.com/logagent/logagent/kafka"
 	"github.com/logagent/logagent/taillog"
 )
 
@@ -99,6 +100,9 @@ type Status struct {
 	Health    string           `json:"health"`
 	Config    etcd.State       `json:"config"`
 	Files     []taillog.Status `json:"files"`
+	// TopicLimits are the topics whose message size limit on the brokers
+	// is below [kafka] max_message_bytes, each with what it means.
+	TopicLimits []kafka.TopicLimit `json:"topic_limits,omitempty"`
 }
 
 // statusSummary is the part of the status whose change is published at
@@ -111,6 +115,7 @@ type statusSummary struct {
 	Health []bool
 	Config etcd.State
 	Files  []taillog.FileState
+	Limits []kafka.TopicLimit
 
 	// The errors, for the status published with this summary: not
 	// compared (unexported, so not in the publisher's JSON).
@@ -120,7 +125,7 @@ type statusSummary struct {
 func (a *Agent) statusSummary() statusSummary {
 	kafkaErr, etcdErr := a.prod.Healthy(), a.etcdHealthy()
 	return statusSummary{Health: []bool{kafkaErr == nil, etcdErr == nil}, Config: a.src.State(),
-		Files: a.mgr.States(), kafkaErr: kafkaErr, etcdErr: etcdErr}
+		Files: a.mgr.States(), Limits: a.prod.Limits(), kafkaErr: kafkaErr, etcdErr: etcdErr}
 }
 
 // snapshot returns the agent's current status, with the health and config
@@ -135,10 +140,10 @@ func (a *Agent) snapshot(sum statusSummary) (Status, statusSummary) {
 	if files == nil {
 		files = []taillog.Status{}
 	}
-	written := statusSummary{Health: sum.Health, Config: sum.Config, Files: make([]taillog.FileState, len(files))}
+	written := statusSummary{Health: sum.Health, Config: sum.Config, Files: make([]taillog.FileState, len(files)), Limits: sum.Limits}
 	for i, f := range files {
 		written.Files[i] = f.FileState()
 	}
 	return Status{Host: a.host, Owner: a.owner, Version: a.version, StartTime: a.started, Updated: time.Now(),
-		Health: health, Config: sum.Config, Files: files}, written
+		Health: health, Config: sum.Config, Files: files, TopicLimits: sum.Limits}, written
 }

@@ -4,8 +4,9 @@
 //
 // Two backends sit behind Producer: sarama (the default) and franz-go.
 // Both retry a failed send until it succeeds or the producer is closed; a
-// record is only given up when Kafka can never take it (too large), and
-// then the ack carries the error.
+// record is only given up when Kafka can never take it (too large by
+// itself: a batch refused as too large is sent again in smaller batches),
+// and then the ack carries the error.
 package kafka
 
 import (
@@ -56,6 +57,7 @@ type Message struct {
 	sent   int64 // since epoch; 0: not timed
 	seq    uint64
 	failed bool
+	alone  bool // sent in a batch of its own (its batch was refused as too large)
 }
 
 // Failed reports whether a send attempt of m failed (it was then sent
@@ -82,6 +84,9 @@ type Producer interface {
 	// flight besides the Message and the bytes it points to (its own
 	// record struct and bookkeeping): a share of the read budget.
 	RecordBytes() int
+	// Limits returns the topics whose message size limit on the brokers
+	// is below max_message_bytes (their batches are cut to it).
+	Limits() []TopicLimit
 }
 
 // Hooks observe the producer (metrics). Any field may be nil.

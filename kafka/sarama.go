@@ -5,13 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
 
 	"github.com/IBM/sarama"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/logagent/logagent/conf"
 )
@@ -20,6 +23,13 @@ import (
 // batch itself, without limit (keeping order with the idempotent
 // producer); what still fails comes back on Errors and is queued here to
 // be sent again after a backoff, so that nothing is dropped.
+//
+// sarama cuts every topic's batches to one size (Producer.MaxMessageBytes).
+// A topic whose limit on the brokers is lower (learned by topicLimits)
+// gets a producer of its own, one per limit, that cuts them smaller; a
+// record refused in a batch sized to its topic's limit is sent again by a
+// producer that puts one record in each batch. Only a record refused
+// alone is given up.
 type saramaProducer struct {
 	cfg   *sarama.Config
 	addrs []string
@@ -28,8 +38,11 @@ type saramaProducer struct {
 	log   *slog.Logger
 	first time.Duration
 
-	ready   chan struct{} // closed once p is connected
-	p       sarama.AsyncProducer
+	ready   chan struct{} // closed once main is connected
+	main    *saramaRoute
+	routes  atomic.Pointer[map[string]*saramaRoute] // topics whose batches are cut smaller than main's
+	limits  *topicLimits
+	admin   *kgo.Client // DescribeConfigs, for limits
 	closing chan struct{}
 	senders sync.WaitGroup // connect and retryLoop: they must end before AsyncClose
 	readers sync.WaitGroup // successes and errors: they end when sarama is closed
@@ -37,9 +50,14 @@ type saramaProducer struct {
 	closed  chan struct{}
 
 	mu       sync.Mutex
-	retries  []*Message    // failed, to be sent again
-	resume   chan struct{} // non-nil while failed messages are re-sent: Send waits
-	resuming atomic.Bool   // resume != nil: Send looks at it only then
+	retries  []*Message // failed, to be sent again
+	tooLarge []refused  // refused as too large: judged by retryLoop
+	reroute  bool       // a topic's limit changed: retryLoop makes its route
+	all      []*saramaRoute
+	sized    map[int]*saramaRoute // by batch limit; only retryLoop
+	alone    *saramaRoute         // one record per batch; made by retryLoop
+	resume   chan struct{}        // non-nil while failed messages are re-sent: Send waits
+	resuming atomic.Bool          // resume != nil: Send looks at it only then
 	retryCh  chan struct{}
 	seq      atomic.Uint64 // send order, to re-send failed messages in it
 	inflight atomic.Int64  // messages handed to sarama, not yet back
@@ -123,13 +141,28 @@ func (keyPartitioner) Partition(pm *sarama.ProducerMessage, n int32) (int32, err
 }
 func (keyPartitioner) RequiresConsistency() bool { return true }
 
+// saramaRoute is one sarama producer and the batch limit it cuts
+// batches to (0: one record per batch).
+type saramaRoute struct {
+	p     sarama.AsyncProducer
+	limit int
+}
+
 func newSarama(c conf.Kafka, ack AckFunc, hooks Hooks, log *slog.Logger) (*saramaProducer, error) {
 	cfg, err := saramaConfig(c)
 	if err != nil {
 		return nil, err
 	}
 	sp := &saramaProducer{cfg: cfg, addrs: c.Brokers, ack: ack, hooks: hooks, log: log, first: c.RetryBackoff,
-		ready: make(chan struct{}), closing: make(chan struct{}), retryCh: make(chan struct{}, 1)}
+		ready: make(chan struct{}), closing: make(chan struct{}), retryCh: make(chan struct{}, 1),
+		sized: map[int]*saramaRoute{}}
+	sp.admin, err = kgo.NewClient(kgo.SeedBrokers(c.Brokers...), kgo.ClientID("logagent"), kgo.DisableClientMetrics())
+	if err != nil {
+		return nil, fmt.Errorf("franz-go client for topic configs: %w", err)
+	}
+	sp.limits = newTopicLimits(c, log, func(ctx context.Context, topics []string) (map[string]int, error) {
+		return describeLimits(ctx, sp.admin, topics)
+	}, sp.limitChanged)
 	notYet := errors.New("not connected to Kafka yet")
 	sp.set(notYet)
 	sp.probe = startProber(c.Brokers, 2*time.Second, log)
@@ -145,16 +178,13 @@ func (sp *saramaProducer) connect() {
 	for attempt := 1; ; attempt++ {
 		p, err := sarama.NewAsyncProducer(sp.addrs, sp.cfg)
 		if err == nil {
-			sp.p = p
+			sp.main = sp.start(p, sp.cfg.Producer.MaxMessageBytes)
 			sp.set(nil)
 			if attempt > 1 {
 				sp.log.Info("connected to Kafka", "brokers", sp.addrs)
 			}
 			close(sp.ready)
-			sp.readers.Add(2)
 			sp.senders.Add(1)
-			go sp.successes()
-			go sp.errors()
 			go sp.retryLoop()
 			return
 		}
@@ -170,6 +200,118 @@ func (sp *saramaProducer) connect() {
 	}
 }
 
+// start reads p's successes and errors; Close closes it.
+func (sp *saramaProducer) start(p sarama.AsyncProducer, limit int) *saramaRoute {
+	r := &saramaRoute{p: p, limit: limit}
+	sp.mu.Lock()
+	sp.all = append(sp.all, r)
+	sp.mu.Unlock()
+	sp.readers.Add(2)
+	go sp.successes(r)
+	go sp.errors(r)
+	return r
+}
+
+// routeOf returns the producer m goes to.
+func (sp *saramaProducer) routeOf(m *Message) *saramaRoute {
+	if m.alone {
+		return sp.alone
+	}
+	if rs := sp.routes.Load(); rs != nil {
+		if r, ok := (*rs)[m.Topic]; ok {
+			return r
+		}
+	}
+	return sp.main
+}
+
+// batchLimit is the size topic's batches are cut to: main's, or less to
+// fit the topic's limit with room for the batch header and for compression
+// that does not shrink the records (sarama counts them uncompressed).
+func (sp *saramaProducer) batchLimit(topic string) int {
+	n := sp.cfg.Producer.MaxMessageBytes
+	if l := sp.limits.get(topic); l > 0 && l < n {
+		n = l - recordBatchHeader - l/128
+	}
+	return max(n, 512)
+}
+
+// limitChanged: topic's batches are cut to its new limit once the
+// records in flight are back (retryLoop), new records waiting meanwhile,
+// so that a partition's records keep their order.
+func (sp *saramaProducer) limitChanged(topic string) {
+	select {
+	case <-sp.ready:
+	default:
+		return // no topic is seen before (Send waits for it)
+	}
+	cur := sp.main.limit
+	if rs := sp.routes.Load(); rs != nil {
+		if r, ok := (*rs)[topic]; ok {
+			cur = r.limit
+		}
+	}
+	if cur == sp.batchLimit(topic) {
+		return
+	}
+	sp.mu.Lock()
+	sp.reroute = true
+	sp.holdLocked()
+	sp.mu.Unlock()
+	sp.kickRetry()
+}
+
+// makeRoutes gives each topic whose batches must be cut smaller than
+// main's a producer that does, and makes the one-record-per-batch producer
+// if alone needs it. A producer that cannot be made (Kafka away) leaves
+// its records where they were: they are refused again and come back.
+func (sp *saramaProducer) makeRoutes(alone bool) {
+	if alone && sp.alone == nil {
+		if p, err := sarama.NewAsyncProducer(sp.addrs, sp.routeConfig(0)); err != nil {
+			sp.log.Error("cannot make a producer for records sent one per batch; retrying", "err", err)
+		} else {
+			sp.alone = sp.start(p, 0)
+		}
+	}
+	routes := map[string]*saramaRoute{}
+	for _, t := range sp.limits.topics() {
+		n := sp.batchLimit(t)
+		if n >= sp.main.limit {
+			continue
+		}
+		r := sp.sized[n]
+		if r == nil {
+			p, err := sarama.NewAsyncProducer(sp.addrs, sp.routeConfig(n))
+			if err != nil {
+				sp.log.Error("cannot make a producer for a topic's smaller batches; retrying", "topic", t, "err", err)
+				continue
+			}
+			r = sp.start(p, n)
+			sp.sized[n] = r
+		}
+		routes[t] = r
+	}
+	sp.routes.Store(&routes)
+}
+
+// routeConfig is the config of a producer cutting batches to limit bytes
+// (0: one record per batch, each up to max_message_bytes).
+func (sp *saramaProducer) routeConfig(limit int) *sarama.Config {
+	c := *sp.cfg
+	if limit == 0 {
+		c.Producer.Flush.MaxMessages = 1
+		return &c
+	}
+	c.Producer.MaxMessageBytes = limit
+	if c.Producer.Flush.Bytes > 0 {
+		c.Producer.Flush.Bytes = min(c.Producer.Flush.Bytes, limit/2)
+	}
+	return &c
+}
+
+// Limits returns the topics whose limit is below max_message_bytes.
+func (sp *saramaProducer) Limits() []TopicLimit { return sp.limits.Limits() }
+
 func (sp *saramaProducer) Send(ctx context.Context, m *Message) error {
 	// Each channel operation below first tries without blocking: a select
 	// that may block locks all its channels, and Send runs for every line
@@ -184,6 +326,9 @@ func (sp *saramaProducer) Send(ctx context.Context, m *Message) error {
 			return ctx.Err()
 		}
 	}
+	// A new topic's limit is learned first: a topic that needs smaller
+	// batches gets its producer (retryLoop) before its first record.
+	sp.limits.see(ctx, m.Topic)
 	// While failed messages are being sent again, nothing new goes in:
 	// they must reach the partition before anything read after them.
 	if sp.resuming.Load() {
@@ -194,7 +339,7 @@ func (sp *saramaProducer) Send(ctx context.Context, m *Message) error {
 	stamp(m, &sp.sends)
 	m.seq = sp.seq.Add(1)
 	sp.inflight.Add(1)
-	if err := sp.input(ctx.Done(), sp.message(m)); err != nil {
+	if err := sp.input(ctx.Done(), sp.routeOf(m).p, sp.message(m)); err != nil {
 		sp.inflight.Add(-1)
 		return err
 	}
@@ -259,14 +404,14 @@ func release(pm *sarama.ProducerMessage) {
 	smsgs.Put(s)
 }
 
-func (sp *saramaProducer) input(stop <-chan struct{}, pm *sarama.ProducerMessage) error {
+func (sp *saramaProducer) input(stop <-chan struct{}, p sarama.AsyncProducer, pm *sarama.ProducerMessage) error {
 	select {
-	case sp.p.Input() <- pm:
+	case p.Input() <- pm:
 		return nil
 	default: // full: wait, or stop
 	}
 	select {
-	case sp.p.Input() <- pm:
+	case p.Input() <- pm:
 		return nil
 	case <-stop:
 		return context.Canceled
@@ -275,9 +420,9 @@ func (sp *saramaProducer) input(stop <-chan struct{}, pm *sarama.ProducerMessage
 	}
 }
 
-func (sp *saramaProducer) successes() {
+func (sp *saramaProducer) successes(r *saramaRoute) {
 	defer sp.readers.Done()
-	for pm := range sp.p.Successes() {
+	for pm := range r.p.Successes() {
 		m := pm.Metadata.(*Message)
 		release(pm)
 		sp.set(nil)
@@ -287,9 +432,9 @@ func (sp *saramaProducer) successes() {
 	}
 }
 
-func (sp *saramaProducer) errors() {
+func (sp *saramaProducer) errors(r *saramaRoute) {
 	defer sp.readers.Done()
-	for pe := range sp.p.Errors() {
+	for pe := range r.p.Errors() {
 		// Not released to the pool: sarama may still read a message it
 		// handed back as failed (updateLeaderIfBrokerProducerIsNil reads
 		// msg.retries after returnError).
@@ -297,6 +442,16 @@ func (sp *saramaProducer) errors() {
 		f.failed = true
 		if sp.hooks.Error != nil {
 			sp.hooks.Error(pe.Err)
+		}
+		if saramaTooLarge(pe.Err) {
+			// Its batch may hold many small records: retryLoop judges each.
+			sp.mu.Lock()
+			sp.holdLocked()
+			sp.tooLarge = append(sp.tooLarge, refused{m: f, sent: r.limit, err: pe.Err})
+			sp.mu.Unlock()
+			sp.inflight.Add(-1)
+			sp.kickRetry()
+			continue
 		}
 		if fatal(pe.Err) {
 			if sp.hooks.GiveUp != nil {
@@ -313,17 +468,45 @@ func (sp *saramaProducer) errors() {
 		sp.mu.Lock()
 		if sp.resume == nil {
 			sp.log.Warn("Kafka send failed; holding new lines and retrying the failed ones in order", "topic", f.Topic, "err", pe.Err)
-			sp.resume = make(chan struct{})
-			sp.resuming.Store(true)
 		}
+		sp.holdLocked()
 		sp.retries = append(sp.retries, f)
 		sp.mu.Unlock()
 		sp.inflight.Add(-1)
-		select {
-		case sp.retryCh <- struct{}{}:
-		default:
-		}
+		sp.kickRetry()
 	}
+}
+
+// holdLocked makes Send wait until retryLoop has sent again what failed.
+func (sp *saramaProducer) holdLocked() {
+	if sp.resume == nil {
+		sp.resume = make(chan struct{})
+		sp.resuming.Store(true)
+	}
+}
+
+func (sp *saramaProducer) kickRetry() {
+	select {
+	case sp.retryCh <- struct{}{}:
+	default:
+	}
+}
+
+// saramaTooLarge reports a record refused as too large: by the broker
+// (for its batch, which may hold many records) or by sarama itself,
+// against Producer.MaxMessageBytes, with a ConfigurationError.
+func saramaTooLarge(err error) bool {
+	var ce sarama.ConfigurationError
+	return errors.Is(err, sarama.ErrMessageSizeTooLarge) || errors.Is(err, sarama.ErrMessageSetSizeTooLarge) ||
+		errors.As(err, &ce) && strings.Contains(string(ce), "MaxMessageBytes")
+}
+
+// giveUp acks m, which can never be sent, with err.
+func (sp *saramaProducer) giveUp(m *Message, err error) {
+	if sp.hooks.GiveUp != nil {
+		sp.hooks.GiveUp(m, err)
+	}
+	sp.ack(m, err)
 }
 
 // retryLoop sends failed messages again, in the order they were first
@@ -349,16 +532,36 @@ func (sp *saramaProducer) retryLoop() {
 			return
 		}
 		sp.mu.Lock()
-		batch := sp.retries
-		sp.retries = nil
+		batch, big := sp.retries, sp.tooLarge
+		sp.retries, sp.tooLarge = nil, nil
 		sp.mu.Unlock()
+		batch = append(batch, sp.limits.judge(big, sp.batchLimit, sp.giveUp)...) // learning may ask for a reroute
+		sp.mu.Lock()
+		sp.reroute = false
+		sp.mu.Unlock()
+		sp.makeRoutes(slices.ContainsFunc(batch, func(m *Message) bool { return m.alone }))
 		sort.Slice(batch, func(i, j int) bool { return batch[i].seq < batch[j].seq })
+		var prev *saramaRoute
 		for _, m := range batch {
 			if sp.hooks.Retry != nil {
 				sp.hooks.Retry()
 			}
+			r := sp.routeOf(m)
+			if r == nil { // its producer could not be made: try again later
+				sp.mu.Lock()
+				sp.retries = append(sp.retries, m)
+				sp.mu.Unlock()
+				sp.kickRetry()
+				continue
+			}
+			// Records of one partition that go to two producers keep their
+			// order: the first producer's are acked before the next's go.
+			if prev != nil && r != prev && !sp.waitDrained() {
+				return
+			}
+			prev = r
 			sp.inflight.Add(1)
-			if sp.input(nil, sp.message(m)) != nil {
+			if sp.input(nil, r.p, sp.message(m)) != nil {
 				return
 			}
 		}
@@ -366,12 +569,14 @@ func (sp *saramaProducer) retryLoop() {
 			return
 		}
 		sp.mu.Lock()
-		if len(sp.retries) == 0 && sp.resume != nil {
+		if len(sp.retries) == 0 && len(sp.tooLarge) == 0 && !sp.reroute && sp.resume != nil {
 			close(sp.resume)
 			sp.resume = nil
 			sp.resuming.Store(false)
 			attempt = 0
-			sp.log.Info("Kafka takes lines again; failed lines re-sent in order", "lines", len(batch))
+			if len(batch) > 0 {
+				sp.log.Info("Kafka takes lines again; failed lines re-sent in order", "lines", len(batch))
+			}
 		}
 		sp.mu.Unlock()
 	}
@@ -392,12 +597,11 @@ func (sp *saramaProducer) waitDrained() bool {
 	return true
 }
 
-// fatal reports errors that no retry can fix. sarama refuses a record over
-// Producer.MaxMessageBytes itself, with a ConfigurationError.
+// fatal reports errors that no retry can fix (too large is judged apart:
+// saramaTooLarge).
 func fatal(err error) bool {
 	var ce sarama.ConfigurationError
-	return errors.As(err, &ce) || errors.Is(err, sarama.ErrMessageSizeTooLarge) || errors.Is(err, sarama.ErrInvalidMessageSize) ||
-		errors.Is(err, sarama.ErrInvalidTopic)
+	return errors.As(err, &ce) || errors.Is(err, sarama.ErrInvalidMessageSize) || errors.Is(err, sarama.ErrInvalidTopic)
 }
 
 // RecordBytes: the pooled smsg, and sarama's per-message bookkeeping and
@@ -413,12 +617,15 @@ func (sp *saramaProducer) Close(ctx context.Context) error {
 		sp.probe.Stop()
 		close(sp.closing)
 		go func() {
+			sp.limits.Stop()
+			sp.admin.Close()
 			// sarama panics on a send after AsyncClose: stop our senders first.
 			sp.senders.Wait()
-			select {
-			case <-sp.ready:
-				sp.p.AsyncClose()
-			default:
+			sp.mu.Lock()
+			all := sp.all
+			sp.mu.Unlock()
+			for _, r := range all {
+				r.p.AsyncClose()
 			}
 			sp.readers.Wait()
 			close(done)

@@ -15,8 +15,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
 	"gopkg.in/ini.v1"
@@ -220,4 +222,30 @@ func join(s []string) string {
 		out += x
 	}
 	return out
+}
+
+// AlterConfig sets key to value on a topic (typ kmsg.ConfigResourceTypeTopic,
+// name the topic) or on the brokers (kmsg.ConfigResourceTypeBroker, name ""),
+// as kafka-configs --alter does.
+func (k *Kafka) AlterConfig(typ kmsg.ConfigResourceType, name, key, value string) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(k.Addrs...))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	req := kmsg.NewPtrIncrementalAlterConfigsRequest()
+	r := kmsg.NewIncrementalAlterConfigsRequestResource()
+	r.ResourceType, r.ResourceName = typ, name
+	c := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+	c.Name, c.Value = key, kmsg.StringPtr(value)
+	r.Configs = append(r.Configs, c)
+	req.Resources = append(req.Resources, r)
+	resp, err := req.RequestWith(context.Background(), cl)
+	if err == nil && len(resp.Resources) > 0 {
+		err = kerr.ErrorForCode(resp.Resources[0].ErrorCode)
+	}
+	if err != nil {
+		return fmt.Errorf("set %s=%s on %s: %w", key, value, name, err)
+	}
+	return nil
 }
