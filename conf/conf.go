@@ -115,7 +115,7 @@ func Default() Config {
 			MaxReadDelay:    time.Second,
 		},
 		Kafka: Kafka{
-			Client:          ClientSarama,
+			Client:          ClientFranzGo,
 			Version:         "2.8.0",
 			Compression:     "lz4",
 			RequiredAcks:    "all",

@@ -2,7 +2,7 @@
 // back to the caller. It knows nothing of files: a record's Meta is handed
 // back untouched in the ack.
 //
-// Two backends sit behind Producer: sarama (the default) and franz-go.
+// Two backends sit behind Producer: franz-go (the default) and sarama.
 // Both retry a failed send until it succeeds or the producer is closed; a
 // record is only given up when Kafka can never take it (too large by
 // itself: a batch refused as too large is sent again in smaller batches),
@@ -140,9 +140,9 @@ func fitHeaders[H any](room []H, n int) []H {
 // New returns the backend cfg.Client names.
 func New(cfg conf.Kafka, ack AckFunc, hooks Hooks, log *slog.Logger) (Producer, error) {
 	switch cfg.Client {
-	case conf.ClientFranzGo:
+	case conf.ClientFranzGo, "":
 		return newFranz(cfg, ack, hooks, log)
-	case conf.ClientSarama, "":
+	case conf.ClientSarama:
 		return newSarama(cfg, ack, hooks, log)
 	}
 	return nil, fmt.Errorf("unknown kafka client %q", cfg.Client)
