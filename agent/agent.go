@@ -154,6 +154,11 @@ func New(cfg *conf.Config, log *slog.Logger, version string) (*Agent, error) {
 	return a, nil
 }
 
+// positionsRecent is how often the positions reach the recent file (no
+// fsync): after a kill -9 the lines acked in the last positionsRecent are
+// sent again, not those of the last second (the fsynced file's pace).
+const positionsRecent = 100 * time.Millisecond
+
 // The status key lives under a lease of statusTTL. It is written within
 // statusInterval of a change an operator looks for (statusSummary), and
 // every statusRefresh for its counters.
@@ -183,7 +188,7 @@ func (a *Agent) Run(ctx context.Context) error {
 
 	flushCtx, stopFlush := context.WithCancel(context.Background())
 	flushed := make(chan struct{})
-	go func() { a.store.Run(flushCtx, time.Second); close(flushed) }()
+	go func() { a.store.Run(flushCtx, positionsRecent, time.Second); close(flushed) }()
 
 	pumpCtx, stopPump := context.WithCancel(context.Background())
 	pumped := make(chan struct{})

@@ -136,8 +136,12 @@ type Positions struct {
 	entries map[string]*posEntry
 	order   []*posEntry // the entries, sorted by path unless a path was added since
 	sorted  bool
-	dirty   bool
+	dirty   bool // changed since the last durable save
+	recent  bool // changed since the last save of either file
 	lastErr error
+	// seq numbers the saves of both files (p.mu): at load, the newer of
+	// the two wins.
+	seq uint64
 
 	// flushMu keeps flushes in order and guards buf, the encoded file,
 	// reused from one flush to the next.
@@ -172,31 +176,44 @@ func newPosEntry(path string) *posEntry {
 // encoding/json; Flush writes the same JSON by hand (appendFile).
 type positionsFile struct {
 	Version int                 `json:"version"`
+	Seq     uint64              `json:"seq,omitempty"`
 	Files   map[string]*PathPos `json:"files"`
 }
 
-// LoadPositions reads path if it exists. A corrupt file is an error: the
-// caller decides whether to start over (and resend) or stop.
+// RecentSuffix names the file that SaveRecent writes beside the positions
+// file: saved often and without fsync, it survives the agent's crash (the
+// page cache keeps it), which keeps the lines sent again after a kill -9 to
+// those of the last fraction of a second; the fsynced file is what a power
+// loss leaves.
+const RecentSuffix = ".recent"
+
+// LoadPositions reads path if it exists, or the recent file beside it
+// when that one is newer and whole. A corrupt positions file is an error:
+// the caller decides whether to start over (and resend) or stop; a
+// corrupt recent file is only not used (a power loss can leave it torn).
 func LoadPositions(path string, log *slog.Logger) (*Positions, error) {
 	p := &Positions{path: path, log: log, entries: map[string]*posEntry{}}
-	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
+	f, err := readPositionsFile(path)
+	if err != nil {
+		// Refuse rather than guess: starting over would resend or skip lines.
+		return nil, err
+	}
+	switch r, rerr := readPositionsFile(path + RecentSuffix); {
+	case rerr != nil:
+		log.Warn("recent positions unreadable; using the saved ones", "file", path+RecentSuffix, "err", rerr)
+	case r != nil && (f == nil || r.Seq > f.Seq):
+		f = r
+	}
+	if f == nil {
 		return p, nil
 	}
-	if err != nil {
-		return nil, fmt.Errorf("read positions: %w", err)
-	}
-	var f positionsFile
-	if err := json.Unmarshal(data, &f); err != nil {
-		// Refuse rather than guess: starting over would resend or skip lines.
-		return nil, fmt.Errorf("parse positions %s: %w (move the file aside to start over: files are then read as if seen for the first time)", path, err)
-	}
+	p.seq = f.Seq
 	for k, v := range f.Files {
 		if v != nil {
 			p.entry(k).PathPos = *v
 		}
 	}
-	p.dirty = false
+	p.dirty, p.recent = false, false
 	if n := p.assignGens(); n > 0 {
 		// Saved at once: a line sent under an id must find the same id
 		// after a crash.
@@ -206,6 +223,22 @@ func LoadPositions(path string, log *slog.Logger) (*Positions, error) {
 		}
 	}
 	return p, nil
+}
+
+// readPositionsFile reads one positions file; nil if it does not exist.
+func readPositionsFile(path string) (*positionsFile, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read positions: %w", err)
+	}
+	var f positionsFile
+	if err := json.Unmarshal(data, &f); err != nil {
+		return nil, fmt.Errorf("parse positions %s: %w (move the file aside to start over: files are then read as if seen for the first time)", path, err)
+	}
+	return &f, nil
 }
 
 // assignGens gives a generation id to every saved file without one (a
@@ -225,7 +258,7 @@ func (p *Positions) assignGens() int {
 		}
 	}
 	if n > 0 {
-		p.dirty = true
+		p.dirty, p.recent = true, true
 	}
 	return n
 }
@@ -250,7 +283,7 @@ func (p *Positions) SetCurrent(path string, pos FilePos) {
 	e := p.entry(path)
 	if e.Current != pos {
 		e.Current = pos
-		p.dirty = true
+		p.dirty, p.recent = true, true
 	}
 }
 
@@ -263,13 +296,13 @@ func (p *Positions) SetRotated(path string, pos FilePos) {
 		if e.Rotated[i].FileID == pos.FileID {
 			if e.Rotated[i] != pos {
 				e.Rotated[i] = pos
-				p.dirty = true
+				p.dirty, p.recent = true, true
 			}
 			return
 		}
 	}
 	e.Rotated = append(e.Rotated, pos)
-	p.dirty = true
+	p.dirty, p.recent = true, true
 }
 
 // DropRotated forgets a rotated-away file once it has been read and acked to its end.
@@ -280,7 +313,7 @@ func (p *Positions) DropRotated(path string, id FileID) {
 	for i := range e.Rotated {
 		if e.Rotated[i].FileID == id {
 			e.Rotated = append(e.Rotated[:i], e.Rotated[i+1:]...)
-			p.dirty = true
+			p.dirty, p.recent = true, true
 			return
 		}
 	}
@@ -293,7 +326,7 @@ func (p *Positions) entry(path string) *posEntry {
 		p.entries[path] = e
 		p.order = append(p.order, e)
 		p.sorted = false
-		p.dirty = true
+		p.dirty, p.recent = true, true
 	}
 	return e
 }
@@ -309,15 +342,16 @@ func (p *Positions) Flush() error {
 		p.mu.Unlock()
 		return nil
 	}
+	p.seq++
 	p.buf = p.appendFile(p.buf[:0])
-	p.dirty = false
+	p.dirty, p.recent = false, false
 	p.encoded++
 	seq := p.encoded
 	p.mu.Unlock()
 
 	if err := utils.WriteFileAtomic(p.path, p.buf); err != nil {
 		p.mu.Lock()
-		p.dirty = true // try again at the next flush
+		p.dirty, p.recent = true, true // try again at the next flush
 		p.mu.Unlock()
 		return fmt.Errorf("save positions: %w", err)
 	}
@@ -355,7 +389,9 @@ func (p *Positions) appendFile(buf []byte) []byte {
 		slices.SortFunc(p.order, func(a, b *posEntry) int { return strings.Compare(a.path, b.path) })
 		p.sorted = true
 	}
-	buf = append(buf, `{"version":1,"files":{`...)
+	buf = append(buf, `{"version":1,"seq":`...)
+	buf = strconv.AppendUint(buf, p.seq, 10)
+	buf = append(buf, `,"files":{`...)
 	for i, e := range p.order {
 		if i > 0 {
 			buf = append(buf, ',')
@@ -409,18 +445,52 @@ func appendFilePos(buf []byte, pos FilePos) []byte {
 	return append(buf, '}')
 }
 
-// Run flushes every interval until ctx is done, then flushes once more.
-// A failed flush is logged (once per distinct error) and retried.
-func (p *Positions) Run(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
+// SaveRecent writes the positions to the recent file if they changed
+// since either file was written: a temporary file renamed over it, not
+// fsynced (see RecentSuffix).
+func (p *Positions) SaveRecent() error {
+	p.flushMu.Lock()
+	defer p.flushMu.Unlock()
+	p.mu.Lock()
+	if !p.recent {
+		p.mu.Unlock()
+		return nil
+	}
+	p.seq++
+	p.buf = p.appendFile(p.buf[:0])
+	p.recent = false
+	p.mu.Unlock()
+	if err := utils.WriteFileFast(p.path+RecentSuffix, p.buf); err != nil {
+		p.mu.Lock()
+		p.recent = true
+		p.mu.Unlock()
+		return fmt.Errorf("save recent positions: %w", err)
+	}
+	return nil
+}
+
+// Run saves the recent file every recent and flushes the positions file
+// every durable until ctx is done, then flushes once more. A failed flush
+// is logged (once per distinct error) and retried; so is a failed recent
+// save, which a full or read-only data_dir fails alike.
+func (p *Positions) Run(ctx context.Context, recent, durable time.Duration) {
+	t := time.NewTicker(recent)
 	defer t.Stop()
+	next := time.Now().Add(durable)
 	for {
 		select {
 		case <-ctx.Done():
 			p.flushLogged()
 			return
-		case <-t.C:
-			p.flushLogged()
+		case now := <-t.C:
+			if !now.Before(next) {
+				next = now.Add(durable)
+				p.flushLogged()
+				continue
+			}
+			if err := p.SaveRecent(); err != nil && p.lastErr == nil {
+				p.flushLogged() // reports it, and tries the durable save
+			}
 		}
 	}
 }

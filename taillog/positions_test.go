@@ -125,7 +125,7 @@ func TestPositionsManyEntriesRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		exp, _ := json.Marshal(positionsFile{Version: 1, Files: want})
+		exp, _ := json.Marshal(positionsFile{Version: 1, Seq: p.seq, Files: want})
 		var got bytes.Buffer
 		if err := json.Compact(&got, data); err != nil {
 			t.Fatalf("saved file is not JSON: %v", err)
@@ -285,7 +285,7 @@ func TestPositionsRunFlushesOnStop(t *testing.T) {
 	p, _ := LoadPositions(path, discard())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { p.Run(ctx, time.Hour); close(done) }()
+	go func() { p.Run(ctx, time.Hour, time.Hour); close(done) }()
 	p.SetCurrent("/a", FilePos{FileID: FileID{1, 2}, Offset: 42, Gen: 9})
 	cancel()
 	<-done
@@ -366,4 +366,68 @@ func TestPositionsSync(t *testing.T) {
 	syncs.Wait()
 	close(stop)
 	wg.Wait()
+}
+
+// The recent file is written without Flush, and a load takes it when it is
+// newer than the positions file: after a crash, the lines acked since the
+// last fsynced flush are not all sent again.
+func TestPositionsRecentFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "positions.json")
+	p, err := LoadPositions(path, discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.SetCurrent("/a", FilePos{FileID: FileID{1, 2}, Offset: 10, Gen: 7})
+	if err := p.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { p.Run(ctx, 5*time.Millisecond, time.Hour); close(done) }()
+	p.SetCurrent("/a", FilePos{FileID: FileID{1, 2}, Offset: 99, Gen: 7})
+	// Saved by the recent ticker alone (the durable flush is an hour away):
+	// a crash now would find it.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		q, err := LoadPositions(path, discard())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := q.Get("/a"); got.Current.Offset == 99 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the recent file did not carry the new offset")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if q, _ := readPositionsFile(path); q.Files["/a"].Current.Offset != 10 {
+		t.Fatalf("the fsynced file was written by the recent ticker: %+v", q.Files["/a"].Current)
+	}
+	cancel()
+	<-done
+
+	// The stop's flush is newer than the recent file: it wins.
+	p.SetCurrent("/a", FilePos{FileID: FileID{1, 2}, Offset: 120, Gen: 7})
+	if err := p.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if q, _ := LoadPositions(path, discard()); mustGet(t, q, "/a").Current.Offset != 120 {
+		t.Fatal("an older recent file won over a newer positions file")
+	}
+	// A torn recent file (a power loss) is not used, and stops nothing.
+	os.WriteFile(path+RecentSuffix, []byte(`{"version":1,"seq":99,"fi`), 0o644)
+	if q, err := LoadPositions(path, discard()); err != nil || mustGet(t, q, "/a").Current.Offset != 120 {
+		t.Fatalf("with a torn recent file: %v", err)
+	}
+}
+
+func mustGet(t *testing.T, p *Positions, path string) PathPos {
+	t.Helper()
+	pp, ok := p.Get(path)
+	if !ok {
+		t.Fatalf("%s not saved", path)
+	}
+	return pp
 }

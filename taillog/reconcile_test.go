@@ -219,7 +219,7 @@ func TestPositionsKeepCheckAndSize(t *testing.T) {
 	data, _ := os.ReadFile(path)
 	var got bytes.Buffer
 	json.Compact(&got, data)
-	exp, _ := json.Marshal(positionsFile{Version: 1, Files: map[string]*PathPos{"/a": {Current: cur, Rotated: []FilePos{rot}}}})
+	exp, _ := json.Marshal(positionsFile{Version: 1, Seq: 1, Files: map[string]*PathPos{"/a": {Current: cur, Rotated: []FilePos{rot}}}})
 	if !bytes.Equal(got.Bytes(), exp) {
 		t.Fatalf("saved %s\nwant %s", got.Bytes(), exp)
 	}

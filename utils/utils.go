@@ -20,6 +20,28 @@ func OutboundIP() (string, error) {
 	return conn.LocalAddr().(*net.UDPAddr).IP.String(), nil
 }
 
+// WriteFileFast replaces path with data through a temporary file renamed
+// over it, without fsync: a process crash leaves the old or the new file
+// (the page cache keeps both), a power loss may leave either torn.
+func WriteFileFast(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+	}
+	return err
+}
+
 // WriteFileAtomic replaces path with data: a temporary file in the same
 // directory, fsync, rename, then fsync of the directory. A crash leaves
 // either the old file or the new one, never a torn one.
