@@ -20,28 +20,25 @@ import (
 // franzProducer uses franz-go's kgo.Client. kgo retries retriable errors
 // itself (RecordRetries and RecordDeliveryTimeout are left unlimited). A
 // promise still fails for errors kgo does not retry: those about the
-// record itself (too large, invalid) give it up; the others (a topic not
-// authorized yet, a producer ID fenced...) may pass, and the record is
-// produced again after a backoff, never dropped.
+// record itself (too large, invalid) give it up; the others (a topic that
+// does not exist or is not authorized, a producer ID fenced...) may pass,
+// and the gate produces the record again after a backoff, never dropping
+// it, while the other topics go on.
 type franzProducer struct {
 	cl    *kgo.Client
 	ack   AckFunc
 	hooks Hooks
 	log   *slog.Logger
 	health
+	*gate
 	once sync.Once
 	// promiseFn is fp.promise, made once: a method value allocates.
 	promiseFn func(*kgo.Record, error)
 	sends     atomic.Uint64
 	restamped atomic.Uint64 // records Kafka refused for their timestamp (restamp)
 
-	first     time.Duration // retry_backoff
-	ctx       context.Context
-	cancel    context.CancelFunc // on Close: retries stop
-	retryMu   sync.Mutex
-	retryQ    []*Message // refused for a reason that may pass, oldest first
-	retryWake chan struct{}
-	failing   atomic.Bool // records are being refused: logged once, and once when it ends
+	ctx    context.Context
+	cancel context.CancelFunc // on Close: retries stop
 }
 
 func franzOpts(c conf.Kafka) ([]kgo.Opt, error) {
@@ -51,14 +48,15 @@ func franzOpts(c conf.Kafka) ([]kgo.Opt, error) {
 		kgo.ProducerBatchMaxBytes(int32(batchMaxBytes(c))),
 		kgo.ProducerLinger(c.Linger),
 		// Like sarama: let the broker create a missing topic (if it allows
-		// it), and never give up on a topic that does not exist yet: its
-		// lines wait, they are not dropped.
+		// it). A topic that does not exist fails its records after a few
+		// metadata loads, so that the gate sees the refusal, holds the
+		// topic's lines back (they are not dropped) and says why.
 		kgo.AllowAutoTopicCreation(),
 		// KIP-714 telemetry pushed to the broker: kgo compresses it with
 		// lz4's default 4 MiB blocks, two of them held for good (8 MiB, a
 		// third of the agent's heap). The agent's metrics are on /metrics.
 		kgo.DisableClientMetrics(),
-		kgo.UnknownTopicRetries(-1),
+		kgo.UnknownTopicRetries(3),
 		kgo.RetryBackoffFn(func(n int) time.Duration { return backoff(c.RetryBackoff, n) }),
 		// Our read budget bounds the bytes in flight; these are a second fence.
 		kgo.MaxBufferedBytes(64 << 20),
@@ -137,9 +135,10 @@ func (h healthHook) OnProduceBatchWritten(kgo.BrokerMetadata, string, int32, kgo
 }
 
 func newFranz(c conf.Kafka, ack AckFunc, hooks Hooks, log *slog.Logger) (*franzProducer, error) {
-	fp := &franzProducer{ack: ack, hooks: hooks, log: log, first: c.RetryBackoff, retryWake: make(chan struct{}, 1)}
+	fp := &franzProducer{ack: ack, hooks: hooks, log: log}
 	fp.promiseFn = fp.promise
 	fp.ctx, fp.cancel = context.WithCancel(context.Background())
+	fp.gate = newGate(func(m *Message) error { fp.produce(fp.ctx, m); return fp.ctx.Err() }, ack, hooks, c.RetryBackoff, log)
 	opts, err := franzOpts(c)
 	if err != nil {
 		return nil, err
@@ -151,11 +150,19 @@ func newFranz(c conf.Kafka, ack AckFunc, hooks Hooks, log *slog.Logger) (*franzP
 	}
 	fp.cl = cl
 	fp.probe = startProber(c.Brokers, 2*time.Second, log)
-	go fp.retryLoop()
+	go fp.gate.run()
 	return fp, nil
 }
 
 func (fp *franzProducer) Send(ctx context.Context, m *Message) error {
+	if fp.admit(m) {
+		fp.produce(ctx, m)
+	}
+	return ctx.Err()
+}
+
+// produce hands m to kgo.
+func (fp *franzProducer) produce(ctx context.Context, m *Message) {
 	fr := frecs.Get().(*frec)
 	fr.m = m
 	fr.Record = kgo.Record{Topic: m.Topic, Value: m.Value, Timestamp: m.Time}
@@ -165,7 +172,6 @@ func (fp *franzProducer) Send(ctx context.Context, m *Message) error {
 	}
 	stamp(m, &fp.sends)
 	fp.cl.Produce(ctx, &fr.Record, fp.promiseFn)
-	return ctx.Err()
 }
 
 func (fp *franzProducer) promise(r *kgo.Record, err error) {
@@ -175,14 +181,14 @@ func (fp *franzProducer) promise(r *kgo.Record, err error) {
 	frecs.Put(fr)
 	switch {
 	case err == nil:
-		if fp.failing.Swap(false) {
-			fp.log.Info("Kafka takes records again")
-		}
+		fp.taken(m) // before the ack, which may reuse m
 		fp.hooks.observe(m)
 		fp.ack(m, nil)
 	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, kgo.ErrClientClosed):
 		// Not sent: the line is read again on the next start.
+		fp.settled(m)
 	case recordRefused(err):
+		fp.settled(m)
 		fp.log.Error("Kafka refused a record for good", "topic", m.Topic, "err", err)
 		if fp.hooks.GiveUp != nil {
 			fp.hooks.GiveUp(m, err)
@@ -193,19 +199,10 @@ func (fp *franzProducer) promise(r *kgo.Record, err error) {
 		if fp.hooks.Error != nil {
 			fp.hooks.Error(err)
 		}
-		if !fp.failing.Swap(true) {
-			fp.log.Warn("Kafka refused records; producing them again until it takes them", "topic", m.Topic, "err", err)
-		}
 		if errors.Is(err, kerr.InvalidTimestamp) {
 			restamp(m, &fp.restamped, fp.log)
 		}
-		fp.retryMu.Lock()
-		fp.retryQ = append(fp.retryQ, m)
-		fp.retryMu.Unlock()
-		select {
-		case fp.retryWake <- struct{}{}:
-		default:
-		}
+		fp.refused(m, err)
 	}
 }
 
@@ -216,35 +213,11 @@ func recordRefused(err error) bool {
 		errors.Is(err, kerr.InvalidTopicException) || errors.Is(err, kerr.InvalidRecord)
 }
 
-// retryLoop produces refused records again, oldest first, after a backoff
-// that grows while they keep being refused.
-func (fp *franzProducer) retryLoop() {
-	for attempt := 1; ; attempt++ {
-		select {
-		case <-fp.ctx.Done():
-			return
-		case <-fp.retryWake:
-		}
-		if !fp.failing.Load() {
-			attempt = 1
-		}
-		select {
-		case <-fp.ctx.Done():
-			return
-		case <-time.After(backoff(fp.first, attempt)):
-		}
-		fp.retryMu.Lock()
-		q := fp.retryQ
-		fp.retryQ = nil
-		fp.retryMu.Unlock()
-		for _, m := range q {
-			if fp.hooks.Retry != nil {
-				fp.hooks.Retry()
-			}
-			if fp.Send(fp.ctx, m) != nil {
-				return // closing: not acked, read again on the next start
-			}
-		}
+// Forget also fails the probe kgo holds for a dropped topic: kgo gives
+// up on a topic that does not exist only after several metadata loads.
+func (fp *franzProducer) Forget(inUse []string) {
+	if dropped := fp.forget(inUse); len(dropped) > 0 {
+		fp.cl.PurgeTopicsFromProducing(dropped...)
 	}
 }
 
@@ -256,9 +229,11 @@ func (fp *franzProducer) Close(ctx context.Context) error {
 	var err error
 	fp.once.Do(func() {
 		fp.cancel()
+		fp.gate.close()
 		fp.probe.Stop()
 		done := make(chan struct{})
 		go func() {
+			<-fp.gate.done
 			// Records still buffered fail with ErrClientClosed and are not acked.
 			fp.cl.Close()
 			close(done)

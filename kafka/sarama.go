@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,8 +17,9 @@ import (
 
 // saramaProducer wraps sarama's AsyncProducer. sarama retries a failed
 // batch itself, without limit (keeping order with the idempotent
-// producer); what still fails comes back on Errors and is queued here to
-// be sent again after a backoff, so that nothing is dropped.
+// producer); what still fails comes back on Errors and the gate sends it
+// again after a backoff, so that nothing is dropped, while the topics
+// Kafka takes go on.
 type saramaProducer struct {
 	cfg   *sarama.Config
 	addrs []string
@@ -31,20 +31,13 @@ type saramaProducer struct {
 	ready   chan struct{} // closed once p is connected
 	p       sarama.AsyncProducer
 	closing chan struct{}
-	senders sync.WaitGroup // connect and retryLoop: they must end before AsyncClose
+	senders sync.WaitGroup // connect and the gate: they must end before AsyncClose
 	readers sync.WaitGroup // successes and errors: they end when sarama is closed
 	once    sync.Once
 	closed  chan struct{}
 
-	mu       sync.Mutex
-	retries  []*Message    // failed, to be sent again
-	resume   chan struct{} // non-nil while failed messages are re-sent: Send waits
-	resuming atomic.Bool   // resume != nil: Send looks at it only then
-	retryCh  chan struct{}
-	seq      atomic.Uint64 // send order, to re-send failed messages in it
-	inflight atomic.Int64  // messages handed to sarama, not yet back
-
 	health
+	*gate
 	sends     atomic.Uint64
 	restamped atomic.Uint64 // records Kafka refused for their timestamp (restamp)
 }
@@ -100,8 +93,8 @@ func saramaConfig(c conf.Kafka) (*sarama.Config, error) {
 	}
 	// sarama retries in order (idempotent, one request in flight), so it
 	// is left to retry for a long time: an outage delays lines but neither
-	// drops nor reorders them. What still comes back on Errors is queued
-	// and sent again by retryLoop.
+	// drops nor reorders them. What still comes back on Errors is sent
+	// again by the gate.
 	// sarama keeps per-retry state (Retry.Max+1 entries per partition):
 	// 1,000 retries with a backoff capped at 10 s is hours of outage.
 	cfg.Producer.Retry.Max = 1000
@@ -129,7 +122,8 @@ func newSarama(c conf.Kafka, ack AckFunc, hooks Hooks, log *slog.Logger) (*saram
 		return nil, err
 	}
 	sp := &saramaProducer{cfg: cfg, addrs: c.Brokers, ack: ack, hooks: hooks, log: log, first: c.RetryBackoff,
-		ready: make(chan struct{}), closing: make(chan struct{}), retryCh: make(chan struct{}, 1)}
+		ready: make(chan struct{}), closing: make(chan struct{})}
+	sp.gate = newGate(func(m *Message) error { return sp.enqueue(nil, m) }, ack, hooks, c.RetryBackoff, log)
 	notYet := errors.New("not connected to Kafka yet")
 	sp.set(notYet)
 	sp.probe = startProber(c.Brokers, 2*time.Second, log)
@@ -155,7 +149,7 @@ func (sp *saramaProducer) connect() {
 			sp.senders.Add(1)
 			go sp.successes()
 			go sp.errors()
-			go sp.retryLoop()
+			go func() { defer sp.senders.Done(); sp.gate.run() }()
 			return
 		}
 		sp.set(err)
@@ -184,36 +178,18 @@ func (sp *saramaProducer) Send(ctx context.Context, m *Message) error {
 			return ctx.Err()
 		}
 	}
-	// While failed messages are being sent again, nothing new goes in:
-	// they must reach the partition before anything read after them.
-	if sp.resuming.Load() {
-		if err := sp.waitResumed(ctx); err != nil {
-			return err
-		}
+	if !sp.admit(m) {
+		return nil // held by the gate: its topic is refused
 	}
 	stamp(m, &sp.sends)
-	m.seq = sp.seq.Add(1)
-	sp.inflight.Add(1)
-	if err := sp.input(ctx.Done(), sp.message(m)); err != nil {
-		sp.inflight.Add(-1)
-		return err
-	}
-	return nil
+	return sp.enqueue(ctx.Done(), m)
 }
 
-// waitResumed waits until the failed messages were sent again.
-func (sp *saramaProducer) waitResumed(ctx context.Context) error {
-	sp.mu.Lock()
-	resume := sp.resume
-	sp.mu.Unlock()
-	if resume != nil {
-		select {
-		case <-resume:
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-sp.closing:
-			return errors.New("producer closed")
-		}
+// enqueue hands m to sarama.
+func (sp *saramaProducer) enqueue(stop <-chan struct{}, m *Message) error {
+	if err := sp.input(stop, sp.message(m)); err != nil {
+		sp.settled(m)
+		return err
 	}
 	return nil
 }
@@ -276,9 +252,9 @@ func (sp *saramaProducer) successes() {
 		m := pm.Metadata.(*Message)
 		release(pm)
 		sp.set(nil)
+		sp.taken(m) // before the ack, which may reuse m
 		sp.hooks.observe(m)
 		sp.ack(m, nil)
-		sp.inflight.Add(-1)
 	}
 }
 
@@ -294,97 +270,19 @@ func (sp *saramaProducer) errors() {
 			sp.hooks.Error(pe.Err)
 		}
 		if fatal(pe.Err) {
+			sp.settled(f)
 			if sp.hooks.GiveUp != nil {
 				sp.hooks.GiveUp(f, pe.Err)
 			}
 			sp.ack(f, pe.Err)
-			sp.inflight.Add(-1)
 			continue
 		}
 		sp.set(pe.Err)
 		if errors.Is(pe.Err, sarama.ErrInvalidTimestamp) {
 			restamp(f, &sp.restamped, sp.log)
 		}
-		sp.mu.Lock()
-		if sp.resume == nil {
-			sp.log.Warn("Kafka send failed; holding new lines and retrying the failed ones in order", "topic", f.Topic, "err", pe.Err)
-			sp.resume = make(chan struct{})
-			sp.resuming.Store(true)
-		}
-		sp.retries = append(sp.retries, f)
-		sp.mu.Unlock()
-		sp.inflight.Add(-1)
-		select {
-		case sp.retryCh <- struct{}{}:
-		default:
-		}
+		sp.refused(f, pe.Err)
 	}
-}
-
-// retryLoop sends failed messages again, in the order they were first
-// sent, after a backoff that grows with consecutive failures. sarama
-// hands back in any order the messages it gave up on, and new ones keep
-// coming: so recovery first waits until every message sarama holds has
-// come back, then sends the failed ones sorted, and lets new messages in
-// only once a round went through without a failure.
-func (sp *saramaProducer) retryLoop() {
-	defer sp.senders.Done()
-	for attempt := 1; ; attempt++ {
-		select {
-		case <-sp.closing:
-			return
-		case <-sp.retryCh:
-		}
-		select {
-		case <-sp.closing:
-			return
-		case <-time.After(backoff(sp.first, attempt)):
-		}
-		if !sp.waitDrained() {
-			return
-		}
-		sp.mu.Lock()
-		batch := sp.retries
-		sp.retries = nil
-		sp.mu.Unlock()
-		sort.Slice(batch, func(i, j int) bool { return batch[i].seq < batch[j].seq })
-		for _, m := range batch {
-			if sp.hooks.Retry != nil {
-				sp.hooks.Retry()
-			}
-			sp.inflight.Add(1)
-			if sp.input(nil, sp.message(m)) != nil {
-				return
-			}
-		}
-		if !sp.waitDrained() {
-			return
-		}
-		sp.mu.Lock()
-		if len(sp.retries) == 0 && sp.resume != nil {
-			close(sp.resume)
-			sp.resume = nil
-			sp.resuming.Store(false)
-			attempt = 0
-			sp.log.Info("Kafka takes lines again; failed lines re-sent in order", "lines", len(batch))
-		}
-		sp.mu.Unlock()
-	}
-}
-
-// waitDrained waits until sarama holds no message of ours: each has come
-// back as a success or an error. It polls: sarama has no such signal.
-func (sp *saramaProducer) waitDrained() bool {
-	t := time.NewTicker(5 * time.Millisecond)
-	defer t.Stop()
-	for sp.inflight.Load() > 0 {
-		select {
-		case <-sp.closing:
-			return false
-		case <-t.C:
-		}
-	}
-	return true
 }
 
 // fatal reports errors that no retry can fix. sarama refuses a record over
@@ -407,6 +305,7 @@ func (sp *saramaProducer) Close(ctx context.Context) error {
 	sp.once.Do(func() {
 		sp.probe.Stop()
 		close(sp.closing)
+		sp.gate.close()
 		go func() {
 			// sarama panics on a send after AsyncClose: stop our senders first.
 			sp.senders.Wait()

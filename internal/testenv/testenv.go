@@ -15,8 +15,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
 	"gopkg.in/ini.v1"
@@ -103,6 +105,45 @@ func StartKafkaDir(port int, dataDir string) (*Kafka, error) {
 		return nil, fmt.Errorf("start kfake: %w", err)
 	}
 	return &Kafka{C: c, Addrs: c.ListenAddrs()}, nil
+}
+
+// StartKafkaStrict starts kfake like a production broker: it creates no
+// topic on demand (auto.create.topics.enable=false), only topics.
+func StartKafkaStrict(topics ...string) (*Kafka, error) {
+	opts := []kfake.Opt{kfake.NumBrokers(1), kfake.DefaultNumPartitions(1)}
+	if len(topics) > 0 {
+		opts = append(opts, kfake.SeedTopics(1, topics...))
+	}
+	c, err := kfake.NewCluster(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("start kfake: %w", err)
+	}
+	return &Kafka{C: c, Addrs: c.ListenAddrs()}, nil
+}
+
+// CreateTopic creates topic (one partition), as an operator would, and
+// returns its id (what newer produce requests name it by).
+func (k *Kafka) CreateTopic(topic string) ([16]byte, error) {
+	var id [16]byte
+	cl, err := kgo.NewClient(kgo.SeedBrokers(k.Addrs...))
+	if err != nil {
+		return id, err
+	}
+	defer cl.Close()
+	req := kmsg.NewPtrCreateTopicsRequest()
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, 1, 1
+	req.Topics = append(req.Topics, rt)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return id, fmt.Errorf("create topic %s: %w", topic, err)
+	}
+	if err := kerr.ErrorForCode(resp.Topics[0].ErrorCode); err != nil {
+		return id, fmt.Errorf("create topic %s: %w", topic, err)
+	}
+	return resp.Topics[0].TopicID, nil
 }
 
 // Close stops the cluster.

@@ -1,0 +1,190 @@
+package kafka
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/logagent/logagent/conf"
+	"github.com/logagent/logagent/internal/testenv"
+)
+
+// topicEvent is one call of Hooks.Topic.
+type topicEvent struct {
+	topic string
+	err   error
+}
+
+// producerWithTopicHook is newProducer whose Hooks.Topic calls go to the
+// returned channel.
+func producerWithTopicHook(t *testing.T, client string, brokers []string) (Producer, *acks, chan topicEvent) {
+	t.Helper()
+	c := conf.Default().Kafka
+	c.Client, c.Brokers, c.Linger, c.RetryBackoff = client, brokers, time.Millisecond, 20*time.Millisecond
+	a := &acks{c: make(chan struct{}, 10000)}
+	events := make(chan topicEvent, 100)
+	p, err := New(c, a.ack, Hooks{Topic: func(topic string, err error) { events <- topicEvent{topic, err} }},
+		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, a, events
+}
+
+// awaitTopic waits for the hook's call for topic; refused: with an error.
+func awaitTopic(t *testing.T, events chan topicEvent, topic string, refused bool) error {
+	t.Helper()
+	deadline := time.After(20 * time.Second)
+	for {
+		select {
+		case e := <-events:
+			if e.topic == topic && (e.err != nil) == refused {
+				return e.err
+			}
+		case <-deadline:
+			t.Fatalf("no Topic(%s) hook call with refused=%v", topic, refused)
+		}
+	}
+}
+
+// sendN sends n records "<prefix><i>" to topic.
+func sendN(t *testing.T, p Producer, topic, prefix string, n int) {
+	t.Helper()
+	for i := 0; i < n; i++ {
+		m := &Message{Topic: topic, Value: fmt.Appendf(nil, "%s%d", prefix, i), PartitionKey: []byte(prefix)}
+		if err := p.Send(context.Background(), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// onlyPrefix fails unless every acked value starts with prefix.
+func (a *acks) onlyPrefix(t *testing.T, prefix string) {
+	t.Helper()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, v := range a.ok {
+		if !strings.HasPrefix(v, prefix) {
+			t.Fatalf("acked %q while its topic was refused", v)
+		}
+	}
+	if len(a.errs) != 0 {
+		t.Fatalf("errors: %v", a.errs)
+	}
+}
+
+// inOrder fails unless rs are "<prefix>0" .. "<prefix><n-1>".
+func inOrder(t *testing.T, rs []testenv.Record, prefix string) {
+	t.Helper()
+	for i, r := range rs {
+		if want := fmt.Sprintf("%s%d", prefix, i); string(r.Value) != want {
+			t.Fatalf("record %d is %q, want %q", i, r.Value, want)
+		}
+	}
+}
+
+// A topic that does not exist, on a broker that creates none on demand,
+// does not stall another topic: its records wait (Send does not block),
+// the refusal is reported in plain words, and once the topic is created
+// every record follows, in order. Before, sarama held every new record of
+// every topic while one was failing, and kgo waited on the topic forever
+// without saying why.
+func TestUnknownTopicWaitsWhileOthersGoOn(t *testing.T) {
+	for _, client := range []string{conf.ClientSarama, conf.ClientFranzGo} {
+		t.Run(client, func(t *testing.T) {
+			k, err := testenv.StartKafkaStrict("good")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(k.Close)
+			p, a, events := producerWithTopicHook(t, client, k.Addrs)
+			defer p.Close(context.Background())
+			sendN(t, p, "missing", "m", 300)
+			refusal := awaitTopic(t, events, "missing", true)
+			sendN(t, p, "good", "g", 300)
+			a.wait(t, 300)
+			a.onlyPrefix(t, "g")
+			ts := p.Topics()
+			if len(ts) != 1 || ts[0].Topic != "missing" || ts[0].Reason() != "topic missing does not exist on the brokers" || ts[0].Waiting != 300 {
+				t.Fatalf("topics %+v (first refusal %v), want missing, does not exist, 300 waiting", ts, refusal)
+			}
+			if _, err := k.CreateTopic("missing"); err != nil {
+				t.Fatal(err)
+			}
+			awaitTopic(t, events, "missing", false)
+			a.wait(t, 300)
+			inOrder(t, consume(t, k.Addrs, "missing", 300), "m")
+			inOrder(t, consume(t, k.Addrs, "good", 300), "g")
+			if ts := p.Topics(); len(ts) != 0 {
+				t.Fatalf("topics still refused: %+v", ts)
+			}
+		})
+	}
+}
+
+// refuseTopic answers a produce request: the partitions of the topic
+// named topic (or with id: newer requests name topics by id) with err,
+// the others with NOT_LEADER_FOR_PARTITION, which both clients retry by
+// themselves: the broker stored none of them.
+func refuseTopic(kreq kmsg.Request, topic string, id [16]byte, err *kerr.Error) *kmsg.ProduceResponse {
+	resp := refuseProduce(kreq, err)
+	for i := range resp.Topics {
+		if resp.Topics[i].Topic != topic && resp.Topics[i].TopicID != id {
+			for j := range resp.Topics[i].Partitions {
+				resp.Topics[i].Partitions[j].ErrorCode = kerr.NotLeaderForPartition.Code
+			}
+		}
+	}
+	return resp
+}
+
+// A topic the agent may not write (TOPIC_AUTHORIZATION_FAILED) waits
+// beside one it may: the other's records go on, and once the ACL is
+// granted the refused ones follow, in order.
+func TestUnauthorisedTopicWaitsWhileOthersGoOn(t *testing.T) {
+	for _, client := range []string{conf.ClientSarama, conf.ClientFranzGo} {
+		t.Run(client, func(t *testing.T) {
+			k := startKafka(t)
+			id, err := k.CreateTopic("secret")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var granted atomic.Bool
+			k.C.ControlKey(int16(kmsg.Produce), func(kreq kmsg.Request) (kmsg.Response, error, bool) {
+				k.C.KeepControl()
+				if granted.Load() {
+					return nil, nil, false
+				}
+				for _, rt := range kreq.(*kmsg.ProduceRequest).Topics {
+					if rt.Topic == "secret" || rt.TopicID == id {
+						return refuseTopic(kreq, "secret", id, kerr.TopicAuthorizationFailed), nil, true
+					}
+				}
+				return nil, nil, false
+			})
+			p, a, events := producerWithTopicHook(t, client, k.Addrs)
+			defer p.Close(context.Background())
+			sendN(t, p, "secret", "s", 300)
+			awaitTopic(t, events, "secret", true)
+			sendN(t, p, "open", "o", 300)
+			a.wait(t, 300)
+			a.onlyPrefix(t, "o")
+			if ts := p.Topics(); len(ts) != 1 || ts[0].Reason() != "the agent is not authorised to write to topic secret" {
+				t.Fatalf("topics %+v, want secret, not authorised", ts)
+			}
+			granted.Store(true)
+			awaitTopic(t, events, "secret", false)
+			a.wait(t, 300)
+			inOrder(t, consume(t, k.Addrs, "secret", 300), "s")
+			inOrder(t, consume(t, k.Addrs, "open", 300), "o")
+		})
+	}
+}
