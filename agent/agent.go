@@ -81,6 +81,7 @@ func New(cfg *conf.Config, log *slog.Logger, version string) (*Agent, error) {
 		Retry:   a.metrics.retries.Inc,
 		Latency: func(d time.Duration) { a.metrics.ackLatency.Observe(d.Seconds()) },
 		GiveUp:  func(*kafka.Message, error) { a.metrics.givenUp.Inc() },
+		Topic:   a.onTopic,
 	}, log.With("component", "kafka"))
 	if err != nil {
 		return nil, err
@@ -112,6 +113,10 @@ func New(cfg *conf.Config, log *slog.Logger, version string) (*Agent, error) {
 		MaxReadDelay:    cfg.Agent.MaxReadDelay,
 		ShutdownTimeout: cfg.Agent.ShutdownTimeout,
 		LineOverhead:    lineOverhead(a.prod),
+		// A topic gets more than its refused share once Kafka took a
+		// line of it (onTopic): one that does not exist must not fill the
+		// budget before its first refusal is back.
+		ConfirmTopics: true,
 	}, store, a.lines, log.With("component", "taillog"))
 	if a.httpL, err = a.listenHTTP(); err != nil {
 		a.mgr.Stop()
@@ -158,7 +163,14 @@ func (a *Agent) Run(ctx context.Context) error {
 
 	srcDone := make(chan struct{})
 	go func() {
-		a.src.Run(ctx, func(es []etcd.Entry) { a.mgr.Reconcile(toTail(es)) })
+		a.src.Run(ctx, func(es []etcd.Entry) {
+			te := toTail(es)
+			a.mgr.Reconcile(te)
+			// The lines of a refused topic no entry names any more (its
+			// entry corrected) leave memory: their files are read again
+			// for the topic they name now.
+			a.prod.Forget(collected(te))
+		})
 		close(srcDone)
 	}()
 
@@ -265,7 +277,7 @@ func lineOverhead(p kafka.Producer) int64 {
 
 func (a *Agent) onAck(m *kafka.Message, err error) {
 	l := m.Meta.(*taillog.Line)
-	if err != nil {
+	if err != nil && !errors.Is(err, kafka.ErrNotSent) {
 		a.log.Error("line can never be sent to Kafka; skipped", "path", l.Path(), "offset", l.Offset,
 			"bytes", len(l.Data), "err", err)
 	}
