@@ -19,7 +19,7 @@ import (
 func forEachClientStrict(t *testing.T, f func(t *testing.T, h *harness), topics ...string) {
 	for _, c := range clients {
 		t.Run(c, func(t *testing.T) {
-			f(t, newHarnessOn(t, c, func() (*testenv.Kafka, error) { return testenv.StartKafkaStrict(topics...) }))
+			f(t, newHarnessOn(t, c, func() (*testenv.Kafka, error) { return testenv.StartKafkaStrict(0, topics...) }))
 		})
 	}
 }

@@ -39,6 +39,8 @@ func Explain(topic string, err error) string {
 		return fmt.Sprintf("topic %s does not exist on the brokers", topic)
 	case errors.Is(err, kerr.TopicAuthorizationFailed), errors.Is(err, sarama.ErrTopicAuthorizationFailed):
 		return fmt.Sprintf("the agent is not authorised to write to topic %s", topic)
+	case errors.Is(err, sarama.ErrOutOfBrokers):
+		return fmt.Sprintf("no broker of topic %s can be reached", topic)
 	case errors.Is(err, kerr.LeaderNotAvailable), errors.Is(err, kerr.NotLeaderForPartition),
 		errors.Is(err, sarama.ErrLeaderNotAvailable), errors.Is(err, sarama.ErrNotLeaderForPartition):
 		return fmt.Sprintf("topic %s has a partition without a leader", topic)
@@ -137,7 +139,13 @@ func (g *gate) taken(m *Message) {
 	defer g.mu.Unlock()
 	t := g.topics[m.Topic]
 	t.inClient--
-	if t.ok || len(t.failed) > 0 {
+	if t.ok {
+		return
+	}
+	if len(t.failed) > 0 {
+		if t.inClient == 0 {
+			g.poke() // the refused ones can be sent again now
+		}
 		return
 	}
 	t.ok = true
@@ -194,8 +202,9 @@ func (g *gate) refused(m *Message, err error) {
 	} else if known(err) || !known(t.err) {
 		t.err = err
 	}
-	t.attempt++
-	t.next = now.Add(backoff(g.first, t.attempt))
+	// The backoff grows with the probes refused, not with the records:
+	// many in the client may come back refused at once.
+	t.next = now.Add(backoff(g.first, t.attempt+1))
 	g.poke()
 }
 
@@ -322,6 +331,7 @@ func (g *gate) advance(t *topicGate) (time.Time, bool) {
 		probe := t.held[0]
 		t.held = t.held[1:]
 		t.inClient++
+		t.attempt++
 		g.mu.Unlock()
 		if g.hooks.Retry != nil {
 			g.hooks.Retry()
@@ -331,7 +341,8 @@ func (g *gate) advance(t *topicGate) (time.Time, bool) {
 	// Kafka takes the topic: its held records go in order, and so do
 	// those admitted meanwhile, before records go straight again.
 	t.flushing = true
-	for len(t.held) > 0 {
+	// A refusal meanwhile stops the flush: the rest waits for a probe.
+	for t.ok && len(t.held) > 0 {
 		q := t.held
 		t.held = nil
 		t.inClient += len(q)

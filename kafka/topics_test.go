@@ -100,7 +100,7 @@ func inOrder(t *testing.T, rs []testenv.Record, prefix string) {
 func TestUnknownTopicWaitsWhileOthersGoOn(t *testing.T) {
 	for _, client := range []string{conf.ClientSarama, conf.ClientFranzGo} {
 		t.Run(client, func(t *testing.T) {
-			k, err := testenv.StartKafkaStrict("good")
+			k, err := testenv.StartKafkaStrict(0, "good")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -146,9 +146,10 @@ func refuseTopic(kreq kmsg.Request, topic string, id [16]byte, err *kerr.Error) 
 	return resp
 }
 
-// A topic the agent may not write (TOPIC_AUTHORIZATION_FAILED) waits
-// beside one it may: the other's records go on, and once the ACL is
-// granted the refused ones follow, in order.
+// A topic the agent may no longer write (TOPIC_AUTHORIZATION_FAILED: its
+// ACL revoked) waits beside one it may: the other's records go on, and
+// once the ACL is granted again the refused ones follow, in order after
+// those taken before.
 func TestUnauthorisedTopicWaitsWhileOthersGoOn(t *testing.T) {
 	for _, client := range []string{conf.ClientSarama, conf.ClientFranzGo} {
 		t.Run(client, func(t *testing.T) {
@@ -170,10 +171,21 @@ func TestUnauthorisedTopicWaitsWhileOthersGoOn(t *testing.T) {
 				}
 				return nil, nil, false
 			})
+			granted.Store(true)
 			p, a, events := producerWithTopicHook(t, client, k.Addrs)
 			defer p.Close(context.Background())
-			sendN(t, p, "secret", "s", 300)
+			sendN(t, p, "secret", "s", 100)
+			a.wait(t, 100)
+			granted.Store(false)
+			for i := 100; i < 400; i++ {
+				if err := p.Send(context.Background(), &Message{Topic: "secret", Value: fmt.Appendf(nil, "s%d", i), PartitionKey: []byte("s")}); err != nil {
+					t.Fatal(err)
+				}
+			}
 			awaitTopic(t, events, "secret", true)
+			a.mu.Lock()
+			a.ok = nil
+			a.mu.Unlock()
 			sendN(t, p, "open", "o", 300)
 			a.wait(t, 300)
 			a.onlyPrefix(t, "o")
@@ -183,7 +195,7 @@ func TestUnauthorisedTopicWaitsWhileOthersGoOn(t *testing.T) {
 			granted.Store(true)
 			awaitTopic(t, events, "secret", false)
 			a.wait(t, 300)
-			inOrder(t, consume(t, k.Addrs, "secret", 300), "s")
+			inOrder(t, consume(t, k.Addrs, "secret", 400), "s")
 			inOrder(t, consume(t, k.Addrs, "open", 300), "o")
 		})
 	}

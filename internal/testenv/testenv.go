@@ -107,10 +107,14 @@ func StartKafkaDir(port int, dataDir string) (*Kafka, error) {
 	return &Kafka{C: c, Addrs: c.ListenAddrs()}, nil
 }
 
-// StartKafkaStrict starts kfake like a production broker: it creates no
-// topic on demand (auto.create.topics.enable=false), only topics.
-func StartKafkaStrict(topics ...string) (*Kafka, error) {
+// StartKafkaStrict starts kfake on port (0 = any free one) like a
+// production broker: it creates no topic on demand
+// (auto.create.topics.enable=false), only topics.
+func StartKafkaStrict(port int, topics ...string) (*Kafka, error) {
 	opts := []kfake.Opt{kfake.NumBrokers(1), kfake.DefaultNumPartitions(1)}
+	if port != 0 {
+		opts = append(opts, kfake.Ports(port))
+	}
 	if len(topics) > 0 {
 		opts = append(opts, kfake.SeedTopics(1, topics...))
 	}
