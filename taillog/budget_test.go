@@ -3,32 +3,36 @@ package taillog
 import (
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 )
 
-// refusingKafka plays a Kafka that refuses one topic: it acks every batch
-// of the others at once and holds the refused topic's until accept.
+// refusingKafka plays a Kafka that refuses topics: it acks every batch of
+// the others at once and holds the refused topics' until accept.
 type refusingKafka struct {
 	mu      sync.Mutex
-	refused string
+	refused map[string]bool
 	held    []*Batch
 	lines   map[string][]string // per topic, in ack order
 	stop    chan struct{}
 	done    chan struct{}
 }
 
-func newRefusingKafka(out chan *Batch, refused string) *refusingKafka {
-	k := &refusingKafka{refused: refused, lines: map[string][]string{}, stop: make(chan struct{}), done: make(chan struct{})}
+func newRefusingKafka(out chan *Batch, refused ...string) *refusingKafka {
+	k := &refusingKafka{refused: map[string]bool{}, lines: map[string][]string{}, stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(k.done)
+		for _, r := range refused {
+			k.refused[r] = true
+		}
 		for {
 			select {
 			case b := <-out:
 				k.mu.Lock()
-				if b.topic == k.refused {
+				if k.refused[b.topic] {
 					k.held = append(k.held, b)
 					k.mu.Unlock()
 					continue
@@ -54,14 +58,44 @@ func (k *refusingKafka) ack(b *Batch) {
 	}
 }
 
-// accept takes the refused topic from now on, held batches first.
-func (k *refusingKafka) accept() {
+// refuse refuses topic from now on.
+func (k *refusingKafka) refuse(topic string) {
 	k.mu.Lock()
-	held := k.held
-	k.held, k.refused = nil, ""
+	k.refused[topic] = true
+	k.mu.Unlock()
+}
+
+// accept takes topic from now on, its held batches first.
+func (k *refusingKafka) accept(topic string) {
+	k.mu.Lock()
+	var held []*Batch
+	k.held = slices.DeleteFunc(k.held, func(b *Batch) bool {
+		if b.topic == topic {
+			held = append(held, b)
+			return true
+		}
+		return false
+	})
+	delete(k.refused, topic)
 	k.mu.Unlock()
 	for _, b := range held {
 		k.ack(b)
+	}
+}
+
+// waitHeld waits until a batch of topic is held.
+func (k *refusingKafka) waitHeld(t *testing.T, topic string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		k.mu.Lock()
+		held := slices.ContainsFunc(k.held, func(b *Batch) bool { return b.topic == topic })
+		k.mu.Unlock()
+		if held {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no batch of %s reached Kafka", topic)
+		}
 	}
 }
 
@@ -127,9 +161,40 @@ func TestRefusedTopicHoldsItsShareOnly(t *testing.T) {
 		}
 	}
 	m.SetTopicOK("bad", true)
-	k.accept()
+	k.accept("bad")
 	got := k.wait(t, "bad", nBad)
 	if want := strings.Split(strings.TrimSuffix(topicLines("bad", 0, nBad), "\n"), "\n"); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("%d lines of the refused topic, want %d in order", len(got), nBad)
 	}
+}
+
+// An entry whose topic changes while Kafka refuses the old one: the old
+// tailer's lines, acked after its successor took over the file (the old
+// topic created meanwhile), must not move the saved offset, which the
+// successor owns: here its own lines are not acked yet, and a crash would
+// lose them. Before, the stopped tailer's tracker saved its late acks.
+func TestLateAcksOfAStoppedTailerDoNotMoveTheOffset(t *testing.T) {
+	dir := t.TempDir()
+	store, err := LoadPositions(filepath.Join(dir, "positions.json"), discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make(chan *Batch, 4)
+	k := newRefusingKafka(out, "typo", "fixed")
+	opts := testOpts()
+	opts.ShutdownTimeout = 50 * time.Millisecond
+	m := NewManager(opts, store, out, testLogger(t))
+	defer func() { m.Stop(); close(k.stop); <-k.done }()
+	path := filepath.Join(dir, "app.log")
+	write(t, path, topicLines("line", 0, 1000))
+	m.Reconcile([]Entry{{Path: path, Topic: "typo", ReadFrom: "beginning"}})
+	k.waitHeld(t, "typo")
+	m.Reconcile([]Entry{{Path: path, Topic: "fixed", ReadFrom: "beginning"}})
+	k.waitHeld(t, "fixed")
+	k.accept("typo")
+	if pos, _ := store.Get(path); pos.Current.Offset != 0 {
+		t.Fatalf("saved offset %d after the stopped tailer's late acks, want 0: its successor delivered nothing yet", pos.Current.Offset)
+	}
+	k.accept("fixed")
+	k.wait(t, "fixed", 1000)
 }
