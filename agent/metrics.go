@@ -81,6 +81,8 @@ var (
 		[]string{"topic"}, nil)
 	descTopicWaiting = prometheus.NewDesc("logagent_topic_waiting_files", "Files of a refused topic whose reading waits for it.",
 		[]string{"topic"}, nil)
+	descFileWaiting = prometheus.NewDesc("logagent_file_waiting_for_topic", "1 for a file whose reading waits for its topic, which Kafka refuses.",
+		fileLabels, nil)
 	descTopicBuffer = prometheus.NewDesc("logagent_topic_buffer_bytes",
 		"Bytes of the topic read and not yet acknowledged (a refused topic holds at most a quarter of buffer_bytes).", []string{"topic"}, nil)
 )
@@ -91,7 +93,7 @@ type stateCollector struct{ a *Agent }
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRead, descAcked, descBytes, descOffset, descLag, descRotated, descTrunc,
 		descOversize, descState, descBuffer, descBufMax, descInFlight, descKafkaUp, descEtcdUp,
-		descTopicRefused, descTopicSince, descTopicWaiting, descTopicBuffer} {
+		descTopicRefused, descTopicSince, descTopicWaiting, descFileWaiting, descTopicBuffer} {
 		ch <- d
 	}
 }
@@ -132,6 +134,9 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descTopicRefused, prometheus.GaugeValue, 1, t.Topic, t.Reason, t.Error)
 		ch <- prometheus.MustNewConstMetric(descTopicSince, prometheus.GaugeValue, float64(t.Since.Unix()), t.Topic)
 		ch <- prometheus.MustNewConstMetric(descTopicWaiting, prometheus.GaugeValue, float64(len(t.Files)), t.Topic)
+		for _, f := range t.Files {
+			ch <- prometheus.MustNewConstMetric(descFileWaiting, prometheus.GaugeValue, 1, f, t.Topic)
+		}
 	}
 	for _, b := range c.a.mgr.TopicBudgets() {
 		ch <- prometheus.MustNewConstMetric(descTopicBuffer, prometheus.GaugeValue, float64(b.Bytes), b.Topic)

@@ -126,24 +126,23 @@ func TestRefusedTopicDoesNotStopTheHost(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		found := false
+		found := map[string]bool{}
 		for _, mf := range mfs {
-			if mf.GetName() != "logagent_topic_refused" {
-				continue
-			}
 			for _, m := range mf.GetMetric() {
 				labels := map[string]string{}
 				for _, l := range m.GetLabel() {
 					labels[l.GetName()] = l.GetValue()
 				}
-				if labels["topic"] == "no_such_topic" && m.GetGauge().GetValue() == 1 &&
-					labels["reason"] == "topic no_such_topic does not exist on the brokers" {
-					found = true
+				switch {
+				case mf.GetName() == "logagent_topic_refused" && labels["topic"] == "no_such_topic" && m.GetGauge().GetValue() == 1 &&
+					labels["reason"] == "topic no_such_topic does not exist on the brokers",
+					mf.GetName() == "logagent_file_waiting_for_topic" && labels["path"] == bad && m.GetGauge().GetValue() == 1:
+					found[mf.GetName()] = true
 				}
 			}
 		}
-		if !found {
-			t.Fatal("no logagent_topic_refused{topic=no_such_topic} 1 with its reason")
+		if len(found) != 2 {
+			t.Fatalf("metrics found: %v; want logagent_topic_refused{topic=no_such_topic} 1 with its reason, logagent_file_waiting_for_topic{path=bad.log} 1", found)
 		}
 		// check reads the running agent's status key (published within
 		// statusInterval of the refusal).
