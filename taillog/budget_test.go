@@ -115,6 +115,22 @@ func (k *refusingKafka) wait(t *testing.T, topic string, n int) []string {
 	}
 }
 
+// refusedFixture is a manager in a temporary directory whose Kafka
+// refuses topics; the test's cleanup stops both.
+func refusedFixture(t *testing.T, opts Options, refused ...string) (string, *Positions, *Manager, *refusingKafka) {
+	t.Helper()
+	dir := t.TempDir()
+	store, err := LoadPositions(filepath.Join(dir, "positions.json"), discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make(chan *Batch, 4)
+	k := newRefusingKafka(out, refused...)
+	m := NewManager(opts, store, out, testLogger(t))
+	t.Cleanup(func() { m.Stop(); close(k.stop); <-k.done })
+	return dir, store, m, k
+}
+
 func topicLines(prefix string, from, n int) string {
 	var b strings.Builder
 	for i := from; i < from+n; i++ {
@@ -130,17 +146,9 @@ func topicLines(prefix string, from, n int) string {
 // refused topic's lines took the whole budget and the other file
 // stopped.
 func TestRefusedTopicHoldsItsShareOnly(t *testing.T) {
-	dir := t.TempDir()
-	store, err := LoadPositions(filepath.Join(dir, "positions.json"), discard())
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := make(chan *Batch, 4)
-	k := newRefusingKafka(out, "bad")
 	opts := testOpts()
 	opts.BufferBytes, opts.ConfirmTopics = 256<<10, true
-	m := NewManager(opts, store, out, testLogger(t))
-	defer func() { m.Stop(); close(k.stop); <-k.done }()
+	dir, _, m, k := refusedFixture(t, opts, "bad")
 	m.SetTopicOK("good", true)
 	good, bad := filepath.Join(dir, "good.log"), filepath.Join(dir, "bad.log")
 	const nBad = 40000 // 4 MB: sixteen times the budget
@@ -174,17 +182,9 @@ func TestRefusedTopicHoldsItsShareOnly(t *testing.T) {
 // successor owns: here its own lines are not acked yet, and a crash would
 // lose them. Before, the stopped tailer's tracker saved its late acks.
 func TestLateAcksOfAStoppedTailerDoNotMoveTheOffset(t *testing.T) {
-	dir := t.TempDir()
-	store, err := LoadPositions(filepath.Join(dir, "positions.json"), discard())
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := make(chan *Batch, 4)
-	k := newRefusingKafka(out, "typo", "fixed")
 	opts := testOpts()
 	opts.ShutdownTimeout = 50 * time.Millisecond
-	m := NewManager(opts, store, out, testLogger(t))
-	defer func() { m.Stop(); close(k.stop); <-k.done }()
+	dir, store, m, k := refusedFixture(t, opts, "typo", "fixed")
 	path := filepath.Join(dir, "app.log")
 	write(t, path, topicLines("line", 0, 1000))
 	m.Reconcile([]Entry{{Path: path, Topic: "typo", ReadFrom: "beginning"}})
