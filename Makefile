@@ -6,11 +6,12 @@ LDFLAGS  := -s -w -X main.version=$(VERSION)
 BIN      := bin/logagent
 PREFIX   ?= /usr/local
 
-.PHONY: all build demo test check vet fmt-check unit faults e2e deps bench install clean
+.PHONY: all build demo test check vet fmt-check unit faults e2e deps bench install uninstall clean
 
 all: build
 
 build:
+	@echo "building $(BIN) (the first build fetches modules and takes a minute or two)…"
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) .
 
 ## demo: the real agent against an embedded etcd and an in-process Kafka.
@@ -53,13 +54,30 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./taillog ./kafka ./agent
 	$(GO) run ./bench -runs 3 -out bench/results.md
 
-install: build
+## install: copies what `make build` made; it builds nothing (so `sudo make install` does not
+## compile as root). The example config becomes /etc/logagent/config.ini only when there is none.
+install:
+	@test -x $(BIN) || { echo "$(BIN) is missing: run 'make build' first (as yourself, not root)"; exit 1; }
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/logagent
 	install -D -m 0644 conf/config.ini $(DESTDIR)/etc/logagent/config.ini.example
+	@if [ -e $(DESTDIR)/etc/logagent/config.ini ]; then \
+		echo "kept the existing $(DESTDIR)/etc/logagent/config.ini"; \
+	else \
+		install -m 0640 conf/config.ini $(DESTDIR)/etc/logagent/config.ini && \
+		echo "installed $(DESTDIR)/etc/logagent/config.ini from the example: set [kafka] brokers and [etcd] endpoints"; \
+	fi
 	install -D -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/logagent/README.md
 	sed 's|/usr/local|$(PREFIX)|g' deploy/logagent.service > logagent.service.tmp
 	install -D -m 0644 logagent.service.tmp $(DESTDIR)/etc/systemd/system/logagent.service
 	rm -f logagent.service.tmp
+
+## uninstall: removes what install put; keeps /etc/logagent (your config) and /var/lib/logagent
+## (positions). Stop the service first: systemctl disable --now logagent.
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/logagent $(DESTDIR)/etc/systemd/system/logagent.service \
+		$(DESTDIR)/etc/logagent/config.ini.example
+	rm -rf $(DESTDIR)$(PREFIX)/share/doc/logagent
+	@echo "kept $(DESTDIR)/etc/logagent and /var/lib/logagent; remove them by hand if you no longer need them"
 
 clean:
 	rm -rf bin .e2e.out .faults.out

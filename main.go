@@ -1,11 +1,11 @@
 // Command logagent follows the log files listed for this host in etcd and
-// ships every line to Kafka. main only wires: flags, config, logger,
-// signals; the agent package does the work.
+// ships every line to Kafka. main only wires: the command line (cli.go),
+// config, logger, signals; the agent package does the work.
 package main
 
 import (
 	"context"
-	"flag"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,13 +15,14 @@ import (
 
 	"github.com/logagent/logagent/agent"
 	"github.com/logagent/logagent/conf"
+	"github.com/logagent/logagent/etcd"
 )
 
 // version is set with -ldflags "-X main.version=..."; otherwise it comes from build info.
 var version = ""
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stderr))
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
 // Exit codes.
@@ -31,26 +32,25 @@ const (
 	exitConfig = 2
 )
 
-func run(args []string, stderr io.Writer) int {
-	if len(args) > 0 && args[0] == "check" {
-		return check(args[1:], os.Stdout, stderr)
-	}
-	fs := flag.NewFlagSet("logagent", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	configPath := fs.String("config", "conf/config.ini", "ini configuration file")
-	showVersion := fs.Bool("version", false, "print the version and exit")
-	if err := fs.Parse(args); err != nil {
+func run(args []string, stdout, stderr io.Writer) int {
+	inv, err := parseCLI(args, stderr)
+	if err != nil {
 		return exitConfig
 	}
-	if *showVersion {
-		fmt.Fprintln(os.Stdout, "logagent", buildVersion())
+	if inv.help {
+		printUsage(stdout, inv.cmd)
 		return exitOK
 	}
-	cfg := loadConfig(*configPath, stderr)
+	return inv.cmd.run(&inv.opts, outputs{stdout, stderr})
+}
+
+// runAgent runs the agent until SIGTERM or SIGINT.
+func runAgent(o *options, out outputs) int {
+	cfg := loadConfig(o.config, out.stderr)
 	if cfg == nil {
 		return exitConfig
 	}
-	log := newLogger(cfg.Agent, stderr)
+	log := newLogger(cfg.Agent, out.stderr)
 
 	a, err := agent.New(cfg, log, buildVersion())
 	if err != nil {
@@ -61,28 +61,32 @@ func run(args []string, stderr io.Writer) int {
 	defer stop()
 	if err := a.Run(ctx); err != nil {
 		log.Error("stopped with an error", "err", err)
+		var taken *etcd.HostTakenError
+		if errors.As(err, &taken) {
+			// A configuration error: restarting will not fix it.
+			return exitConfig
+		}
 		return exitFail
 	}
 	return exitOK
 }
 
-// check validates the config and everything the agent will talk to.
-func check(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("logagent check", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	configPath := fs.String("config", "conf/config.ini", "ini configuration file")
-	if err := fs.Parse(args); err != nil {
-		return exitConfig
-	}
-	cfg := loadConfig(*configPath, stderr)
+// runCheck validates the config and everything the agent will talk to.
+func runCheck(o *options, out outputs) int {
+	cfg := loadConfig(o.config, out.stderr)
 	if cfg == nil {
 		return exitConfig
 	}
-	if n := agent.Check(context.Background(), cfg, stdout); n > 0 {
-		fmt.Fprintf(stdout, "%d problem(s)\n", n)
+	if n := agent.Check(context.Background(), cfg, out.stdout); n > 0 {
+		fmt.Fprintf(out.stdout, "%d problem(s)\n", n)
 		return exitFail
 	}
-	fmt.Fprintln(stdout, "all checks passed")
+	fmt.Fprintln(out.stdout, "all checks passed")
+	return exitOK
+}
+
+func runVersion(_ *options, out outputs) int {
+	fmt.Fprintln(out.stdout, "logagent", buildVersion())
 	return exitOK
 }
 

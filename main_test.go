@@ -261,3 +261,53 @@ func startServers(t *testing.T, dir string) (*testenv.Etcd, *testenv.Kafka) {
 	t.Cleanup(k.Close)
 	return e, k
 }
+
+// make install copies what make build made and builds nothing; it installs
+// the example as the config only when there is none; uninstall keeps the
+// config.
+func TestMakeInstall(t *testing.T) {
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("make not installed")
+	}
+	root := t.TempDir()
+	mk := func(target string, vars ...string) (string, error) {
+		args := append([]string{"-s", target, "DESTDIR=" + root, "PREFIX=/usr/local"}, vars...)
+		out, err := exec.Command("make", args...).CombinedOutput()
+		return string(out), err
+	}
+	if out, err := mk("install", "BIN="+filepath.Join(root, "nope")); err == nil || !strings.Contains(out, "run 'make build' first") {
+		t.Fatalf("install without a built binary: %v\n%s", err, out)
+	}
+	if out, err := mk("install", "BIN="+bin); err != nil {
+		t.Fatalf("install: %v\n%s", err, out)
+	}
+	cfg := filepath.Join(root, "etc/logagent/config.ini")
+	example, _ := os.ReadFile("conf/config.ini")
+	if got, err := os.ReadFile(cfg); err != nil || !bytes.Equal(got, example) {
+		t.Fatalf("config.ini not installed from the example: %v", err)
+	}
+	for _, p := range []string{"usr/local/bin/logagent", "etc/systemd/system/logagent.service", "etc/logagent/config.ini.example", "usr/local/share/doc/logagent/README.md"} {
+		if _, err := os.Stat(filepath.Join(root, p)); err != nil {
+			t.Errorf("not installed: %v", err)
+		}
+	}
+	// A second install keeps the operator's config.
+	os.WriteFile(cfg, []byte("[kafka]\nbrokers = k:9092\n"), 0o640)
+	if out, err := mk("install", "BIN="+bin); err != nil || !strings.Contains(out, "kept the existing") {
+		t.Fatalf("second install: %v\n%s", err, out)
+	}
+	if got, _ := os.ReadFile(cfg); string(got) != "[kafka]\nbrokers = k:9092\n" {
+		t.Fatalf("second install overwrote the config: %q", got)
+	}
+	if out, err := mk("uninstall"); err != nil {
+		t.Fatalf("uninstall: %v\n%s", err, out)
+	}
+	for _, p := range []string{"usr/local/bin/logagent", "etc/systemd/system/logagent.service", "usr/local/share/doc/logagent"} {
+		if _, err := os.Stat(filepath.Join(root, p)); err == nil {
+			t.Errorf("uninstall left %s", p)
+		}
+	}
+	if _, err := os.Stat(cfg); err != nil {
+		t.Errorf("uninstall removed the config: %v", err)
+	}
+}

@@ -26,12 +26,17 @@ import (
 	"github.com/logagent/logagent/utils"
 )
 
-// Header keys of every record.
+// Header keys of every record. host + file + offset identify a line: the
+// record key (with [kafka] key = id) is "<host>:<file>:<offset>".
 var (
 	hdrHost   = kafka.NewHeaderKey("host")
 	hdrPath   = kafka.NewHeaderKey("path")
 	hdrOffset = kafka.NewHeaderKey("offset")
+	hdrFile   = kafka.NewHeaderKey("file")
 )
+
+// recordHeaders is how many headers each record carries.
+const recordHeaders = 4
 
 // Agent is one running logagent.
 type Agent struct {
@@ -51,6 +56,10 @@ type Agent struct {
 
 	metrics *metrics
 	httpL   net.Listener
+
+	lock    *os.File // data_dir's, held while the agent lives
+	owner   etcd.Owner
+	claimed <-chan error // the status key's claim (etcd.Publisher.Claim)
 }
 
 // Host returns the identity the agent uses in etcd keys.
@@ -66,6 +75,27 @@ func New(cfg *conf.Config, log *slog.Logger, version string) (*Agent, error) {
 	if err := os.MkdirAll(cfg.Agent.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("data_dir: %w", err)
 	}
+	if a.lock, err = lockDataDir(cfg.Agent.DataDir); err != nil {
+		return nil, err
+	}
+	if a.lock == nil {
+		log.Warn("cannot create the data_dir lock (read-only or full); two agents sharing this data_dir would not be told", "data_dir", cfg.Agent.DataDir)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			a.unlock()
+		}
+	}()
+	instance, err := instanceID(cfg.Agent.DataDir)
+	if err != nil {
+		if instance == "" {
+			return nil, err
+		}
+		log.Warn("cannot keep this agent's instance id; it holds for this run", "err", err)
+	}
+	machine, _ := os.Hostname()
+	a.owner = etcd.Owner{Instance: instance, Machine: machine, PID: os.Getpid(), StartTime: a.started}
 	store, err := taillog.LoadPositions(filepath.Join(cfg.Agent.DataDir, "positions.json"), log.With("component", "positions"))
 	if err != nil {
 		return nil, err
@@ -105,6 +135,7 @@ func New(cfg *conf.Config, log *slog.Logger, version string) (*Agent, error) {
 	}, log.With("component", "etcd"))
 	a.pub = etcd.NewPublisher(a.etcd, a.host, statusTTL, statusInterval, statusRefresh,
 		func() any { return a.statusSummary() }, func(sum any) (any, any) { return a.snapshot(sum.(statusSummary)) }, log.With("component", "status"))
+	a.claimed = a.pub.Claim(a.owner, version, statusTTL+statusInterval)
 	a.mgr = taillog.NewManager(taillog.Options{
 		MaxLineBytes:    cfg.Agent.MaxLineBytes,
 		BufferBytes:     cfg.Agent.BufferBytes,
@@ -112,7 +143,7 @@ func New(cfg *conf.Config, log *slog.Logger, version string) (*Agent, error) {
 		PollInterval:    cfg.Agent.PollInterval,
 		MaxReadDelay:    cfg.Agent.MaxReadDelay,
 		ShutdownTimeout: cfg.Agent.ShutdownTimeout,
-		LineOverhead:    lineOverhead(a.prod),
+		LineOverhead:    lineOverhead(a.prod, host),
 		// A topic gets more than its refused share once Kafka took a
 		// line of it (onTopic): one that does not exist must not fill the
 		// budget before its first refusal is back.
@@ -124,6 +155,7 @@ func New(cfg *conf.Config, log *slog.Logger, version string) (*Agent, error) {
 		a.prod.Close(context.Background())
 		return nil, err
 	}
+	ok = true
 	return a, nil
 }
 
@@ -139,9 +171,20 @@ const (
 // Run ships lines until ctx is done, then stops cleanly: reading stops,
 // lines already read are given ShutdownTimeout to be acknowledged, the
 // positions are saved, and the connections are closed.
+//
+// It returns an *etcd.HostTakenError when another running agent uses the
+// same host: at start (nothing is read then), or later if the other took
+// the host while this one's lease had expired.
 func (a *Agent) Run(ctx context.Context) error {
+	defer a.unlock()
+	ctx, end := context.WithCancelCause(ctx)
+	defer end(nil)
+	httpAddr := "off"
+	if a.httpL != nil {
+		httpAddr = "http://" + a.httpL.Addr().String() + "/ (metrics, healthz)"
+	}
 	a.log.Info("logagent started", "version", a.version, "host", a.host, "config_key", a.src.Key(),
-		"brokers", a.cfg.Kafka.Brokers, "client", a.cfg.Kafka.Client)
+		"brokers", a.cfg.Kafka.Brokers, "client", a.cfg.Kafka.Client, "http", httpAddr)
 
 	flushCtx, stopFlush := context.WithCancel(context.Background())
 	flushed := make(chan struct{})
@@ -162,7 +205,15 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 
 	srcDone := make(chan struct{})
+	claimed := make(chan struct{})
+	go a.watchClaim(ctx, end, claimed)
 	go func() {
+		defer close(srcDone)
+		select {
+		case <-claimed:
+		case <-ctx.Done():
+			return
+		}
 		a.src.Run(ctx, func(es []etcd.Entry) {
 			te := toTail(es)
 			a.mgr.Reconcile(te)
@@ -171,7 +222,6 @@ func (a *Agent) Run(ctx context.Context) error {
 			// for the topic they name now.
 			a.prod.Forget(collected(te))
 		})
-		close(srcDone)
 	}()
 
 	<-ctx.Done()
@@ -196,8 +246,58 @@ func (a *Agent) Run(ctx context.Context) error {
 	<-aux
 	<-aux
 	a.etcd.Close()
+	var taken *etcd.HostTakenError
+	if err := context.Cause(ctx); errors.As(err, &taken) {
+		a.log.Error("logagent stopped: another agent uses this host", "err", err)
+		return err
+	}
 	a.log.Info("logagent stopped")
 	return nil
+}
+
+func (a *Agent) unlock() {
+	if a.lock != nil {
+		a.lock.Close()
+	}
+}
+
+// watchClaim follows the claim of the status key: ready is closed once the
+// key is held, or once etcd did not answer within dial_timeout (the agent
+// then ships on its cache, as when etcd is down, and learns later); a claim
+// waiting for another agent to stop is waited for. Another agent holding
+// the host ends the run with the *etcd.HostTakenError as its cause.
+func (a *Agent) watchClaim(ctx context.Context, stop context.CancelCauseFunc, ready chan<- struct{}) {
+	timer := time.NewTimer(a.cfg.Etcd.DialTimeout)
+	defer timer.Stop()
+	isReady := false
+	markReady := func() {
+		if !isReady {
+			isReady = true
+			close(ready)
+		}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+			if !isReady {
+				a.log.Warn("etcd did not confirm in time that no other agent uses this host; starting, and checking when it answers", "host", a.host)
+			}
+			markReady()
+		case err := <-a.claimed:
+			var taken *etcd.HostTakenError
+			switch {
+			case err == nil:
+				markReady()
+			case errors.Is(err, etcd.ErrWaitingForOther):
+				timer.Reset(statusTTL + statusInterval + a.cfg.Etcd.DialTimeout)
+			case errors.As(err, &taken):
+				stop(err)
+				return
+			}
+		}
+	}
 }
 
 // sendBuf is the pump's room for one batch's messages and headers. It
@@ -206,8 +306,12 @@ func (a *Agent) Run(ctx context.Context) error {
 type sendBuf struct {
 	msgs []kafka.Message
 	hdrs []kafka.Header
-	offs []byte
+	ids  []byte // each line's "<host>:<file>:<offset>"; headers and keys point into it
 }
+
+// idBytes is the room a line's id takes in sendBuf.ids: host, the file
+// id, two colons and the offset's digits (at most 20).
+func idBytes(host []byte) int { return len(host) + 2 + taillog.GenIDLen + 20 }
 
 // Reset drops the messages' references to the lines (their bytes and
 // positions) when the batch goes back to its pool.
@@ -216,6 +320,7 @@ func (sb *sendBuf) Reset() { clear(sb.msgs) }
 // pump hands every line to the producer.
 func (a *Agent) pump(ctx context.Context) {
 	host := []byte(a.host)
+	keyPath := a.cfg.Kafka.Key == conf.KeyPath
 	paths := map[string][]byte{}
 	for {
 		var b *taillog.Batch
@@ -241,11 +346,13 @@ func (a *Agent) pump(ctx context.Context) {
 		}
 		topic := lines[0].Topic()
 		read := b.Read
+		file := b.File
 		sb.msgs = slices.Grow(sb.msgs[:0], n)[:n]
-		sb.hdrs = slices.Grow(sb.hdrs[:0], 3*n)[:3*n]
-		// Headers point into offs: it must not move while they are built.
-		offs := slices.Grow(sb.offs[:0], 20*n)
-		sb.offs = offs
+		sb.hdrs = slices.Grow(sb.hdrs[:0], recordHeaders*n)[:recordHeaders*n]
+		// Keys and headers point into ids: it must not move while they
+		// are built.
+		ids := slices.Grow(sb.ids[:0], idBytes(host)*n)
+		sb.ids = ids
 		msgs, hdrs := sb.msgs, sb.hdrs
 		for i := range lines {
 			l := &lines[i]
@@ -253,14 +360,27 @@ func (a *Agent) pump(ctx context.Context) {
 				l.Ack()
 				continue
 			}
-			h := hdrs[3*i : 3*i+3 : 3*i+3]
+			start := len(ids)
+			ids = append(append(ids, host...), ':')
+			fileAt := len(ids)
+			ids = append(file.AppendHex(ids), ':')
+			offAt := len(ids)
+			ids = strconv.AppendInt(ids, l.Offset, 10)
+			end := len(ids)
+			h := hdrs[recordHeaders*i : recordHeaders*(i+1) : recordHeaders*(i+1)]
 			h[0] = kafka.Header{Key: hdrHost, Value: host}
 			h[1] = kafka.Header{Key: hdrPath, Value: path}
-			start := len(offs)
-			offs = strconv.AppendInt(offs, l.Offset, 10)
-			h[2] = kafka.Header{Key: hdrOffset, Value: offs[start:len(offs):len(offs)]}
+			h[2] = kafka.Header{Key: hdrOffset, Value: ids[offAt:end:end]}
+			h[3] = kafka.Header{Key: hdrFile, Value: ids[fileAt : offAt-1 : offAt-1]}
+			key := ids[start:end:end]
+			if keyPath {
+				key = path
+			}
 			m := &msgs[i]
-			*m = kafka.Message{Topic: topic, Value: l.Data, Headers: h, PartitionKey: path, Meta: l, Time: read}
+			// Partitioned by the path, not by the key (which differs for
+			// every line): the lines of a file stay in one partition, in
+			// order.
+			*m = kafka.Message{Topic: topic, Value: l.Data, Headers: h, Key: key, PartitionKey: path, Meta: l, Time: read}
 			if err := a.prod.Send(ctx, m); err != nil {
 				return // stopping: unsent lines are read again on the next start
 			}
@@ -269,10 +389,11 @@ func (a *Agent) pump(ctx context.Context) {
 }
 
 // lineOverhead is the memory a line holds on its way to Kafka besides
-// its bytes: the Line, its Message, three headers, the offset's digits (at
-// most 20, reserved) and the client's record.
-func lineOverhead(p kafka.Producer) int64 {
-	return taillog.LineBytes + int64(unsafe.Sizeof(kafka.Message{})) + 3*int64(unsafe.Sizeof(kafka.Header{})) + 20 + int64(p.RecordBytes())
+// its bytes: the Line, its Message, its headers, its id (reserved at its
+// longest) and the client's record.
+func lineOverhead(p kafka.Producer, host string) int64 {
+	return taillog.LineBytes + int64(unsafe.Sizeof(kafka.Message{})) + recordHeaders*int64(unsafe.Sizeof(kafka.Header{})) +
+		int64(idBytes([]byte(host))) + int64(p.RecordBytes())
 }
 
 func (a *Agent) onAck(m *kafka.Message, err error) {

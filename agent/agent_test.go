@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,6 +21,7 @@ import (
 	"github.com/logagent/logagent/conf"
 	"github.com/logagent/logagent/etcd"
 	"github.com/logagent/logagent/internal/testenv"
+	"github.com/logagent/logagent/taillog"
 )
 
 // Every integration test runs against each producer backend.
@@ -264,9 +266,16 @@ func TestRecordsAreByteExactWithHeaders(t *testing.T) {
 			if r.Topic != "app" || !bytes.Equal(r.Value, []byte(lines[i])) {
 				t.Errorf("record %d = %s %q, want app %q", i, r.Topic, r.Value, lines[i])
 			}
-			want := map[string]string{"host": host, "path": log, "offset": strconv.FormatInt(off, 10)}
+			file := rs[0].Headers["file"]
+			if !fileIDRE.MatchString(file) {
+				t.Errorf("record %d: file header %q is not 16 hex digits", i, file)
+			}
+			want := map[string]string{"host": host, "path": log, "offset": strconv.FormatInt(off, 10), "file": file}
 			if fmt.Sprint(r.Headers) != fmt.Sprint(want) {
 				t.Errorf("record %d headers = %v, want %v", i, r.Headers, want)
+			}
+			if key := host + ":" + file + ":" + strconv.FormatInt(off, 10); string(r.Key) != key {
+				t.Errorf("record %d key = %q, want %q", i, r.Key, key)
 			}
 			off += int64(len(lines[i])) + 1
 			if i == 1 {
@@ -275,6 +284,117 @@ func TestRecordsAreByteExactWithHeaders(t *testing.T) {
 		}
 		h.quiet(300 * time.Millisecond)
 	})
+}
+
+var fileIDRE = regexp.MustCompile(`^[0-9a-f]{16}$`)
+
+// TestRecordIDs: every record's key is its line's id, host:file:offset;
+// across a rename rotation, a truncation, a delete + recreate and a crash
+// (positions older than what was delivered), no two different lines share
+// an id, and a line sent again has the id it had the first time: keeping
+// one record per key gives exactly the lines written.
+func TestRecordIDs(t *testing.T) {
+	forEachClient(t, func(t *testing.T, h *harness) {
+		log := filepath.Join(h.dir, "app.log")
+		positions := filepath.Join(h.dir, "data", "positions.json")
+		h.start()
+		h.put(etcd.Entry{Path: log, Topic: "ids"})
+		h.waitState("waiting-for-file", log)
+		next := 0
+		write := func(n int) {
+			var b strings.Builder
+			for ; n > 0; n-- {
+				fmt.Fprintf(&b, "line %03d\n", next)
+				next++
+			}
+			appendFile(t, log, b.String())
+			h.records(next)
+		}
+		write(5)
+		if err := os.Rename(log, log+".1"); err != nil { // rename rotation
+			t.Fatal(err)
+		}
+		write(5)
+		if err := os.Truncate(log, 0); err != nil { // the truncate of copytruncate
+			t.Fatal(err)
+		}
+		h.waitStatus(func(s taillog.Status) bool { return s.Truncations > 0 })
+		write(5)
+		if err := os.Remove(log); err != nil { // delete + recreate
+			t.Fatal(err)
+		}
+		h.waitState("waiting-for-file", log)
+		write(5)
+		// What a crash leaves: positions saved before the lines below
+		// were acknowledged.
+		before, err := os.ReadFile(positions)
+		if err != nil {
+			t.Fatal(err)
+		}
+		write(5)
+		h.stop()
+		if err := os.WriteFile(positions, before, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		h.start()
+		rs := h.records(next + 5) // at least the last five again
+		h.quiet(500 * time.Millisecond)
+		rs = h.seen
+
+		byKey := map[string]string{}
+		keyOf := map[string]string{}
+		for _, r := range rs {
+			k, v := string(r.Key), string(r.Value)
+			if want := host + ":" + r.Headers["file"] + ":" + r.Headers["offset"]; k != want || !fileIDRE.MatchString(r.Headers["file"]) {
+				t.Fatalf("record %q: key %q, want %q", v, k, want)
+			}
+			if w, ok := byKey[k]; ok && w != v {
+				t.Fatalf("lines %q and %q share the id %s", w, v, k)
+			}
+			if w, ok := keyOf[v]; ok && w != k {
+				t.Fatalf("line %q sent as %s, then again as %s", v, w, k)
+			}
+			byKey[k], keyOf[v] = v, k
+		}
+		if len(byKey) != next {
+			t.Fatalf("%d distinct ids in %d records, want %d (one per line written)", len(byKey), len(rs), next)
+		}
+		for i := 0; i < next; i++ {
+			if _, ok := keyOf[fmt.Sprintf("line %03d", i)]; !ok {
+				t.Fatalf("line %03d missing", i)
+			}
+		}
+	})
+}
+
+// TestKeyPath: with [kafka] key = path the record key is the configured
+// path; the file header still carries the line's id.
+func TestKeyPath(t *testing.T) {
+	forEachClient(t, func(t *testing.T, h *harness) {
+		h.extra = "key = path\n"
+		log := filepath.Join(h.dir, "k.log")
+		h.start()
+		h.put(etcd.Entry{Path: log, Topic: "k"})
+		h.waitState("waiting-for-file", log)
+		appendFile(t, log, "one\ntwo\n")
+		for _, r := range h.records(2) {
+			if string(r.Key) != log || !fileIDRE.MatchString(r.Headers["file"]) {
+				t.Fatalf("record %q: key %q, headers %v; want the key %q and a file header", r.Value, r.Key, r.Headers, log)
+			}
+		}
+	})
+}
+
+// waitStatus waits until the agent's only file's status satisfies ok.
+func (h *harness) waitStatus(ok func(taillog.Status) bool) {
+	h.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for st := h.agent.Status(); len(st) != 1 || !ok(st[0]); st = h.agent.Status() {
+		if time.Now().After(deadline) {
+			h.t.Fatalf("status never as awaited: %+v", st)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // TestRecordTimestampIsReadTime: a record's timestamp is when the agent

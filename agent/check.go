@@ -16,6 +16,7 @@ import (
 	"github.com/logagent/logagent/conf"
 	"github.com/logagent/logagent/etcd"
 	"github.com/logagent/logagent/kafka"
+	"github.com/logagent/logagent/taillog"
 )
 
 // Check verifies what the agent needs, as `logagent check` does: etcd and
@@ -97,8 +98,9 @@ func Check(ctx context.Context, cfg *conf.Config, w io.Writer) int {
 			note("file", "%s -> %s: does not exist yet; read from its beginning when it appears", e.Path, e.Topic)
 		case err != nil:
 			report(false, "file", "%s: %v", e.Path, err)
-		case fi.IsDir():
-			report(false, "file", "%s is a directory", e.Path)
+		case taillog.NotRegular(e.Path, fi) != nil:
+			// Never opened: a FIFO would block the check.
+			report(false, "file", "%v", taillog.NotRegular(e.Path, fi))
 		default:
 			f, err := os.Open(e.Path)
 			if err != nil {
@@ -122,6 +124,17 @@ func Check(ctx context.Context, cfg *conf.Config, w io.Writer) int {
 		} else {
 			note("topic", "topic %s does not exist on the brokers: the broker must create it on first use (auto.create.topics.enable) or it must be created; until then %s wait",
 				st.Topic, strings.Join(files[st.Topic], ", "))
+		}
+		switch {
+		case st.LimitErr != nil:
+			note("limit", "cannot read the message size limit of topic %s (%v): batches it refuses as too large are sent again one record per batch, which is slow; grant DescribeConfigs on it, or keep [kafka] max_message_bytes within it", st.Topic, st.LimitErr)
+		case st.LimitProblem != "":
+			// Batches are cut to the limit; only lines too long for it are lost.
+			if st.LinesSkipped {
+				report(false, "limit", "%s", st.LimitProblem)
+			} else {
+				note("limit", "%s", st.LimitProblem)
+			}
 		}
 	}
 	return problems

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/connectivity"
 
 	"github.com/logagent/logagent/etcd"
+	"github.com/logagent/logagent/kafka"
 	"github.com/logagent/logagent/taillog"
 )
 
@@ -93,6 +94,7 @@ func (a *Agent) serveHTTP(ctx context.Context, l net.Listener) {
 // Status is what the agent publishes at /logagent/<host>/status.
 type Status struct {
 	Host      string           `json:"host"`
+	Owner     etcd.Owner       `json:"owner"` // which running agent
 	Version   string           `json:"version"`
 	StartTime time.Time        `json:"start_time"`
 	Updated   time.Time        `json:"updated"`
@@ -101,6 +103,9 @@ type Status struct {
 	Files     []taillog.Status `json:"files"`
 	// Topics Kafka refuses, with the files waiting on them.
 	Topics []TopicStatus `json:"refused_topics,omitempty"`
+	// TopicLimits are the topics whose message size limit on the brokers
+	// is below [kafka] max_message_bytes, each with what it means.
+	TopicLimits []kafka.TopicLimit `json:"topic_limits,omitempty"`
 }
 
 // statusSummary is the part of the status whose change is published at
@@ -116,6 +121,7 @@ type statusSummary struct {
 	// Refused is each refused topic's reason: a topic refused or taken
 	// again is published at once.
 	Refused []string
+	Limits  []kafka.TopicLimit
 
 	// The errors, for the status published with this summary: not
 	// compared (unexported, so not in the publisher's JSON).
@@ -125,7 +131,7 @@ type statusSummary struct {
 func (a *Agent) statusSummary() statusSummary {
 	kafkaErr, etcdErr := a.prod.Healthy(), a.etcdHealthy()
 	sum := statusSummary{Health: []bool{kafkaErr == nil, etcdErr == nil}, Config: a.src.State(),
-		Files: a.mgr.States(), kafkaErr: kafkaErr, etcdErr: etcdErr}
+		Files: a.mgr.States(), Limits: a.prod.Limits(), kafkaErr: kafkaErr, etcdErr: etcdErr}
 	// The reasons only: the files waiting are in the status's files.
 	for _, r := range a.prod.Topics() {
 		sum.Refused = append(sum.Refused, r.Reason())
@@ -146,13 +152,13 @@ func (a *Agent) snapshot(sum statusSummary) (Status, statusSummary) {
 	if files == nil {
 		files = []taillog.Status{}
 	}
-	written := statusSummary{Health: sum.Health, Config: sum.Config, Files: make([]taillog.FileState, len(files))}
+	written := statusSummary{Health: sum.Health, Config: sum.Config, Files: make([]taillog.FileState, len(files)), Limits: sum.Limits}
 	for _, t := range topics {
 		written.Refused = append(written.Refused, t.Reason)
 	}
 	for i, f := range files {
 		written.Files[i] = f.FileState()
 	}
-	return Status{Host: a.host, Version: a.version, StartTime: a.started, Updated: time.Now(),
-		Health: health, Config: sum.Config, Files: files, Topics: topics}, written
+	return Status{Host: a.host, Owner: a.owner, Version: a.version, StartTime: a.started, Updated: time.Now(),
+		Health: health, Config: sum.Config, Files: files, Topics: topics, TopicLimits: sum.Limits}, written
 }

@@ -35,7 +35,7 @@ func newMetrics(a *Agent) *metrics {
 		givenUp: prometheus.NewCounter(prometheus.CounterOpts{Name: "logagent_producer_rejected_total",
 			Help: "Records Kafka can never take (too large); logged with file and offset."}),
 		ackLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "logagent_producer_ack_latency_seconds",
-			Help:    "Time from handing a record to the producer to Kafka's acknowledgement.",
+			Help:    "Time from handing a record to the producer to Kafka's acknowledgement, sampled: one record in 32.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}),
 		watchRestart: prometheus.NewCounter(prometheus.CounterOpts{Name: "logagent_etcd_watch_restarts_total",
 			Help: "Times the etcd watch ended and the key was read again."}),
@@ -67,6 +67,7 @@ var (
 	descRotated  = prometheus.NewDesc("logagent_file_rotations_total", "Rotations of the file seen.", fileLabels, nil)
 	descTrunc    = prometheus.NewDesc("logagent_file_truncations_total", "Truncations of the file seen (read again from 0).", fileLabels, nil)
 	descOversize = prometheus.NewDesc("logagent_file_oversized_lines_total", "Lines longer than max_line_bytes, sent in pieces.", fileLabels, nil)
+	descLost     = prometheus.NewDesc("logagent_file_lost_bytes_total", "Bytes of files deleted while the agent was stopped, known and not read.", fileLabels, nil)
 	descState    = prometheus.NewDesc("logagent_file_state", "1 for the file's current state.", append(fileLabels, "state"), nil)
 	descBuffer   = prometheus.NewDesc("logagent_buffer_bytes", "Bytes read and not yet acknowledged (bounded by buffer_bytes).", nil, nil)
 	descBufMax   = prometheus.NewDesc("logagent_buffer_limit_bytes", "The buffer_bytes setting.", nil, nil)
@@ -92,7 +93,7 @@ type stateCollector struct{ a *Agent }
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRead, descAcked, descBytes, descOffset, descLag, descRotated, descTrunc,
-		descOversize, descState, descBuffer, descBufMax, descInFlight, descKafkaUp, descEtcdUp,
+		descOversize, descLost, descState, descBuffer, descBufMax, descInFlight, descKafkaUp, descEtcdUp,
 		descTopicRefused, descTopicSince, descTopicWaiting, descFileWaiting, descTopicBuffer} {
 		ch <- d
 	}
@@ -115,6 +116,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(descRotated, s.Rotations)
 		counter(descTrunc, s.Truncations)
 		counter(descOversize, s.Oversized)
+		counter(descLost, s.LostBytes)
 		for _, st := range []string{taillog.StateStarting, taillog.StateRunning, taillog.StateWaiting, taillog.StateError} {
 			v := 0.0
 			if st == s.State {

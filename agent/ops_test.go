@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -118,12 +119,19 @@ func TestCheck(t *testing.T) {
 	if n, out := run(); n != 0 || !strings.Contains(out, "readable") || !strings.Contains(out, "does not exist yet") {
 		t.Fatalf("all good: %d problems\n%s", n, out)
 	}
+	fifo := filepath.Join(h.dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name, value, want string
 	}{
-		{"directory", fmt.Sprintf(`[{"path": %q, "topic": "t"}]`, h.dir), "FAIL file    " + h.dir + " is a directory"},
+		{"directory", fmt.Sprintf(`[{"path": %q, "topic": "t"}]`, h.dir), "FAIL file    " + h.dir + " is a directory, not a regular file"},
+		{"device", `[{"path": "/dev/zero", "topic": "t"}]`, "FAIL file    /dev/zero is a character device, not a regular file"},
+		// Never opened: the check would wait for a writer.
+		{"fifo", fmt.Sprintf(`[{"path": %q, "topic": "t"}]`, fifo), "FAIL file    " + fifo + " is a FIFO (named pipe), not a regular file"},
 		{"malformed", `[{"path": 1}]`, "FAIL etcd"},
-		{"bad entry", fmt.Sprintf(`[{"path": %q, "topic": "t"}, {"path": "/x.log", "topic": ""}]`, good), "FAIL entry   entry 1"},
+		{"bad entry", fmt.Sprintf(`[{"path": %q, "topic": "t"}, {"path": "/x.log", "topic": ""}]`, good), "FAIL entry   entry 2 (\"/x.log\")"},
 		{"no usable entry", fmt.Sprintf(`[{"path": %q, "topic": ""}]`, good), "no usable entry (1 given)"},
 	} {
 		h.putRaw(tc.value)

@@ -7,7 +7,9 @@
 package conf
 
 import (
+	"errors"
 	"fmt"
+	"net"
 	"regexp"
 	"slices"
 	"strconv"
@@ -50,6 +52,7 @@ type Kafka struct {
 	MaxMessageBytes int
 	Linger          time.Duration // how long the producer waits to fill a batch
 	RetryBackoff    time.Duration // first wait before a failed send is retried
+	Key             string        // the record key: KeyID or KeyPath
 	// LargestRecord is not an ini key: the largest record the agent sends,
 	// max_line_bytes + RecordOverhead (set by Parse and Default). 0, for
 	// other callers of kafka.New, means MaxMessageBytes.
@@ -68,6 +71,15 @@ type Etcd struct {
 const (
 	ClientSarama  = "sarama"
 	ClientFranzGo = "franz-go"
+)
+
+// Record keys accepted in [kafka] key.
+const (
+	// KeyID keys a record with its line's id, <host>:<file>:<offset>: a
+	// sink can use it as a document id (the same line always has it).
+	KeyID = "id"
+	// KeyPath keys a record with the configured path.
+	KeyPath = "path"
 )
 
 // Error is a configuration problem at one key.
@@ -111,6 +123,7 @@ func Default() Config {
 			MaxMessageBytes: 1000000,
 			Linger:          5 * time.Millisecond,
 			RetryBackoff:    250 * time.Millisecond,
+			Key:             KeyID,
 			LargestRecord:   512<<10 + RecordOverhead,
 		},
 		Etcd: Etcd{DialTimeout: 5 * time.Second},
@@ -180,6 +193,46 @@ func (r *reader) required(key string, dst *[]string) {
 	}
 }
 
+// addresses checks each of addrs is host:port; with schemes, an
+// http:// or https:// prefix is allowed too (etcd endpoints). A broker
+// without a port would be retried forever at run time.
+func (r *reader) addresses(key string, addrs []string, schemes bool) {
+	for _, a := range addrs {
+		hp := a
+		if schemes {
+			hp = strings.TrimPrefix(strings.TrimPrefix(hp, "http://"), "https://")
+		}
+		if err := checkHostPort(hp, false); err != nil {
+			r.fail(key, "%q: %v (want host:port, e.g. 127.0.0.1:%s)", a, err, map[string]string{"brokers": "9092", "endpoints": "2379"}[key])
+			return
+		}
+	}
+}
+
+// checkHostPort checks addr is host:port with a port number; emptyHost
+// allows ":port" (every address, for a listener).
+func checkHostPort(addr string, emptyHost bool) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		if ae, ok := err.(*net.AddrError); ok {
+			return errors.New(ae.Err)
+		}
+		return err
+	}
+	if host == "" && !emptyHost {
+		return errors.New("no host")
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("port %q is not a number from 0 to 65535", port)
+	}
+	return nil
+}
+
+// hostRE is what [agent] host may be: it is a path segment of the etcd keys
+// (/logagent/<host>/...). Names starting with '_' are the console's
+// (/logagent/_audit/...).
+var hostRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,252}$`)
+
 func (r *reader) oneOf(key string, dst *string, allowed ...string) {
 	v, ok := r.value(key)
 	if !ok {
@@ -227,9 +280,14 @@ func (r *reader) duration(key string, dst *time.Duration, min time.Duration) {
 // kafkaVersionRE is the form sarama parses: 0.x.y.z or x.y.z.
 var kafkaVersionRE = regexp.MustCompile(`^(0\.\d+\.\d+\.\d+|[1-9]\d*\.\d+\.\d+)$`)
 
-var sizeRE = regexp.MustCompile(`^(\d+)\s*(|k|kb|kib|m|mb|mib|g|gb|gib)$`)
+var sizeRE = regexp.MustCompile(`^(\d+)\s*(|kib|mib|gib)$`)
 
-// size accepts a byte count with an optional binary unit: 512KiB, 16MiB, 1000000.
+// decimalRE is a size in units that may mean 1000 or 1024: refused, not
+// guessed.
+var decimalRE = regexp.MustCompile(`^(\d+)\s*(k|kb|m|mb|g|gb)$`)
+
+// size accepts a byte count with an optional binary unit: 512KiB, 16MiB,
+// 1000000 (the unit in any case).
 func (r *reader) size(key string, dst *int64, min, max int64) {
 	v, ok := r.value(key)
 	if !ok {
@@ -237,6 +295,10 @@ func (r *reader) size(key string, dst *int64, min, max int64) {
 	}
 	m := sizeRE.FindStringSubmatch(strings.ToLower(v))
 	if m == nil {
+		if d := decimalRE.FindStringSubmatch(strings.ToLower(v)); d != nil {
+			r.fail(key, "invalid size %q: write %sKiB/MiB/GiB (1024-based) or the number of bytes", v, d[1])
+			return
+		}
 		r.fail(key, "invalid size %q (e.g. 1000000, 512KiB, 16MiB)", v)
 		return
 	}
@@ -245,7 +307,7 @@ func (r *reader) size(key string, dst *int64, min, max int64) {
 		r.fail(key, "invalid size %q", v)
 		return
 	}
-	shift := map[string]uint{"k": 10, "kb": 10, "kib": 10, "m": 20, "mb": 20, "mib": 20, "g": 30, "gb": 30, "gib": 30}[m[2]]
+	shift := map[string]uint{"kib": 10, "mib": 20, "gib": 30}[m[2]]
 	if n > max>>shift { // before shifting: a huge value must not wrap into range
 		r.fail(key, "%s is outside %d..%d bytes", v, min, max)
 		return
@@ -268,7 +330,7 @@ var known = map[string][]string{
 	"agent": {"host", "data_dir", "http_addr", "log_level", "log_format", "max_line_bytes",
 		"buffer_bytes", "shutdown_timeout", "rotate_wait", "poll_interval", "max_read_delay"},
 	"kafka": {"brokers", "client", "version", "compression", "required_acks", "idempotent",
-		"max_message_bytes", "linger", "retry_backoff"},
+		"max_message_bytes", "linger", "retry_backoff", "key"},
 	"etcd": {"endpoints", "dial_timeout", "username", "password"},
 }
 
@@ -311,11 +373,19 @@ func parse(name string, f *ini.File) (*Config, error) {
 
 	a := section("agent")
 	a.str("host", &c.Agent.Host)
+	if h := c.Agent.Host; h != "" && !hostRE.MatchString(h) {
+		a.fail("host", "invalid host %q: it is part of the etcd keys (/logagent/<host>/...); use letters, digits, '.', '_', '-' and ':', starting with a letter or digit", h)
+	}
 	a.str("data_dir", &c.Agent.DataDir)
 	if c.Agent.DataDir == "" {
 		a.fail("data_dir", "must not be empty")
 	}
 	a.str("http_addr", &c.Agent.HTTPAddr)
+	if v := c.Agent.HTTPAddr; v != "" {
+		if err := checkHostPort(v, true); err != nil {
+			a.fail("http_addr", "%q: %v (want host:port, e.g. 127.0.0.1:9302, or empty for none)", v, err)
+		}
+	}
 	a.oneOf("log_level", &c.Agent.LogLevel, "debug", "info", "warn", "error")
 	a.oneOf("log_format", &c.Agent.LogFormat, "text", "json")
 	a.intSize("max_line_bytes", &c.Agent.MaxLineBytes, 1<<10, 64<<20)
@@ -330,6 +400,7 @@ func parse(name string, f *ini.File) (*Config, error) {
 
 	k := section("kafka")
 	k.required("brokers", &c.Kafka.Brokers)
+	k.addresses("brokers", c.Kafka.Brokers, false)
 	k.oneOf("client", &c.Kafka.Client, ClientSarama, ClientFranzGo)
 	k.str("version", &c.Kafka.Version)
 	if !kafkaVersionRE.MatchString(c.Kafka.Version) {
@@ -341,12 +412,14 @@ func parse(name string, f *ini.File) (*Config, error) {
 	k.intSize("max_message_bytes", &c.Kafka.MaxMessageBytes, 1<<10, 1<<30)
 	k.duration("linger", &c.Kafka.Linger, 0)
 	k.duration("retry_backoff", &c.Kafka.RetryBackoff, time.Millisecond)
+	k.oneOf("key", &c.Kafka.Key, KeyID, KeyPath)
 	if c.Kafka.Idempotent && c.Kafka.RequiredAcks != "all" {
 		k.fail("idempotent", "true needs required_acks = all (got %s)", c.Kafka.RequiredAcks)
 	}
 
 	e := section("etcd")
 	e.required("endpoints", &c.Etcd.Endpoints)
+	e.addresses("endpoints", c.Etcd.Endpoints, true)
 	e.duration("dial_timeout", &c.Etcd.DialTimeout, 100*time.Millisecond)
 	e.str("username", &c.Etcd.Username)
 	e.str("password", &c.Etcd.Password)
@@ -368,6 +441,7 @@ func parse(name string, f *ini.File) (*Config, error) {
 	return &c, nil
 }
 
-// RecordOverhead is room kept in a Kafka message for the record framing and
-// the host, path and offset headers (a path is at most 4096 bytes on Linux).
-const RecordOverhead = 8 << 10
+// RecordOverhead is room kept in a Kafka message for the record framing,
+// the host, path, offset and file headers and the key (a path is at most
+// 4096 bytes on Linux, and with key = path it is there twice).
+const RecordOverhead = 12 << 10

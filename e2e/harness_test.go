@@ -212,9 +212,11 @@ func (k *kafkaCluster) restartNode(node int) {
 }
 
 // consoleRecord is one record as kafka-console-consumer.sh prints it with
-// print.headers=true: "host:e2e-host,path:/x,offset:0<TAB>value".
+// print.headers=true and print.key=true:
+// "host:e2e-host,path:/x,offset:0,file:<16 hex><TAB>key<TAB>value".
 type consoleRecord struct {
 	headers map[string]string
+	key     string
 	value   string
 }
 
@@ -225,7 +227,7 @@ func (k *kafkaCluster) consume(topic string, max int, idle time.Duration) []cons
 	k.t.Helper()
 	args := []string{"console-consumer", "--bootstrap-server", k.bootstrap, "--topic", topic,
 		"--from-beginning", "--max-messages", strconv.Itoa(max), "--timeout-ms", strconv.Itoa(int(idle.Milliseconds())),
-		"--property", "print.headers=true", "--property", "print.value=true"}
+		"--property", "print.headers=true", "--property", "print.key=true", "--property", "print.value=true"}
 	out := k.logged(idle+2*time.Minute, args...)
 	var recs []consoleRecord
 	// Split on "\n" only: a "\r" left at the end of a value must show.
@@ -233,11 +235,13 @@ func (k *kafkaCluster) consume(topic string, max int, idle time.Duration) []cons
 		if l == "" && len(recs) == 0 && out == "" {
 			break
 		}
-		hs, value, ok := strings.Cut(l, "\t")
-		if !ok {
-			k.t.Fatalf("console consumer line without a tab: %q", l)
+		// The key (host:file:offset) holds no tab; the value may.
+		hs, rest, ok := strings.Cut(l, "\t")
+		key, value, ok2 := strings.Cut(rest, "\t")
+		if !ok || !ok2 {
+			k.t.Fatalf("console consumer line without two tabs: %q", l)
 		}
-		r := consoleRecord{headers: map[string]string{}, value: value}
+		r := consoleRecord{headers: map[string]string{}, key: key, value: value}
 		if hs != "NO_HEADERS" {
 			for _, h := range strings.Split(hs, ",") {
 				key, v, _ := strings.Cut(h, ":")

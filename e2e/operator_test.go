@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -30,7 +31,8 @@ func TestOperatorWorkflow(t *testing.T) {
 type line struct{ text, end string }
 
 // appendLines appends lines to path and returns the records they must
-// become: value without terminator, headers host, path and byte offset.
+// become: value without terminator, headers host, path and byte offset
+// (and a file id, and the key host:file:offset: see checkRecords).
 func appendLines(t *testing.T, path string, lines ...line) []consoleRecord {
 	t.Helper()
 	off := int64(0)
@@ -51,14 +53,20 @@ func appendLines(t *testing.T, path string, lines ...line) []consoleRecord {
 	return want
 }
 
-// checkRecords requires exactly want, in order.
+// fileIDRE is a file header: 16 hex digits.
+var fileIDRE = regexp.MustCompile(`^[0-9a-f]{16}$`)
+
+// checkRecords requires exactly want, in order, each with a file header
+// and the key host:file:offset.
 func checkRecords(t *testing.T, topic string, got, want []consoleRecord) {
 	t.Helper()
 	ok := len(got) == len(want)
 	for i := 0; ok && i < len(got); i++ {
-		ok = got[i].value == want[i].value && len(got[i].headers) == len(want[i].headers)
+		g := got[i]
+		ok = g.value == want[i].value && len(g.headers) == len(want[i].headers)+1 && fileIDRE.MatchString(g.headers["file"]) &&
+			g.key == g.headers["host"]+":"+g.headers["file"]+":"+g.headers["offset"]
 		for k, v := range want[i].headers {
-			ok = ok && got[i].headers[k] == v
+			ok = ok && g.headers[k] == v
 		}
 	}
 	if !ok {
@@ -70,7 +78,8 @@ func checkRecords(t *testing.T, topic string, got, want []consoleRecord) {
 func fmtRecords(rs []consoleRecord) string {
 	var b strings.Builder
 	for _, r := range rs {
-		fmt.Fprintf(&b, "\n  host:%s,path:%s,offset:%s\t%q", r.headers["host"], r.headers["path"], r.headers["offset"], r.value)
+		fmt.Fprintf(&b, "\n  host:%s,path:%s,offset:%s,file:%s\t%s\t%q", r.headers["host"], r.headers["path"], r.headers["offset"],
+			r.headers["file"], r.key, r.value)
 	}
 	return b.String()
 }

@@ -37,6 +37,12 @@ var topicRE = regexp.MustCompile(`^[a-zA-Z0-9._-]{1,249}$`)
 func ParseEntries(data []byte) (entries []Entry, problems []error, err error) {
 	var raw []json.RawMessage
 	if err := json.Unmarshal(data, &raw); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			// Not Go's words ("cannot unmarshal object into Go value of
+			// type []json.RawMessage"): what was expected and what came.
+			return nil, nil, fmt.Errorf("not a JSON array of entries: expected [{\"path\": ..., \"topic\": ...}], got a JSON %s", te.Value)
+		}
 		return nil, nil, fmt.Errorf("not a JSON array of entries: %w", err)
 	}
 	// json.Unmarshal takes null for an empty slice; taken as such it would
@@ -44,8 +50,10 @@ func ParseEntries(data []byte) (entries []Entry, problems []error, err error) {
 	if raw == nil {
 		return nil, nil, fmt.Errorf("not a JSON array of entries: %s", bytes.TrimSpace(data))
 	}
+	// Entries are numbered from 1 in errors, as an operator counts them.
 	seen := map[string]int{}
-	for i, r := range raw {
+	for i0, r := range raw {
+		i := i0 + 1
 		if t := bytes.TrimSpace(r); len(t) == 0 || t[0] != '{' {
 			return nil, nil, fmt.Errorf("entry %d: not an object: %s", i, r)
 		}

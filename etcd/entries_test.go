@@ -74,22 +74,22 @@ func TestParseEntriesRejected(t *testing.T) {
 		{"malformed JSON", `[{"path": "/a.log", "topic": "t"`, []string{"not a JSON array"}},
 		{"trailing comma", `[{"path": "/a.log", "topic": "t"},]`, []string{"not a JSON array"}},
 		{"trailing garbage", `[{"path": "/a.log", "topic": "t"}] x`, []string{"not a JSON array"}},
-		{"object", `{"path": "/a.log", "topic": "t"}`, []string{"not a JSON array"}},
-		{"string", `"/a.log"`, []string{"not a JSON array"}},
+		{"object", `{"path": "/a.log", "topic": "t"}`, []string{"not a JSON array", `expected [{"path"`, "got a JSON object"}},
+		{"string", `"/a.log"`, []string{"not a JSON array", "got a JSON string"}},
 		{"number", `42`, []string{"not a JSON array"}},
 		{"boolean", `true`, []string{"not a JSON array"}},
 		// null would otherwise decode as an empty list and stop every file.
 		{"null", `null`, []string{"not a JSON array"}},
-		{"element is a number", `[{"path": "/a.log", "topic": "t"}, 1]`, []string{"entry 1", "not an object"}},
-		{"element is a string", `["/a.log"]`, []string{"entry 0", "not an object"}},
-		{"element is an array", `[[]]`, []string{"entry 0", "not an object"}},
-		{"element is null", `[null]`, []string{"entry 0", "not an object"}},
+		{"element is a number", `[{"path": "/a.log", "topic": "t"}, 1]`, []string{"entry 2", "not an object"}},
+		{"element is a string", `["/a.log"]`, []string{"entry 1", "not an object"}},
+		{"element is an array", `[[]]`, []string{"entry 1", "not an object"}},
+		{"element is null", `[null]`, []string{"entry 1", "not an object"}},
 		{"path is a number", `[{"path": "/a.log", "topic": "t"}, {"path": 1, "topic": "t"}]`,
-			[]string{"entry 1", `"path"`, "string"}},
-		{"topic is a number", `[{"path": "/a.log", "topic": 5}]`, []string{"entry 0", `"topic"`, "string"}},
+			[]string{"entry 2", `"path"`, "string"}},
+		{"topic is a number", `[{"path": "/a.log", "topic": 5}]`, []string{"entry 1", `"topic"`, "string"}},
 		{"read_from is a boolean", `[{"path": "/a.log", "topic": "t", "read_from": true}]`,
-			[]string{"entry 0", `"read_from"`, "string"}},
-		{"path is an object", `[{"path": {"p": "/a.log"}, "topic": "t"}]`, []string{"entry 0", `"path"`}},
+			[]string{"entry 1", `"read_from"`, "string"}},
+		{"path is an object", `[{"path": {"p": "/a.log"}, "topic": "t"}]`, []string{"entry 1", `"path"`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -123,31 +123,31 @@ func TestParseEntriesSkipsBadEntries(t *testing.T) {
 		bad  string
 		want []string // words the one problem must contain
 	}{
-		{"empty path", `{"path": "", "topic": "t"}`, []string{"entry 1", "path", "empty"}},
-		{"blank path", `{"path": "   ", "topic": "t"}`, []string{"entry 1", "path", "empty"}},
-		{"missing path", `{"topic": "t"}`, []string{"entry 1", "path", "empty"}},
-		{"relative path", `{"path": "var/log/x.log", "topic": "t"}`, []string{"entry 1", "var/log/x.log", "absolute"}},
-		{"dot-relative path", `{"path": "./x.log", "topic": "t"}`, []string{"entry 1", "absolute"}},
-		{"empty topic", `{"path": "/x.log", "topic": ""}`, []string{"entry 1", "/x.log", "topic", "empty"}},
-		{"missing topic", `{"path": "/x.log"}`, []string{"entry 1", "topic", "empty"}},
-		{"topic with a space", `{"path": "/x.log", "topic": "web log"}`, []string{"entry 1", "web log", "topic"}},
-		{"topic with a slash", `{"path": "/x.log", "topic": "web/log"}`, []string{"entry 1", "web/log", "topic"}},
-		{"topic with non-ASCII", `{"path": "/x.log", "topic": "jöurnal"}`, []string{"entry 1", "topic"}},
-		{"topic dot", `{"path": "/x.log", "topic": "."}`, []string{"entry 1", "topic"}},
-		{"topic dot dot", `{"path": "/x.log", "topic": ".."}`, []string{"entry 1", "topic"}},
+		{"empty path", `{"path": "", "topic": "t"}`, []string{"entry 2", "path", "empty"}},
+		{"blank path", `{"path": "   ", "topic": "t"}`, []string{"entry 2", "path", "empty"}},
+		{"missing path", `{"topic": "t"}`, []string{"entry 2", "path", "empty"}},
+		{"relative path", `{"path": "var/log/x.log", "topic": "t"}`, []string{"entry 2", "var/log/x.log", "absolute"}},
+		{"dot-relative path", `{"path": "./x.log", "topic": "t"}`, []string{"entry 2", "absolute"}},
+		{"empty topic", `{"path": "/x.log", "topic": ""}`, []string{"entry 2", "/x.log", "topic", "empty"}},
+		{"missing topic", `{"path": "/x.log"}`, []string{"entry 2", "topic", "empty"}},
+		{"topic with a space", `{"path": "/x.log", "topic": "web log"}`, []string{"entry 2", "web log", "topic"}},
+		{"topic with a slash", `{"path": "/x.log", "topic": "web/log"}`, []string{"entry 2", "web/log", "topic"}},
+		{"topic with non-ASCII", `{"path": "/x.log", "topic": "jöurnal"}`, []string{"entry 2", "topic"}},
+		{"topic dot", `{"path": "/x.log", "topic": "."}`, []string{"entry 2", "topic"}},
+		{"topic dot dot", `{"path": "/x.log", "topic": ".."}`, []string{"entry 2", "topic"}},
 		{"topic of 250 characters", `{"path": "/x.log", "topic": "` + strings.Repeat("t", 250) + `"}`,
-			[]string{"entry 1", "topic", "249"}},
+			[]string{"entry 2", "topic", "249"}},
 		{"bad read_from", `{"path": "/x.log", "topic": "t", "read_from": "start"}`,
-			[]string{"entry 1", "read_from", "start", "beginning", "end"}},
+			[]string{"entry 2", "read_from", "start", "beginning", "end"}},
 		{"read_from in capitals", `{"path": "/x.log", "topic": "t", "read_from": "END"}`,
-			[]string{"entry 1", "read_from", "END"}},
-		{"unknown field", `{"path": "/x.log", "topic": "t", "tpoic": "u"}`, []string{"entry 1", "unknown field", "tpoic"}},
+			[]string{"entry 2", "read_from", "END"}},
+		{"unknown field", `{"path": "/x.log", "topic": "t", "tpoic": "u"}`, []string{"entry 2", "unknown field", "tpoic"}},
 		{"duplicate of the first", `{"path": "/var/log/first.log", "topic": "other"}`,
-			[]string{"entry 1", "/var/log/first.log", "already listed", "entry 0"}},
+			[]string{"entry 2", "/var/log/first.log", "already listed", "entry 1"}},
 		{"duplicate after Clean", `{"path": "/var/log/../log/./first.log", "topic": "other"}`,
-			[]string{"entry 1", "/var/log/first.log", "already listed", "entry 0"}},
+			[]string{"entry 2", "/var/log/first.log", "already listed", "entry 1"}},
 		{"duplicate with a double slash", `{"path": "/var//log/first.log", "topic": "first"}`,
-			[]string{"entry 1", "/var/log/first.log", "already listed"}},
+			[]string{"entry 2", "/var/log/first.log", "already listed"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -190,9 +190,9 @@ func TestParseEntriesDuplicates(t *testing.T) {
 	if len(problems) != 2 {
 		t.Fatalf("problems = %v, want two", problems)
 	}
-	for i, w := range []string{"entry 1", "entry 3"} {
-		if p := problems[i].Error(); !strings.Contains(p, w) || !strings.Contains(p, "/a/x.log") || !strings.Contains(p, "entry 0") {
-			t.Errorf("problem %d = %q, want it to name %s, /a/x.log and entry 0", i, p, w)
+	for i, w := range []string{"entry 2", "entry 4"} {
+		if p := problems[i].Error(); !strings.Contains(p, w) || !strings.Contains(p, "/a/x.log") || !strings.Contains(p, "entry 1") {
+			t.Errorf("problem %d = %q, want it to name %s, /a/x.log and entry 1", i, p, w)
 		}
 	}
 }
@@ -208,8 +208,8 @@ func TestParseEntriesSkipsAreNotDuplicates(t *testing.T) {
 	if want := []Entry{{Path: "/a.log", Topic: "good"}}; !reflect.DeepEqual(got, want) {
 		t.Errorf("entries = %+v, want %+v", got, want)
 	}
-	if len(problems) != 1 || !strings.Contains(problems[0].Error(), "entry 0") {
-		t.Errorf("problems = %v, want one about entry 0", problems)
+	if len(problems) != 1 || !strings.Contains(problems[0].Error(), "entry 1") {
+		t.Errorf("problems = %v, want one about entry 1", problems)
 	}
 }
 

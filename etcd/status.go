@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 type Publisher struct {
 	c        *Client
 	cli      *clientv3.Client // c's, once made (Run only)
+	host     string
 	key      string
 	ttl      time.Duration
 	interval time.Duration
@@ -23,6 +25,29 @@ type Publisher struct {
 	summary  func() any
 	status   func(summary any) (status, itsSummary any)
 	log      *slog.Logger
+
+	// Set by Claim before Run.
+	owner     Owner
+	version   string
+	claimWait time.Duration
+	claimed   chan error
+	held      bool // nil was sent on claimed
+	waited    bool // ErrWaitingForOther was sent and no outcome since
+}
+
+// Claim makes the publisher hold the host's status key as owner: Run
+// takes the key only if it is free or owner's (see claim), waiting up to
+// wait for another agent's to go, and then sends on the returned channel
+// once: nil when the key is held, or the *HostTakenError. If the key is
+// taken later (this agent's lease expired while etcd was unreachable, and
+// another agent with the same host started meanwhile), that error is sent
+// then. Run also keeps LastSeenKey. Call before Run.
+func (p *Publisher) Claim(owner Owner, version string, wait time.Duration) <-chan error {
+	p.owner, p.version, p.claimWait = owner, version, wait
+	// nil once, then at most one error; ErrWaitingForOther at most once
+	// per claim, and a claim that waits ends Run or sends nil.
+	p.claimed = make(chan error, 4)
+	return p.claimed
 }
 
 // NewPublisher publishes status under a lease of ttl: within interval of a
@@ -39,7 +64,7 @@ type Publisher struct {
 // next summaries are compared with: the key must not keep a state that
 // was already gone again by the next interval.
 func NewPublisher(c *Client, host string, ttl, interval, refresh time.Duration, summary func() any, status func(summary any) (status, itsSummary any), log *slog.Logger) *Publisher {
-	return &Publisher{c: c, key: StatusKey(host), ttl: ttl, interval: interval, refresh: refresh,
+	return &Publisher{c: c, host: host, key: StatusKey(host), ttl: ttl, interval: interval, refresh: refresh,
 		summary: summary, status: status, log: log.With("key", StatusKey(host))}
 }
 
@@ -51,7 +76,15 @@ func (p *Publisher) Run(ctx context.Context) {
 	}
 	var lease clientv3.LeaseID
 	var alive <-chan *clientv3.LeaseKeepAliveResponse
+	var lastSeen time.Time // when LastSeenKey was last written (zero: never)
 	defer func() {
+		if !lastSeen.IsZero() {
+			sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			if err := p.putLastSeen(sctx, LastSeenStopped); err != nil {
+				p.log.Warn("cannot record the clean stop in etcd", "key", LastSeenKey(p.host), "err", err)
+			}
+			cancel()
+		}
 		if lease != 0 {
 			// The agent is stopping: make the status vanish now, not after the TTL.
 			rctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -76,10 +109,22 @@ func (p *Publisher) Run(ctx context.Context) {
 			// is published now; if it was undone since, the next summary
 			// differs from the one written, and is published then.
 			st, written := p.status(s)
-			err := p.put(ctx, lease, st)
+			err := p.put(ctx, lease, putLease, st)
+			var taken *HostTakenError
+			if errors.As(err, &taken) {
+				p.log.Error("another agent uses this host; stopping", "err", err)
+				p.signal(err)
+				lastSeen = time.Time{} // the other agent's now
+				return
+			}
 			if err == nil {
 				last, _ = json.Marshal(written)
+				if putLease != lease {
+					p.signal(nil)
+				}
 				lastPut, putLease = time.Now(), lease
+			} else if errors.Is(err, errKeyMoved) {
+				putLease = 0 // claim it again
 			}
 			switch {
 			case err != nil && !failing && ctx.Err() == nil:
@@ -88,6 +133,11 @@ func (p *Publisher) Run(ctx context.Context) {
 			case err == nil && failing:
 				p.log.Info("status published again")
 				failing = false
+			}
+		}
+		if p.claimed != nil && putLease != 0 && putLease == lease && time.Since(lastSeen) >= lastSeenEvery {
+			if err := p.putLastSeen(ctx, LastSeenRunning); err == nil {
+				lastSeen = time.Now()
 			}
 		}
 	wait:
@@ -123,13 +173,44 @@ func (p *Publisher) grant(ctx context.Context) (clientv3.LeaseID, <-chan *client
 	return g.ID, alive
 }
 
-func (p *Publisher) put(ctx context.Context, lease clientv3.LeaseID, status any) error {
+// put writes status under lease: a first write under a lease claims the
+// key (putLease is the lease of the last write); later ones write only
+// while the key is still the agent's.
+func (p *Publisher) put(ctx context.Context, lease, putLease clientv3.LeaseID, status any) error {
 	data, err := json.Marshal(status)
 	if err != nil {
 		return err
 	}
-	pctx, cancel := context.WithTimeout(ctx, p.interval)
-	defer cancel()
-	_, err = p.cli.Put(pctx, p.key, string(data), clientv3.WithLease(lease))
+	if putLease != lease {
+		return p.claim(ctx, lease, string(data), p.claimWait)
+	}
+	ok, err := p.putOwned(ctx, lease, string(data))
+	if err == nil && !ok {
+		return errKeyMoved
+	}
 	return err
+}
+
+// signal reports the claim's progress to Claim's channel: nil the first
+// time the key is held, ErrWaitingForOther once per wait, an error (after
+// which Run returns) once. It never blocks: the channel has room for all.
+func (p *Publisher) signal(err error) {
+	switch {
+	case p.claimed == nil:
+		return
+	case err == nil && p.held && !p.waited:
+		return
+	case errors.Is(err, ErrWaitingForOther):
+		if p.waited {
+			return
+		}
+		p.waited = true
+	default:
+		p.waited = false
+		p.held = p.held || err == nil
+	}
+	select {
+	case p.claimed <- err:
+	default:
+	}
 }

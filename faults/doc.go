@@ -7,7 +7,9 @@
 // agent reads), truncation and copytruncate, a deleted file with unread
 // lines, Kafka unreachable (15 s, 5 min, at start), etcd unreachable (at
 // start, while running), bad etcd values and bad input lines, and a
-// data_dir that cannot be written.
+// data_dir that cannot be written. Case 14 checks that one record per key
+// (the line's id, host:file:offset) is exactly the lines written, across
+// kill -9, rotation, copytruncate and restart.
 //
 // A writer goroutine appends numbered lines ("seq=%09d" padded to 90
 // bytes) while the fault happens; a checker consumes the topics and counts

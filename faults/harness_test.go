@@ -114,6 +114,9 @@ type env struct {
 	kafkaDir  string
 	kafka     *testenv.Kafka
 
+	// wrap runs the agent under a command (setpriv, as another user).
+	wrap []string
+
 	mu     sync.Mutex
 	agents []*agentProc
 	peakKB atomic.Int64 // highest VmHWM/VmRSS of any agent run
@@ -298,7 +301,8 @@ func (e *env) startAgent() *agentProc {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	a.cmd = exec.Command(bin, "-config", e.cfgPath)
+	args := append(append([]string(nil), e.wrap...), bin, "-config", e.cfgPath)
+	a.cmd = exec.Command(args[0], args[1:]...)
 	a.cmd.Stdout, a.cmd.Stderr = f, f
 	err = a.cmd.Start()
 	f.Close() // the child has its own descriptor
@@ -655,6 +659,8 @@ type checker struct {
 	others  []testenv.Record // records that are not numbered lines, if keep
 	keep    bool
 	stall   time.Duration // waitLines gives up after this long without progress
+	// onRecord, if set, sees the record of every numbered line.
+	onRecord func(seq int, r testenv.Record)
 }
 
 // newChecker consumes topics from their start; path is the path header
@@ -709,6 +715,9 @@ func (c *checker) poll(d time.Duration) {
 			c.hdrOff[seq] = off
 		}
 		c.counts[seq]++
+		if c.onRecord != nil {
+			c.onRecord(seq, r)
+		}
 	}
 }
 

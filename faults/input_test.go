@@ -118,8 +118,8 @@ func TestBadConfigEntries(t *testing.T) {
 		e.report(lost, dup, 500, "")
 
 		for _, want := range []struct{ what, text string }{
-			{"empty path", `entry 0 (\"\"): path is empty`},
-			{"empty topic", "entry 1 (\\\"" + filepath.Join(e.dir, "other.log") + "\\\"): topic is empty"},
+			{"empty path", `entry 1 (\"\"): path is empty`},
+			{"empty topic", "entry 2 (\\\"" + filepath.Join(e.dir, "other.log") + "\\\"): topic is empty"},
 			{"directory", dirPath + " is a directory"},
 			{"unreadable (parent is a file)", "stat " + unreadable + ": not a directory"},
 		} {

@@ -1,10 +1,14 @@
 package kafka
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/logagent/logagent/conf"
 )
@@ -14,6 +18,14 @@ type TopicState struct {
 	Topic      string
 	Exists     bool
 	Partitions int
+	// MaxMessageBytes is the topic's limit on the brokers (0: not known,
+	// LimitErr says why); LimitProblem says, in plain words, what a limit
+	// below max_message_bytes means ("" when it is not below), and
+	// LinesSkipped whether the agent's longest lines cannot be sent to it.
+	MaxMessageBytes int
+	LimitErr        error
+	LimitProblem    string
+	LinesSkipped    bool
 }
 
 // Check connects to the brokers, as the producer would, and looks up topics.
@@ -43,5 +55,40 @@ func Check(c conf.Kafka, topics []string) (brokers int, states []TopicState, err
 		}
 		states = append(states, st)
 	}
+	checkLimits(c, states)
 	return len(cl.Brokers()), states, nil
+}
+
+// checkLimits looks up the topics' message size limits, as the producer
+// does.
+func checkLimits(c conf.Kafka, states []TopicState) {
+	if len(states) == 0 {
+		return
+	}
+	limits := map[string]int{}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Brokers...), kgo.ClientID("logagent"), kgo.DisableClientMetrics())
+	if err == nil {
+		defer cl.Close()
+		topics := make([]string, len(states))
+		for i, st := range states {
+			topics[i] = st.Topic
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		limits, err = describeLimits(ctx, cl, topics)
+		cancel()
+	}
+	for i := range states {
+		st := &states[i]
+		n, ok := limits[st.Topic]
+		if !ok {
+			st.LimitErr = err
+			if st.LimitErr == nil {
+				st.LimitErr = errors.New("not described")
+			}
+			continue
+		}
+		st.MaxMessageBytes = n
+		st.LimitProblem = limitProblem(c, st.Topic, n)
+		st.LinesSkipped = linesSkipped(c, n)
+	}
 }

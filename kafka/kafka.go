@@ -4,8 +4,9 @@
 //
 // Two backends sit behind Producer: sarama (the default) and franz-go.
 // Both retry a failed send until it succeeds or the producer is closed; a
-// record is only given up when Kafka can never take it (too large), and
-// then the ack carries the error.
+// record is only given up when Kafka can never take it (too large by
+// itself: a batch refused as too large is sent again in smaller batches),
+// and then the ack carries the error.
 package kafka
 
 import (
@@ -40,6 +41,8 @@ type Message struct {
 	Topic   string
 	Value   []byte
 	Headers []Header
+	// Key is the record key (nil: none). It does not pick the partition.
+	Key []byte
 	// PartitionKey picks the partition (records with the same key keep
 	// their order); it is not sent as the record key.
 	PartitionKey []byte
@@ -54,6 +57,7 @@ type Message struct {
 	sent   int64 // since epoch; 0: not timed
 	seq    uint64
 	failed bool
+	alone  bool // sent in a batch of its own (its batch was refused as too large)
 }
 
 // Failed reports whether a send attempt of m failed (it was then sent
@@ -86,6 +90,9 @@ type Producer interface {
 	// flight besides the Message and the bytes it points to (its own
 	// record struct and bookkeeping): a share of the read budget.
 	RecordBytes() int
+	// Limits returns the topics whose message size limit on the brokers
+	// is below max_message_bytes (their batches are cut to it).
+	Limits() []TopicLimit
 }
 
 // Hooks observe the producer (metrics). Any field may be nil.
@@ -132,7 +139,7 @@ func (h *health) Healthy() error {
 const recordShare = 128
 
 // fitHeaders returns room[:n] when n headers fit in it, else a new slice:
-// the backends keep room for logagent's three headers in each record.
+// the backends keep room for logagent's four headers in each record.
 func fitHeaders[H any](room []H, n int) []H {
 	if n <= len(room) {
 		return room[:n]

@@ -5,12 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
 
 	"github.com/IBM/sarama"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/logagent/logagent/conf"
 )
@@ -20,6 +24,15 @@ import (
 // producer); what still fails comes back on Errors and the gate sends it
 // again after a backoff, so that nothing is dropped, while the topics
 // Kafka takes go on.
+//
+// sarama cuts every topic's batches to one size (Producer.MaxMessageBytes).
+// A topic whose limit on the brokers is lower (learned by topicLimits)
+// gets a producer of its own, one per limit, that cuts them smaller; a
+// record refused in a batch sized to its topic's limit is sent again by a
+// producer that puts one record in each batch. Only a record refused
+// alone is given up. A record refused as too large stays in the client
+// for the gate (not settled) until it is taken or given up, so that its
+// topic's held records wait for it.
 type saramaProducer struct {
 	cfg   *sarama.Config
 	addrs []string
@@ -28,13 +41,28 @@ type saramaProducer struct {
 	log   *slog.Logger
 	first time.Duration
 
-	ready   chan struct{} // closed once p is connected
-	p       sarama.AsyncProducer
+	ready   chan struct{} // closed once main is connected
+	main    *saramaRoute
+	routes  atomic.Pointer[map[string]*saramaRoute] // topics whose batches are cut smaller than main's
+	limits  *topicLimits
+	admin   *kgo.Client // DescribeConfigs, for limits
 	closing chan struct{}
-	senders sync.WaitGroup // connect and the gate: they must end before AsyncClose
+	senders sync.WaitGroup // connect, retryLoop and the gate: they must end before AsyncClose
 	readers sync.WaitGroup // successes and errors: they end when sarama is closed
 	once    sync.Once
 	closed  chan struct{}
+
+	mu       sync.Mutex
+	retries  []*Message // judged, waiting for their producer to be made
+	tooLarge []refused  // refused as too large: judged by retryLoop
+	reroute  bool       // a topic's limit changed: retryLoop makes its route
+	all      []*saramaRoute
+	sized    map[int]*saramaRoute        // by batch limit; only retryLoop
+	alone    atomic.Pointer[saramaRoute] // one record per batch; made by retryLoop
+	resume   chan struct{}               // non-nil while records are sent again smaller: Send waits
+	resuming atomic.Bool                 // resume != nil: Send looks at it only then
+	retryCh  chan struct{}
+	inflight atomic.Int64 // messages handed to sarama, not yet back
 
 	health
 	*gate
@@ -116,14 +144,29 @@ func (keyPartitioner) Partition(pm *sarama.ProducerMessage, n int32) (int32, err
 }
 func (keyPartitioner) RequiresConsistency() bool { return true }
 
+// saramaRoute is one sarama producer and the batch limit it cuts
+// batches to (0: one record per batch).
+type saramaRoute struct {
+	p     sarama.AsyncProducer
+	limit int
+}
+
 func newSarama(c conf.Kafka, ack AckFunc, hooks Hooks, log *slog.Logger) (*saramaProducer, error) {
 	cfg, err := saramaConfig(c)
 	if err != nil {
 		return nil, err
 	}
 	sp := &saramaProducer{cfg: cfg, addrs: c.Brokers, ack: ack, hooks: hooks, log: log, first: c.RetryBackoff,
-		ready: make(chan struct{}), closing: make(chan struct{})}
-	sp.gate = newGate(func(m *Message) error { return sp.enqueue(nil, m) }, ack, hooks, c.RetryBackoff, log)
+		ready: make(chan struct{}), closing: make(chan struct{}), retryCh: make(chan struct{}, 1),
+		sized: map[int]*saramaRoute{}}
+	sp.gate = newGate(sp.resend, ack, hooks, c.RetryBackoff, log)
+	sp.admin, err = kgo.NewClient(kgo.SeedBrokers(c.Brokers...), kgo.ClientID("logagent"), kgo.DisableClientMetrics())
+	if err != nil {
+		return nil, fmt.Errorf("franz-go client for topic configs: %w", err)
+	}
+	sp.limits = newTopicLimits(c, log, func(ctx context.Context, topics []string) (map[string]int, error) {
+		return describeLimits(ctx, sp.admin, topics)
+	}, sp.limitChanged)
 	notYet := errors.New("not connected to Kafka yet")
 	sp.set(notYet)
 	sp.probe = startProber(c.Brokers, 2*time.Second, log)
@@ -139,16 +182,14 @@ func (sp *saramaProducer) connect() {
 	for attempt := 1; ; attempt++ {
 		p, err := sarama.NewAsyncProducer(sp.addrs, sp.cfg)
 		if err == nil {
-			sp.p = p
+			sp.main = sp.start(p, sp.cfg.Producer.MaxMessageBytes)
 			sp.set(nil)
 			if attempt > 1 {
 				sp.log.Info("connected to Kafka", "brokers", sp.addrs)
 			}
 			close(sp.ready)
-			sp.readers.Add(2)
-			sp.senders.Add(1)
-			go sp.successes()
-			go sp.errors()
+			sp.senders.Add(2)
+			go sp.retryLoop()
 			go func() { defer sp.senders.Done(); sp.gate.run() }()
 			return
 		}
@@ -164,6 +205,121 @@ func (sp *saramaProducer) connect() {
 	}
 }
 
+// start reads p's successes and errors; Close closes it.
+func (sp *saramaProducer) start(p sarama.AsyncProducer, limit int) *saramaRoute {
+	r := &saramaRoute{p: p, limit: limit}
+	sp.mu.Lock()
+	sp.all = append(sp.all, r)
+	sp.mu.Unlock()
+	sp.readers.Add(2)
+	go sp.successes(r)
+	go sp.errors(r)
+	return r
+}
+
+// routeOf returns the producer m goes to.
+func (sp *saramaProducer) routeOf(m *Message) *saramaRoute {
+	if m.alone {
+		if r := sp.alone.Load(); r != nil {
+			return r
+		}
+		return nil
+	}
+	if rs := sp.routes.Load(); rs != nil {
+		if r, ok := (*rs)[m.Topic]; ok {
+			return r
+		}
+	}
+	return sp.main
+}
+
+// batchLimit is the size topic's batches are cut to: main's, or less to
+// fit the topic's limit with room for the batch header and for compression
+// that does not shrink the records (sarama counts them uncompressed).
+func (sp *saramaProducer) batchLimit(topic string) int {
+	n := sp.cfg.Producer.MaxMessageBytes
+	if l := sp.limits.get(topic); l > 0 && l < n {
+		n = l - recordBatchHeader - l/128
+	}
+	return max(n, 512)
+}
+
+// limitChanged: topic's batches are cut to its new limit once the
+// records in flight are back (retryLoop), new records waiting meanwhile,
+// so that a partition's records keep their order.
+func (sp *saramaProducer) limitChanged(topic string) {
+	select {
+	case <-sp.ready:
+	default:
+		return // no topic is seen before (Send waits for it)
+	}
+	cur := sp.main.limit
+	if rs := sp.routes.Load(); rs != nil {
+		if r, ok := (*rs)[topic]; ok {
+			cur = r.limit
+		}
+	}
+	if cur == sp.batchLimit(topic) {
+		return
+	}
+	sp.mu.Lock()
+	sp.reroute = true
+	sp.holdLocked()
+	sp.mu.Unlock()
+	sp.kickRetry()
+}
+
+// makeRoutes gives each topic whose batches must be cut smaller than
+// main's a producer that does, and makes the one-record-per-batch producer
+// if alone needs it. A producer that cannot be made (Kafka away) leaves
+// its records where they were: they are refused again and come back.
+func (sp *saramaProducer) makeRoutes(alone bool) {
+	if alone && sp.alone.Load() == nil {
+		if p, err := sarama.NewAsyncProducer(sp.addrs, sp.routeConfig(0)); err != nil {
+			sp.log.Error("cannot make a producer for records sent one per batch; retrying", "err", err)
+		} else {
+			sp.alone.Store(sp.start(p, 0))
+		}
+	}
+	routes := map[string]*saramaRoute{}
+	for _, t := range sp.limits.topics() {
+		n := sp.batchLimit(t)
+		if n >= sp.main.limit {
+			continue
+		}
+		r := sp.sized[n]
+		if r == nil {
+			p, err := sarama.NewAsyncProducer(sp.addrs, sp.routeConfig(n))
+			if err != nil {
+				sp.log.Error("cannot make a producer for a topic's smaller batches; retrying", "topic", t, "err", err)
+				continue
+			}
+			r = sp.start(p, n)
+			sp.sized[n] = r
+		}
+		routes[t] = r
+	}
+	sp.routes.Store(&routes)
+}
+
+// routeConfig is the config of a producer cutting batches to limit bytes
+// (0: one record per batch, each up to max_message_bytes).
+func (sp *saramaProducer) routeConfig(limit int) *sarama.Config {
+	c := *sp.cfg
+	if limit == 0 {
+		c.Producer.Flush.MaxMessages = 1
+		return &c
+	}
+	c.Producer.MaxMessageBytes = limit
+	if c.Producer.Flush.Bytes > 0 {
+		c.Producer.Flush.Bytes = min(c.Producer.Flush.Bytes, limit/2)
+	}
+	return &c
+}
+
+// Limits returns the topics whose limit is below max_message_bytes.
+func (sp *saramaProducer) Limits() []TopicLimit { return sp.limits.Limits() }
+
 func (sp *saramaProducer) Send(ctx context.Context, m *Message) error {
 	// Each channel operation below first tries without blocking: a select
 	// that may block locks all its channels, and Send runs for every line
@@ -178,6 +334,9 @@ func (sp *saramaProducer) Send(ctx context.Context, m *Message) error {
 			return ctx.Err()
 		}
 	}
+	// A new topic's limit is learned first: a topic that needs smaller
+	// batches gets its producer (retryLoop) before its first record.
+	sp.limits.see(ctx, m.Topic)
 	if !sp.admit(m) {
 		return nil // held by the gate: its topic is refused
 	}
@@ -185,11 +344,46 @@ func (sp *saramaProducer) Send(ctx context.Context, m *Message) error {
 	return sp.enqueue(ctx.Done(), m)
 }
 
-// enqueue hands m to sarama.
+// resend is the gate's send: m again, or a record its topic held back.
+func (sp *saramaProducer) resend(m *Message) error { return sp.enqueue(nil, m) }
+
+// enqueue hands m to its producer. While records refused as too large
+// are sent again smaller, or a topic switches producer, nothing new goes
+// in: they must reach the partition before anything read after them.
 func (sp *saramaProducer) enqueue(stop <-chan struct{}, m *Message) error {
-	if err := sp.input(stop, sp.message(m)); err != nil {
+	if sp.resuming.Load() {
+		if err := sp.waitResumed(stop); err != nil {
+			sp.settled(m)
+			return err
+		}
+	}
+	r := sp.routeOf(m)
+	if r == nil {
+		r = sp.main // no alone producer (yet): refused again, and judged
+	}
+	sp.inflight.Add(1)
+	if err := sp.input(stop, r.p, sp.message(m)); err != nil {
+		sp.inflight.Add(-1)
 		sp.settled(m)
 		return err
+	}
+	return nil
+}
+
+// waitResumed waits until the records refused as too large were sent
+// again.
+func (sp *saramaProducer) waitResumed(stop <-chan struct{}) error {
+	sp.mu.Lock()
+	resume := sp.resume
+	sp.mu.Unlock()
+	if resume != nil {
+		select {
+		case <-resume:
+		case <-stop:
+			return context.Canceled
+		case <-sp.closing:
+			return errors.New("producer closed")
+		}
 	}
 	return nil
 }
@@ -200,7 +394,8 @@ func (sp *saramaProducer) enqueue(stop <-chan struct{}, m *Message) error {
 type smsg struct {
 	sarama.ProducerMessage
 	val  byteEncoder
-	hdrs [3]sarama.RecordHeader // logagent sends three
+	key  byteEncoder
+	hdrs [4]sarama.RecordHeader // logagent sends four
 }
 
 var smsgs = sync.Pool{New: func() any { return new(smsg) }}
@@ -216,6 +411,10 @@ func (sp *saramaProducer) message(m *Message) *sarama.ProducerMessage {
 	s := smsgs.Get().(*smsg)
 	s.val = m.Value
 	s.ProducerMessage = sarama.ProducerMessage{Topic: m.Topic, Value: &s.val, Metadata: m, Timestamp: m.Time}
+	if m.Key != nil {
+		s.key = m.Key
+		s.Key = &s.key
+	}
 	s.Headers = fitHeaders(s.hdrs[:], len(m.Headers))
 	for i, h := range m.Headers {
 		s.Headers[i] = sarama.RecordHeader{Key: h.Key.b, Value: h.Value}
@@ -230,14 +429,14 @@ func release(pm *sarama.ProducerMessage) {
 	smsgs.Put(s)
 }
 
-func (sp *saramaProducer) input(stop <-chan struct{}, pm *sarama.ProducerMessage) error {
+func (sp *saramaProducer) input(stop <-chan struct{}, p sarama.AsyncProducer, pm *sarama.ProducerMessage) error {
 	select {
-	case sp.p.Input() <- pm:
+	case p.Input() <- pm:
 		return nil
 	default: // full: wait, or stop
 	}
 	select {
-	case sp.p.Input() <- pm:
+	case p.Input() <- pm:
 		return nil
 	case <-stop:
 		return context.Canceled
@@ -246,21 +445,22 @@ func (sp *saramaProducer) input(stop <-chan struct{}, pm *sarama.ProducerMessage
 	}
 }
 
-func (sp *saramaProducer) successes() {
+func (sp *saramaProducer) successes(r *saramaRoute) {
 	defer sp.readers.Done()
-	for pm := range sp.p.Successes() {
+	for pm := range r.p.Successes() {
 		m := pm.Metadata.(*Message)
 		release(pm)
 		sp.set(nil)
 		sp.taken(m) // before the ack, which may reuse m
 		sp.hooks.observe(m)
 		sp.ack(m, nil)
+		sp.inflight.Add(-1)
 	}
 }
 
-func (sp *saramaProducer) errors() {
+func (sp *saramaProducer) errors(r *saramaRoute) {
 	defer sp.readers.Done()
-	for pe := range sp.p.Errors() {
+	for pe := range r.p.Errors() {
 		// Not released to the pool: sarama may still read a message it
 		// handed back as failed (updateLeaderIfBrokerProducerIsNil reads
 		// msg.retries after returnError).
@@ -269,12 +469,19 @@ func (sp *saramaProducer) errors() {
 		if sp.hooks.Error != nil {
 			sp.hooks.Error(pe.Err)
 		}
+		if saramaTooLarge(pe.Err) {
+			// Its batch may hold many small records: retryLoop judges each.
+			sp.mu.Lock()
+			sp.holdLocked()
+			sp.tooLarge = append(sp.tooLarge, refused{m: f, sent: r.limit, err: pe.Err})
+			sp.mu.Unlock()
+			sp.inflight.Add(-1)
+			sp.kickRetry()
+			continue
+		}
 		if fatal(pe.Err) {
-			sp.settled(f)
-			if sp.hooks.GiveUp != nil {
-				sp.hooks.GiveUp(f, pe.Err)
-			}
-			sp.ack(f, pe.Err)
+			sp.giveUp(f, pe.Err)
+			sp.inflight.Add(-1)
 			continue
 		}
 		sp.set(pe.Err)
@@ -282,15 +489,143 @@ func (sp *saramaProducer) errors() {
 			restamp(f, &sp.restamped, sp.log)
 		}
 		sp.refused(f, pe.Err)
+		sp.inflight.Add(-1)
 	}
 }
 
-// fatal reports errors that no retry can fix. sarama refuses a record over
-// Producer.MaxMessageBytes itself, with a ConfigurationError.
+// holdLocked makes Send wait until retryLoop has sent again what was
+// refused as too large, or made a topic's new producer.
+func (sp *saramaProducer) holdLocked() {
+	if sp.resume == nil {
+		sp.resume = make(chan struct{})
+		sp.resuming.Store(true)
+	}
+}
+
+func (sp *saramaProducer) kickRetry() {
+	select {
+	case sp.retryCh <- struct{}{}:
+	default:
+	}
+}
+
+// saramaTooLarge reports a record refused as too large: by the broker
+// (for its batch, which may hold many records) or by sarama itself,
+// against Producer.MaxMessageBytes, with a ConfigurationError.
+func saramaTooLarge(err error) bool {
+	var ce sarama.ConfigurationError
+	return errors.Is(err, sarama.ErrMessageSizeTooLarge) || errors.Is(err, sarama.ErrMessageSetSizeTooLarge) ||
+		errors.As(err, &ce) && strings.Contains(string(ce), "MaxMessageBytes")
+}
+
+// giveUp acks m, which can never be sent, with err.
+func (sp *saramaProducer) giveUp(m *Message, err error) {
+	sp.settled(m)
+	if sp.hooks.GiveUp != nil {
+		sp.hooks.GiveUp(m, err)
+	}
+	sp.ack(m, err)
+}
+
+// retryLoop sends the records refused as too large again, judged (in
+// smaller batches, one of its own, or given up), in the order they were
+// first sent, and switches a topic whose limit changed to its producer.
+// sarama hands back in any order the messages it gave up on, and new
+// ones keep coming: so it first waits until every message sarama holds
+// has come back, then sends the refused ones sorted, and lets new
+// messages in only once a round went through without a refusal. Records
+// refused for a reason that may pass are the gate's.
+func (sp *saramaProducer) retryLoop() {
+	defer sp.senders.Done()
+	for attempt := 1; ; attempt++ {
+		select {
+		case <-sp.closing:
+			return
+		case <-sp.retryCh:
+		}
+		select {
+		case <-sp.closing:
+			return
+		case <-time.After(backoff(sp.first, attempt)):
+		}
+		if !sp.waitDrained() {
+			return
+		}
+		sp.mu.Lock()
+		batch, big := sp.retries, sp.tooLarge
+		sp.retries, sp.tooLarge = nil, nil
+		sp.mu.Unlock()
+		batch = append(batch, sp.limits.judge(big, sp.batchLimit, sp.giveUp)...) // learning may ask for a reroute
+		sp.mu.Lock()
+		sp.reroute = false
+		sp.mu.Unlock()
+		sp.makeRoutes(slices.ContainsFunc(batch, func(m *Message) bool { return m.alone }))
+		sort.Slice(batch, func(i, j int) bool { return batch[i].seq < batch[j].seq })
+		var prev *saramaRoute
+		for _, m := range batch {
+			if sp.dropped(m) {
+				continue // Forget let its topic go meanwhile
+			}
+			if sp.hooks.Retry != nil {
+				sp.hooks.Retry()
+			}
+			r := sp.routeOf(m)
+			if r == nil { // its producer could not be made: try again later
+				sp.mu.Lock()
+				sp.retries = append(sp.retries, m)
+				sp.mu.Unlock()
+				sp.kickRetry()
+				continue
+			}
+			// Records of one partition that go to two producers keep their
+			// order: the first producer's are acked before the next's go.
+			if prev != nil && r != prev && !sp.waitDrained() {
+				return
+			}
+			prev = r
+			sp.inflight.Add(1)
+			if sp.input(nil, r.p, sp.message(m)) != nil {
+				return
+			}
+		}
+		if !sp.waitDrained() {
+			return
+		}
+		sp.mu.Lock()
+		if len(sp.retries) == 0 && len(sp.tooLarge) == 0 && !sp.reroute && sp.resume != nil {
+			close(sp.resume)
+			sp.resume = nil
+			sp.resuming.Store(false)
+			attempt = 0
+			if len(batch) > 0 {
+				sp.log.Info("records refused as too large sent again in order", "lines", len(batch))
+			}
+		}
+		sp.mu.Unlock()
+	}
+}
+
+// waitDrained waits until sarama holds no message of ours, besides those
+// of topics Kafka refuses (refusedInClient): each has come back as a
+// success or an error. It polls: sarama has no such signal.
+func (sp *saramaProducer) waitDrained() bool {
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for sp.inflight.Load()-sp.refusedInClient() > 0 {
+		select {
+		case <-sp.closing:
+			return false
+		case <-t.C:
+		}
+	}
+	return true
+}
+
+// fatal reports errors that no retry can fix (too large is judged apart:
+// saramaTooLarge).
 func fatal(err error) bool {
 	var ce sarama.ConfigurationError
-	return errors.As(err, &ce) || errors.Is(err, sarama.ErrMessageSizeTooLarge) || errors.Is(err, sarama.ErrInvalidMessageSize) ||
-		errors.Is(err, sarama.ErrInvalidTopic)
+	return errors.As(err, &ce) || errors.Is(err, sarama.ErrInvalidMessageSize) || errors.Is(err, sarama.ErrInvalidTopic)
 }
 
 // RecordBytes: the pooled smsg, and sarama's per-message bookkeeping and
@@ -307,12 +642,15 @@ func (sp *saramaProducer) Close(ctx context.Context) error {
 		close(sp.closing)
 		sp.gate.close()
 		go func() {
+			sp.limits.Stop()
+			sp.admin.Close()
 			// sarama panics on a send after AsyncClose: stop our senders first.
 			sp.senders.Wait()
-			select {
-			case <-sp.ready:
-				sp.p.AsyncClose()
-			default:
+			sp.mu.Lock()
+			all := sp.all
+			sp.mu.Unlock()
+			for _, r := range all {
+				r.p.AsyncClose()
 			}
 			sp.readers.Wait()
 			close(done)

@@ -368,3 +368,38 @@ func (g *gate) close() {
 		close(g.stop)
 	}
 }
+
+// dropped reports whether m's topic was let go by Forget; if so it acks
+// m with ErrNotSent and settles it. The backends ask it of a record they
+// would produce again on their own (purged, or refused as too large).
+func (g *gate) dropped(m *Message) bool {
+	g.mu.Lock()
+	t := g.topics[m.Topic]
+	if t == nil || !t.dropping {
+		g.mu.Unlock()
+		return false
+	}
+	t.inClient--
+	if t.inClient == 0 {
+		g.poke()
+	}
+	g.mu.Unlock()
+	g.ack(m, ErrNotSent)
+	return true
+}
+
+// refusedInClient is how many records of topics Kafka refuses are in the
+// client: the gate keeps their order itself (it sends one such record at
+// a time), so a backend waiting for its records to come back need not
+// wait for these, which may take long (a partition without a leader).
+func (g *gate) refusedInClient() int64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var n int64
+	for _, t := range g.topics {
+		if !t.ok && t.err != nil {
+			n += int64(t.inClient)
+		}
+	}
+	return n
+}

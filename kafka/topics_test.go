@@ -1,10 +1,9 @@
 package kafka
 
 import (
+	"bytes"
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -25,17 +24,10 @@ type topicEvent struct {
 
 // producerWithTopicHook is newProducer whose Hooks.Topic calls go to the
 // returned channel.
-func producerWithTopicHook(t *testing.T, client string, brokers []string) (Producer, *acks, chan topicEvent) {
+func producerWithTopicHook(t *testing.T, client string, brokers []string, tweak func(*conf.Kafka)) (Producer, *acks, chan topicEvent) {
 	t.Helper()
-	c := conf.Default().Kafka
-	c.Client, c.Brokers, c.Linger, c.RetryBackoff = client, brokers, time.Millisecond, 20*time.Millisecond
-	a := &acks{c: make(chan struct{}, 10000)}
 	events := make(chan topicEvent, 100)
-	p, err := New(c, a.ack, Hooks{Topic: func(topic string, err error) { events <- topicEvent{topic, err} }},
-		slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, a := newProducerHooks(t, client, brokers, Hooks{Topic: func(topic string, err error) { events <- topicEvent{topic, err} }}, tweak)
 	return p, a, events
 }
 
@@ -105,7 +97,7 @@ func TestUnknownTopicWaitsWhileOthersGoOn(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(k.Close)
-			p, a, events := producerWithTopicHook(t, client, k.Addrs)
+			p, a, events := producerWithTopicHook(t, client, k.Addrs, nil)
 			defer p.Close(context.Background())
 			sendN(t, p, "missing", "m", 300)
 			refusal := awaitTopic(t, events, "missing", true)
@@ -146,6 +138,25 @@ func refuseTopic(kreq kmsg.Request, topic string, id [16]byte, err *kerr.Error) 
 	return resp
 }
 
+// denyTopic makes k refuse topic (id: its topic id) with
+// TOPIC_AUTHORIZATION_FAILED while the returned flag is set.
+func denyTopic(k *testenv.Kafka, topic string, id [16]byte) *atomic.Bool {
+	denied := new(atomic.Bool)
+	k.C.ControlKey(int16(kmsg.Produce), func(kreq kmsg.Request) (kmsg.Response, error, bool) {
+		k.C.KeepControl()
+		if !denied.Load() {
+			return nil, nil, false
+		}
+		for _, rt := range kreq.(*kmsg.ProduceRequest).Topics {
+			if rt.Topic == topic || rt.TopicID == id {
+				return refuseTopic(kreq, topic, id, kerr.TopicAuthorizationFailed), nil, true
+			}
+		}
+		return nil, nil, false
+	})
+	return denied
+}
+
 // A topic the agent may no longer write (TOPIC_AUTHORIZATION_FAILED: its
 // ACL revoked) waits beside one it may: the other's records go on, and
 // once the ACL is granted again the refused ones follow, in order after
@@ -158,25 +169,12 @@ func TestUnauthorisedTopicWaitsWhileOthersGoOn(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var granted atomic.Bool
-			k.C.ControlKey(int16(kmsg.Produce), func(kreq kmsg.Request) (kmsg.Response, error, bool) {
-				k.C.KeepControl()
-				if granted.Load() {
-					return nil, nil, false
-				}
-				for _, rt := range kreq.(*kmsg.ProduceRequest).Topics {
-					if rt.Topic == "secret" || rt.TopicID == id {
-						return refuseTopic(kreq, "secret", id, kerr.TopicAuthorizationFailed), nil, true
-					}
-				}
-				return nil, nil, false
-			})
-			granted.Store(true)
-			p, a, events := producerWithTopicHook(t, client, k.Addrs)
+			denied := denyTopic(k, "secret", id)
+			p, a, events := producerWithTopicHook(t, client, k.Addrs, nil)
 			defer p.Close(context.Background())
 			sendN(t, p, "secret", "s", 100)
 			a.wait(t, 100)
-			granted.Store(false)
+			denied.Store(true)
 			for i := 100; i < 400; i++ {
 				if err := p.Send(context.Background(), &Message{Topic: "secret", Value: fmt.Appendf(nil, "s%d", i), PartitionKey: []byte("s")}); err != nil {
 					t.Fatal(err)
@@ -192,11 +190,70 @@ func TestUnauthorisedTopicWaitsWhileOthersGoOn(t *testing.T) {
 			if ts := p.Topics(); len(ts) != 1 || ts[0].Reason() != "the agent is not authorised to write to topic secret" {
 				t.Fatalf("topics %+v, want secret, not authorised", ts)
 			}
-			granted.Store(true)
+			denied.Store(false)
 			awaitTopic(t, events, "secret", false)
 			a.wait(t, 300)
 			inOrder(t, consume(t, k.Addrs, "secret", 400), "s")
 			inOrder(t, consume(t, k.Addrs, "open", 300), "o")
+		})
+	}
+}
+
+// A topic whose batches were refused as too large (#27: sent again
+// smaller, and a line too large by itself given up) and that Kafka then
+// refuses (#25): the records refused as too large left the gate's count
+// when they were taken or given up, so the refused topic counts exactly
+// its waiting records, is probed, and once it is granted again every
+// waiting record follows. Without the gate settling a given-up record,
+// the topic counted one record too many in the client and was never
+// probed again.
+func TestTooLargeThenRefusedTopic(t *testing.T) {
+	const n = 20000
+	lines := shortLines(2 * n)
+	big := bytes.Repeat([]byte("y"), 300<<10)
+	for _, client := range []string{conf.ClientSarama, conf.ClientFranzGo} {
+		t.Run(client, func(t *testing.T) {
+			k := startKafka(t)
+			id, err := k.CreateTopic("shrunk")
+			if err != nil {
+				t.Fatal(err)
+			}
+			denied := denyTopic(k, "shrunk", id)
+			p, a, events := producerWithTopicHook(t, client, k.Addrs, func(c *conf.Kafka) {
+				c.Compression, c.Linger = "none", 20*time.Millisecond
+			})
+			defer p.Close(context.Background())
+			sendAll(t, p, "shrunk", lines[:n])
+			a.wait(t, n)
+			if err := k.AlterConfig(kmsg.ConfigResourceTypeTopic, "shrunk", "max.message.bytes", "100000"); err != nil {
+				t.Fatal(err)
+			}
+			sendAll(t, p, "shrunk", withLine(lines[n:], big))
+			a.wait(t, n+1)
+			checkGivenUp(t, a, 2*n)
+			if ls := p.Limits(); len(ls) != 1 || ls[0].MaxMessageBytes != 100000 {
+				t.Fatalf("limits %+v, want topic shrunk at 100000 bytes", ls)
+			}
+
+			denied.Store(true)
+			sendN(t, p, "shrunk", "s", 300)
+			awaitTopic(t, events, "shrunk", true)
+			ts := p.Topics()
+			if len(ts) != 1 || ts[0].Topic != "shrunk" || ts[0].Waiting != 300 {
+				t.Fatalf("topics %+v, want shrunk refused with 300 waiting", ts)
+			}
+			denied.Store(false)
+			awaitTopic(t, events, "shrunk", false)
+			a.wait(t, 300)
+			a.mu.Lock()
+			acked := len(a.ok)
+			a.mu.Unlock()
+			if acked != 2*n+300 {
+				t.Fatalf("%d acked, want %d", acked, 2*n+300)
+			}
+			if ts := p.Topics(); len(ts) != 0 {
+				t.Fatalf("topics still refused: %+v", ts)
+			}
 		})
 	}
 }

@@ -55,6 +55,9 @@ type Batch struct {
 	// not per line (kgo and sarama read the clock for each record that
 	// comes without one).
 	Read time.Time
+	// File is the id of the file generation the lines were read from:
+	// host, File and a line's Offset identify the line.
+	File GenID
 	// Aux belongs to the consumer: it stays with the batch across reuse,
 	// so per-line buffers of the consumer's (messages, headers) hung on it
 	// are reused too. If it has a Reset method, recycling calls it: it
@@ -79,6 +82,7 @@ func (t *Tailer) newBatch(f *openFile, ch *chunk, read time.Time) *Batch {
 	b.path, b.topic = t.entry.Path, t.entry.Topic
 	b.tr, b.st, b.m, b.bud = f.tr, &t.stats, t.m, t.bud
 	b.Read = read
+	b.File = f.tr.gen
 	if ch != nil {
 		ch.refs.Add(1)
 	}

@@ -46,7 +46,7 @@ func BenchmarkReadLines(b *testing.B) {
 // BenchmarkTrackerAck: the ack bookkeeping of one line, acks in order.
 func BenchmarkTrackerAck(b *testing.B) {
 	store, _ := LoadPositions(filepath.Join(b.TempDir(), "p.json"), discard())
-	tr := newTracker(store, "/f", FileID{Ino: 1}, 0, roleCurrent)
+	tr := newTracker(store, "/f", FileID{Ino: 1}, 0, roleCurrent, 1)
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
 		tr.ack(tr.add(int64(i + 1)))
@@ -56,7 +56,7 @@ func BenchmarkTrackerAck(b *testing.B) {
 // BenchmarkTrackerAckOutOfOrder: 1,024 lines in flight, acked in reverse.
 func BenchmarkTrackerAckOutOfOrder(b *testing.B) {
 	store, _ := LoadPositions(filepath.Join(b.TempDir(), "p.json"), discard())
-	tr := newTracker(store, "/f", FileID{Ino: 1}, 0, roleCurrent)
+	tr := newTracker(store, "/f", FileID{Ino: 1}, 0, roleCurrent, 1)
 	seqs := make([]uint64, 1024)
 	b.ReportAllocs()
 	off := int64(0)
@@ -81,9 +81,9 @@ func benchPositions(b *testing.B, n int) (*Positions, []string) {
 	paths := make([]string, n)
 	for k := range paths {
 		paths[k] = fmt.Sprintf("/var/log/app/service-%04d/access.log", k)
-		store.SetCurrent(paths[k], FilePos{FileID{2049, 1310720 + uint64(k)}, 73_400_320})
+		store.SetCurrent(paths[k], FilePos{FileID: FileID{2049, 1310720 + uint64(k)}, Offset: 73_400_320, Gen: GenID(k + 1)})
 		if k%10 == 0 {
-			store.SetRotated(paths[k], FilePos{FileID{2049, 2621440 + uint64(k)}, 104_857_600})
+			store.SetRotated(paths[k], FilePos{FileID: FileID{2049, 2621440 + uint64(k)}, Offset: 104_857_600, Gen: GenID(k+1) << 32})
 		}
 	}
 	return store, paths
@@ -97,7 +97,7 @@ func BenchmarkPositionsFlush(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		for k, path := range paths {
-			store.SetCurrent(path, FilePos{FileID{2049, 1310720 + uint64(k)}, 73_400_320 + int64(i)})
+			store.SetCurrent(path, FilePos{FileID: FileID{2049, 1310720 + uint64(k)}, Offset: 73_400_320 + int64(i), Gen: 9})
 		}
 		if err := store.Flush(); err != nil {
 			b.Fatal(err)

@@ -266,6 +266,9 @@ type Status struct {
 	Rotations   int64  `json:"rotations"`
 	Truncations int64  `json:"truncations"`
 	Oversized   int64  `json:"oversized_lines"`
+	// LostBytes is what files deleted while the agent was stopped held
+	// beyond what was read, as far as known (#24).
+	LostBytes int64 `json:"lost_bytes,omitempty"`
 }
 
 // Lag is how many bytes of the file are not yet acknowledged.

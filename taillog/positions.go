@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"slices"
 	"strconv"
@@ -31,6 +32,91 @@ func (id FileID) String() string { return fmt.Sprintf("%d:%d", id.Dev, id.Ino) }
 type FilePos struct {
 	FileID
 	Offset int64 `json:"offset"`
+	// Gen is the id of the file generation the offset is in (the records'
+	// file header). Zero in positions saved before ids existed.
+	Gen GenID `json:"file,omitempty"`
+	// Check is a fingerprint of bytes that were read just before Offset
+	// (at most lookBack of them, ending at or a little before it): at
+	// start, a file at the saved identity whose bytes there differ was
+	// rewritten while the agent was stopped (#24). Zero: none taken.
+	Check Check `json:"check,omitzero"`
+	// Size is how far the file was known to reach (read, or its size at
+	// a stop): what is lost if it is gone at the next start.
+	Size int64 `json:"size,omitempty"`
+}
+
+// GenID identifies one generation of a file: the content a file holds from
+// the moment the agent first sees it (a device + inode new to it) or sees
+// it truncated, until it is truncated again. Every line's identity is
+// host + GenID + offset.
+//
+// It is a random 64-bit value rather than something derived from the file:
+// a truncated file keeps its inode and its birth time (statx), and a new
+// file may get a freed inode back, yet each needs a new id; birth time is
+// not kept by every file system either. Kept with the position, it is the
+// same after a restart; at 2^64, ids drawn at random do not collide in
+// practice.
+type GenID uint64
+
+// newGenID draws a new generation id (never 0, which means none).
+func newGenID() GenID {
+	for {
+		if g := GenID(rand.Uint64()); g != 0 {
+			return g
+		}
+	}
+}
+
+// GenIDLen is the length of a GenID in hex.
+const GenIDLen = 16
+
+// AppendHex appends g as GenIDLen lowercase hex digits.
+func (g GenID) AppendHex(b []byte) []byte {
+	const digits = "0123456789abcdef"
+	for shift := 60; shift >= 0; shift -= 4 {
+		b = append(b, digits[(g>>shift)&0xf])
+	}
+	return b
+}
+
+func (g GenID) String() string { return string(g.AppendHex(nil)) }
+
+// MarshalText writes g in hex: a JSON number of 64 bits is not read
+// exactly by every JSON tool.
+func (g GenID) MarshalText() ([]byte, error) { return g.AppendHex(nil), nil }
+
+// UnmarshalText reads the hex MarshalText writes.
+func (g *GenID) UnmarshalText(b []byte) error {
+	v, err := strconv.ParseUint(string(b), 16, 64)
+	if err != nil {
+		return fmt.Errorf("file id %q: %w", b, err)
+	}
+	*g = GenID(v)
+	return nil
+}
+
+// Check fingerprints the Len bytes of a file that end at offset At.
+type Check struct {
+	At  int64  `json:"at"`
+	Len int    `json:"len"`
+	Sum uint64 `json:"sum"`
+}
+
+// checkOf fingerprints the last bytes of b (at most lookBack), which ends
+// at file offset end.
+func checkOf(b []byte, end int64) Check {
+	b = b[max(0, len(b)-lookBack):]
+	return Check{At: end, Len: len(b), Sum: sum64(b)}
+}
+
+// sum64 is FNV-1a, 64 bits.
+func sum64(b []byte) uint64 {
+	h := uint64(14695981039346656037)
+	for _, c := range b {
+		h ^= uint64(c)
+		h *= 1099511628211
+	}
+	return h
 }
 
 // PathPos is what is saved for one configured path: the file it names now
@@ -57,6 +143,10 @@ type Positions struct {
 	// reused from one flush to the next.
 	flushMu sync.Mutex
 	buf     []byte
+
+	// encoded counts the flushes that encoded the positions; saved is the
+	// count of the last one written (p.mu): for Sync.
+	encoded, saved uint64
 
 	// OnFlushError, if set, is called with each failed save (for metrics).
 	OnFlushError func(error)
@@ -107,7 +197,37 @@ func LoadPositions(path string, log *slog.Logger) (*Positions, error) {
 		}
 	}
 	p.dirty = false
+	if n := p.assignGens(); n > 0 {
+		// Saved at once: a line sent under an id must find the same id
+		// after a crash.
+		log.Info("positions saved before file ids existed: files get an id", "files", n)
+		if err := p.Flush(); err != nil {
+			log.Error("cannot save the new file ids; retrying every flush", "err", err)
+		}
+	}
 	return p, nil
+}
+
+// assignGens gives a generation id to every saved file without one (a
+// positions file written before ids existed) and returns how many.
+func (p *Positions) assignGens() int {
+	n := 0
+	assign := func(pos *FilePos) {
+		if pos.Gen == 0 && pos.FileID != (FileID{}) {
+			pos.Gen = newGenID()
+			n++
+		}
+	}
+	for _, e := range p.entries {
+		assign(&e.Current)
+		for i := range e.Rotated {
+			assign(&e.Rotated[i])
+		}
+	}
+	if n > 0 {
+		p.dirty = true
+	}
+	return n
 }
 
 // Get returns a copy of what is saved for path.
@@ -191,6 +311,8 @@ func (p *Positions) Flush() error {
 	}
 	p.buf = p.appendFile(p.buf[:0])
 	p.dirty = false
+	p.encoded++
+	seq := p.encoded
 	p.mu.Unlock()
 
 	if err := utils.WriteFileAtomic(p.path, p.buf); err != nil {
@@ -199,7 +321,28 @@ func (p *Positions) Flush() error {
 		p.mu.Unlock()
 		return fmt.Errorf("save positions: %w", err)
 	}
+	p.mu.Lock()
+	p.saved = seq
+	p.mu.Unlock()
 	return nil
+}
+
+// Sync returns once every change made before it was called is saved: it
+// flushes, unless a flush that began since has saved them. Many callers at
+// once (tailers starting together) share a few writes.
+func (p *Positions) Sync() error {
+	p.mu.Lock()
+	want := p.encoded + 1 // a flush that encodes after this call
+	p.mu.Unlock()
+	p.flushMu.Lock()
+	p.mu.Lock()
+	done := p.saved >= want
+	p.mu.Unlock()
+	p.flushMu.Unlock()
+	if done {
+		return nil
+	}
+	return p.Flush()
 }
 
 // appendFile appends the positions file to buf, one path per line; p.mu
@@ -246,6 +389,23 @@ func appendFilePos(buf []byte, pos FilePos) []byte {
 	buf = strconv.AppendUint(buf, pos.Ino, 10)
 	buf = append(buf, `,"offset":`...)
 	buf = strconv.AppendInt(buf, pos.Offset, 10)
+	if pos.Gen != 0 {
+		buf = append(buf, `,"file":"`...)
+		buf = append(pos.Gen.AppendHex(buf), '"')
+	}
+	if pos.Check != (Check{}) {
+		buf = append(buf, `,"check":{"at":`...)
+		buf = strconv.AppendInt(buf, pos.Check.At, 10)
+		buf = append(buf, `,"len":`...)
+		buf = strconv.AppendInt(buf, int64(pos.Check.Len), 10)
+		buf = append(buf, `,"sum":`...)
+		buf = strconv.AppendUint(buf, pos.Check.Sum, 10)
+		buf = append(buf, '}')
+	}
+	if pos.Size != 0 {
+		buf = append(buf, `,"size":`...)
+		buf = strconv.AppendInt(buf, pos.Size, 10)
+	}
 	return append(buf, '}')
 }
 

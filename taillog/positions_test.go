@@ -28,9 +28,9 @@ func TestPositionsFlushAndReload(t *testing.T) {
 	if _, err := os.Stat(path); !os.IsNotExist(err) {
 		t.Fatal("an unchanged store was written")
 	}
-	p.SetCurrent("/a", FilePos{FileID{1, 2}, 30})
-	p.SetRotated("/a", FilePos{FileID{1, 3}, 7})
-	p.SetCurrent("/b", FilePos{FileID{1, 4}, 0})
+	p.SetCurrent("/a", FilePos{FileID: FileID{1, 2}, Offset: 30, Gen: 9})
+	p.SetRotated("/a", FilePos{FileID: FileID{1, 3}, Offset: 7, Gen: 9})
+	p.SetCurrent("/b", FilePos{FileID: FileID{1, 4}, Offset: 0, Gen: 9})
 	if err := p.Flush(); err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +39,7 @@ func TestPositionsFlushAndReload(t *testing.T) {
 		t.Fatal(err)
 	}
 	a, _ := q.Get("/a")
-	if a.Current != (FilePos{FileID{1, 2}, 30}) || len(a.Rotated) != 1 || a.Rotated[0].Offset != 7 {
+	if a.Current != (FilePos{FileID: FileID{1, 2}, Offset: 30, Gen: 9}) || len(a.Rotated) != 1 || a.Rotated[0].Offset != 7 {
 		t.Fatalf("reloaded /a = %+v", a)
 	}
 	if _, ok := q.Get("/b"); !ok {
@@ -74,8 +74,8 @@ func TestPositionsOddPathsRoundTrip(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "positions.json")
 	p, _ := LoadPositions(path, discard())
 	for i, name := range paths {
-		p.SetCurrent(name, FilePos{FileID{1, uint64(i)}, int64(100 + i)})
-		p.SetRotated(name, FilePos{FileID{2, uint64(i)}, int64(200 + i)})
+		p.SetCurrent(name, FilePos{FileID: FileID{1, uint64(i)}, Offset: int64(100 + i), Gen: 9})
+		p.SetRotated(name, FilePos{FileID: FileID{2, uint64(i)}, Offset: int64(200 + i), Gen: 9})
 	}
 	if err := p.Flush(); err != nil {
 		t.Fatal(err)
@@ -85,7 +85,7 @@ func TestPositionsOddPathsRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, name := range paths {
-		want := PathPos{FilePos{FileID{1, uint64(i)}, int64(100 + i)}, []FilePos{{FileID{2, uint64(i)}, int64(200 + i)}}}
+		want := PathPos{FilePos{FileID: FileID{1, uint64(i)}, Offset: int64(100 + i), Gen: 9}, []FilePos{{FileID: FileID{2, uint64(i)}, Offset: int64(200 + i), Gen: 9}}}
 		if got, ok := q.Get(name); !ok || !reflect.DeepEqual(got, want) {
 			t.Errorf("%q: reloaded %+v (found %v), want %+v", name, got, ok, want)
 		}
@@ -106,9 +106,9 @@ func TestPositionsManyEntriesRoundTrip(t *testing.T) {
 	want := map[string]*PathPos{}
 	for k := 0; k < 1500; k++ {
 		name := fmt.Sprintf("/var/log/app-%d/x.log", k)
-		pos := &PathPos{Current: FilePos{FileID{uint64(k) * 7, math.MaxUint64 - uint64(k)}, math.MaxInt64 - int64(k)}}
+		pos := &PathPos{Current: FilePos{FileID: FileID{uint64(k) * 7, math.MaxUint64 - uint64(k)}, Offset: math.MaxInt64 - int64(k), Gen: GenID(math.MaxUint64 - uint64(k))}}
 		for r := 0; r < k%4; r++ {
-			pos.Rotated = append(pos.Rotated, FilePos{FileID{uint64(r), uint64(k)}, int64(r * k)})
+			pos.Rotated = append(pos.Rotated, FilePos{FileID: FileID{uint64(r), uint64(k)}, Offset: int64(r * k), Gen: GenID(r + 1)})
 		}
 		want[name] = pos
 		p.SetCurrent(name, pos.Current)
@@ -149,7 +149,7 @@ func TestPositionsManyEntriesRoundTrip(t *testing.T) {
 			p.DropRotated(name, r.FileID)
 		}
 		pos.Rotated = nil
-		pos.Current = FilePos{FileID{1, 2}, 3}
+		pos.Current = FilePos{FileID: FileID{1, 2}, Offset: 3, Gen: 0x10}
 		p.SetCurrent(name, pos.Current)
 	}
 	check()
@@ -166,7 +166,7 @@ func TestPositionsConcurrentFlush(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := 1; i <= 50; i++ {
-				p.SetCurrent(fmt.Sprintf("/g%d", g), FilePos{FileID{1, uint64(g)}, int64(i)})
+				p.SetCurrent(fmt.Sprintf("/g%d", g), FilePos{FileID: FileID{1, uint64(g)}, Offset: int64(i), Gen: 9})
 				if err := p.Flush(); err != nil {
 					t.Error(err)
 					return
@@ -186,7 +186,9 @@ func TestPositionsConcurrentFlush(t *testing.T) {
 	}
 }
 
-// A file written by earlier versions (indented by json.MarshalIndent) loads.
+// A file written by earlier versions (indented by json.MarshalIndent, and
+// without file ids) loads; its files get ids, saved at once, so that a
+// restart before the next flush finds the same ones.
 func TestPositionsLoadsIndentedFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "positions.json")
 	os.WriteFile(path, []byte(`{
@@ -212,9 +214,21 @@ func TestPositionsLoadsIndentedFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := PathPos{FilePos{FileID{1, 2}, 30}, []FilePos{{FileID{1, 3}, 7}}}
-	if got, _ := p.Get("/a"); !reflect.DeepEqual(got, want) {
+	got, _ := p.Get("/a")
+	if got.Current.Gen == 0 || len(got.Rotated) != 1 || got.Rotated[0].Gen == 0 || got.Current.Gen == got.Rotated[0].Gen {
+		t.Fatalf("loaded %+v: want a distinct file id for each file", got)
+	}
+	want := PathPos{FilePos{FileID: FileID{1, 2}, Offset: 30, Gen: got.Current.Gen}, []FilePos{{FileID: FileID{1, 3}, Offset: 7, Gen: got.Rotated[0].Gen}}}
+	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("loaded %+v, want %+v", got, want)
+	}
+	// Saved by the load itself, not only at the next flush.
+	q, err := LoadPositions(path, discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := q.Get("/a"); !reflect.DeepEqual(again, want) {
+		t.Fatalf("loaded again %+v, want %+v", again, want)
 	}
 }
 
@@ -238,7 +252,7 @@ func TestPositionsFlushFailureIsRetried(t *testing.T) {
 			t.Fatal(err)
 		}
 		os.WriteFile(blocker, nil, 0o644)
-		p.SetCurrent("/a", FilePos{FileID{1, 2}, 3})
+		p.SetCurrent("/a", FilePos{FileID: FileID{1, 2}, Offset: 3, Gen: 9})
 		if err := p.Flush(); err == nil {
 			t.Fatal("flush into a non-directory succeeded")
 		}
@@ -254,7 +268,7 @@ func TestPositionsFlushFailureIsRetried(t *testing.T) {
 	}
 	dir := t.TempDir()
 	p, _ := LoadPositions(filepath.Join(dir, "positions.json"), discard())
-	p.SetCurrent("/a", FilePos{FileID{1, 2}, 3})
+	p.SetCurrent("/a", FilePos{FileID: FileID{1, 2}, Offset: 3, Gen: 9})
 	os.Chmod(dir, 0o500)
 	defer os.Chmod(dir, 0o700)
 	if err := p.Flush(); err == nil {
@@ -272,7 +286,7 @@ func TestPositionsRunFlushesOnStop(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { p.Run(ctx, time.Hour); close(done) }()
-	p.SetCurrent("/a", FilePos{FileID{1, 2}, 42})
+	p.SetCurrent("/a", FilePos{FileID: FileID{1, 2}, Offset: 42, Gen: 9})
 	cancel()
 	<-done
 	q, _ := LoadPositions(path, discard())
@@ -287,7 +301,7 @@ func TestPositionsRunFlushesOnStop(t *testing.T) {
 func TestPositionsEncodeAllocatesNothing(t *testing.T) {
 	p, _ := LoadPositions(filepath.Join(t.TempDir(), "positions.json"), discard())
 	for i := range 1000 {
-		p.SetCurrent(fmt.Sprintf("/var/log/app-%04d.log", i), FilePos{FileID{1, uint64(i)}, int64(i) * 100})
+		p.SetCurrent(fmt.Sprintf("/var/log/app-%04d.log", i), FilePos{FileID: FileID{1, uint64(i)}, Offset: int64(i) * 100, Gen: 9})
 	}
 	if err := p.Flush(); err != nil {
 		t.Fatal(err)
@@ -304,4 +318,52 @@ func TestPositionsEncodeAllocatesNothing(t *testing.T) {
 	if !json.Valid(buf) {
 		t.Fatalf("not JSON: %.200s", buf)
 	}
+}
+
+// Sync returns once what was set before it is on disk, also while other
+// positions change all the time (acks) and other callers sync at once.
+func TestPositionsSync(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "positions.json")
+	p, _ := LoadPositions(path, discard())
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := int64(0); ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			p.SetCurrent("/busy", FilePos{FileID: FileID{1, 1}, Offset: i, Gen: 1})
+		}
+	}()
+	var syncs sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		syncs.Add(1)
+		go func() {
+			defer syncs.Done()
+			for i := 1; i <= 20; i++ {
+				name := fmt.Sprintf("/g%d", g)
+				p.SetCurrent(name, FilePos{FileID: FileID{2, uint64(g)}, Offset: 0, Gen: GenID(i)})
+				if err := p.Sync(); err != nil {
+					t.Error(err)
+					return
+				}
+				q, err := LoadPositions(path, discard())
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if got, _ := q.Get(name); got.Current.Gen != GenID(i) {
+					t.Errorf("%s: saved file id %d after Sync, want %d", name, got.Current.Gen, i)
+					return
+				}
+			}
+		}()
+	}
+	syncs.Wait()
+	close(stop)
+	wg.Wait()
 }

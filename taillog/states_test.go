@@ -24,7 +24,7 @@ func TestStatesAreStatusWithoutCounters(t *testing.T) {
 		{Path: p("a.log"), Topic: "ta", State: StateWaiting},
 		{Path: p("b.log"), Topic: "tb", State: StateWaiting},
 		{Path: p("c.log"), Topic: "tc", State: StateRunning},
-		{Path: p("d"), Topic: "td", State: StateError, LastError: p("d") + " is a directory"},
+		{Path: p("d"), Topic: "td", State: StateError, LastError: p("d") + " is a directory, not a regular file"},
 		{Path: p("e.log"), Topic: "te", State: StateWaiting},
 	}
 	deadline := time.Now().Add(10 * time.Second)

@@ -65,6 +65,10 @@ type openFile struct {
 	// was truncated, and perhaps written past readOff again.
 	last    [lookBack]byte
 	lastLen int
+
+	// head is the generation's first bytes (head.go): written by the
+	// reader under Tailer.headMu.
+	head []byte
 }
 
 // lookBack is how many of the bytes last read each read reads again.
@@ -141,7 +145,7 @@ func (f *openFile) restartTracker(store *Positions, path string) {
 	if f.superseded.Load() {
 		role = roleRotated
 	}
-	f.tr = newTracker(store, path, f.id, 0, role)
+	f.tr = newTracker(store, path, f.id, 0, role, 0) // new content, a new generation
 }
 
 // Tailer follows one path: it reads every line of every file the path
@@ -182,11 +186,15 @@ type Tailer struct {
 	files []*openFile // oldest first; the last is the path's current file unless superseded
 
 	// Owned by the watcher goroutine.
-	opened     bool      // a file has been opened at least once
-	lastOpen   time.Time // when the newest generation was opened
-	seen       map[FileID]bool
-	existedNew bool // the file existed when the entry appeared
-	missing    bool // the path was seen naming nothing
+	opened   bool      // a file has been opened at least once
+	lastOpen time.Time // when the newest generation was opened
+	seen     map[FileID]bool
+	missing  bool // the path was seen naming nothing
+
+	// headMu guards the files' heads and heads, the heads of generations
+	// no longer held (head.go).
+	headMu sync.Mutex
+	heads  [][]byte
 
 	stats tailerStats
 }
@@ -197,6 +205,7 @@ type tailerStats struct {
 	lastError string
 
 	linesRead, acked, bytesRead, rotations, truncations, oversized atomic.Int64
+	lostBytes                                                      atomic.Int64 // of files deleted while stopped
 }
 
 func newTailer(m *Manager, e Entry) *Tailer {
@@ -283,15 +292,43 @@ func (t *Tailer) setState(state, errText string) {
 func (t *Tailer) start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.cancel = cancel
-	if _, err := os.Stat(t.entry.Path); err == nil {
-		t.existedNew = true
-	}
 	t.restoreRotated()
+	t.reconcileSaved()
+	t.noteStart()
 	t.m.watch.add(t)
 	t.done.Add(2)
 	go t.watchLoop(ctx)
 	go t.readLoop(ctx)
 }
+
+// noteStart takes where reading starts in a file that exists when its
+// entry first appears: its end now, not when it can first be opened (#23:
+// an unreadable file, made readable once lines were appended, lost them).
+// A stat needs no read permission. The offset is saved as the file's
+// position, which open takes as any saved offset, also after a restart.
+// A path that cannot be stat'ed, or names no regular file, names a file
+// that appears later: read from its beginning.
+func (t *Tailer) noteStart() {
+	if t.entry.ReadFrom == "beginning" {
+		return
+	}
+	if _, ok := t.m.store.Get(t.entry.Path); ok {
+		return // not the entry's first appearance: its saved position wins
+	}
+	fi, err := statEntry(t.entry.Path)
+	if err != nil || !fi.Mode().IsRegular() {
+		return
+	}
+	t.m.store.SetCurrent(t.entry.Path, FilePos{FileID: fileID(fi), Offset: fi.Size()})
+	t.log.Info("file exists; reading starts at its end as it is now", "file_id", fileID(fi), "offset", fi.Size())
+}
+
+// statEntry and openEntry look at and open an entry's path (variables
+// for the tests of a failing stat and open: the tests run as root).
+var (
+	statEntry = os.Stat
+	openEntry = openRegular
+)
 
 // stop stops reading, waits (bounded by ctx) until every line read so far
 // is acknowledged, and closes the files. Safe to call twice.
@@ -315,6 +352,11 @@ func (t *Tailer) stop(ctx context.Context, handover bool) {
 			}
 		}
 		for _, f := range t.files {
+			// How far the file reaches is what a deletion while stopped
+			// would lose (reconcileSaved).
+			if size, err := f.size(); err == nil {
+				f.tr.sawSize(size)
+			}
 			f.f.Close()
 		}
 		// Under mu: the manager's poller may still ask following().
@@ -624,14 +666,28 @@ func (t *Tailer) checkPath() {
 		t.fail(err)
 		return
 	}
-	if fi.IsDir() {
-		t.fail(fmt.Errorf("%s is a directory", t.entry.Path))
+	if err := NotRegular(t.entry.Path, fi); err != nil {
+		t.notRegular(cur, err)
 		return
 	}
 	if cur != nil && cur.id == fileID(fi) {
 		return
 	}
 	t.open(cur)
+}
+
+// notRegular refuses what the path names now, a device, FIFO, socket or
+// directory (#26): /dev/zero would be read without end, a FIFO blocks. The
+// file the path named before is read to its end; a regular file that
+// appears later is new, read from its beginning.
+func (t *Tailer) notRegular(cur *openFile, err error) {
+	if cur != nil {
+		t.log.Info("the path no longer names a regular file; reading the old one to its end", "file_id", cur.id)
+		t.supersede(cur)
+	}
+	t.missing = true
+	t.m.store.SetCurrent(t.entry.Path, FilePos{})
+	t.fail(err)
 }
 
 func (t *Tailer) supersede(f *openFile) {
@@ -678,6 +734,7 @@ func (t *Tailer) closeRotated(ctx context.Context, f *openFile, err error) {
 		}
 	}
 	f.f.Close()
+	t.retireHead(f)
 	// Late acks (after a read error) must not bring the entry back.
 	f.tr.setRole(roleDetached)
 	t.m.store.DropRotated(t.entry.Path, f.id)
@@ -688,18 +745,15 @@ func (t *Tailer) closeRotated(ctx context.Context, f *openFile, err error) {
 // hands it to the reader; prev, the file the path named before, is read
 // to its end first.
 func (t *Tailer) open(prev *openFile) {
-	f, err := os.Open(t.entry.Path)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			t.awaiting()
-			return
-		}
-		t.fail(err)
+	f, fi, err := openEntry(t.entry.Path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		t.awaiting()
 		return
-	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
+	case errors.Is(err, ErrNotRegular):
+		t.notRegular(prev, err)
+		return
+	case err != nil:
 		t.fail(err)
 		return
 	}
@@ -708,16 +762,15 @@ func (t *Tailer) open(prev *openFile) {
 	saved, ok := t.m.store.Get(t.entry.Path)
 	switch {
 	case prev == nil && ok && saved.Current.FileID == id:
-		// A saved offset for the same file always wins.
+		// A saved offset for the same file always wins; that of a file
+		// that existed when its entry appeared is its end then
+		// (noteStart), as tail -F.
 		off = saved.Current.Offset
 		if off > fi.Size() {
 			t.log.Warn("file is shorter than the saved offset (truncated while stopped); reading it from the start",
 				"saved_offset", off, "size", fi.Size())
 			off = 0
 		}
-	case !t.opened && !ok && t.existedNew && !t.missing && t.entry.ReadFrom != "beginning":
-		// An existing file, seen for the first time: start at its end, as tail -F.
-		off = fi.Size()
 	default:
 		// A file that appeared later, or the new file after a rotation.
 		off = 0
@@ -733,8 +786,22 @@ func (t *Tailer) open(prev *openFile) {
 	t.adoptMissed(id, t.opened)
 	t.opened, t.missing, t.lastOpen = true, false, time.Now()
 	t.markSeen(id)
-	nf := &openFile{f: f, id: id, readOff: off, local: isLocalFS(f),
-		tr: newTracker(t.m.store, t.entry.Path, id, off, roleCurrent)}
+	nf := &openFile{f: f, id: id, readOff: off, local: isLocalFS(f), head: readHead(f, off),
+		tr: newTracker(t.m.store, t.entry.Path, id, off, roleCurrent, resumedGen(prev, saved, id, off))}
+	if off > 0 {
+		// What is saved with the offset goes on being saved with it; a
+		// fingerprint of the bytes before it is taken now if there is
+		// none, so that a rewrite while stopped is seen at the next
+		// start even if no line is read meanwhile (reconcileSaved).
+		pos := FilePos{FileID: id, Offset: off}
+		if ok && saved.Current.FileID == id && saved.Current.Offset == off {
+			pos = saved.Current
+		}
+		if pos.Check.Len == 0 {
+			pos.Check = readCheck(f, off)
+		}
+		nf.tr.resume(pos)
+	}
 	t.mu.Lock()
 	t.files = append(t.files, nf)
 	t.mu.Unlock()
@@ -744,6 +811,16 @@ func (t *Tailer) open(prev *openFile) {
 	case t.readWake <- struct{}{}:
 	default:
 	}
+}
+
+// resumedGen is the generation id of a file opened at off: the saved one
+// when reading resumes at the saved offset of the same file (the lines
+// sent again after a crash keep their ids), else 0, a new generation.
+func resumedGen(prev *openFile, saved PathPos, id FileID, off int64) GenID {
+	if prev == nil && saved.Current.FileID == id && saved.Current.Offset == off {
+		return saved.Current.Gen
+	}
+	return 0
 }
 
 func (t *Tailer) markSeen(id FileID) {
@@ -825,21 +902,26 @@ func (t *Tailer) adoptMissed(newID FileID, adopt bool) {
 	}
 	sort.Slice(cands, func(i, j int) bool { return cands[i].fi.ModTime().Before(cands[j].fi.ModTime()) })
 	for _, c := range cands {
-		f, err := os.Open(filepath.Join(dir, c.name))
+		f, fi, err := openRegular(filepath.Join(dir, c.name))
 		if err != nil {
 			continue
 		}
-		fi, err := f.Stat()
-		if err != nil || fileID(fi) != fileID(c.fi) {
+		if fileID(fi) != fileID(c.fi) {
 			f.Close()
 			continue
 		}
 		id := fileID(fi)
 		t.markSeen(id)
+		if t.knownHead(readHead(f, headBytes)) {
+			t.log.Info("rotated file not read: it begins like a file already read (a copy, as copytruncate leaves)",
+				"name", c.name, "file_id", id, "size", fi.Size())
+			f.Close()
+			continue
+		}
 		t.stats.rotations.Add(1)
 		t.log.Warn("found a rotated file never opened under the path; reading it from the start",
 			"name", c.name, "file_id", id, "size", fi.Size())
-		of := &openFile{f: f, id: id, tr: newTracker(t.m.store, t.entry.Path, id, 0, roleRotated)}
+		of := &openFile{f: f, id: id, tr: newTracker(t.m.store, t.entry.Path, id, 0, roleRotated, 0)}
 		of.lastGrowth.Store(time.Now().UnixNano())
 		of.superseded.Store(true)
 		t.mu.Lock()
@@ -880,7 +962,7 @@ func (t *Tailer) restoreRotated() {
 		var openErr error
 		for _, de := range ents {
 			fi, err := os.Stat(filepath.Join(dir, de.Name()))
-			if err != nil || fileID(fi) != r.FileID || fi.IsDir() {
+			if err != nil || fileID(fi) != r.FileID || !fi.Mode().IsRegular() {
 				continue
 			}
 			found, openErr = openRotated(filepath.Join(dir, de.Name()))
@@ -891,27 +973,32 @@ func (t *Tailer) restoreRotated() {
 				"file_id", r.FileID, "offset", r.Offset, "err", openErr)
 			continue
 		}
-		if found == nil || r.FileID == saved.Current.FileID {
-			if found != nil {
-				found.Close()
-			}
+		if found != nil && r.FileID == saved.Current.FileID {
+			found.Close()
 			t.log.Warn("rotated file not found again; it may not have been read to its end", "file_id", r.FileID, "offset", r.Offset)
 			t.m.store.DropRotated(t.entry.Path, r.FileID)
 			continue
 		}
+		if found != nil && !matches(found, r.Check) {
+			found.Close() // its inode was reused by another file
+			found = nil
+		}
+		if found == nil {
+			t.goneWhileStopped(r)
+			t.m.store.DropRotated(t.entry.Path, r.FileID)
+			continue
+		}
 		t.log.Info("resuming rotated file", "name", found.Name(), "file_id", r.FileID, "offset", r.Offset)
-		f := &openFile{f: found, id: r.FileID, readOff: r.Offset,
-			tr: newTracker(t.m.store, t.entry.Path, r.FileID, r.Offset, roleRotated)}
-		f.lastGrowth.Store(time.Now().UnixNano())
-		f.superseded.Store(true)
-		t.files = append(t.files, f)
+		t.resumeRotated(found, r)
 	}
-	t.hasRotated.Store(len(t.files) > 0)
 }
 
 // openRotated opens a rotated file found again at start (a variable for
 // the test of a failing open).
-var openRotated = os.Open
+var openRotated = func(path string) (*os.File, error) {
+	f, _, err := openRegular(path)
+	return f, err
+}
 
 // readDir lists a directory (a variable for the test that counts listings).
 var readDir = os.ReadDir
@@ -941,6 +1028,7 @@ func (t *Tailer) restartFile(f *openFile, size int64) {
 	t.log.Warn("file truncated; reading it again from the start", "file_id", f.id, "offset", f.readOff, "size", size)
 	t.stats.truncations.Add(1)
 	f.restartTracker(t.m.store, t.entry.Path)
+	t.retireHead(f)
 	f.readOff = 0
 	f.pending = nil
 	f.splitting = false
@@ -998,6 +1086,9 @@ func (t *Tailer) read(ctx context.Context, f *openFile) (int64, error) {
 		f.readOff += int64(n)
 		f.remember(buf[lookBack+have-back : lookBack+have+n])
 		data := buf[lookBack : lookBack+have+n]
+		if len(f.head) < headBytes {
+			t.keepHead(f, data, start)
+		}
 		complete := t.completeLines(data)
 		f.pending = append(f.pending[:0], data[complete:]...)
 		f.pendingRead = read
@@ -1045,6 +1136,7 @@ func (t *Tailer) emit(ctx context.Context, f *openFile, c *chunk, data []byte, b
 	held := reserved
 	limit := max(reserved, min(groupBytes, t.m.opts.BufferBytes/4))
 	var b *Batch
+	p := 0 // where the next line starts in data: b's lines end there
 	// flush sends b, first acquiring what it costs beyond what is held.
 	// Once sent, b belongs to the consumer: its cost is read before.
 	flush := func() bool {
@@ -1060,14 +1152,14 @@ func (t *Tailer) emit(ctx context.Context, f *openFile, c *chunk, data []byte, b
 			}
 			held = cost
 		}
-		if !t.send(ctx, f, b) {
+		if !t.send(ctx, f, b, checkOf(data[:p], base+int64(p))) {
 			return false
 		}
 		held -= cost
 		b = nil
 		return true
 	}
-	for p := 0; p < complete; {
+	for p < complete {
 		i := bytes.IndexByte(data[p:complete], '\n')
 		var end int
 		l := Line{Offset: base + int64(p)}
@@ -1141,21 +1233,32 @@ func (t *Tailer) flushPending(ctx context.Context, f *openFile) {
 	b := t.newBatch(f, nil, f.pendingRead)
 	b.add(Line{Offset: f.readOff - n, Data: append([]byte(nil), f.pending...), next: f.readOff})
 	b.cost = cost
+	c := checkOf(f.pending, f.readOff)
 	f.pending = nil
-	if !t.send(ctx, f, b) {
+	if !t.send(ctx, f, b, c) {
 		t.bud.Release(cost)
 		b.recycle()
 	}
 }
 
-// send registers the batch's lines with the file's tracker and hands the
-// batch over. If the tailer stops first, the lines are taken back (they
-// were never sent) and send reports false; the caller keeps the budget to
-// release and the batch.
-func (t *Tailer) send(ctx context.Context, f *openFile, b *Batch) bool {
+// send registers the batch's lines with the file's tracker, c (the
+// fingerprint of the bytes before the batch's end) with its last line, and
+// hands the batch over. If the tailer stops first, the lines are taken
+// back (they were never sent) and send reports false; the caller keeps the
+// budget to release and the batch.
+func (t *Tailer) send(ctx context.Context, f *openFile, b *Batch, c Check) bool {
+	if f.tr.fresh {
+		// The first lines of a new generation: its id is saved before
+		// any line carries it, so that a crash cannot give the lines sent
+		// again another id. A failed save is retried by the flush loop,
+		// which logs it; the lines are sent all the same.
+		_ = t.m.store.Sync()
+		f.tr.fresh = false
+	}
 	for i := range b.Lines {
 		b.Lines[i].seq = f.tr.add(b.Lines[i].next)
 	}
+	f.tr.checkLast(c)
 	n := len(b.Lines)
 	b.left.Store(int32(n))
 	t.stats.linesRead.Add(int64(n))
@@ -1189,6 +1292,7 @@ func (t *Tailer) status() Status {
 	s.Rotations = t.stats.rotations.Load()
 	s.Truncations = t.stats.truncations.Load()
 	s.Oversized = t.stats.oversized.Load()
+	s.LostBytes = t.stats.lostBytes.Load()
 	if saved, ok := t.m.store.Get(t.entry.Path); ok {
 		s.Committed = saved.Current.Offset
 		if fi, err := os.Stat(t.entry.Path); err == nil && fileID(fi) == saved.Current.FileID {

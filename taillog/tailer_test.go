@@ -30,6 +30,7 @@ type collector struct {
 	out     chan *Batch
 	mu      sync.Mutex
 	lines   []got
+	files   []GenID       // each line's file generation
 	batches int           // batches that held a line
 	paused  chan struct{} // closed = running
 	stop    chan struct{}
@@ -70,6 +71,7 @@ func (c *collector) run() {
 		for i := range b {
 			if !b[i].Skip {
 				c.lines = append(c.lines, got{b[i].Path(), b[i].Offset, string(b[i].Data)})
+				c.files = append(c.files, batch.File)
 			}
 		}
 		c.mu.Unlock()
@@ -124,20 +126,24 @@ func testOpts() Options {
 }
 
 type fixture struct {
-	dir   string
-	store *Positions
-	col   *collector
-	m     *Manager
+	dir       string // the logs
+	positions string // the positions file, in a directory of its own
+	store     *Positions
+	col       *collector
+	m         *Manager
 }
 
 func newFixture(t *testing.T, opts Options) *fixture {
 	t.Helper()
 	dir := t.TempDir()
-	store, err := LoadPositions(filepath.Join(dir, "positions.json"), discard())
+	// Apart from the logs, as data_dir is: a save in the logs' directory
+	// would wake their tailers (a file created and renamed there).
+	positions := filepath.Join(t.TempDir(), "positions.json")
+	store, err := LoadPositions(positions, discard())
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{dir: dir, store: store, col: newCollector()}
+	f := &fixture{dir: dir, positions: positions, store: store, col: newCollector()}
 	f.m = NewManager(opts, store, f.col.out, testLogger(t))
 	t.Cleanup(func() { f.m.Stop(); f.col.close() })
 	return f
@@ -335,13 +341,7 @@ func TestDeletedFileIsDrainedThenReleased(t *testing.T) {
 	f.col.resume()
 	checkSequence(t, f.col.wait(t, 5000), 5000)
 	f.waitState(t, log, StateWaiting)
-	deadline := time.Now().Add(5 * time.Second)
-	for openFDs(t, f.dir) > 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("descriptor of the deleted file not released")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitReleased(t, f.dir)
 	// Recreated: read from its beginning.
 	write(t, log, "reborn\n")
 	if l := f.col.wait(t, 5001); l[5000].data != "reborn" || l[5000].offset != 0 {
@@ -467,8 +467,9 @@ func testRestartResumesRotatedFile(t *testing.T, openFails bool) {
 	write(t, log+".1", numbered(10, 20)) // the old file grew while we were down
 
 	if openFails {
+		open := openRotated
 		openRotated = func(string) (*os.File, error) { return nil, syscall.EMFILE }
-		store, err := LoadPositions(filepath.Join(f.dir, "positions.json"), discard())
+		store, err := LoadPositions(f.positions, discard())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -477,7 +478,7 @@ func testRestartResumesRotatedFile(t *testing.T, openFails bool) {
 		m.Reconcile([]Entry{{Path: log, Topic: "t"}})
 		m.Stop()
 		col.close()
-		openRotated = os.Open
+		openRotated = open
 		if err := store.Flush(); err != nil {
 			t.Fatal(err)
 		}
@@ -485,7 +486,7 @@ func testRestartResumesRotatedFile(t *testing.T, openFails bool) {
 			t.Fatalf("after a failed open, the rotated positions are %+v, want the one kept", saved.Rotated)
 		}
 	}
-	store, err := LoadPositions(filepath.Join(f.dir, "positions.json"), discard())
+	store, err := LoadPositions(f.positions, discard())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,7 @@ func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, ni
 func TestTrackerWatermarkWithOutOfOrderAcks(t *testing.T) {
 	store, _ := LoadPositions(filepath.Join(t.TempDir(), "p.json"), discard())
 	id := FileID{Dev: 1, Ino: 2}
-	tr := newTracker(store, "/f", id, 100, roleCurrent)
+	tr := newTracker(store, "/f", id, 100, roleCurrent, 1)
 	// Lines end at 110, 120, ... 200 (ten lines of ten bytes from 100).
 	var seqs []uint64
 	for end := int64(110); end <= 200; end += 10 {
@@ -47,7 +47,7 @@ func TestTrackerWatermarkWithOutOfOrderAcks(t *testing.T) {
 
 func TestTrackerGrowsAndWaits(t *testing.T) {
 	store, _ := LoadPositions(filepath.Join(t.TempDir(), "p.json"), discard())
-	tr := newTracker(store, "/f", FileID{Ino: 1}, 0, roleCurrent)
+	tr := newTracker(store, "/f", FileID{Ino: 1}, 0, roleCurrent, 1)
 	const n = 1000 // beyond the initial ring size, with the head moving
 	seqs := make([]uint64, 0, n)
 	for i := 1; i <= n; i++ {
@@ -77,13 +77,13 @@ func TestTrackerGrowsAndWaits(t *testing.T) {
 
 func TestTrackerRoles(t *testing.T) {
 	store, _ := LoadPositions(filepath.Join(t.TempDir(), "p.json"), discard())
-	a := newTracker(store, "/f", FileID{Ino: 1}, 5, roleCurrent)
+	a := newTracker(store, "/f", FileID{Ino: 1}, 5, roleCurrent, 1)
 	s := a.add(10)
 	a.setRole(roleRotated)
-	b := newTracker(store, "/f", FileID{Ino: 2}, 0, roleCurrent)
+	b := newTracker(store, "/f", FileID{Ino: 2}, 0, roleCurrent, 1)
 	a.ack(s)
 	p, _ := store.Get("/f")
-	if p.Current != (FilePos{FileID{Ino: 2}, 0}) || len(p.Rotated) != 1 || p.Rotated[0] != (FilePos{FileID{Ino: 1}, 10}) {
+	if p.Current != (FilePos{FileID: FileID{Ino: 2}, Offset: 0, Gen: 1}) || len(p.Rotated) != 1 || p.Rotated[0] != (FilePos{FileID: FileID{Ino: 1}, Offset: 10, Gen: 1}) {
 		t.Fatalf("positions %+v", p)
 	}
 	// A detached tracker (truncated content) moves nothing.

@@ -13,6 +13,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -31,8 +32,9 @@ import (
 
 func main() {
 	agentBin := flag.String("agent", "bin/logagent", "the logagent binary to run")
-	etcdPort := flag.Int("etcd-port", 23790, "client port of the embedded etcd (0 = any)")
-	kafkaPort := flag.Int("kafka-port", 19092, "port of the in-process Kafka (0 = any)")
+	// Free ports by default: fixed ones clashed with the e2e suite's Kafka.
+	etcdPort := flag.Int("etcd-port", 0, "client port of the embedded etcd (0 = a free one)")
+	kafkaPort := flag.Int("kafka-port", 0, "port of the in-process Kafka (0 = a free one)")
 	duration := flag.Duration("duration", 0, "stop after this long (0 = until Ctrl-C)")
 	flag.Parse()
 	if err := run(*agentBin, *etcdPort, *kafkaPort, *duration); err != nil {
@@ -43,7 +45,23 @@ func main() {
 
 const host = "demo"
 
-func say(format string, args ...any) { fmt.Printf("\033[1m[demo]\033[0m "+format+"\n", args...) }
+// color is set when stdout is a terminal: no escape codes into a pipe or file.
+var color = isTerminal(os.Stdout)
+
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// tag is a bracketed prefix, in the given SGR style on a terminal.
+func tag(name, sgr string) string {
+	if !color {
+		return "[" + name + "]"
+	}
+	return "\033[" + sgr + "m[" + name + "]\033[0m"
+}
+
+func say(format string, args ...any) { fmt.Printf(tag("demo", "1")+" "+format+"\n", args...) }
 
 func run(agentBin string, etcdPort, kafkaPort int, duration time.Duration) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -89,7 +107,12 @@ func run(agentBin string, etcdPort, kafkaPort int, duration time.Duration) error
 	}
 	say("etcd: put %s '%s'", key, value)
 
-	cfg, err := testenv.WriteConfig(dir, host, k.Addrs, e.Endpoint, "")
+	httpPort, err := testenv.FreePort()
+	if err != nil {
+		return err
+	}
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", httpPort)
+	cfg, err := testenv.WriteConfig(dir, host, k.Addrs, e.Endpoint, "[agent]\nhttp_addr = "+httpAddr+"\n")
 	if err != nil {
 		return err
 	}
@@ -99,7 +122,7 @@ func run(agentBin string, etcdPort, kafkaPort int, duration time.Duration) error
 		return err
 	}
 	say("started %s -config %s (pid %d)", agentBin, cfg, agent.Process.Pid)
-	go prefix("\033[2m[agent]\033[0m ", stderr)
+	go prefix(tag("agent", "2")+" ", stderr)
 
 	consumed := make(chan struct{})
 	go func() { consume(ctx, k.Addrs); close(consumed) }()
@@ -108,10 +131,15 @@ func run(agentBin string, etcdPort, kafkaPort int, duration time.Duration) error
 	fmt.Printf("\n  etcdctl --endpoints %s put %s '%s'\n  echo hello >> %s\n\n", e.Endpoint, key,
 		mustJSON([]map[string]string{{"path": first, "topic": "web_log"}, {"path": second, "topic": "second_log"}}), second)
 	say("(the demo does the same by itself in 8 seconds; Ctrl-C to stop)")
+	say("the agent's health, metrics and status:")
+	fmt.Printf("\n  curl http://%s/healthz\n  curl -s http://%s/metrics | grep ^logagent_file\n  etcdctl --endpoints %s get /logagent/%s/status --print-value-only\n\n",
+		httpAddr, httpAddr, e.Endpoint, host)
 
 	tick := time.NewTicker(700 * time.Millisecond)
 	defer tick.Stop()
 	added := time.After(8 * time.Second)
+	shown := time.After(5 * time.Second)
+	secondLines := 0
 	for n := 0; ; {
 		select {
 		case <-ctx.Done():
@@ -124,7 +152,11 @@ func run(agentBin string, etcdPort, kafkaPort int, duration time.Duration) error
 			}
 			say("agent exited 0")
 			return nil
+		case <-shown:
+			showState(ctx, cli, httpAddr)
 		case <-added:
+			added = nil
+			shown = time.After(3 * time.Second)
 			v := mustJSON([]map[string]string{{"path": first, "topic": "web_log"}, {"path": second, "topic": "second_log", "read_from": "beginning"}})
 			appendLine(second, "a line written before the entry existed")
 			if _, err := cli.Put(ctx, key, v); err == nil {
@@ -135,7 +167,8 @@ func run(agentBin string, etcdPort, kafkaPort int, duration time.Duration) error
 			appendLine(first, fmt.Sprintf(`127.0.0.1 - - [%s] "GET /item/%d HTTP/1.1" 200 %d`, time.Now().Format("02/Jan/2006:15:04:05 -0700"), n, 100+n))
 			if n%3 == 0 {
 				if _, err := os.Stat(second); err == nil {
-					appendLine(second, fmt.Sprintf("second file, line %d", n/3))
+					secondLines++
+					appendLine(second, fmt.Sprintf("second file, line %d", secondLines))
 				}
 			}
 		}
@@ -162,8 +195,35 @@ func consume(ctx context.Context, addrs []string) {
 				h = append(h, x.Key+"="+string(x.Value))
 			}
 			sort.Strings(h)
-			fmt.Printf("\033[32m[kafka]\033[0m %s/%d@%d  %s  %q\n", r.Topic, r.Partition, r.Offset, strings.Join(h, " "), r.Value)
+			fmt.Printf(tag("kafka", "32")+" %s/%d@%d  %s  %q\n", r.Topic, r.Partition, r.Offset, strings.Join(h, " "), r.Value)
 		})
+	}
+}
+
+// showState prints what an operator would look at: /healthz, the file
+// metrics and the status key.
+func showState(ctx context.Context, cli *clientv3.Client, httpAddr string) {
+	hc := &http.Client{Timeout: 2 * time.Second}
+	if resp, err := hc.Get("http://" + httpAddr + "/healthz"); err == nil {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		say("GET /healthz: %s %s", resp.Status, strings.TrimSpace(string(b)))
+	}
+	if resp, err := hc.Get("http://" + httpAddr + "/metrics"); err == nil {
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			if l := sc.Text(); strings.HasPrefix(l, "logagent_file_lines_acked_total") || strings.HasPrefix(l, "logagent_file_lag_bytes") {
+				say("GET /metrics: %s", l)
+			}
+		}
+		resp.Body.Close()
+	}
+	if r, err := cli.Get(ctx, "/logagent/"+host+"/status"); err == nil && len(r.Kvs) == 1 {
+		v := string(r.Kvs[0].Value)
+		if len(v) > 300 {
+			v = v[:300] + "…"
+		}
+		say("etcd: /logagent/%s/status = %s", host, v)
 	}
 }
 

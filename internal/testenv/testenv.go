@@ -158,6 +158,7 @@ type Record struct {
 	Topic     string
 	Partition int32
 	Offset    int64
+	Key       []byte
 	Value     []byte
 	Headers   map[string]string
 	Timestamp time.Time
@@ -197,7 +198,7 @@ func (c *Consumer) Poll(ctx context.Context, d time.Duration) ([]Record, error) 
 		for _, x := range r.Headers {
 			h[x.Key] = string(x.Value)
 		}
-		out = append(out, Record{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Value: r.Value, Headers: h,
+		out = append(out, Record{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Key: r.Key, Value: r.Value, Headers: h,
 			Timestamp: r.Timestamp})
 	})
 	return out, err
@@ -264,4 +265,30 @@ func join(s []string) string {
 		out += x
 	}
 	return out
+}
+
+// AlterConfig sets key to value on a topic (typ kmsg.ConfigResourceTypeTopic,
+// name the topic) or on the brokers (kmsg.ConfigResourceTypeBroker, name ""),
+// as kafka-configs --alter does.
+func (k *Kafka) AlterConfig(typ kmsg.ConfigResourceType, name, key, value string) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(k.Addrs...))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	req := kmsg.NewPtrIncrementalAlterConfigsRequest()
+	r := kmsg.NewIncrementalAlterConfigsRequestResource()
+	r.ResourceType, r.ResourceName = typ, name
+	c := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+	c.Name, c.Value = key, kmsg.StringPtr(value)
+	r.Configs = append(r.Configs, c)
+	req.Resources = append(req.Resources, r)
+	resp, err := req.RequestWith(context.Background(), cl)
+	if err == nil && len(resp.Resources) > 0 {
+		err = kerr.ErrorForCode(resp.Resources[0].ErrorCode)
+	}
+	if err != nil {
+		return fmt.Errorf("set %s=%s on %s: %w", key, value, name, err)
+	}
+	return nil
 }
