@@ -111,6 +111,7 @@ func New(cfg *conf.Config, log *slog.Logger, version string) (*Agent, error) {
 		Retry:   a.metrics.retries.Inc,
 		Latency: func(d time.Duration) { a.metrics.ackLatency.Observe(d.Seconds()) },
 		GiveUp:  func(*kafka.Message, error) { a.metrics.givenUp.Inc() },
+		Topic:   a.onTopic,
 	}, log.With("component", "kafka"))
 	if err != nil {
 		return nil, err
@@ -143,6 +144,10 @@ func New(cfg *conf.Config, log *slog.Logger, version string) (*Agent, error) {
 		MaxReadDelay:    cfg.Agent.MaxReadDelay,
 		ShutdownTimeout: cfg.Agent.ShutdownTimeout,
 		LineOverhead:    lineOverhead(a.prod, host),
+		// A topic gets more than its refused share once Kafka took a
+		// line of it (onTopic): one that does not exist must not fill the
+		// budget before its first refusal is back.
+		ConfirmTopics: true,
 	}, store, a.lines, log.With("component", "taillog"))
 	if a.httpL, err = a.listenHTTP(); err != nil {
 		a.mgr.Stop()
@@ -214,7 +219,14 @@ func (a *Agent) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return
 		}
-		a.src.Run(ctx, func(es []etcd.Entry) { a.mgr.Reconcile(toTail(es)) })
+		a.src.Run(ctx, func(es []etcd.Entry) {
+			te := toTail(es)
+			a.mgr.Reconcile(te)
+			// The lines of a refused topic no entry names any more (its
+			// entry corrected) leave memory: their files are read again
+			// for the topic they name now.
+			a.prod.Forget(collected(te))
+		})
 	}()
 
 	<-ctx.Done()
@@ -391,7 +403,7 @@ func lineOverhead(p kafka.Producer, host string) int64 {
 
 func (a *Agent) onAck(m *kafka.Message, err error) {
 	l := m.Meta.(*taillog.Line)
-	if err != nil {
+	if err != nil && !errors.Is(err, kafka.ErrNotSent) {
 		a.log.Error("line can never be sent to Kafka; skipped", "path", l.Path(), "offset", l.Offset,
 			"bytes", len(l.Data), "err", err)
 	}

@@ -63,13 +63,19 @@ const host = "test-host"
 
 func newHarness(t testing.TB, client string) *harness {
 	t.Helper()
+	return newHarnessOn(t, client, func() (*testenv.Kafka, error) { return testenv.StartKafka(0) })
+}
+
+// newHarnessOn is newHarness with the Kafka startKafka starts.
+func newHarnessOn(t testing.TB, client string, startKafka func() (*testenv.Kafka, error)) *harness {
+	t.Helper()
 	h := &harness{t: t, dir: t.TempDir(), client: client}
 	var err error
 	if h.etcd, err = testenv.StartEtcd(h.dir, 0); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(h.etcd.Close)
-	if h.kafka, err = testenv.StartKafka(0); err != nil {
+	if h.kafka, err = startKafka(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(h.kafka.Close)

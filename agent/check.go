@@ -2,12 +2,14 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -73,16 +75,24 @@ func Check(ctx context.Context, cfg *conf.Config, w io.Writer) int {
 				report(false, "entry", "%v", p)
 			}
 		}
+		if err == nil {
+			for _, ts := range runningRefused(ctx, cli, host, cfg.Etcd.DialTimeout) {
+				report(false, "topic", "%s (the running agent says, since %s); files waiting: %s", ts.Reason,
+					ts.Since.UTC().Format(time.RFC3339), strings.Join(ts.Files, ", "))
+			}
+		}
 	}
 	if err != nil {
 		report(false, "etcd", "%s: %v", strings.Join(cfg.Etcd.Endpoints, ","), err)
 	}
 
 	topics := []string{}
+	files := map[string][]string{} // per topic
 	for _, e := range entries {
 		if !slices.Contains(topics, e.Topic) {
 			topics = append(topics, e.Topic)
 		}
+		files[e.Topic] = append(files[e.Topic], e.Path)
 		switch fi, err := os.Stat(e.Path); {
 		case os.IsNotExist(err):
 			note("file", "%s -> %s: does not exist yet; read from its beginning when it appears", e.Path, e.Topic)
@@ -112,7 +122,8 @@ func Check(ctx context.Context, cfg *conf.Config, w io.Writer) int {
 		if st.Exists {
 			report(true, "topic", "%s: %d partitions", st.Topic, st.Partitions)
 		} else {
-			note("topic", "%s does not exist: the broker must auto-create it (auto.create.topics.enable) or it must be created", st.Topic)
+			note("topic", "topic %s does not exist on the brokers: the broker must create it on first use (auto.create.topics.enable) or it must be created; until then %s wait",
+				st.Topic, strings.Join(files[st.Topic], ", "))
 		}
 		switch {
 		case st.LimitErr != nil:
@@ -144,4 +155,22 @@ func checkDataDir(dir string) error {
 		return fmt.Errorf("data_dir %s has less than 1 MiB free", dir)
 	}
 	return nil
+}
+
+// runningRefused is the refused topics in the running agent's status key
+// (none when the agent does not run or its status cannot be read).
+func runningRefused(ctx context.Context, cli *clientv3.Client, host string, timeout time.Duration) []TopicStatus {
+	gctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	resp, err := cli.Get(gctx, etcd.StatusKey(host))
+	if err != nil || len(resp.Kvs) == 0 {
+		return nil
+	}
+	var st struct {
+		Topics []TopicStatus `json:"refused_topics"`
+	}
+	if json.Unmarshal(resp.Kvs[0].Value, &st) != nil {
+		return nil
+	}
+	return st.Topics
 }

@@ -37,15 +37,16 @@ func (a *Agent) etcdHealthy() error {
 }
 
 // Health is nil when Kafka and etcd are reachable, else says why not.
+// A topic Kafka refuses is unhealthy too, with the files waiting on it.
 func (a *Agent) Health() error {
-	return joinHealth(a.prod.Healthy(), a.etcdHealthy())
+	return joinHealth(a.prod.Healthy(), a.etcdHealthy(), topicsHealth(a.Topics()))
 }
 
-func joinHealth(kafkaErr, etcdErr error) error {
+func joinHealth(kafkaErr, etcdErr, topicsErr error) error {
 	if kafkaErr != nil {
 		kafkaErr = fmt.Errorf("kafka: %w", kafkaErr)
 	}
-	return errors.Join(kafkaErr, etcdErr)
+	return errors.Join(kafkaErr, etcdErr, topicsErr)
 }
 
 // listenHTTP opens http_addr in New, so that a taken port is a start
@@ -100,6 +101,8 @@ type Status struct {
 	Health    string           `json:"health"`
 	Config    etcd.State       `json:"config"`
 	Files     []taillog.Status `json:"files"`
+	// Topics Kafka refuses, with the files waiting on them.
+	Topics []TopicStatus `json:"refused_topics,omitempty"`
 	// TopicLimits are the topics whose message size limit on the brokers
 	// is below [kafka] max_message_bytes, each with what it means.
 	TopicLimits []kafka.TopicLimit `json:"topic_limits,omitempty"`
@@ -115,7 +118,10 @@ type statusSummary struct {
 	Health []bool
 	Config etcd.State
 	Files  []taillog.FileState
-	Limits []kafka.TopicLimit
+	// Refused is each refused topic's reason: a topic refused or taken
+	// again is published at once.
+	Refused []string
+	Limits  []kafka.TopicLimit
 
 	// The errors, for the status published with this summary: not
 	// compared (unexported, so not in the publisher's JSON).
@@ -124,8 +130,13 @@ type statusSummary struct {
 
 func (a *Agent) statusSummary() statusSummary {
 	kafkaErr, etcdErr := a.prod.Healthy(), a.etcdHealthy()
-	return statusSummary{Health: []bool{kafkaErr == nil, etcdErr == nil}, Config: a.src.State(),
+	sum := statusSummary{Health: []bool{kafkaErr == nil, etcdErr == nil}, Config: a.src.State(),
 		Files: a.mgr.States(), Limits: a.prod.Limits(), kafkaErr: kafkaErr, etcdErr: etcdErr}
+	// The reasons only: the files waiting are in the status's files.
+	for _, r := range a.prod.Topics() {
+		sum.Refused = append(sum.Refused, r.Reason())
+	}
+	return sum
 }
 
 // snapshot returns the agent's current status, with the health and config
@@ -133,7 +144,8 @@ func (a *Agent) statusSummary() statusSummary {
 // are read after sum's.
 func (a *Agent) snapshot(sum statusSummary) (Status, statusSummary) {
 	health := "ok"
-	if err := joinHealth(sum.kafkaErr, sum.etcdErr); err != nil {
+	topics := a.Topics()
+	if err := joinHealth(sum.kafkaErr, sum.etcdErr, topicsHealth(topics)); err != nil {
 		health = err.Error()
 	}
 	files := a.mgr.Status()
@@ -141,9 +153,12 @@ func (a *Agent) snapshot(sum statusSummary) (Status, statusSummary) {
 		files = []taillog.Status{}
 	}
 	written := statusSummary{Health: sum.Health, Config: sum.Config, Files: make([]taillog.FileState, len(files)), Limits: sum.Limits}
+	for _, t := range topics {
+		written.Refused = append(written.Refused, t.Reason)
+	}
 	for i, f := range files {
 		written.Files[i] = f.FileState()
 	}
 	return Status{Host: a.host, Owner: a.owner, Version: a.version, StartTime: a.started, Updated: time.Now(),
-		Health: health, Config: sum.Config, Files: files, TopicLimits: sum.Limits}, written
+		Health: health, Config: sum.Config, Files: files, Topics: topics, TopicLimits: sum.Limits}, written
 }

@@ -20,6 +20,8 @@ type metrics struct {
 	applied      prometheus.Counter
 	rejected     prometheus.Counter
 	posErrors    prometheus.Counter
+	// topicRefusals counts, per topic, the times Kafka began refusing it.
+	topicRefusals *prometheus.CounterVec
 }
 
 func newMetrics(a *Agent) *metrics {
@@ -43,12 +45,14 @@ func newMetrics(a *Agent) *metrics {
 			Help: "Collect configs rejected (the last good one stays in force)."}),
 		posErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "logagent_positions_save_errors_total",
 			Help: "Failed saves of positions.json (retried every second)."}),
+		topicRefusals: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "logagent_topic_refusals_total",
+			Help: "Times Kafka began refusing the topic (it does not exist, is not authorised...)."}, []string{"topic"}),
 	}
 	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "logagent_build_info",
 		Help: "Always 1; the version is a label."}, []string{"version"})
 	build.WithLabelValues(a.version).Set(1)
 	reg.MustRegister(m.sendErrors, m.retries, m.givenUp, m.ackLatency, m.watchRestart, m.applied, m.rejected,
-		m.posErrors, build, &stateCollector{a: a},
+		m.posErrors, m.topicRefusals, build, &stateCollector{a: a},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -70,6 +74,18 @@ var (
 	descInFlight = prometheus.NewDesc("logagent_producer_in_flight", "Lines handed to the producer and not yet acknowledged.", nil, nil)
 	descKafkaUp  = prometheus.NewDesc("logagent_kafka_up", "1 when the last contact with Kafka succeeded.", nil, nil)
 	descEtcdUp   = prometheus.NewDesc("logagent_etcd_up", "1 when the etcd connection is ready.", nil, nil)
+
+	descTopicRefused = prometheus.NewDesc("logagent_topic_refused",
+		"1 while Kafka refuses the topic: its files are not read further and its lines wait; reason says why in plain words, error is Kafka's.",
+		[]string{"topic", "reason", "error"}, nil)
+	descTopicSince = prometheus.NewDesc("logagent_topic_refused_since_seconds", "When Kafka began refusing the topic (unix time).",
+		[]string{"topic"}, nil)
+	descTopicWaiting = prometheus.NewDesc("logagent_topic_waiting_files", "Files of a refused topic whose reading waits for it.",
+		[]string{"topic"}, nil)
+	descFileWaiting = prometheus.NewDesc("logagent_file_waiting_for_topic", "1 for a file whose reading waits for its topic, which Kafka refuses.",
+		fileLabels, nil)
+	descTopicBuffer = prometheus.NewDesc("logagent_topic_buffer_bytes",
+		"Bytes of the topic read and not yet acknowledged (a refused topic holds at most a quarter of buffer_bytes).", []string{"topic"}, nil)
 )
 
 // stateCollector reads the agent's state at scrape time.
@@ -77,7 +93,8 @@ type stateCollector struct{ a *Agent }
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRead, descAcked, descBytes, descOffset, descLag, descRotated, descTrunc,
-		descOversize, descLost, descState, descBuffer, descBufMax, descInFlight, descKafkaUp, descEtcdUp} {
+		descOversize, descLost, descState, descBuffer, descBufMax, descInFlight, descKafkaUp, descEtcdUp,
+		descTopicRefused, descTopicSince, descTopicWaiting, descFileWaiting, descTopicBuffer} {
 		ch <- d
 	}
 }
@@ -113,6 +130,22 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descInFlight, prometheus.GaugeValue, float64(c.a.mgr.InFlight()))
 	ch <- prometheus.MustNewConstMetric(descKafkaUp, prometheus.GaugeValue, up(c.a.prod.Healthy() == nil))
 	ch <- prometheus.MustNewConstMetric(descEtcdUp, prometheus.GaugeValue, up(c.a.etcdHealthy() == nil))
+	refused := map[string]bool{}
+	for _, t := range c.a.Topics() {
+		refused[t.Topic] = true
+		ch <- prometheus.MustNewConstMetric(descTopicRefused, prometheus.GaugeValue, 1, t.Topic, t.Reason, t.Error)
+		ch <- prometheus.MustNewConstMetric(descTopicSince, prometheus.GaugeValue, float64(t.Since.Unix()), t.Topic)
+		ch <- prometheus.MustNewConstMetric(descTopicWaiting, prometheus.GaugeValue, float64(len(t.Files)), t.Topic)
+		for _, f := range t.Files {
+			ch <- prometheus.MustNewConstMetric(descFileWaiting, prometheus.GaugeValue, 1, f, t.Topic)
+		}
+	}
+	for _, b := range c.a.mgr.TopicBudgets() {
+		ch <- prometheus.MustNewConstMetric(descTopicBuffer, prometheus.GaugeValue, float64(b.Bytes), b.Topic)
+		if !refused[b.Topic] {
+			ch <- prometheus.MustNewConstMetric(descTopicRefused, prometheus.GaugeValue, 0, b.Topic, "", "")
+		}
+	}
 }
 
 func up(b bool) float64 {

@@ -20,17 +20,21 @@ import (
 // franzProducer uses franz-go's kgo.Client. kgo retries retriable errors
 // itself (RecordRetries and RecordDeliveryTimeout are left unlimited). A
 // promise still fails for errors kgo does not retry: those about the
-// record itself (invalid) give it up; the others (a topic not authorized
-// yet, a producer ID fenced...) may pass, and the record is produced
-// again after a backoff, never dropped. A record refused as too large is
+// record itself (invalid) give it up; the others (a topic that does not
+// exist or is not authorized, a producer ID fenced...) may pass, and the
+// gate produces the record again after a backoff, never dropping it,
+// while the other topics go on. A record refused as too large is
 // produced again in smaller batches (the topic's limit, learned), or in a
-// batch of its own; only a record too large by itself is given up.
+// batch of its own; only a record too large by itself is given up. Such a
+// record stays in the client for the gate (not settled) until it is
+// taken or given up, so that its topic's held records wait for it.
 type franzProducer struct {
 	cl    *kgo.Client
 	ack   AckFunc
 	hooks Hooks
 	log   *slog.Logger
 	health
+	*gate
 	once sync.Once
 	// promiseFn is fp.promise, made once: a method value allocates.
 	promiseFn func(*kgo.Record, error)
@@ -41,10 +45,9 @@ type franzProducer struct {
 	ctx       context.Context
 	cancel    context.CancelFunc // on Close: retries stop
 	retryMu   sync.Mutex
-	retryQ    []*Message // refused for a reason that may pass, oldest first
+	retryQ    []*Message // purged, or waiting for the alone client: produced again
 	retryWake chan struct{}
-	failing   atomic.Bool // records are being refused: logged once, and once when it ends
-	tooLargeQ []refused   // under retryMu: refused as too large, judged by retryLoop
+	tooLargeQ []refused // under retryMu: refused as too large, judged by retryLoop
 
 	limits   *topicLimits
 	batchMax int // batches to a topic of unknown limit
@@ -74,14 +77,15 @@ func franzOpts(c conf.Kafka, batchMax func(topic string) int32) ([]kgo.Opt, erro
 		kgo.ProducerBatchMaxBytesFn(batchMax),
 		kgo.ProducerLinger(c.Linger),
 		// Like sarama: let the broker create a missing topic (if it allows
-		// it), and never give up on a topic that does not exist yet: its
-		// lines wait, they are not dropped.
+		// it). A topic that does not exist fails its records after a few
+		// metadata loads, so that the gate sees the refusal, holds the
+		// topic's lines back (they are not dropped) and says why.
 		kgo.AllowAutoTopicCreation(),
 		// KIP-714 telemetry pushed to the broker: kgo compresses it with
 		// lz4's default 4 MiB blocks, two of them held for good (8 MiB, a
 		// third of the agent's heap). The agent's metrics are on /metrics.
 		kgo.DisableClientMetrics(),
-		kgo.UnknownTopicRetries(-1),
+		kgo.UnknownTopicRetries(3),
 		kgo.RetryBackoffFn(func(n int) time.Duration { return backoff(c.RetryBackoff, n) }),
 		// Our read budget bounds the bytes in flight; these are a second fence.
 		kgo.MaxBufferedBytes(64 << 20),
@@ -168,6 +172,7 @@ func newFranz(c conf.Kafka, ack AckFunc, hooks Hooks, log *slog.Logger) (*franzP
 		batchMax: batchMaxBytes(c), built: map[string]int{}}
 	fp.promiseFn = fp.promise
 	fp.ctx, fp.cancel = context.WithCancel(context.Background())
+	fp.gate = newGate(func(m *Message) error { return fp.resend(fp.ctx, m) }, ack, hooks, c.RetryBackoff, log)
 	opts, err := franzOpts(c, fp.madeBatchLimit)
 	if err != nil {
 		return nil, err
@@ -187,6 +192,7 @@ func newFranz(c conf.Kafka, ack AckFunc, hooks Hooks, log *slog.Logger) (*franzP
 	}, fp.limitChanged)
 	fp.probe = startProber(c.Brokers, 2*time.Second, log)
 	go fp.retryLoop()
+	go fp.gate.run()
 	return fp, nil
 }
 
@@ -246,7 +252,19 @@ func (fp *franzProducer) Limits() []TopicLimit { return fp.limits.Limits() }
 
 func (fp *franzProducer) Send(ctx context.Context, m *Message) error {
 	fp.limits.see(ctx, m.Topic)
-	stamp(m, &fp.sends)
+	if fp.admit(m) {
+		stamp(m, &fp.sends)
+		fp.cl.Produce(ctx, fp.record(m), fp.promiseFn)
+	}
+	return ctx.Err()
+}
+
+// resend produces m again (the gate, retryLoop): in a batch of its own
+// when its batch was refused as too large in a batch sized to its topic.
+func (fp *franzProducer) resend(ctx context.Context, m *Message) error {
+	if m.alone {
+		return fp.sendAlone(ctx, m)
+	}
 	fp.cl.Produce(ctx, fp.record(m), fp.promiseFn)
 	return ctx.Err()
 }
@@ -299,13 +317,12 @@ func (fp *franzProducer) promise(r *kgo.Record, err error) {
 	frecs.Put(fr)
 	switch {
 	case err == nil:
-		if fp.failing.Swap(false) {
-			fp.log.Info("Kafka takes records again")
-		}
+		fp.taken(m) // before the ack, which may reuse m
 		fp.hooks.observe(m)
 		fp.ack(m, nil)
 	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, kgo.ErrClientClosed):
 		// Not sent: the line is read again on the next start.
+		fp.settled(m)
 	case errors.Is(err, kerr.MessageTooLarge) || errors.Is(err, kerr.RecordListTooLarge):
 		// The batch may hold many small records: retryLoop judges each.
 		sent := 0
@@ -317,32 +334,25 @@ func (fp *franzProducer) promise(r *kgo.Record, err error) {
 		fp.retryMu.Unlock()
 		fp.wakeRetry()
 	case isPurged(err):
+		if fp.dropped(m) {
+			return // Forget purged its topic
+		}
 		// The topic's partitions are made again (limitChanged): nothing failed.
 		fp.retryMu.Lock()
 		fp.retryQ = append(fp.retryQ, m)
 		fp.retryMu.Unlock()
 		fp.wakeRetry()
 	case recordRefused(err):
-		fp.log.Error("Kafka refused a record for good", "topic", m.Topic, "err", err)
-		if fp.hooks.GiveUp != nil {
-			fp.hooks.GiveUp(m, err)
-		}
-		fp.ack(m, err)
+		fp.giveUp(m, err)
 	default:
 		fp.set(err)
 		if fp.hooks.Error != nil {
 			fp.hooks.Error(err)
 		}
-		if !fp.failing.Swap(true) {
-			fp.log.Warn("Kafka refused records; producing them again until it takes them", "topic", m.Topic, "err", err)
-		}
 		if errors.Is(err, kerr.InvalidTimestamp) {
 			restamp(m, &fp.restamped, fp.log)
 		}
-		fp.retryMu.Lock()
-		fp.retryQ = append(fp.retryQ, m)
-		fp.retryMu.Unlock()
-		fp.wakeRetry()
+		fp.refused(m, err)
 	}
 }
 
@@ -363,22 +373,21 @@ func recordRefused(err error) bool {
 	return errors.Is(err, kerr.InvalidTopicException) || errors.Is(err, kerr.InvalidRecord)
 }
 
-// retryLoop produces refused records again, oldest first, after a backoff
-// that grows while they keep being refused.
+// retryLoop produces again, after a backoff, the records refused as too
+// large (judged first: smaller batches, one of its own, or given up) and
+// those purged. They have not left the client for the gate, so they skip
+// it; records refused for a reason that may pass go back to the gate.
 func (fp *franzProducer) retryLoop() {
-	for attempt := 1; ; attempt++ {
+	for {
 		select {
 		case <-fp.ctx.Done():
 			return
 		case <-fp.retryWake:
 		}
-		if !fp.failing.Load() {
-			attempt = 1
-		}
 		select {
 		case <-fp.ctx.Done():
 			return
-		case <-time.After(backoff(fp.first, attempt)):
+		case <-time.After(backoff(fp.first, 1)):
 		}
 		fp.retryMu.Lock()
 		q, big := fp.retryQ, fp.tooLargeQ
@@ -386,14 +395,13 @@ func (fp *franzProducer) retryLoop() {
 		fp.retryMu.Unlock()
 		q = append(fp.limits.judge(big, fp.batchLimit, fp.giveUp), q...)
 		for _, m := range q {
+			if fp.dropped(m) {
+				continue // Forget let its topic go meanwhile
+			}
 			if fp.hooks.Retry != nil {
 				fp.hooks.Retry()
 			}
-			send := fp.Send
-			if m.alone {
-				send = fp.sendAlone
-			}
-			if send(fp.ctx, m) != nil {
+			if fp.resend(fp.ctx, m) != nil {
 				return // closing: not acked, read again on the next start
 			}
 		}
@@ -402,11 +410,20 @@ func (fp *franzProducer) retryLoop() {
 
 // giveUp acks m, which can never be sent, with err.
 func (fp *franzProducer) giveUp(m *Message, err error) {
+	fp.settled(m)
 	fp.log.Error("Kafka refused a record for good", "topic", m.Topic, "err", err)
 	if fp.hooks.GiveUp != nil {
 		fp.hooks.GiveUp(m, err)
 	}
 	fp.ack(m, err)
+}
+
+// Forget also fails the probe kgo holds for a dropped topic: kgo gives
+// up on a topic that does not exist only after several metadata loads.
+func (fp *franzProducer) Forget(inUse []string) {
+	if dropped := fp.forget(inUse); len(dropped) > 0 {
+		fp.cl.PurgeTopicsFromProducing(dropped...)
+	}
 }
 
 // RecordBytes: the pooled frec, and kgo's promise entry and the record's
@@ -417,6 +434,7 @@ func (fp *franzProducer) Close(ctx context.Context) error {
 	var err error
 	fp.once.Do(func() {
 		fp.cancel()
+		fp.gate.close()
 		fp.probe.Stop()
 		fp.aloneMu.Lock()
 		fp.aloneClosed = true
@@ -424,6 +442,7 @@ func (fp *franzProducer) Close(ctx context.Context) error {
 		fp.aloneMu.Unlock()
 		done := make(chan struct{})
 		go func() {
+			<-fp.gate.done
 			fp.limits.Stop()
 			// Records still buffered fail with ErrClientClosed and are not acked.
 			if alone != nil {

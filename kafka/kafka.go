@@ -80,6 +80,12 @@ type Producer interface {
 	Close(ctx context.Context) error
 	// Healthy reports whether the brokers were reachable recently.
 	Healthy() error
+	// Topics is the state of every topic Kafka refuses.
+	Topics() []TopicStatus
+	// Forget drops the records waiting for a refused topic that is not
+	// in inUse (acked with ErrNotSent): their lines are read again by the
+	// tailers that read their files now.
+	Forget(inUse []string)
 	// RecordBytes is the memory the backend holds for each record in
 	// flight besides the Message and the bytes it points to (its own
 	// record struct and bookkeeping): a share of the read budget.
@@ -95,6 +101,10 @@ type Hooks struct {
 	Retry   func()                      // a message is sent again
 	Latency func(d time.Duration)       // send to ack
 	GiveUp  func(m *Message, err error) // a message that can never be sent
+	// Topic: Kafka refuses topic's records (err, the first refusal) or,
+	// with a nil err, takes them (its first record, or again). Called in
+	// order for a topic; it must not block.
+	Topic func(topic string, err error)
 }
 
 // health is what both backends report as Healthy: the brokers' TCP

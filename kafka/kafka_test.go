@@ -56,13 +56,19 @@ func (a *acks) wait(t *testing.T, n int) {
 
 func newProducer(t *testing.T, client string, brokers []string, tweak func(*conf.Kafka)) (Producer, *acks) {
 	t.Helper()
+	return newProducerHooks(t, client, brokers, Hooks{}, tweak)
+}
+
+// newProducerHooks is newProducer with hooks.
+func newProducerHooks(t *testing.T, client string, brokers []string, hooks Hooks, tweak func(*conf.Kafka)) (Producer, *acks) {
+	t.Helper()
 	c := conf.Default().Kafka
 	c.Client, c.Brokers, c.Linger, c.RetryBackoff = client, brokers, time.Millisecond, 20*time.Millisecond
 	if tweak != nil {
 		tweak(&c)
 	}
 	a := &acks{c: make(chan struct{}, 10000)}
-	p, err := New(c, a.ack, Hooks{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	p, err := New(c, a.ack, hooks, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,15 +21,18 @@ import (
 
 // saramaProducer wraps sarama's AsyncProducer. sarama retries a failed
 // batch itself, without limit (keeping order with the idempotent
-// producer); what still fails comes back on Errors and is queued here to
-// be sent again after a backoff, so that nothing is dropped.
+// producer); what still fails comes back on Errors and the gate sends it
+// again after a backoff, so that nothing is dropped, while the topics
+// Kafka takes go on.
 //
 // sarama cuts every topic's batches to one size (Producer.MaxMessageBytes).
 // A topic whose limit on the brokers is lower (learned by topicLimits)
 // gets a producer of its own, one per limit, that cuts them smaller; a
 // record refused in a batch sized to its topic's limit is sent again by a
 // producer that puts one record in each batch. Only a record refused
-// alone is given up.
+// alone is given up. A record refused as too large stays in the client
+// for the gate (not settled) until it is taken or given up, so that its
+// topic's held records wait for it.
 type saramaProducer struct {
 	cfg   *sarama.Config
 	addrs []string
@@ -44,25 +47,25 @@ type saramaProducer struct {
 	limits  *topicLimits
 	admin   *kgo.Client // DescribeConfigs, for limits
 	closing chan struct{}
-	senders sync.WaitGroup // connect and retryLoop: they must end before AsyncClose
+	senders sync.WaitGroup // connect, retryLoop and the gate: they must end before AsyncClose
 	readers sync.WaitGroup // successes and errors: they end when sarama is closed
 	once    sync.Once
 	closed  chan struct{}
 
 	mu       sync.Mutex
-	retries  []*Message // failed, to be sent again
+	retries  []*Message // judged, waiting for their producer to be made
 	tooLarge []refused  // refused as too large: judged by retryLoop
 	reroute  bool       // a topic's limit changed: retryLoop makes its route
 	all      []*saramaRoute
-	sized    map[int]*saramaRoute // by batch limit; only retryLoop
-	alone    *saramaRoute         // one record per batch; made by retryLoop
-	resume   chan struct{}        // non-nil while failed messages are re-sent: Send waits
-	resuming atomic.Bool          // resume != nil: Send looks at it only then
+	sized    map[int]*saramaRoute        // by batch limit; only retryLoop
+	alone    atomic.Pointer[saramaRoute] // one record per batch; made by retryLoop
+	resume   chan struct{}               // non-nil while records are sent again smaller: Send waits
+	resuming atomic.Bool                 // resume != nil: Send looks at it only then
 	retryCh  chan struct{}
-	seq      atomic.Uint64 // send order, to re-send failed messages in it
-	inflight atomic.Int64  // messages handed to sarama, not yet back
+	inflight atomic.Int64 // messages handed to sarama, not yet back
 
 	health
+	*gate
 	sends     atomic.Uint64
 	restamped atomic.Uint64 // records Kafka refused for their timestamp (restamp)
 }
@@ -118,8 +121,8 @@ func saramaConfig(c conf.Kafka) (*sarama.Config, error) {
 	}
 	// sarama retries in order (idempotent, one request in flight), so it
 	// is left to retry for a long time: an outage delays lines but neither
-	// drops nor reorders them. What still comes back on Errors is queued
-	// and sent again by retryLoop.
+	// drops nor reorders them. What still comes back on Errors is sent
+	// again by the gate.
 	// sarama keeps per-retry state (Retry.Max+1 entries per partition):
 	// 1,000 retries with a backoff capped at 10 s is hours of outage.
 	cfg.Producer.Retry.Max = 1000
@@ -156,6 +159,7 @@ func newSarama(c conf.Kafka, ack AckFunc, hooks Hooks, log *slog.Logger) (*saram
 	sp := &saramaProducer{cfg: cfg, addrs: c.Brokers, ack: ack, hooks: hooks, log: log, first: c.RetryBackoff,
 		ready: make(chan struct{}), closing: make(chan struct{}), retryCh: make(chan struct{}, 1),
 		sized: map[int]*saramaRoute{}}
+	sp.gate = newGate(sp.resend, ack, hooks, c.RetryBackoff, log)
 	sp.admin, err = kgo.NewClient(kgo.SeedBrokers(c.Brokers...), kgo.ClientID("logagent"), kgo.DisableClientMetrics())
 	if err != nil {
 		return nil, fmt.Errorf("franz-go client for topic configs: %w", err)
@@ -184,8 +188,9 @@ func (sp *saramaProducer) connect() {
 				sp.log.Info("connected to Kafka", "brokers", sp.addrs)
 			}
 			close(sp.ready)
-			sp.senders.Add(1)
+			sp.senders.Add(2)
 			go sp.retryLoop()
+			go func() { defer sp.senders.Done(); sp.gate.run() }()
 			return
 		}
 		sp.set(err)
@@ -215,7 +220,10 @@ func (sp *saramaProducer) start(p sarama.AsyncProducer, limit int) *saramaRoute 
 // routeOf returns the producer m goes to.
 func (sp *saramaProducer) routeOf(m *Message) *saramaRoute {
 	if m.alone {
-		return sp.alone
+		if r := sp.alone.Load(); r != nil {
+			return r
+		}
+		return nil
 	}
 	if rs := sp.routes.Load(); rs != nil {
 		if r, ok := (*rs)[m.Topic]; ok {
@@ -266,11 +274,11 @@ func (sp *saramaProducer) limitChanged(topic string) {
 // if alone needs it. A producer that cannot be made (Kafka away) leaves
 // its records where they were: they are refused again and come back.
 func (sp *saramaProducer) makeRoutes(alone bool) {
-	if alone && sp.alone == nil {
+	if alone && sp.alone.Load() == nil {
 		if p, err := sarama.NewAsyncProducer(sp.addrs, sp.routeConfig(0)); err != nil {
 			sp.log.Error("cannot make a producer for records sent one per batch; retrying", "err", err)
 		} else {
-			sp.alone = sp.start(p, 0)
+			sp.alone.Store(sp.start(p, 0))
 		}
 	}
 	routes := map[string]*saramaRoute{}
@@ -329,33 +337,50 @@ func (sp *saramaProducer) Send(ctx context.Context, m *Message) error {
 	// A new topic's limit is learned first: a topic that needs smaller
 	// batches gets its producer (retryLoop) before its first record.
 	sp.limits.see(ctx, m.Topic)
-	// While failed messages are being sent again, nothing new goes in:
-	// they must reach the partition before anything read after them.
+	if !sp.admit(m) {
+		return nil // held by the gate: its topic is refused
+	}
+	stamp(m, &sp.sends)
+	return sp.enqueue(ctx.Done(), m)
+}
+
+// resend is the gate's send: m again, or a record its topic held back.
+func (sp *saramaProducer) resend(m *Message) error { return sp.enqueue(nil, m) }
+
+// enqueue hands m to its producer. While records refused as too large
+// are sent again smaller, or a topic switches producer, nothing new goes
+// in: they must reach the partition before anything read after them.
+func (sp *saramaProducer) enqueue(stop <-chan struct{}, m *Message) error {
 	if sp.resuming.Load() {
-		if err := sp.waitResumed(ctx); err != nil {
+		if err := sp.waitResumed(stop); err != nil {
+			sp.settled(m)
 			return err
 		}
 	}
-	stamp(m, &sp.sends)
-	m.seq = sp.seq.Add(1)
+	r := sp.routeOf(m)
+	if r == nil {
+		r = sp.main // no alone producer (yet): refused again, and judged
+	}
 	sp.inflight.Add(1)
-	if err := sp.input(ctx.Done(), sp.routeOf(m).p, sp.message(m)); err != nil {
+	if err := sp.input(stop, r.p, sp.message(m)); err != nil {
 		sp.inflight.Add(-1)
+		sp.settled(m)
 		return err
 	}
 	return nil
 }
 
-// waitResumed waits until the failed messages were sent again.
-func (sp *saramaProducer) waitResumed(ctx context.Context) error {
+// waitResumed waits until the records refused as too large were sent
+// again.
+func (sp *saramaProducer) waitResumed(stop <-chan struct{}) error {
 	sp.mu.Lock()
 	resume := sp.resume
 	sp.mu.Unlock()
 	if resume != nil {
 		select {
 		case <-resume:
-		case <-ctx.Done():
-			return ctx.Err()
+		case <-stop:
+			return context.Canceled
 		case <-sp.closing:
 			return errors.New("producer closed")
 		}
@@ -426,6 +451,7 @@ func (sp *saramaProducer) successes(r *saramaRoute) {
 		m := pm.Metadata.(*Message)
 		release(pm)
 		sp.set(nil)
+		sp.taken(m) // before the ack, which may reuse m
 		sp.hooks.observe(m)
 		sp.ack(m, nil)
 		sp.inflight.Add(-1)
@@ -454,10 +480,7 @@ func (sp *saramaProducer) errors(r *saramaRoute) {
 			continue
 		}
 		if fatal(pe.Err) {
-			if sp.hooks.GiveUp != nil {
-				sp.hooks.GiveUp(f, pe.Err)
-			}
-			sp.ack(f, pe.Err)
+			sp.giveUp(f, pe.Err)
 			sp.inflight.Add(-1)
 			continue
 		}
@@ -465,19 +488,13 @@ func (sp *saramaProducer) errors(r *saramaRoute) {
 		if errors.Is(pe.Err, sarama.ErrInvalidTimestamp) {
 			restamp(f, &sp.restamped, sp.log)
 		}
-		sp.mu.Lock()
-		if sp.resume == nil {
-			sp.log.Warn("Kafka send failed; holding new lines and retrying the failed ones in order", "topic", f.Topic, "err", pe.Err)
-		}
-		sp.holdLocked()
-		sp.retries = append(sp.retries, f)
-		sp.mu.Unlock()
+		sp.refused(f, pe.Err)
 		sp.inflight.Add(-1)
-		sp.kickRetry()
 	}
 }
 
-// holdLocked makes Send wait until retryLoop has sent again what failed.
+// holdLocked makes Send wait until retryLoop has sent again what was
+// refused as too large, or made a topic's new producer.
 func (sp *saramaProducer) holdLocked() {
 	if sp.resume == nil {
 		sp.resume = make(chan struct{})
@@ -503,18 +520,21 @@ func saramaTooLarge(err error) bool {
 
 // giveUp acks m, which can never be sent, with err.
 func (sp *saramaProducer) giveUp(m *Message, err error) {
+	sp.settled(m)
 	if sp.hooks.GiveUp != nil {
 		sp.hooks.GiveUp(m, err)
 	}
 	sp.ack(m, err)
 }
 
-// retryLoop sends failed messages again, in the order they were first
-// sent, after a backoff that grows with consecutive failures. sarama
-// hands back in any order the messages it gave up on, and new ones keep
-// coming: so recovery first waits until every message sarama holds has
-// come back, then sends the failed ones sorted, and lets new messages in
-// only once a round went through without a failure.
+// retryLoop sends the records refused as too large again, judged (in
+// smaller batches, one of its own, or given up), in the order they were
+// first sent, and switches a topic whose limit changed to its producer.
+// sarama hands back in any order the messages it gave up on, and new
+// ones keep coming: so it first waits until every message sarama holds
+// has come back, then sends the refused ones sorted, and lets new
+// messages in only once a round went through without a refusal. Records
+// refused for a reason that may pass are the gate's.
 func (sp *saramaProducer) retryLoop() {
 	defer sp.senders.Done()
 	for attempt := 1; ; attempt++ {
@@ -543,6 +563,9 @@ func (sp *saramaProducer) retryLoop() {
 		sort.Slice(batch, func(i, j int) bool { return batch[i].seq < batch[j].seq })
 		var prev *saramaRoute
 		for _, m := range batch {
+			if sp.dropped(m) {
+				continue // Forget let its topic go meanwhile
+			}
 			if sp.hooks.Retry != nil {
 				sp.hooks.Retry()
 			}
@@ -575,19 +598,20 @@ func (sp *saramaProducer) retryLoop() {
 			sp.resuming.Store(false)
 			attempt = 0
 			if len(batch) > 0 {
-				sp.log.Info("Kafka takes lines again; failed lines re-sent in order", "lines", len(batch))
+				sp.log.Info("records refused as too large sent again in order", "lines", len(batch))
 			}
 		}
 		sp.mu.Unlock()
 	}
 }
 
-// waitDrained waits until sarama holds no message of ours: each has come
-// back as a success or an error. It polls: sarama has no such signal.
+// waitDrained waits until sarama holds no message of ours, besides those
+// of topics Kafka refuses (refusedInClient): each has come back as a
+// success or an error. It polls: sarama has no such signal.
 func (sp *saramaProducer) waitDrained() bool {
 	t := time.NewTicker(5 * time.Millisecond)
 	defer t.Stop()
-	for sp.inflight.Load() > 0 {
+	for sp.inflight.Load()-sp.refusedInClient() > 0 {
 		select {
 		case <-sp.closing:
 			return false
@@ -616,6 +640,7 @@ func (sp *saramaProducer) Close(ctx context.Context) error {
 	sp.once.Do(func() {
 		sp.probe.Stop()
 		close(sp.closing)
+		sp.gate.close()
 		go func() {
 			sp.limits.Stop()
 			sp.admin.Close()

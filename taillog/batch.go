@@ -68,6 +68,7 @@ type Batch struct {
 	tr          *tracker
 	st          *tailerStats
 	m           *Manager
+	bud         *topicBudget
 	ch          *chunk // the read buffer Data points into (nil: own copy)
 	cost        int64  // its share of the read budget
 	left        atomic.Int32
@@ -79,7 +80,7 @@ var batches = sync.Pool{New: func() any { return new(Batch) }}
 func (t *Tailer) newBatch(f *openFile, ch *chunk, read time.Time) *Batch {
 	b := batches.Get().(*Batch)
 	b.path, b.topic = t.entry.Path, t.entry.Topic
-	b.tr, b.st, b.m = f.tr, &t.stats, t.m
+	b.tr, b.st, b.m, b.bud = f.tr, &t.stats, t.m, t.bud
 	b.Read = read
 	b.File = f.tr.gen
 	if ch != nil {
@@ -99,7 +100,7 @@ func (b *Batch) done() {
 	n := int64(len(b.Lines))
 	b.st.acked.Add(n)
 	b.m.inFlight.Add(-n)
-	b.m.budget.Release(b.cost)
+	b.bud.Release(b.cost)
 	if b.pinned.Load() {
 		return
 	}

@@ -14,8 +14,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/sync/semaphore"
 )
 
 // Options tune every tailer of a manager.
@@ -35,6 +33,9 @@ type Options struct {
 	// BufferBytes bounds the memory really held, even for short lines.
 	// 0 means DefaultLineOverhead.
 	LineOverhead int64
+	// ConfirmTopics holds every topic to a quarter of BufferBytes until
+	// SetTopicOK(topic, true): until Kafka has taken one of its lines.
+	ConfirmTopics bool
 }
 
 // Manager runs the tailers for a set of entries.
@@ -111,7 +112,7 @@ func NewManager(opts Options, store *Positions, out chan<- *Batch, log *slog.Log
 		opts.PollInterval = time.Second
 	}
 	m := &Manager{opts: opts, store: store, out: out, log: log,
-		budget:   &budget{sem: semaphore.NewWeighted(opts.BufferBytes)},
+		budget:   newBudget(opts.BufferBytes, opts.ConfirmTopics),
 		watch:    newWatcher(log),
 		tailers:  map[string]*Tailer{},
 		pollStop: make(chan struct{}), pollDone: make(chan struct{})}
@@ -193,7 +194,7 @@ func (m *Manager) Reconcile(entries []Entry) {
 	m.mu.Unlock()
 	// Stopped before their successors start: two tailers never read one
 	// file at once.
-	m.stopAll(stopping)
+	m.stopAll(stopping, true)
 	for _, e := range entries {
 		m.mu.Lock()
 		_, ok := m.tailers[e.Path]
@@ -210,7 +211,9 @@ func (m *Manager) Reconcile(entries []Entry) {
 	}
 }
 
-func (m *Manager) stopAll(ts []*Tailer) {
+// stopAll stops ts; handover: their paths may be read by new tailers
+// (Reconcile), which own the saved offsets from then on.
+func (m *Manager) stopAll(ts []*Tailer, handover bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), m.opts.ShutdownTimeout)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -218,7 +221,7 @@ func (m *Manager) stopAll(ts []*Tailer) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			t.stop(ctx)
+			t.stop(ctx, handover)
 			m.log.Info("stopped collecting", "path", t.entry.Path, "topic", t.entry.Topic)
 		}()
 	}
@@ -244,7 +247,7 @@ func (m *Manager) Stop() {
 	}
 	m.tailers = nil
 	m.mu.Unlock()
-	m.stopAll(ts)
+	m.stopAll(ts, false)
 	m.watch.close()
 }
 
@@ -297,25 +300,6 @@ func (m *Manager) list() []*Tailer {
 		ts = append(ts, t)
 	}
 	return ts
-}
-
-// budget bounds the bytes read and not yet acknowledged, and counts them.
-type budget struct {
-	sem  *semaphore.Weighted
-	used atomic.Int64
-}
-
-func (b *budget) Acquire(ctx context.Context, n int64) error {
-	if err := b.sem.Acquire(ctx, n); err != nil {
-		return err
-	}
-	b.used.Add(n)
-	return nil
-}
-
-func (b *budget) Release(n int64) {
-	b.used.Add(-n)
-	b.sem.Release(n)
 }
 
 // BufferedBytes is how much of BufferBytes is in use.

@@ -165,6 +165,7 @@ func (f *openFile) restartTracker(store *Positions, path string) {
 type Tailer struct {
 	entry Entry
 	m     *Manager
+	bud   *topicBudget // its topic's share of the read budget
 	log   *slog.Logger
 
 	wake     chan struct{} // pokes the watcher
@@ -208,7 +209,7 @@ type tailerStats struct {
 }
 
 func newTailer(m *Manager, e Entry) *Tailer {
-	t := &Tailer{entry: e, m: m, wake: make(chan struct{}, 1), readWake: make(chan struct{}, 1),
+	t := &Tailer{entry: e, m: m, bud: m.budget.topic(e.Topic), wake: make(chan struct{}, 1), readWake: make(chan struct{}, 1),
 		hurry: make(chan struct{}, 1), gather: time.NewTimer(time.Hour),
 		log: m.log.With("path", e.Path, "topic", e.Topic)}
 	t.gather.Stop()
@@ -331,7 +332,7 @@ var (
 
 // stop stops reading, waits (bounded by ctx) until every line read so far
 // is acknowledged, and closes the files. Safe to call twice.
-func (t *Tailer) stop(ctx context.Context) {
+func (t *Tailer) stop(ctx context.Context, handover bool) {
 	t.stopOnce.Do(func() {
 		t.cancel()
 		t.poke(true)
@@ -342,6 +343,12 @@ func (t *Tailer) stop(ctx context.Context) {
 				_, n := f.tr.position()
 				t.log.Warn("stopped before Kafka acknowledged every line read; they are sent again on the next start",
 					"in_flight", n, "file_offset", f.readOff)
+				if handover {
+					// Their late acks must not move the saved offset: a
+					// successor (the entry's topic changed) owns it now
+					// and reads them again from it.
+					f.tr.setRole(roleDetached)
+				}
 			}
 		}
 		for _, f := range t.files {
@@ -1036,7 +1043,7 @@ func (t *Tailer) read(ctx context.Context, f *openFile) (int64, error) {
 	for ctx.Err() == nil {
 		// Reserve budget before reading: when Kafka is slow the reserve
 		// blocks and the file is simply not read further.
-		if err := t.m.budget.Acquire(ctx, int64(size)); err != nil {
+		if err := t.bud.Acquire(ctx, int64(size)); err != nil {
 			return total, nil
 		}
 		have, back := len(f.pending), f.lastLen
@@ -1053,7 +1060,7 @@ func (t *Tailer) read(ctx context.Context, f *openFile) (int64, error) {
 		n, err := f.pread(buf[lookBack+have-back:lookBack+have+size], f.readOff-int64(back))
 		if err == nil && back > 0 && (n < back || !bytes.Equal(buf[lookBack+have-back:lookBack+have], f.last[:back])) {
 			c.release()
-			t.m.budget.Release(int64(size))
+			t.bud.Release(int64(size))
 			if !f.lastGone() {
 				// A short read that was not the file's end (some
 				// network and FUSE file systems): read again later.
@@ -1065,7 +1072,7 @@ func (t *Tailer) read(ctx context.Context, f *openFile) (int64, error) {
 		n -= back
 		if n <= 0 {
 			c.release()
-			t.m.budget.Release(int64(size))
+			t.bud.Release(int64(size))
 			return total, err
 		}
 		// The lines' read time, their records' timestamp: taken once the
@@ -1138,9 +1145,9 @@ func (t *Tailer) emit(ctx context.Context, f *openFile, c *chunk, data []byte, b
 			// Nothing is held while waiting: readers that each kept their
 			// reservation while asking for more could hold the whole
 			// budget between them, with nothing in flight to free it.
-			t.m.budget.Release(held)
+			t.bud.Release(held)
 			held = 0
-			if err := t.m.budget.Acquire(ctx, cost); err != nil {
+			if err := t.bud.Acquire(ctx, cost); err != nil {
 				return false
 			}
 			held = cost
@@ -1199,7 +1206,7 @@ func (t *Tailer) emit(ctx context.Context, f *openFile, c *chunk, data []byte, b
 		// Not sent (stopping): never acked, its offsets never committed.
 		b.recycle()
 	}
-	t.m.budget.Release(held)
+	t.bud.Release(held)
 }
 
 // completeLines is how much of data emit sends: up to its last newline,
@@ -1220,7 +1227,7 @@ const groupBytes = 256 << 10
 func (t *Tailer) flushPending(ctx context.Context, f *openFile) {
 	n := int64(len(f.pending))
 	cost := n + t.m.opts.LineOverhead
-	if err := t.m.budget.Acquire(ctx, cost); err != nil {
+	if err := t.bud.Acquire(ctx, cost); err != nil {
 		return
 	}
 	b := t.newBatch(f, nil, f.pendingRead)
@@ -1229,7 +1236,7 @@ func (t *Tailer) flushPending(ctx context.Context, f *openFile) {
 	c := checkOf(f.pending, f.readOff)
 	f.pending = nil
 	if !t.send(ctx, f, b, c) {
-		t.m.budget.Release(cost)
+		t.bud.Release(cost)
 		b.recycle()
 	}
 }

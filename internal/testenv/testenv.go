@@ -107,6 +107,49 @@ func StartKafkaDir(port int, dataDir string) (*Kafka, error) {
 	return &Kafka{C: c, Addrs: c.ListenAddrs()}, nil
 }
 
+// StartKafkaStrict starts kfake on port (0 = any free one) like a
+// production broker: it creates no topic on demand
+// (auto.create.topics.enable=false), only topics.
+func StartKafkaStrict(port int, topics ...string) (*Kafka, error) {
+	opts := []kfake.Opt{kfake.NumBrokers(1), kfake.DefaultNumPartitions(1)}
+	if port != 0 {
+		opts = append(opts, kfake.Ports(port))
+	}
+	if len(topics) > 0 {
+		opts = append(opts, kfake.SeedTopics(1, topics...))
+	}
+	c, err := kfake.NewCluster(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("start kfake: %w", err)
+	}
+	return &Kafka{C: c, Addrs: c.ListenAddrs()}, nil
+}
+
+// CreateTopic creates topic (one partition), as an operator would, and
+// returns its id (what newer produce requests name it by).
+func (k *Kafka) CreateTopic(topic string) ([16]byte, error) {
+	var id [16]byte
+	cl, err := kgo.NewClient(kgo.SeedBrokers(k.Addrs...))
+	if err != nil {
+		return id, err
+	}
+	defer cl.Close()
+	req := kmsg.NewPtrCreateTopicsRequest()
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, 1, 1
+	req.Topics = append(req.Topics, rt)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return id, fmt.Errorf("create topic %s: %w", topic, err)
+	}
+	if err := kerr.ErrorForCode(resp.Topics[0].ErrorCode); err != nil {
+		return id, fmt.Errorf("create topic %s: %w", topic, err)
+	}
+	return resp.Topics[0].TopicID, nil
+}
+
 // Close stops the cluster.
 func (k *Kafka) Close() { k.once.Do(k.C.Close) }
 
