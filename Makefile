@@ -48,11 +48,14 @@ deps:
 	bash scripts/deps.sh
 
 ## bench: Go benchmarks of the hot paths, then the peer comparison (kcat, rsyslog,
-## bare sarama and franz-go loops) on one broker: in-process kfake, or BROKERS=host:port.
+## bare sarama and franz-go loops) on one broker: in-process kfake, or BROKERS=host:port;
+## then the fleet simulation (10,000 agents on one real etcd, 10 minutes).
 bench:
 	bash scripts/bench-deps.sh
 	$(GO) test -run '^$$' -bench . -benchmem ./taillog ./kafka ./agent
 	$(GO) run ./bench -runs 3 -out bench/results.md
+	bash scripts/etcd.sh install
+	$(GO) run ./bench/fleet -out bench/results-fleet.md
 
 ## install: copies what `make build` made; it builds nothing (so `sudo make install` does not
 ## compile as root). The example config becomes /etc/logagent/config.ini only when there is none.
