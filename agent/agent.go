@@ -447,14 +447,25 @@ func (a *Agent) logEtcdHealth(ctx context.Context, every time.Duration) {
 	}
 }
 
-// resolveHost is [agent] host, or this host's outbound IP when it is empty.
+// resolveHost is [agent] host, or when it is empty this machine's name
+// (host_from = hostname, the default) or outbound IP (host_from = ip).
 func resolveHost(c conf.Agent) (string, error) {
 	if c.Host != "" {
 		return c.Host, nil
 	}
-	ip, err := utils.OutboundIP()
-	if err != nil {
-		return "", fmt.Errorf("[agent] host is empty and %w; set host", err)
+	if c.HostFrom == conf.HostFromIP {
+		ip, err := utils.OutboundIP()
+		if err != nil {
+			return "", fmt.Errorf("[agent] host is empty and %w; set host", err)
+		}
+		return ip, nil
 	}
-	return ip, nil
+	name, err := os.Hostname()
+	if err != nil {
+		return "", fmt.Errorf("[agent] host is empty and the host name is unknown (%w); set host", err)
+	}
+	if err := conf.CheckHost(name); err != nil {
+		return "", fmt.Errorf("[agent] host is empty and this machine's name cannot be used: %w; set host", err)
+	}
+	return name, nil
 }

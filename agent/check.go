@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"slices"
 	"strings"
@@ -20,10 +21,12 @@ import (
 )
 
 // Check verifies what the agent needs, as `logagent check` does: etcd and
-// the host's collect config, Kafka and the topics, and each file. It
-// writes one line per finding to w and returns the number of problems.
-// A file that does not exist yet is reported but is not a problem: the
-// agent waits for it.
+// the host's collect config, Kafka and the topics, each file, and the
+// metrics address. It writes one line per finding to w and returns the
+// number of problems. Levels: FAIL is what would keep the agent from
+// starting or a line from being shipped (the agent would log an error);
+// note is what works now but is worth knowing (a file or key that does not
+// exist yet: the agent waits for it).
 func Check(ctx context.Context, cfg *conf.Config, w io.Writer) int {
 	problems := 0
 	report := func(ok bool, what, format string, args ...any) {
@@ -44,6 +47,7 @@ func Check(ctx context.Context, cfg *conf.Config, w io.Writer) int {
 		return problems
 	}
 	report(true, "config", "host %s, data_dir %s", host, cfg.Agent.DataDir)
+	checkHTTPAddr(cfg.Agent.HTTPAddr, report, note)
 	if err := checkDataDir(cfg.Agent.DataDir); err != nil {
 		report(false, "data", "%v", err)
 	} else {
@@ -61,7 +65,7 @@ func Check(ctx context.Context, cfg *conf.Config, w io.Writer) int {
 		switch {
 		case err != nil:
 		case len(resp.Kvs) == 0:
-			report(false, "etcd", "%s: key %s does not exist (nothing to collect)", strings.Join(cfg.Etcd.Endpoints, ","), etcd.ConfigKey(host))
+			note("etcd", "%s: key %s does not exist: nothing to collect until it is put", strings.Join(cfg.Etcd.Endpoints, ","), etcd.ConfigKey(host))
 		default:
 			var problems []error
 			entries, problems, err = etcd.ParseEntries(resp.Kvs[0].Value)
@@ -83,9 +87,16 @@ func Check(ctx context.Context, cfg *conf.Config, w io.Writer) int {
 		}
 	}
 	if err != nil {
-		report(false, "etcd", "%s: %v", strings.Join(cfg.Etcd.Endpoints, ","), err)
+		if why := dialReason(cfg.Etcd.Endpoints, time.Second); why != "" {
+			report(false, "etcd", "%s (is etcd running? check [etcd] endpoints)", why)
+		} else {
+			report(false, "etcd", "%s: %v", strings.Join(cfg.Etcd.Endpoints, ","), err)
+		}
 	}
 
+	if os.Geteuid() == 0 && len(entries) > 0 && !serviceUserExists() {
+		note("file", "ran as root, which reads every file; user %s (the service's) does not exist here, so what it may read was not checked", serviceUser)
+	}
 	topics := []string{}
 	files := map[string][]string{} // per topic
 	for _, e := range entries {
@@ -108,13 +119,21 @@ func Check(ctx context.Context, cfg *conf.Config, w io.Writer) int {
 				continue
 			}
 			f.Close()
+			if why := unreadableByService(e.Path); why != "" {
+				report(false, "file", "%s -> %s: readable as %s, but %s", e.Path, e.Topic, currentUser(), why)
+				continue
+			}
 			report(true, "file", "%s -> %s: readable, %d bytes", e.Path, e.Topic, fi.Size())
 		}
 	}
 
 	n, states, err := kafka.Check(cfg.Kafka, topics)
 	if err != nil {
-		report(false, "kafka", "%v", err)
+		if why := dialReason(cfg.Kafka.Brokers, time.Second); why != "" {
+			report(false, "kafka", "%s (is Kafka running? check [kafka] brokers)", why)
+		} else {
+			report(false, "kafka", "%v", err)
+		}
 		return problems
 	}
 	report(true, "kafka", "%s: %d brokers", strings.Join(cfg.Kafka.Brokers, ","), n)
@@ -173,4 +192,20 @@ func runningRefused(ctx context.Context, cli *clientv3.Client, host string, time
 		return nil
 	}
 	return st.Topics
+}
+
+// checkHTTPAddr reports whether the agent could listen on http_addr: a
+// taken port fails its start.
+func checkHTTPAddr(addr string, report func(bool, string, string, ...any), note func(string, string, ...any)) {
+	if addr == "" {
+		note("http", "[agent] http_addr is empty: no /metrics, /readyz or /status")
+		return
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		report(false, "http", "[agent] http_addr %s: %v (another program, or a logagent already running here, holds it)", addr, err)
+		return
+	}
+	l.Close()
+	report(true, "http", "%s is free for /metrics, /readyz and /status", addr)
 }

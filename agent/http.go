@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -32,7 +33,12 @@ func (a *Agent) etcdHealthy() error {
 	case connectivity.Ready, connectivity.Idle:
 		return nil
 	default:
-		return fmt.Errorf("etcd %s: connection %s", strings.Join(a.cfg.Etcd.Endpoints, ","), st)
+		// gRPC's state (TRANSIENT_FAILURE) says nothing an operator can
+		// act on: a dial says what fails.
+		if why := dialReason(a.cfg.Etcd.Endpoints, time.Second); why != "" {
+			return fmt.Errorf("etcd %s (is etcd running? check [etcd] endpoints)", why)
+		}
+		return fmt.Errorf("etcd %s: reachable, but the connection is not ready (%s); TLS or authentication?", strings.Join(a.cfg.Etcd.Endpoints, ","), strings.ToLower(st.String()))
 	}
 }
 
@@ -65,12 +71,36 @@ func (a *Agent) listenHTTP() (net.Listener, error) {
 func (a *Agent) serveHTTP(ctx context.Context, l net.Listener) {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(a.metrics.reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+	// Readiness: can it ship now (Kafka, etcd, no refused topic)?
+	// /healthz is its older name.
+	ready := func(w http.ResponseWriter, r *http.Request) {
 		if err := a.Health(); err != nil {
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)
 			return
 		}
 		fmt.Fprintln(w, "ok")
+	}
+	mux.HandleFunc("/readyz", ready)
+	mux.HandleFunc("/healthz", ready)
+	// Liveness: the process works. etcd or Kafka down is no reason to
+	// restart an agent that ships on its cache and holds lines meanwhile.
+	mux.HandleFunc("/livez", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "logagent "+a.version+" ("+a.host+")\n\n"+
+			"/metrics        Prometheus metrics\n"+
+			"/readyz         200 when it can ship now (Kafka, etcd, topics), else 503 and why (/healthz: the same)\n"+
+			"/livez          200 while the process works\n"+
+			"/status         this agent's status, every file (JSON)\n"+
+			"/debug/pprof/   Go profiles\n")
+	})
+	mux.HandleFunc("/status", func(w http.ResponseWriter, r *http.Request) {
+		st, _ := a.snapshot(a.statusSummary())
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		enc.Encode(st)
 	})
 	// Profiles, for "why is it using CPU or memory" (http_addr is loopback by default).
 	mux.HandleFunc("/debug/pprof/", pprof.Index)

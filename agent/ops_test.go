@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -77,6 +79,16 @@ func TestMetricsAndHealthz(t *testing.T) {
 			}
 		}
 		waitHTTP(t, base+"/healthz", "200", func(c int, _ string) bool { return c == 200 })
+		for _, ep := range []struct{ path, want string }{
+			{"/readyz", "ok"}, {"/livez", "ok"}, {"/", "/readyz"}, {"/status", `"lines_acked": 1234`},
+		} {
+			if code, b := get(t, base+ep.path); code != 200 || !strings.Contains(b, ep.want) {
+				t.Errorf("%s: %d %q, want 200 with %q", ep.path, code, b, ep.want)
+			}
+		}
+		if code, _ := get(t, base+"/nope"); code != 404 {
+			t.Errorf("/nope: %d, want 404", code)
+		}
 		// An execution trace: Go's trace format starts "go 1.NN trace".
 		if code, tr := get(t, base+"/debug/pprof/trace?seconds=0.1"); code != 200 || !strings.HasPrefix(tr, "go 1.") {
 			t.Errorf("/debug/pprof/trace: %d, %d bytes starting %q", code, len(tr), tr[:min(len(tr), 16)])
@@ -85,9 +97,13 @@ func TestMetricsAndHealthz(t *testing.T) {
 		// Kafka goes away: 503 with the reason; it comes back: 200.
 		kport := h.kafka.Addrs[0][strings.LastIndex(h.kafka.Addrs[0], ":")+1:]
 		h.kafka.Close()
-		body = waitHTTP(t, base+"/healthz", "503", func(c int, _ string) bool { return c == 503 })
-		if !strings.Contains(body, "kafka") {
-			t.Errorf("503 body %q does not name kafka", body)
+		body = waitHTTP(t, base+"/readyz", "503", func(c int, _ string) bool { return c == 503 })
+		if !strings.Contains(body, "kafka") || !strings.Contains(body, h.kafka.Addrs[0]+": connection refused") {
+			t.Errorf("503 body %q does not say in plain words that Kafka refuses connections", body)
+		}
+		// Not ready, but alive: no reason to restart it.
+		if code, _ := get(t, base+"/livez"); code != 200 {
+			t.Errorf("/livez with Kafka down: %d, want 200", code)
 		}
 		p, _ := strconv.Atoi(kport)
 		k2, err := testenv.StartKafka(p)
@@ -99,9 +115,11 @@ func TestMetricsAndHealthz(t *testing.T) {
 
 		// etcd goes away: 503 naming etcd.
 		h.etcd.Close()
-		body = waitHTTP(t, base+"/healthz", "503", func(c int, _ string) bool { return c == 503 })
-		if !strings.Contains(body, "etcd") {
-			t.Errorf("503 body %q does not name etcd", body)
+		body = waitHTTP(t, base+"/healthz", "503 saying why", func(c int, b string) bool {
+			return c == 503 && strings.Contains(b, "connection refused")
+		})
+		if !strings.Contains(body, "etcd "+strings.TrimPrefix(h.etcd.Endpoint, "http://")+": connection refused") {
+			t.Errorf("503 body %q does not say in plain words that etcd refuses connections", body)
 		}
 	})
 }
@@ -139,10 +157,61 @@ func TestCheck(t *testing.T) {
 			t.Errorf("%s: %d problems, want a line %q:\n%s", tc.name, n, tc.want, out)
 		}
 	}
+	// No key yet: the agent runs and waits for it, a note.
+	if _, err := h.cli.Delete(context.Background(), etcd.ConfigKey(host)); err != nil {
+		t.Fatal(err)
+	}
+	if n, out := run(); n != 0 || !strings.Contains(out, "note etcd    ") || !strings.Contains(out, "does not exist: nothing to collect until it is put") {
+		t.Errorf("no key: %d problems, want a note:\n%s", n, out)
+	}
 	h.kafka.Close()
 	h.etcd.Close()
 	n, out := run()
-	if n != 2 || !strings.Contains(out, "FAIL etcd") || !strings.Contains(out, "FAIL kafka") {
-		t.Fatalf("servers down: %d problems\n%s", n, out)
+	etcdAddr := strings.TrimPrefix(h.etcd.Endpoint, "http://")
+	if n != 2 || !strings.Contains(out, "FAIL etcd    "+etcdAddr+": connection refused") || !strings.Contains(out, "FAIL kafka") ||
+		!strings.Contains(out, h.kafka.Addrs[0]+": connection refused") {
+		t.Fatalf("servers down: %d problems, want both named with 'connection refused'\n%s", n, out)
+	}
+}
+
+// check fails on what start would hit: a taken http_addr, and files the
+// service's user cannot read although root (running the check) can.
+func TestCheckWhatStartWouldHit(t *testing.T) {
+	h := newHarness(t, conf.ClientFranzGo)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	h.extra = "[agent]\nhttp_addr = " + l.Addr().String() + "\n"
+	log := filepath.Join(h.dir, "private", "app.log")
+	os.MkdirAll(filepath.Dir(log), 0o700)
+	appendFile(t, log, "x\n")
+	os.Chmod(log, 0o600)
+	h.put(etcd.Entry{Path: log, Topic: "t"})
+	var b strings.Builder
+	Check(context.Background(), h.config(), &b)
+	out := b.String()
+	if !strings.Contains(out, "FAIL http    [agent] http_addr "+l.Addr().String()) || !strings.Contains(out, "address already in use") {
+		t.Errorf("a taken http_addr is not a FAIL:\n%s", out)
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("the service user's readability is checked when the check runs as root")
+	}
+	serviceUser = "nobody"
+	defer func() { serviceUser = "logagent" }()
+	b.Reset()
+	Check(context.Background(), h.config(), &b)
+	if out := b.String(); !strings.Contains(out, "FAIL file    "+log+" -> t: readable as root, but user nobody (the service's) cannot enter "+filepath.Dir(log)) {
+		t.Errorf("a file root reads and the service's user cannot is not a FAIL:\n%s", out)
+	}
+	os.Chmod(filepath.Dir(log), 0o755)
+	for d := filepath.Dir(filepath.Dir(log)); d != "/"; d = filepath.Dir(d) {
+		os.Chmod(d, 0o755) // t.TempDir's own directories are 0700
+	}
+	b.Reset()
+	Check(context.Background(), h.config(), &b)
+	if out := b.String(); !strings.Contains(out, "user nobody (the service's) cannot read it") {
+		t.Errorf("a file of mode 0600 the service's user cannot read is not a FAIL:\n%s", out)
 	}
 }

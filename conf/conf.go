@@ -28,7 +28,8 @@ type Config struct {
 
 // Agent holds the [agent] section.
 type Agent struct {
-	Host            string        // identity in etcd keys; empty = outbound IP
+	Host            string        // identity in etcd keys; empty = from HostFrom
+	HostFrom        string        // when Host is empty: HostFromName (os.Hostname) or HostFromIP (outbound IP)
 	DataDir         string        // positions and cached config
 	HTTPAddr        string        // /metrics and /healthz; empty = off
 	LogLevel        string        // debug, info, warn, error
@@ -70,6 +71,10 @@ type Etcd struct {
 // Client names accepted in [kafka] client.
 const (
 	ClientSarama  = "sarama"
+
+	// Where an empty [agent] host comes from.
+	HostFromName = "hostname" // os.Hostname: stable across DHCP leases
+	HostFromIP   = "ip"       // the outbound IP, as the tutorial lineage did
 	ClientFranzGo = "franz-go"
 )
 
@@ -103,6 +108,7 @@ func (e *Error) Error() string {
 func Default() Config {
 	return Config{
 		Agent: Agent{
+			HostFrom:        HostFromName,
 			DataDir:         "/var/lib/logagent",
 			HTTPAddr:        "127.0.0.1:9302",
 			LogLevel:        "info",
@@ -233,6 +239,14 @@ func checkHostPort(addr string, emptyHost bool) error {
 // (/logagent/_audit/...).
 var hostRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,252}$`)
 
+// CheckHost says whether h can be a host's identity in the etcd keys.
+func CheckHost(h string) error {
+	if !hostRE.MatchString(h) {
+		return fmt.Errorf("invalid host %q: it is part of the etcd keys (/logagent/<host>/...); use letters, digits, '.', '_', '-' and ':', starting with a letter or digit", h)
+	}
+	return nil
+}
+
 func (r *reader) oneOf(key string, dst *string, allowed ...string) {
 	v, ok := r.value(key)
 	if !ok {
@@ -327,7 +341,7 @@ func (r *reader) intSize(key string, dst *int, min, max int64) {
 }
 
 var known = map[string][]string{
-	"agent": {"host", "data_dir", "http_addr", "log_level", "log_format", "max_line_bytes",
+	"agent": {"host", "host_from", "data_dir", "http_addr", "log_level", "log_format", "max_line_bytes",
 		"buffer_bytes", "shutdown_timeout", "rotate_wait", "poll_interval", "max_read_delay"},
 	"kafka": {"brokers", "client", "version", "compression", "required_acks", "idempotent",
 		"max_message_bytes", "linger", "retry_backoff", "key"},
@@ -373,8 +387,11 @@ func parse(name string, f *ini.File) (*Config, error) {
 
 	a := section("agent")
 	a.str("host", &c.Agent.Host)
-	if h := c.Agent.Host; h != "" && !hostRE.MatchString(h) {
-		a.fail("host", "invalid host %q: it is part of the etcd keys (/logagent/<host>/...); use letters, digits, '.', '_', '-' and ':', starting with a letter or digit", h)
+	a.oneOf("host_from", &c.Agent.HostFrom, HostFromName, HostFromIP)
+	if h := c.Agent.Host; h != "" {
+		if err := CheckHost(h); err != nil {
+			a.fail("host", "%v", err)
+		}
 	}
 	a.str("data_dir", &c.Agent.DataDir)
 	if c.Agent.DataDir == "" {

@@ -11,11 +11,14 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"log/slog"
 	"sync/atomic"
 	"time"
+
+	"github.com/eapache/go-resiliency/breaker"
 
 	"github.com/logagent/logagent/conf"
 )
@@ -116,6 +119,15 @@ type health struct {
 
 // set records the last produce outcome (nil: it worked).
 func (h *health) set(err error) {
+	if errors.Is(err, breaker.ErrBreakerOpen) {
+		// sarama's breaker opens after failures and stays open for
+		// seconds after Kafka is back: no news of Kafka, and words that
+		// say nothing to an operator. The failure that opened it stands.
+		if h.last.Load() != nil {
+			return
+		}
+		err = errors.New("sends paused for a few seconds after failed sends (sarama's circuit breaker); retrying")
+	}
 	if err != nil {
 		h.last.Store(&err)
 	} else if h.last.Load() != nil { // no store per ack while healthy

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eapache/go-resiliency/breaker"
 	"github.com/pierrec/lz4/v4"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -749,5 +750,24 @@ func TestTopicLimitLearnedAfterFailedLookup(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// sarama's open circuit breaker is no news of Kafka: the failure that
+// opened it stays the health's reason, in words an operator can act on.
+func TestHealthIgnoresOpenBreaker(t *testing.T) {
+	var h health
+	h.probe = &prober{}
+	refused := errors.New("dial tcp 127.0.0.1:9092: connect: connection refused")
+	h.set(refused)
+	h.set(breaker.ErrBreakerOpen)
+	if err := h.Healthy(); err != refused {
+		t.Fatalf("health after the breaker opened: %v, want the failure that opened it", err)
+	}
+	var fresh health
+	fresh.probe = &prober{}
+	fresh.set(breaker.ErrBreakerOpen)
+	if err := fresh.Healthy(); err == nil || strings.Contains(err.Error(), "circuit breaker is open") {
+		t.Fatalf("health with only the breaker's error: %v, want plain words", err)
 	}
 }

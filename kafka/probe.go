@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/logagent/logagent/utils"
 )
 
 // prober checks every interval that at least one broker accepts a TCP
@@ -60,9 +62,9 @@ func (p *prober) check() {
 			}
 			return
 		}
-		errs = append(errs, err.Error())
+		errs = append(errs, b+": "+utils.PlainNet(err))
 	}
-	err := fmt.Errorf("no broker reachable: %s", strings.Join(errs, "; "))
+	err := fmt.Errorf("no broker reachable: %s (is Kafka running? check [kafka] brokers)", strings.Join(errs, "; "))
 	if old := p.err.Swap(&err); old == nil || *old == errNotProbed {
 		p.log.Error("Kafka unreachable; lines wait in the buffer, then reading pauses", "err", err)
 	}

@@ -1,13 +1,38 @@
-// Package utils holds the agent's small helpers: the host's outbound IP and
-// atomic file replacement.
+// Package utils holds the agent's small helpers: the host's outbound IP,
+// plain words for network errors, and file replacement.
 package utils
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
+	"syscall"
 )
+
+// PlainNet says in plain words why a connection failed: "connection
+// refused", "timed out", "host not found", "no route to host"; else the
+// error's own text.
+func PlainNet(err error) string {
+	var dnsErr *net.DNSError
+	var ne net.Error
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
+		return "no route to host"
+	case errors.As(err, &dnsErr):
+		return "host not found"
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded),
+		errors.As(err, &ne) && ne.Timeout():
+		return "timed out"
+	}
+	return err.Error()
+}
 
 // OutboundIP returns the local address the kernel would use to reach the
 // wider network. Dialing UDP only selects a route; no packet is sent.
