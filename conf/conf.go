@@ -70,11 +70,11 @@ type Etcd struct {
 
 // Client names accepted in [kafka] client.
 const (
-	ClientSarama  = "sarama"
+	ClientSarama = "sarama"
 
 	// Where an empty [agent] host comes from.
-	HostFromName = "hostname" // os.Hostname: stable across DHCP leases
-	HostFromIP   = "ip"       // the outbound IP, as the tutorial lineage did
+	HostFromName  = "hostname" // os.Hostname: stable across DHCP leases
+	HostFromIP    = "ip"       // the outbound IP, as the tutorial lineage did
 	ClientFranzGo = "franz-go"
 )
 
