@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -84,4 +85,20 @@ func TestDataDirIsLocked(t *testing.T) {
 		t.Fatalf("New after the first stopped: %v", err)
 	}
 	c.unlock()
+}
+
+// An empty host is this machine's name by default (stable across DHCP
+// leases), its outbound IP with host_from = ip.
+func TestResolveHost(t *testing.T) {
+	name, _ := os.Hostname()
+	if got, err := resolveHost(conf.Agent{HostFrom: conf.HostFromName}); err != nil || got != name {
+		t.Fatalf("host_from = hostname: %q, %v; want %q", got, err, name)
+	}
+	if got, err := resolveHost(conf.Agent{Host: "web-1", HostFrom: conf.HostFromIP}); err != nil || got != "web-1" {
+		t.Fatalf("a set host: %q, %v", got, err)
+	}
+	got, err := resolveHost(conf.Agent{HostFrom: conf.HostFromIP})
+	if err == nil && net.ParseIP(got) == nil {
+		t.Fatalf("host_from = ip: %q is not an IP", got)
+	}
 }
