@@ -167,7 +167,7 @@ func TestSamplerFixture(t *testing.T) {
 	h := headline(r)
 	hb, _ := json.Marshal(h)
 	// Network totals leave lo out; wlan0 has no rate yet.
-	check(t, "headline", string(hb), `{"time":"2026-12-06T06:00:10.500Z","cpu_percent":50,"memory_used_percent":50,"disk_busy_percent":23.81,"busiest_disk":"sda","network_rx_bytes_per_s":95238.1,"network_tx_bytes_per_s":47619.05}`)
+	check(t, "headline", string(hb), `{"time":"2026-12-06T06:00:10.500Z","rates":true,"cpu_percent":50,"memory_used_percent":50,"disk_busy_percent":23.81,"busiest_disk":"sda","network_rx_bytes_per_s":95238.1,"network_tx_bytes_per_s":47619.05}`)
 }
 
 // The collectors registered are the contract's.

@@ -5,6 +5,7 @@ package sysagent
 // off, failed, or has no rate yet.
 type Headline struct {
 	Time        string   `json:"time"`
+	Rates       bool     `json:"rates"` // false: the first sample, no rate figures yet
 	CPU         *float64 `json:"cpu_percent,omitempty"`
 	Load1       *float64 `json:"load1,omitempty"`
 	MemoryUsed  *float64 `json:"memory_used_percent,omitempty"`
@@ -17,7 +18,7 @@ type Headline struct {
 
 // headline picks r's headline figures.
 func headline(r *Record) *Headline {
-	h := &Headline{Time: r.Time}
+	h := &Headline{Time: r.Time, Rates: r.Rates}
 	if r.CPU != nil {
 		h.CPU = r.CPU.Used
 	}

@@ -18,6 +18,9 @@ type Record struct {
 	Schema int    `json:"schema"`
 	Host   string `json:"host"`
 	Time   string `json:"time"`
+	// Seq numbers the samples since the agent started, from 1: a gap is
+	// samples dropped while Kafka was down longer than the buffer holds.
+	Seq uint64 `json:"seq"`
 	// Rates says whether the sample carries rates: false for the first
 	// sample, whose counters have nothing to be compared with.
 	Rates bool `json:"rates"`

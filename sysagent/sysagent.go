@@ -27,6 +27,7 @@ type SendFunc func(ctx context.Context, topic string, key, value []byte, done fu
 
 // Hooks observe the Sys Agent (metrics). Any field may be nil.
 type Hooks struct {
+	Sent    func() // Kafka acknowledged a sample
 	Dropped func() // a waiting sample was dropped: the buffer was full
 	GivenUp func() // Kafka refused a sample for good
 }
@@ -53,6 +54,7 @@ type Agent struct {
 	sent    int64
 	latest  *Headline
 	burst   int64 // drops since the buffer was last empty (for the log)
+	seq     uint64
 }
 
 type pending struct {
@@ -158,6 +160,8 @@ func (a *Agent) sampleLoop(ctx context.Context) {
 // take samples the host and queues the record.
 func (a *Agent) take(s *Sampler, topic string, now time.Time) {
 	r := s.Sample(now)
+	a.seq++
+	r.Seq = a.seq
 	for name, err := range r.Errors {
 		a.log.Warn("sys collector failed", "collector", name, "err", err)
 	}
@@ -170,23 +174,25 @@ func (a *Agent) take(s *Sampler, topic string, now time.Time) {
 	a.mu.Lock()
 	a.latest = h
 	a.queue = append(a.queue, pending{topic: topic, value: value})
-	var dropped bool
-	if len(a.queue) > a.limit {
-		// The buffer is full (Kafka down for longer than it holds): the
-		// oldest sample goes.
+	dropped := 0
+	for len(a.queue) > a.limit {
+		// The buffer is full (Kafka down for longer than it holds, or
+		// the buffer made smaller): the oldest samples go.
 		a.queue[0] = pending{}
 		a.queue = a.queue[1:]
 		a.dropped++
 		a.burst++
-		dropped = true
+		dropped++
 	}
 	total, burst := a.dropped, a.burst
 	a.mu.Unlock()
-	if dropped {
-		if a.hooks.Dropped != nil {
-			a.hooks.Dropped()
+	if dropped > 0 {
+		for range dropped {
+			if a.hooks.Dropped != nil {
+				a.hooks.Dropped()
+			}
 		}
-		if burst == 1 || burst%60 == 0 {
+		if burst == int64(dropped) || burst%60 == 0 {
 			a.log.Warn("sys sample buffer full (Kafka unreachable); dropping the oldest samples",
 				"buffer_samples", a.limit, "dropped_this_outage", burst, "dropped_total", total)
 		}
@@ -241,6 +247,9 @@ func (a *Agent) sendLoop(ctx context.Context) {
 			a.mu.Lock()
 			a.sent++
 			a.mu.Unlock()
+			if a.hooks.Sent != nil {
+				a.hooks.Sent()
+			}
 		case <-ctx.Done():
 			return
 		}
@@ -254,6 +263,7 @@ type Status struct {
 	Buffered int       `json:"buffered_samples"`
 	Sent     int64     `json:"sent_samples"`
 	Dropped  int64     `json:"dropped_samples"`
+	LastSeq  uint64    `json:"last_seq"` // the latest sample's seq
 	Latest   *Headline `json:"latest,omitempty"`
 }
 
@@ -265,5 +275,5 @@ func (a *Agent) Status() *Status {
 		return nil
 	}
 	return &Status{Topic: a.cfg.Topic, Interval: a.cfg.Interval.String(), Buffered: len(a.queue), Sent: a.sent,
-		Dropped: a.dropped, Latest: a.latest}
+		Dropped: a.dropped, LastSeq: a.seq, Latest: a.latest}
 }

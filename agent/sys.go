@@ -1,0 +1,133 @@
+package agent
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/logagent/logagent/etcd"
+	"github.com/logagent/logagent/kafka"
+	"github.com/logagent/logagent/sysagent"
+)
+
+// sysAck is the Meta of a Sys Agent record: onAck tells it from a line's.
+type sysAck func(error)
+
+// sysMetrics count the Sys Agent's events; its latest headline is read at
+// scrape time (sysCollector).
+type sysMetrics struct {
+	sent, dropped, givenUp, applied, rejected prometheus.Counter
+}
+
+// newSys makes the Sys Agent and the follower of its etcd key, and
+// registers its metrics.
+func (a *Agent) newSys(log *slog.Logger) {
+	m := &sysMetrics{
+		sent: prometheus.NewCounter(prometheus.CounterOpts{Name: "logagent_sys_samples_sent_total",
+			Help: "Host metrics samples acknowledged by Kafka."}),
+		dropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "logagent_sys_samples_dropped_total",
+			Help: "Host metrics samples dropped, oldest first, while Kafka was down longer than the buffer holds."}),
+		givenUp: prometheus.NewCounter(prometheus.CounterOpts{Name: "logagent_sys_samples_rejected_total",
+			Help: "Host metrics samples Kafka can never take (too large)."}),
+		applied: prometheus.NewCounter(prometheus.CounterOpts{Name: "logagent_sys_config_applied_total",
+			Help: "Sys configs applied (absent key included: off)."}),
+		rejected: prometheus.NewCounter(prometheus.CounterOpts{Name: "logagent_sys_config_rejected_total",
+			Help: "Sys configs rejected (the last good one stays in force)."}),
+	}
+	a.metrics.reg.MustRegister(m.sent, m.dropped, m.givenUp, m.applied, m.rejected, &sysCollector{a: a})
+	a.sys = sysagent.New(a.host, sysagent.DefaultPaths, a.sendSys,
+		sysagent.Hooks{Sent: m.sent.Inc, Dropped: m.dropped.Inc, GivenUp: m.givenUp.Inc}, log.With("component", "sys"))
+	a.sysSrc = etcd.NewSysSource(a.etcd, a.host, a.cfg.Agent.DataDir, a.cfg.Etcd.DialTimeout, etcd.Hooks{
+		Applied:      func(int64) { m.applied.Inc() },
+		Rejected:     func(error) { m.rejected.Inc() },
+		WatchRestart: a.metrics.watchRestart.Inc,
+	}, log.With("component", "etcd"))
+}
+
+// runSys follows the sys_config key and runs the Sys Agent from when
+// ready is closed until ctx is done; the channel returned is closed once
+// both have stopped (before the producer closes: the Sys Agent sends).
+func (a *Agent) runSys(ctx context.Context, ready <-chan struct{}) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		select {
+		case <-ready:
+		case <-ctx.Done():
+			return
+		}
+		followed := make(chan struct{})
+		go func() {
+			defer close(followed)
+			a.sysSrc.Run(ctx, func(c *etcd.SysConfig) {
+				if c == nil {
+					a.sys.Apply(nil)
+					return
+				}
+				a.sys.Apply(&sysagent.Config{Topic: c.Topic, Interval: c.Interval, Collectors: c.Collectors,
+					BufferSamples: c.BufferSamples()})
+			})
+		}()
+		a.sys.Run(ctx)
+		<-followed
+	}()
+	return done
+}
+
+// sysRates reports whether the Sys Agent's latest sample has rates: the
+// status is written at once when that changes, so that a host's load
+// shows in it right after the Sys Agent is switched on.
+func (a *Agent) sysRates() bool {
+	st := a.sys.Status()
+	return st != nil && st.Latest != nil && st.Latest.Rates
+}
+
+// sendSys hands one Sys Agent record to the producer, keyed and
+// partitioned by the host: a host's samples stay in order.
+func (a *Agent) sendSys(ctx context.Context, topic string, key, value []byte, done func(error)) error {
+	m := &kafka.Message{Topic: topic, Key: key, PartitionKey: key, Value: value, Meta: sysAck(done),
+		Headers: []kafka.Header{{Key: hdrHost, Value: key}}}
+	return a.prod.Send(ctx, m)
+}
+
+var (
+	descSysCPU      = prometheus.NewDesc("logagent_sys_cpu_used_percent", "Host CPU utilisation over the last sample's interval (all CPUs, 100 = all busy).", nil, nil)
+	descSysLoad1    = prometheus.NewDesc("logagent_sys_load1", "Host load average over 1 minute, at the last sample.", nil, nil)
+	descSysMem      = prometheus.NewDesc("logagent_sys_memory_used_percent", "Host memory used (total - available), at the last sample.", nil, nil)
+	descSysDisk     = prometheus.NewDesc("logagent_sys_disk_busy_percent", "Busy time of the host's busiest disk over the last sample's interval.", nil, nil)
+	descSysRx       = prometheus.NewDesc("logagent_sys_network_receive_bytes_per_second", "Bytes received per second on every interface but loopback, last sample.", nil, nil)
+	descSysTx       = prometheus.NewDesc("logagent_sys_network_transmit_bytes_per_second", "Bytes sent per second on every interface but loopback, last sample.", nil, nil)
+	descSysBuffered = prometheus.NewDesc("logagent_sys_buffered_samples", "Host metrics samples waiting for Kafka.", nil, nil)
+)
+
+// sysCollector reads the Sys Agent's latest headline at scrape time: a
+// figure the last sample does not have (off, first sample) is absent.
+type sysCollector struct{ a *Agent }
+
+func (c *sysCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descSysCPU, descSysLoad1, descSysMem, descSysDisk, descSysRx, descSysTx, descSysBuffered} {
+		ch <- d
+	}
+}
+
+func (c *sysCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.a.sys.Status()
+	if st == nil {
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(descSysBuffered, prometheus.GaugeValue, float64(st.Buffered))
+	h := st.Latest
+	if h == nil {
+		return
+	}
+	for _, g := range []struct {
+		d *prometheus.Desc
+		v *float64
+	}{{descSysCPU, h.CPU}, {descSysLoad1, h.Load1}, {descSysMem, h.MemoryUsed}, {descSysDisk, h.DiskBusy},
+		{descSysRx, h.NetworkRx}, {descSysTx, h.NetworkTx}} {
+		if g.v != nil {
+			ch <- prometheus.MustNewConstMetric(g.d, prometheus.GaugeValue, *g.v)
+		}
+	}
+}
