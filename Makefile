@@ -48,7 +48,8 @@ deps:
 	bash scripts/deps.sh
 
 ## bench: Go benchmarks of the hot paths, then the peer comparison (kcat, rsyslog,
-## bare sarama and franz-go loops) on one broker: in-process kfake, or BROKERS=host:port.
+## bare sarama and franz-go loops) on one broker: in-process kfake, or BROKERS=host:port;
+## and the Sys Agent's CPU, off vs on, over 5 minutes (workload S).
 bench:
 	bash scripts/bench-deps.sh
 	$(GO) test -run '^$$' -bench . -benchmem ./taillog ./kafka ./agent
