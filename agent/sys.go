@@ -23,17 +23,15 @@ type sysMetrics struct {
 // newSys makes the Sys Agent and the follower of its etcd key, and
 // registers its metrics.
 func (a *Agent) newSys(log *slog.Logger) {
+	counter := func(name, help string) prometheus.Counter {
+		return prometheus.NewCounter(prometheus.CounterOpts{Name: "logagent_sys_" + name, Help: help})
+	}
 	m := &sysMetrics{
-		sent: prometheus.NewCounter(prometheus.CounterOpts{Name: "logagent_sys_samples_sent_total",
-			Help: "Host metrics samples acknowledged by Kafka."}),
-		dropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "logagent_sys_samples_dropped_total",
-			Help: "Host metrics samples dropped, oldest first, while Kafka was down longer than the buffer holds."}),
-		givenUp: prometheus.NewCounter(prometheus.CounterOpts{Name: "logagent_sys_samples_rejected_total",
-			Help: "Host metrics samples Kafka can never take (too large)."}),
-		applied: prometheus.NewCounter(prometheus.CounterOpts{Name: "logagent_sys_config_applied_total",
-			Help: "Sys configs applied (absent key included: off)."}),
-		rejected: prometheus.NewCounter(prometheus.CounterOpts{Name: "logagent_sys_config_rejected_total",
-			Help: "Sys configs rejected (the last good one stays in force)."}),
+		sent:     counter("samples_sent_total", "Host metrics samples acknowledged by Kafka."),
+		dropped:  counter("samples_dropped_total", "Host metrics samples dropped, oldest first, while Kafka was down longer than the buffer holds."),
+		givenUp:  counter("samples_rejected_total", "Host metrics samples Kafka can never take (too large)."),
+		applied:  counter("config_applied_total", "Sys configs applied (absent key included: off)."),
+		rejected: counter("config_rejected_total", "Sys configs rejected (the last good one stays in force)."),
 	}
 	a.metrics.reg.MustRegister(m.sent, m.dropped, m.givenUp, m.applied, m.rejected, &sysCollector{a: a})
 	a.sys = sysagent.New(a.host, sysagent.DefaultPaths, a.sendSys,
@@ -91,23 +89,35 @@ func (a *Agent) sendSys(ctx context.Context, topic string, key, value []byte, do
 	return a.prod.Send(ctx, m)
 }
 
-var (
-	descSysCPU      = prometheus.NewDesc("logagent_sys_cpu_used_percent", "Host CPU utilisation over the last sample's interval (all CPUs, 100 = all busy).", nil, nil)
-	descSysLoad1    = prometheus.NewDesc("logagent_sys_load1", "Host load average over 1 minute, at the last sample.", nil, nil)
-	descSysMem      = prometheus.NewDesc("logagent_sys_memory_used_percent", "Host memory used (total - available), at the last sample.", nil, nil)
-	descSysDisk     = prometheus.NewDesc("logagent_sys_disk_busy_percent", "Busy time of the host's busiest disk over the last sample's interval.", nil, nil)
-	descSysRx       = prometheus.NewDesc("logagent_sys_network_receive_bytes_per_second", "Bytes received per second on every interface but loopback, last sample.", nil, nil)
-	descSysTx       = prometheus.NewDesc("logagent_sys_network_transmit_bytes_per_second", "Bytes sent per second on every interface but loopback, last sample.", nil, nil)
-	descSysBuffered = prometheus.NewDesc("logagent_sys_buffered_samples", "Host metrics samples waiting for Kafka.", nil, nil)
-)
+// sysGauges are the latest headline's figures on /metrics.
+var sysGauges = []struct {
+	desc *prometheus.Desc
+	get  func(*sysagent.Headline) *float64
+}{
+	{prometheus.NewDesc("logagent_sys_cpu_used_percent", "Host CPU utilisation over the last sample's interval (all CPUs, 100 = all busy).", nil, nil),
+		func(h *sysagent.Headline) *float64 { return h.CPU }},
+	{prometheus.NewDesc("logagent_sys_load1", "Host load average over 1 minute, at the last sample.", nil, nil),
+		func(h *sysagent.Headline) *float64 { return h.Load1 }},
+	{prometheus.NewDesc("logagent_sys_memory_used_percent", "Host memory used (total - available), at the last sample.", nil, nil),
+		func(h *sysagent.Headline) *float64 { return h.MemoryUsed }},
+	{prometheus.NewDesc("logagent_sys_disk_busy_percent", "Busy time of the host's busiest disk over the last sample's interval.", nil, nil),
+		func(h *sysagent.Headline) *float64 { return h.DiskBusy }},
+	{prometheus.NewDesc("logagent_sys_network_receive_bytes_per_second", "Bytes received per second on every interface but loopback, last sample.", nil, nil),
+		func(h *sysagent.Headline) *float64 { return h.NetworkRx }},
+	{prometheus.NewDesc("logagent_sys_network_transmit_bytes_per_second", "Bytes sent per second on every interface but loopback, last sample.", nil, nil),
+		func(h *sysagent.Headline) *float64 { return h.NetworkTx }},
+}
+
+var descSysBuffered = prometheus.NewDesc("logagent_sys_buffered_samples", "Host metrics samples waiting for Kafka.", nil, nil)
 
 // sysCollector reads the Sys Agent's latest headline at scrape time: a
 // figure the last sample does not have (off, first sample) is absent.
 type sysCollector struct{ a *Agent }
 
 func (c *sysCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descSysCPU, descSysLoad1, descSysMem, descSysDisk, descSysRx, descSysTx, descSysBuffered} {
-		ch <- d
+	ch <- descSysBuffered
+	for _, g := range sysGauges {
+		ch <- g.desc
 	}
 }
 
@@ -117,17 +127,12 @@ func (c *sysCollector) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	ch <- prometheus.MustNewConstMetric(descSysBuffered, prometheus.GaugeValue, float64(st.Buffered))
-	h := st.Latest
-	if h == nil {
+	if st.Latest == nil {
 		return
 	}
-	for _, g := range []struct {
-		d *prometheus.Desc
-		v *float64
-	}{{descSysCPU, h.CPU}, {descSysLoad1, h.Load1}, {descSysMem, h.MemoryUsed}, {descSysDisk, h.DiskBusy},
-		{descSysRx, h.NetworkRx}, {descSysTx, h.NetworkTx}} {
-		if g.v != nil {
-			ch <- prometheus.MustNewConstMetric(g.d, prometheus.GaugeValue, *g.v)
+	for _, g := range sysGauges {
+		if v := g.get(st.Latest); v != nil {
+			ch <- prometheus.MustNewConstMetric(g.desc, prometheus.GaugeValue, *v)
 		}
 	}
 }

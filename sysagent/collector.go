@@ -11,6 +11,8 @@ import (
 	"math"
 	"slices"
 	"time"
+
+	"github.com/prometheus/procfs"
 )
 
 // Collector fills its part of a record from one reading of the kernel's
@@ -34,6 +36,17 @@ var DefaultPaths = Paths{Proc: "/proc", Sys: "/sys"}
 var factories = map[string]func(Paths) (Collector, error){}
 
 func register(name string, f func(Paths) (Collector, error)) { factories[name] = f }
+
+// registerProc registers a collector that reads /proc only.
+func registerProc(name string, f func(procfs.FS) Collector) {
+	register(name, func(p Paths) (Collector, error) {
+		fs, err := procfs.NewFS(p.Proc)
+		if err != nil {
+			return nil, err
+		}
+		return f(fs), nil
+	})
+}
 
 // Names returns the names of every collector, sorted.
 func Names() []string { return slices.Sorted(maps.Keys(factories)) }

@@ -7,20 +7,14 @@ import (
 	"github.com/prometheus/procfs"
 )
 
-func init() { register("cpu", newCPU) }
+func init() {
+	registerProc("cpu", func(fs procfs.FS) Collector { return &cpuCollector{fs: fs} })
+}
 
 // cpuCollector reads the CPU times of /proc/stat.
 type cpuCollector struct {
 	fs   procfs.FS
 	prev procfs.CPUStat
-}
-
-func newCPU(p Paths) (Collector, error) {
-	fs, err := procfs.NewFS(p.Proc)
-	if err != nil {
-		return nil, err
-	}
-	return &cpuCollector{fs: fs}, nil
 }
 
 func (c *cpuCollector) Update(r *Record, now, prev time.Time) error {

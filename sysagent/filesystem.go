@@ -9,7 +9,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func init() { register("filesystem", newFilesystem) }
+func init() {
+	registerProc("filesystem", func(fs procfs.FS) Collector { return &filesystemCollector{fs: fs, statfs: unix.Statfs} })
+}
 
 // skipFSType are the file system types that are not local storage: the
 // kernel's pseudo file systems, memory-backed ones (counted in memory),
@@ -30,14 +32,6 @@ var skipFSType = map[string]bool{
 type filesystemCollector struct {
 	fs     procfs.FS
 	statfs func(path string, st *unix.Statfs_t) error
-}
-
-func newFilesystem(p Paths) (Collector, error) {
-	fs, err := procfs.NewFS(p.Proc)
-	if err != nil {
-		return nil, err
-	}
-	return &filesystemCollector{fs: fs, statfs: unix.Statfs}, nil
 }
 
 func (c *filesystemCollector) Update(r *Record, _, _ time.Time) error {

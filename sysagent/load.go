@@ -7,18 +7,12 @@ import (
 	"github.com/prometheus/procfs"
 )
 
-func init() { register("load", newLoad) }
+func init() {
+	registerProc("load", func(fs procfs.FS) Collector { return &loadCollector{fs: fs} })
+}
 
 // loadCollector reads /proc/loadavg.
 type loadCollector struct{ fs procfs.FS }
-
-func newLoad(p Paths) (Collector, error) {
-	fs, err := procfs.NewFS(p.Proc)
-	if err != nil {
-		return nil, err
-	}
-	return &loadCollector{fs: fs}, nil
-}
 
 func (c *loadCollector) Update(r *Record, _, _ time.Time) error {
 	l, err := c.fs.LoadAvg()

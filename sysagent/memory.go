@@ -8,18 +8,12 @@ import (
 	"github.com/prometheus/procfs"
 )
 
-func init() { register("memory", newMemory) }
+func init() {
+	registerProc("memory", func(fs procfs.FS) Collector { return &memoryCollector{fs: fs} })
+}
 
 // memoryCollector reads /proc/meminfo.
 type memoryCollector struct{ fs procfs.FS }
-
-func newMemory(p Paths) (Collector, error) {
-	fs, err := procfs.NewFS(p.Proc)
-	if err != nil {
-		return nil, err
-	}
-	return &memoryCollector{fs: fs}, nil
-}
 
 func (c *memoryCollector) Update(r *Record, _, _ time.Time) error {
 	mi, err := c.fs.Meminfo()

@@ -9,21 +9,15 @@ import (
 	"github.com/prometheus/procfs"
 )
 
-func init() { register("network", newNetwork) }
+func init() {
+	registerProc("network", func(fs procfs.FS) Collector { return &networkCollector{fs: fs} })
+}
 
 // networkCollector reads /proc/net/dev: every interface, loopback
 // included (the headline's totals leave it out).
 type networkCollector struct {
 	fs   procfs.FS
 	prev procfs.NetDev
-}
-
-func newNetwork(p Paths) (Collector, error) {
-	fs, err := procfs.NewFS(p.Proc)
-	if err != nil {
-		return nil, err
-	}
-	return &networkCollector{fs: fs}, nil
 }
 
 func (c *networkCollector) Update(r *Record, now, prev time.Time) error {
