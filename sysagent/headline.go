@@ -35,16 +35,16 @@ func headline(r *Record) *Headline {
 		}
 	}
 	var rx, tx float64
-	var any bool
+	var seen bool
 	for _, n := range r.Network {
 		if n.Interface == "lo" || n.RxBytes == nil || n.TxBytes == nil {
 			continue
 		}
 		rx += *n.RxBytes
 		tx += *n.TxBytes
-		any = true
+		seen = true
 	}
-	if any {
+	if seen {
 		h.NetworkRx, h.NetworkTx = round2(rx), round2(tx)
 	}
 	return h
