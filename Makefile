@@ -52,7 +52,7 @@ deps:
 ## and the Sys Agent's CPU, off vs on, over 5 minutes (workload S).
 bench:
 	bash scripts/bench-deps.sh
-	$(GO) test -run '^$$' -bench . -benchmem ./taillog ./kafka ./agent
+	$(GO) test -run '^$$' -bench . -benchmem ./taillog ./kafka ./agent ./sysagent
 	$(GO) run ./bench -runs 3 -out bench/results.md
 
 ## install: copies what `make build` made; it builds nothing (so `sudo make install` does not
