@@ -3,9 +3,11 @@ package sysagent
 import (
 	"encoding/json"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -174,5 +176,38 @@ func TestSamplerFixture(t *testing.T) {
 func TestNamesAreTheContracts(t *testing.T) {
 	if got, want := Names(), slices.Sorted(slices.Values(etcd.SysCollectors)); !slices.Equal(got, want) {
 		t.Fatalf("collectors %v, contract %v", got, want)
+	}
+}
+
+// TestCollectorErrorsAreLoggedOnce: a collector failing at every sample
+// logs when it starts failing and when it works again, not at every
+// sample; each record carries the error.
+func TestCollectorErrorsAreLoggedOnce(t *testing.T) {
+	p, _ := fixture(t)
+	var logs strings.Builder
+	a := New("web-1", p, nil, Hooks{}, slog.New(slog.NewTextHandler(&logs, nil)))
+	a.limit = 10
+	s := NewSampler("web-1", p, []string{"load"})
+	loadavg := filepath.Join(p.Proc, "loadavg")
+	saved, err := os.ReadFile(loadavg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(loadavg)
+	for i := range 3 {
+		a.take(s, "t", t0.Add(time.Duration(i)*time.Second))
+	}
+	os.WriteFile(loadavg, saved, 0o644)
+	a.take(s, "t", t0.Add(3*time.Second))
+	if n := strings.Count(logs.String(), "sys collector failed"); n != 1 {
+		t.Errorf("logged the failure %d times over 3 failing samples, want once:\n%s", n, logs.String())
+	}
+	if !strings.Contains(logs.String(), "sys collector works again") {
+		t.Errorf("not logged when it works again:\n%s", logs.String())
+	}
+	for i, q := range a.queue[:3] {
+		if !strings.Contains(string(q.value), `"errors":{"load":`) {
+			t.Errorf("record %d lacks the error: %s", i, q.value)
+		}
 	}
 }

@@ -55,6 +55,7 @@ type Agent struct {
 	latest  *Headline
 	burst   int64 // drops since the buffer was last empty (for the log)
 	seq     uint64
+	failing map[string]string // each collector's error last logged (sampleLoop's)
 }
 
 type pending struct {
@@ -162,9 +163,7 @@ func (a *Agent) take(s *Sampler, topic string, now time.Time) {
 	r := s.Sample(now)
 	a.seq++
 	r.Seq = a.seq
-	for name, err := range r.Errors {
-		a.log.Warn("sys collector failed", "collector", name, "err", err)
-	}
+	a.logErrors(r.Errors)
 	value, err := json.Marshal(r)
 	if err != nil {
 		a.log.Error("cannot encode a sample; skipped", "err", err)
@@ -198,6 +197,23 @@ func (a *Agent) take(s *Sampler, topic string, now time.Time) {
 		}
 	}
 	signal(a.queued)
+}
+
+// logErrors logs a collector's error when it starts or changes, and when
+// it is gone: a file system that cannot be read would otherwise log a
+// line at every sample. The record carries the error every time.
+func (a *Agent) logErrors(errs map[string]string) {
+	for name, err := range errs {
+		if a.failing[name] != err {
+			a.log.Warn("sys collector failed; its part of the samples is missing until it works", "collector", name, "err", err)
+		}
+	}
+	for name := range a.failing {
+		if _, still := errs[name]; !still {
+			a.log.Info("sys collector works again", "collector", name)
+		}
+	}
+	a.failing = errs
 }
 
 // next takes the oldest waiting sample, waiting for one.
