@@ -132,7 +132,7 @@ func New(cfg *conf.Config, log *slog.Logger, version string) (*Agent, error) {
 	}, log.With("component", "etcd"))
 	a.newSys(log)
 	a.pub = etcd.NewPublisher(a.etcd, a.host, statusTTL, statusInterval, statusRefresh,
-		func() any { return a.statusSummary() }, func(sum any) (any, any) { return a.snapshot(sum.(statusSummary)) }, log.With("component", "status"))
+		func() any { return a.fullSummary() }, func(sum any) (any, any) { return a.fullSnapshot(sum.(statusSummary)) }, log.With("component", "status"))
 	a.claimed = a.pub.Claim(a.owner, version, statusTTL+statusInterval)
 	a.mgr = taillog.NewManager(taillog.Options{
 		MaxLineBytes:    cfg.Agent.MaxLineBytes,

@@ -14,7 +14,6 @@ import (
 	"google.golang.org/grpc/connectivity"
 
 	"github.com/logagent/logagent/etcd"
-	"github.com/logagent/logagent/sysagent"
 	"github.com/logagent/logagent/taillog"
 )
 
@@ -98,12 +97,10 @@ type Status struct {
 	StartTime time.Time        `json:"start_time"`
 	Updated   time.Time        `json:"updated"`
 	Health    string           `json:"health"`
+	SysConfig etcd.State       `json:"sys_config"`    // the Sys Agent's key (sys.go)
+	Sys       *sysStatus       `json:"sys,omitempty"` // the Sys Agent, while it is on
 	Config    etcd.State       `json:"config"`
 	Files     []taillog.Status `json:"files"`
-	// The Sys Agent: its key's state, and its buffer and latest headline
-	// figures while it is on.
-	SysConfig etcd.State       `json:"sys_config"`
-	Sys       *sysagent.Status `json:"sys,omitempty"`
 }
 
 // statusSummary is the part of the status whose change is published at
@@ -116,20 +113,22 @@ type statusSummary struct {
 	Health []bool
 	Config etcd.State
 	Files  []taillog.FileState
-	// The sys_config key's revision and error (not the samples' figures:
-	// they change at every sample and go out with the counters).
-	SysConfig etcd.State
-	SysRates  bool // the status shows a headline with rates
 
 	// The errors, for the status published with this summary: not
 	// compared (unexported, so not in the publisher's JSON).
 	kafkaErr, etcdErr error
+
+	// The sys_config key's revision and error, and whether a headline
+	// with rates is there (not the samples' figures: they change at every
+	// sample and go out with the counters).
+	SysConfig etcd.State
+	SysRates  bool
 }
 
 func (a *Agent) statusSummary() statusSummary {
 	kafkaErr, etcdErr := a.prod.Healthy(), a.etcdHealthy()
 	return statusSummary{Health: []bool{kafkaErr == nil, etcdErr == nil}, Config: a.src.State(),
-		Files: a.mgr.States(), SysConfig: a.sysSrc.State(), SysRates: a.sysRates(), kafkaErr: kafkaErr, etcdErr: etcdErr}
+		Files: a.mgr.States(), kafkaErr: kafkaErr, etcdErr: etcdErr}
 }
 
 // snapshot returns the agent's current status, with the health and config
@@ -144,11 +143,10 @@ func (a *Agent) snapshot(sum statusSummary) (Status, statusSummary) {
 	if files == nil {
 		files = []taillog.Status{}
 	}
-	written := statusSummary{Health: sum.Health, Config: sum.Config, Files: make([]taillog.FileState, len(files)),
-		SysConfig: sum.SysConfig, SysRates: sum.SysRates}
+	written := statusSummary{Health: sum.Health, Config: sum.Config, Files: make([]taillog.FileState, len(files))}
 	for i, f := range files {
 		written.Files[i] = f.FileState()
 	}
 	return Status{Host: a.host, Owner: a.owner, Version: a.version, StartTime: a.started, Updated: time.Now(),
-		Health: health, Config: sum.Config, Files: files, SysConfig: sum.SysConfig, Sys: a.sys.Status()}, written
+		Health: health, Config: sum.Config, Files: files}, written
 }

@@ -11,6 +11,9 @@ import (
 	"github.com/logagent/logagent/sysagent"
 )
 
+// sysStatus is the Sys Agent's part of the status key.
+type sysStatus = sysagent.Status
+
 // sysAck is the Meta of a Sys Agent record: onAck tells it from a line's.
 type sysAck func(error)
 
@@ -71,6 +74,21 @@ func (a *Agent) runSys(ctx context.Context, ready <-chan struct{}) <-chan struct
 		<-followed
 	}()
 	return done
+}
+
+// fullSummary is statusSummary with the Sys Agent's part.
+func (a *Agent) fullSummary() statusSummary {
+	sum := a.statusSummary()
+	sum.SysConfig, sum.SysRates = a.sysSrc.State(), a.sysRates()
+	return sum
+}
+
+// fullSnapshot is snapshot with the Sys Agent's part.
+func (a *Agent) fullSnapshot(sum statusSummary) (Status, statusSummary) {
+	st, written := a.snapshot(sum)
+	written.SysConfig, written.SysRates = sum.SysConfig, sum.SysRates
+	st.SysConfig, st.Sys = sum.SysConfig, a.sys.Status()
+	return st, written
 }
 
 // sysRates reports whether the Sys Agent's latest sample has rates: the
