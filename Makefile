@@ -49,10 +49,11 @@ deps:
 
 ## bench: Go benchmarks of the hot paths, then the peer comparison (kcat, rsyslog,
 ## bare sarama and franz-go loops) on one broker: in-process kfake, or BROKERS=host:port;
+## and the Sys Agent's CPU, off vs on, over 5 minutes (workload S);
 ## then the fleet simulation (10,000 agents on one real etcd, 10 minutes).
 bench:
 	bash scripts/bench-deps.sh
-	$(GO) test -run '^$$' -bench . -benchmem ./taillog ./kafka ./agent
+	$(GO) test -run '^$$' -bench . -benchmem ./taillog ./kafka ./agent ./sysagent
 	$(GO) run ./bench -runs 3 -out bench/results.md
 	bash scripts/etcd.sh install
 	$(GO) run ./bench/fleet -out bench/results-fleet.md

@@ -22,6 +22,7 @@ import (
 	"github.com/logagent/logagent/conf"
 	"github.com/logagent/logagent/etcd"
 	"github.com/logagent/logagent/kafka"
+	"github.com/logagent/logagent/sysagent"
 	"github.com/logagent/logagent/taillog"
 	"github.com/logagent/logagent/utils"
 )
@@ -53,6 +54,9 @@ type Agent struct {
 	etcd  *etcd.Client
 	src   *etcd.Source
 	pub   *etcd.Publisher
+
+	sys    *sysagent.Agent                 // host metrics (sys.go)
+	sysSrc *etcd.Follower[*etcd.SysConfig] // its etcd key
 
 	metrics *metrics
 	httpL   net.Listener
@@ -133,8 +137,9 @@ func New(cfg *conf.Config, log *slog.Logger, version string) (*Agent, error) {
 		Rejected:     func(error) { a.metrics.rejected.Inc() },
 		WatchRestart: a.metrics.watchRestart.Inc,
 	}, log.With("component", "etcd"))
+	a.newSys(log)
 	a.pub = etcd.NewPublisher(a.etcd, a.host, statusTTL, statusInterval, statusRefresh,
-		func() any { return a.statusSummary() }, func(sum any) (any, any) { return a.snapshot(sum.(statusSummary)) }, log.With("component", "status"))
+		func() any { return a.fullSummary() }, func(sum any) (any, any) { return a.fullSnapshot(sum.(statusSummary)) }, log.With("component", "status"))
 	a.claimed = a.pub.Claim(a.owner, version, statusTTL+statusInterval)
 	a.mgr = taillog.NewManager(taillog.Options{
 		MaxLineBytes:    cfg.Agent.MaxLineBytes,
@@ -228,11 +233,13 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.prod.Forget(collected(te))
 		})
 	}()
+	sysDone := a.runSys(ctx, claimed)
 
 	<-ctx.Done()
 	a.log.Info("stopping: no more reading; waiting for Kafka to acknowledge what was read",
 		"timeout", a.cfg.Agent.ShutdownTimeout)
 	<-srcDone
+	<-sysDone // host metrics samples still waiting are not kept
 	// One shutdown_timeout for both waits (the tailers' acks, then the
 	// client's close), and a second at least for the client to close.
 	deadline := time.Now().Add(a.cfg.Agent.ShutdownTimeout)
@@ -402,6 +409,10 @@ func lineOverhead(p kafka.Producer, host string) int64 {
 }
 
 func (a *Agent) onAck(m *kafka.Message, err error) {
+	if done, ok := m.Meta.(sysAck); ok {
+		done(err)
+		return
+	}
 	l := m.Meta.(*taillog.Line)
 	if err != nil && !errors.Is(err, kafka.ErrNotSent) {
 		a.log.Error("line can never be sent to Kafka; skipped", "path", l.Path(), "offset", l.Offset,

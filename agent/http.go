@@ -129,6 +129,8 @@ type Status struct {
 	StartTime time.Time        `json:"start_time"`
 	Updated   time.Time        `json:"updated"`
 	Health    string           `json:"health"`
+	SysConfig etcd.State       `json:"sys_config"`    // the Sys Agent's key (sys.go)
+	Sys       *sysStatus       `json:"sys,omitempty"` // the Sys Agent, while it is on
 	Config    etcd.State       `json:"config"`
 	Files     []taillog.Status `json:"files"`
 	// Topics Kafka refuses, with the files waiting on them.
@@ -156,6 +158,12 @@ type statusSummary struct {
 	// The errors, for the status published with this summary: not
 	// compared (unexported, so not in the publisher's JSON).
 	kafkaErr, etcdErr error
+
+	// The sys_config key's revision and error, and whether a headline
+	// with rates is there (not the samples' figures: they change at every
+	// sample and go out with the counters).
+	SysConfig etcd.State
+	SysRates  bool
 }
 
 func (a *Agent) statusSummary() statusSummary {

@@ -7,6 +7,8 @@
 //	   medians of -runs interleaved runs, ratios to kcat.
 //	B  latency: logagent following a file written at 10k lines/s; each line
 //	   carries its write time; a consumer reports consume − write.
+//	S  the Sys Agent's cost: two idle agents side by side, host metrics
+//	   off and on (every 10 s), CPU of each over the same window.
 //	C  many files: 1,000 files appended 10 lines/s each; the agent's CPU
 //	   (% of one core), context switches and RSS over a window after a
 //	   warm-up, median of -c-runs runs per client; as peers, kcat and the
@@ -18,7 +20,7 @@
 // embedded. Everything listens on 127.0.0.1. Install kcat and rsyslog with
 // scripts/bench-deps.sh first; a missing peer is reported in the table.
 //
-//	go run ./bench [-runs 3] [-c-runs 3] [-lines 1000000] [-quick] [-only A,B,C,kcat,...] [-out bench/results.md]
+//	go run ./bench [-runs 3] [-c-runs 3] [-lines 1000000] [-quick] [-only A,B,C,S,kcat,...] [-sys-window 5m] [-out bench/results.md]
 //
 // Environment: BENCH_PROFILE=DIR saves a CPU and a heap profile of each
 // logagent run (A, C); BENCH_AGENT_ENV="K=V ..." is added to the agent's
@@ -68,6 +70,8 @@ type options struct {
 	window      time.Duration
 	keepTmp     bool
 	maxDuration time.Duration
+	sysWindow   time.Duration
+	sysInterval time.Duration
 }
 
 // env is what every workload shares: one broker, one etcd, one agent binary.
@@ -87,7 +91,7 @@ type env struct {
 
 // Contender and workload names accepted by -only.
 var (
-	workloadNames  = []string{"A", "B", "C"}
+	workloadNames  = []string{"A", "B", "C", "S"}
 	contenderNames = []string{"kcat", "sarama", "franz-go", "logagent-sarama", "logagent-franz-go", "rsyslog"}
 )
 
@@ -118,6 +122,8 @@ func run() (code int) {
 	flag.IntVar(&o.cRuns, "c-runs", 3, "workload C: runs of each client (interleaved); the median is reported")
 	flag.DurationVar(&o.warmup, "warmup", 5*time.Second, "workload C: warm-up before measuring")
 	flag.DurationVar(&o.window, "window", 20*time.Second, "workload C: measuring window")
+	flag.DurationVar(&o.sysWindow, "sys-window", 5*time.Minute, "workload S: measuring window")
+	flag.DurationVar(&o.sysInterval, "sys-interval", 10*time.Second, "workload S: the Sys Agent's interval")
 	flag.BoolVar(&o.keepTmp, "keep-tmp", false, "keep the temp dir (logs, configs, data)")
 	flag.DurationVar(&o.maxDuration, "max-duration", 20*time.Minute, "bound of the whole benchmark")
 	flag.Parse()
@@ -129,6 +135,7 @@ func run() (code int) {
 			"lat-duration": func() { o.latDur = 3 * time.Second }, "files": func() { o.files = 100 },
 			"warmup": func() { o.warmup = 2 * time.Second }, "window": func() { o.window = 5 * time.Second },
 			"timeout": func() { o.timeout = time.Minute }, "c-runs": func() { o.cRuns = 1 },
+			"sys-window": func() { o.sysWindow = 30 * time.Second },
 		}
 		for name, apply := range quick {
 			if !set[name] {
@@ -189,6 +196,9 @@ func run() (code int) {
 	if e.wantWorkload("C") {
 		rep.c = e.workloadC(ctx)
 	}
+	if e.wantWorkload("S") {
+		rep.s = e.workloadS(ctx)
+	}
 	rep.total = time.Since(start)
 	text := rep.render()
 	fmt.Println()
@@ -237,13 +247,15 @@ func (e *env) wantWorkload(w string) bool {
 		return false
 	case "C":
 		return slices.ContainsFunc(contendersC, e.wantContender)
+	case "S": // logagent with franz-go only
+		return e.wantContender("logagent-franz-go")
 	default: // B runs logagent only
 		return e.wantContender("logagent-sarama") || e.wantContender("logagent-franz-go")
 	}
 }
 
 func (e *env) needAgent() bool {
-	return e.wantWorkload("B") || e.wantWorkload("C") ||
+	return e.wantWorkload("B") || e.wantWorkload("C") || e.wantWorkload("S") ||
 		(e.wantWorkload("A") && (e.wantContender("logagent-sarama") || e.wantContender("logagent-franz-go")))
 }
 

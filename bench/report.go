@@ -20,6 +20,7 @@ type report struct {
 	a         *resultA
 	b         []*resultB
 	c         []*resultC
+	s         *resultS
 }
 
 func median[T int64 | time.Duration | float64](v []T) T {
@@ -108,6 +109,9 @@ func (r *report) render() string {
 	}
 	if len(r.c) > 0 {
 		r.renderC(p)
+	}
+	if r.s != nil {
+		r.renderS(p)
 	}
 	return b.String()
 }

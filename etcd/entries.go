@@ -98,12 +98,21 @@ func (e Entry) check() error {
 		return errors.New("path is empty")
 	case !filepath.IsAbs(e.Path):
 		return errors.New("path must be absolute")
-	case e.Topic == "":
-		return errors.New("topic is empty")
-	case !topicRE.MatchString(e.Topic) || e.Topic == "." || e.Topic == "..":
-		return fmt.Errorf("topic %q is not a valid Kafka topic name (letters, digits, '.', '_', '-'; at most 249)", e.Topic)
+	case checkTopic(e.Topic) != nil:
+		return checkTopic(e.Topic)
 	case e.ReadFrom != "" && e.ReadFrom != "beginning" && e.ReadFrom != "end":
 		return fmt.Errorf("read_from %q must be \"beginning\" or \"end\"", e.ReadFrom)
+	}
+	return nil
+}
+
+// checkTopic reports whether topic can name a Kafka topic.
+func checkTopic(topic string) error {
+	switch {
+	case topic == "":
+		return errors.New("topic is empty")
+	case !topicRE.MatchString(topic) || topic == "." || topic == "..":
+		return fmt.Errorf("topic %q is not a valid Kafka topic name (letters, digits, '.', '_', '-'; at most 249)", topic)
 	}
 	return nil
 }

@@ -23,14 +23,34 @@ type Hooks struct {
 	WatchRestart func()
 }
 
-// Source delivers the host's collect config: once at start, then at every
-// change. It follows the key with Get, then Watch from the Get's revision
-// + 1; a compacted revision or a closed watch means Get again and watch
-// again. Every applied value is cached in dataDir, so that the agent can
-// start on it while etcd is unreachable.
-type Source struct {
+// Spec says which key a Follower follows and how it reads its value.
+type Spec[T any] struct {
+	Key   string
+	Cache string // the file in data_dir holding the last good value
+	What  string // what the key holds, for log lines ("collect config")
+	// Absent stands for the value when the key is absent or deleted, and
+	// AbsentMeans says what that does, for the log.
+	Absent      []byte
+	AbsentMeans string
+	// Parse reads a value. err rejects all of it (the last good value
+	// stays); problems are parts left out, each logged and reported.
+	Parse func(value []byte) (v T, problems []error, err error)
+	// Attrs describe an applied value in its log line (may be nil).
+	Attrs func(v T) []any
+}
+
+// Source delivers the host's collect config.
+type Source = Follower[[]Entry]
+
+// Follower delivers the value of one etcd key: once at start, then at
+// every change. It follows the key with Get, then Watch from the Get's
+// revision + 1; a compacted revision or a closed watch means Get again and
+// watch again. Every applied value is cached in dataDir, so that the agent
+// can start on it while etcd is unreachable.
+type Follower[T any] struct {
 	c         *Client
 	cli       *clientv3.Client // c's, once made (Run only)
+	spec      Spec[T]
 	key       string
 	cachePath string
 	timeout   time.Duration
@@ -43,14 +63,22 @@ type Source struct {
 	problems []string
 }
 
-// NewSource returns a source for host's key. timeout bounds each Get.
+// NewSource returns a source for host's collect config. timeout bounds
+// each Get.
 func NewSource(c *Client, host, dataDir string, timeout time.Duration, hooks Hooks, log *slog.Logger) *Source {
-	return &Source{c: c, key: ConfigKey(host), cachePath: filepath.Join(dataDir, "collect_config.json"),
-		timeout: timeout, hooks: hooks, log: log.With("key", ConfigKey(host))}
+	return NewFollower(c, Spec[[]Entry]{Key: ConfigKey(host), Cache: "collect_config.json", What: "collect config",
+		Absent: []byte("[]"), AbsentMeans: "nothing to collect until it is put", Parse: ParseEntries,
+		Attrs: func(es []Entry) []any { return []any{"entries", len(es)} }}, dataDir, timeout, hooks, log)
+}
+
+// NewFollower returns a follower of spec's key. timeout bounds each Get.
+func NewFollower[T any](c *Client, spec Spec[T], dataDir string, timeout time.Duration, hooks Hooks, log *slog.Logger) *Follower[T] {
+	return &Follower[T]{c: c, spec: spec, key: spec.Key, cachePath: filepath.Join(dataDir, spec.Cache),
+		timeout: timeout, hooks: hooks, log: log.With("key", spec.Key)}
 }
 
 // Key is the etcd key the source follows.
-func (s *Source) Key() string { return s.key }
+func (s *Follower[T]) Key() string { return s.key }
 
 // State is what the source last applied or rejected.
 type State struct {
@@ -60,7 +88,7 @@ type State struct {
 }
 
 // State returns the applied revision and the last rejection, if any.
-func (s *Source) State() State {
+func (s *Follower[T]) State() State {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := State{Revision: s.rev, Problems: s.problems}
@@ -70,9 +98,9 @@ func (s *Source) State() State {
 	return st
 }
 
-// Run calls apply with each new set of entries until ctx is done. apply is
-// never called concurrently.
-func (s *Source) Run(ctx context.Context, apply func([]Entry)) {
+// Run calls apply with each new value until ctx is done. apply is never
+// called concurrently.
+func (s *Follower[T]) Run(ctx context.Context, apply func(T)) {
 	usedCache := false
 	if s.cli = s.c.Now(); s.cli == nil {
 		// No client yet (etcd unreachable with authentication on): the
@@ -113,8 +141,8 @@ func (s *Source) Run(ctx context.Context, apply func([]Entry)) {
 		attempt = 0
 		var applied bool
 		if len(resp.Kvs) == 0 {
-			s.log.Warn("no collect config in etcd; nothing to collect until it is put", "key", s.key)
-			applied = s.apply(apply, []byte("[]"), resp.Header.Revision)
+			s.log.Warn("no "+s.spec.What+" in etcd; "+s.spec.AbsentMeans, "key", s.key)
+			applied = s.apply(apply, s.spec.Absent, resp.Header.Revision)
 		} else {
 			kv := resp.Kvs[0]
 			applied = s.apply(apply, kv.Value, kv.ModRevision)
@@ -133,7 +161,7 @@ func (s *Source) Run(ctx context.Context, apply func([]Entry)) {
 }
 
 // watch follows the key from rev until the watch fails or ctx is done.
-func (s *Source) watch(ctx context.Context, rev int64, apply func([]Entry)) {
+func (s *Follower[T]) watch(ctx context.Context, rev int64, apply func(T)) {
 	// WithRequireLeader: a member cut off from its cluster closes the
 	// watch instead of going silent.
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
@@ -149,8 +177,8 @@ func (s *Source) watch(ctx context.Context, rev int64, apply func([]Entry)) {
 			case clientv3.EventTypePut:
 				s.apply(apply, ev.Kv.Value, ev.Kv.ModRevision)
 			case clientv3.EventTypeDelete:
-				s.log.Warn("collect config deleted; stopping every file")
-				s.apply(apply, []byte("[]"), ev.Kv.ModRevision)
+				s.log.Warn(s.spec.What + " deleted; " + s.spec.AbsentMeans)
+				s.apply(apply, s.spec.Absent, ev.Kv.ModRevision)
 			}
 		}
 	}
@@ -161,11 +189,11 @@ func (s *Source) watch(ctx context.Context, rev int64, apply func([]Entry)) {
 
 // apply parses value and hands it on, or keeps the last good config and
 // reports false.
-func (s *Source) apply(apply func([]Entry), value []byte, rev int64) bool {
-	entries, problems, err := ParseEntries(value)
+func (s *Follower[T]) apply(apply func(T), value []byte, rev int64) bool {
+	v, problems, err := s.spec.Parse(value)
 	if err != nil {
 		err = fmt.Errorf("%s at revision %d: %w; keeping the last good config", s.key, rev, err)
-		s.log.Error("collect config rejected", "err", err)
+		s.log.Error(s.spec.What+" rejected", "err", err)
 		s.mu.Lock()
 		s.lastErr = err
 		s.mu.Unlock()
@@ -177,39 +205,47 @@ func (s *Source) apply(apply func([]Entry), value []byte, rev int64) bool {
 	texts := make([]string, len(problems))
 	for i, p := range problems {
 		texts[i] = p.Error()
-		s.log.Error("collect config entry skipped", "revision", rev, "err", p)
+		s.log.Error(s.spec.What+" entry skipped", "revision", rev, "err", p)
 	}
 	s.mu.Lock()
 	s.rev, s.lastErr, s.problems = rev, nil, texts
 	s.mu.Unlock()
 	if err := utils.WriteFileAtomic(s.cachePath, value); err != nil {
-		s.log.Warn("cannot cache collect config", "file", s.cachePath, "err", err)
+		s.log.Warn("cannot cache "+s.spec.What, "file", s.cachePath, "err", err)
 	}
-	s.log.Info("collect config applied", "revision", rev, "entries", len(entries))
+	attrs := []any{"revision", rev}
+	if s.spec.Attrs != nil {
+		attrs = append(attrs, s.spec.Attrs(v)...)
+	}
+	s.log.Info(s.spec.What+" applied", attrs...)
 	if s.hooks.Applied != nil {
 		s.hooks.Applied(rev)
 	}
-	apply(entries)
+	apply(v)
 	return true
 }
 
-func (s *Source) applyCache(apply func([]Entry)) {
+func (s *Follower[T]) applyCache(apply func(T)) {
 	data, err := os.ReadFile(s.cachePath)
 	if errors.Is(err, fs.ErrNotExist) {
-		s.log.Warn("no cached collect config; collecting nothing until etcd answers", "file", s.cachePath)
+		s.log.Warn("no cached "+s.spec.What+"; "+s.spec.AbsentMeans+" or etcd answers", "file", s.cachePath)
 		return
 	}
 	if err != nil {
-		s.log.Error("cannot read cached collect config", "file", s.cachePath, "err", err)
+		s.log.Error("cannot read cached "+s.spec.What, "file", s.cachePath, "err", err)
 		return
 	}
-	entries, _, err := ParseEntries(data)
+	v, _, err := s.spec.Parse(data)
 	if err != nil {
-		s.log.Error("cached collect config is corrupt; ignoring it", "file", s.cachePath, "err", err)
+		s.log.Error("cached "+s.spec.What+" is corrupt; ignoring it", "file", s.cachePath, "err", err)
 		return
 	}
-	s.log.Info("running on the cached collect config until etcd answers", "file", s.cachePath, "entries", len(entries))
-	apply(entries)
+	attrs := []any{"file", s.cachePath}
+	if s.spec.Attrs != nil {
+		attrs = append(attrs, s.spec.Attrs(v)...)
+	}
+	s.log.Info("running on the cached "+s.spec.What+" until etcd answers", attrs...)
+	apply(v)
 }
 
 func backoff(attempt int) time.Duration {
