@@ -175,6 +175,13 @@ const (
 	statusRefresh  = time.Minute
 )
 
+// StatusTimes are the status key's lease TTL, the interval at which a
+// change is looked for, and the counters' refresh: for the fleet
+// simulation (bench/fleet), which runs the agent's publisher.
+func StatusTimes() (ttl, interval, refresh time.Duration) {
+	return statusTTL, statusInterval, statusRefresh
+}
+
 // Run ships lines until ctx is done, then stops cleanly: reading stops,
 // lines already read are given ShutdownTimeout to be acknowledged, the
 // positions are saved, and the connections are closed.

@@ -206,18 +206,23 @@ func (a *Agent) snapshot(sum statusSummary, bound bool) (*Status, statusSummary)
 		written.Files[i] = f.FileState()
 	}
 	st := &Status{Host: a.host, Owner: a.owner, Version: a.version, Labels: a.cfg.Agent.Labels, StartTime: a.started,
-		Health: health, Config: sum.Config, Files: files, Topics: topics, TopicLimits: sum.Limits,
-		FilesTotal: len(files), FileStates: map[string]int{}}
-	for _, f := range files {
-		st.FileStates[f.State]++
-		st.LagBytes += f.LagBytes
-	}
+		Health: health, Config: sum.Config, Topics: topics, TopicLimits: sum.Limits}
+	st.SetFiles(files)
 	if bound {
-		st.bound()
+		st.Bound()
 	} else {
 		st.Updated = time.Now()
 	}
 	return st, written
+}
+
+// SetFiles sets the files of the status, with their counts and total lag.
+func (st *Status) SetFiles(files []taillog.Status) {
+	st.Files, st.FilesTotal, st.FileStates, st.LagBytes = files, len(files), map[string]int{}, 0
+	for _, f := range files {
+		st.FileStates[f.State]++
+		st.LagBytes += f.LagBytes
+	}
 }
 
 // Bounds of the status in etcd: files and topics listed, the length of
@@ -228,10 +233,10 @@ const (
 	statusErrText = 120
 )
 
-// bound keeps what an operator looks at first, within a few KB: the files
+// Bound keeps what an operator looks at first, within a few KB: the files
 // in error, then the most behind; the first refused topics and limits,
 // each naming a few of its files; errors cut short.
-func (st *Status) bound() {
+func (st *Status) Bound() {
 	files := slices.Clone(st.Files)
 	slices.SortStableFunc(files, func(x, y taillog.Status) int {
 		if ex, ey := x.State == taillog.StateError, y.State == taillog.StateError; ex != ey {

@@ -40,8 +40,8 @@ func TestStatusIsBounded(t *testing.T) {
 			Error: strings.Repeat("UNKNOWN_TOPIC_OR_PARTITION ", 40), Files: make([]string, 100)})
 		st.TopicLimits = append(st.TopicLimits, kafka.TopicLimit{Topic: fmt.Sprintf("topic-%d", i), Problem: strings.Repeat("p", 300)})
 	}
-	st.FilesTotal = len(st.Files)
-	st.bound()
+	st.SetFiles(st.Files)
+	st.Bound()
 	data, _ := json.Marshal(st)
 	if len(data) > statusBound {
 		t.Fatalf("status of 10,000 files is %d bytes, over %d:\n%s", len(data), statusBound, data)
