@@ -139,7 +139,7 @@ func New(cfg *conf.Config, log *slog.Logger, version string) (*Agent, error) {
 	}, log.With("component", "etcd"))
 	a.newSys(log)
 	a.pub = etcd.NewPublisher(a.etcd, a.host, statusTTL, statusInterval, statusRefresh,
-		func() any { return a.fullSummary() }, func(sum any) (any, any) { return a.fullSnapshot(sum.(statusSummary)) }, log.With("component", "status"))
+		func() any { return a.fullSummary() }, func(sum any) (any, any) { return a.fullSnapshot(sum.(statusSummary), true) }, log.With("component", "status"))
 	a.claimed = a.pub.Claim(a.owner, version, statusTTL+statusInterval)
 	a.mgr = taillog.NewManager(taillog.Options{
 		MaxLineBytes:    cfg.Agent.MaxLineBytes,
@@ -171,12 +171,21 @@ const positionsRecent = 100 * time.Millisecond
 
 // The status key lives under a lease of statusTTL. It is written within
 // statusInterval of a change an operator looks for (statusSummary), and
-// every statusRefresh for its counters.
+// at most every statusRefresh for its counters, only if they moved: each
+// write is a revision etcd keeps until it compacts, and the collect
+// configs of the whole fleet share that etcd.
 const (
 	statusTTL      = 10 * time.Second
 	statusInterval = 3 * time.Second
-	statusRefresh  = 30 * time.Second
+	statusRefresh  = time.Minute
 )
+
+// StatusTimes are the status key's lease TTL, the interval at which a
+// change is looked for, and the counters' refresh: for the fleet
+// simulation (bench/fleet), which runs the agent's publisher.
+func StatusTimes() (ttl, interval, refresh time.Duration) {
+	return statusTTL, statusInterval, statusRefresh
+}
 
 // Run ships lines until ctx is done, then stops cleanly: reading stops,
 // lines already read are given ShutdownTimeout to be acknowledged, the

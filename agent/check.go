@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -12,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/logagent/logagent/conf"
@@ -39,6 +41,9 @@ func Check(ctx context.Context, cfg *conf.Config, w io.Writer) int {
 	}
 	note := func(what, format string, args ...any) {
 		fmt.Fprintf(w, "note %-7s %s\n", what, fmt.Sprintf(format, args...))
+	}
+	warn := func(what, format string, args ...any) {
+		fmt.Fprintf(w, "WARN %-7s %s\n", what, fmt.Sprintf(format, args...))
 	}
 
 	host, err := resolveHost(cfg.Agent)
@@ -80,6 +85,9 @@ func Check(ctx context.Context, cfg *conf.Config, w io.Writer) int {
 			}
 		}
 		if err == nil {
+			for _, f := range etcdUpkeep(ctx, cli, cfg.Etcd.Endpoints[0], cfg.Etcd.DialTimeout) {
+				warn("etcd", "%s", f)
+			}
 			for _, ts := range runningRefused(ctx, cli, host, cfg.Etcd.DialTimeout) {
 				report(false, "topic", "%s (the running agent says, since %s); files waiting: %s", ts.Reason,
 					ts.Since.UTC().Format(time.RFC3339), strings.Join(ts.Files, ", "))
@@ -208,4 +216,42 @@ func checkHTTPAddr(addr string, report func(bool, string, string, ...any), note 
 	}
 	l.Close()
 	report(true, "http", "%s is free for /metrics, /readyz and /status", addr)
+}
+
+// etcdDefaultQuota is etcd's backend quota when it does not say its own
+// (servers before 3.6): 2 GiB.
+const etcdDefaultQuota = 2 << 30
+
+// compactionSeenAfter is how many revisions an etcd must have before its
+// revision 1 still being readable means it compacts nothing.
+var compactionSeenAfter int64 = 10000
+
+// etcdUpkeep says what will hurt the etcd the fleet shares (every agent's
+// config path goes through it): a history never compacted, a database
+// near its quota (past it etcd refuses every write, collect configs too).
+func etcdUpkeep(ctx context.Context, cli *clientv3.Client, endpoint string, timeout time.Duration) []string {
+	gctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	st, err := cli.Status(gctx, endpoint)
+	if err != nil {
+		return nil
+	}
+	_, err = cli.Get(gctx, etcd.ConfigKey("_"), clientv3.WithRev(1), clientv3.WithCountOnly())
+	compacted := errors.Is(err, rpctypes.ErrCompacted)
+	return upkeepFindings(st.DbSize, st.DbSizeQuota, st.Header.Revision, compacted)
+}
+
+func upkeepFindings(dbSize, quota, revision int64, compacted bool) []string {
+	var out []string
+	if !compacted && revision > compactionSeenAfter {
+		out = append(out, fmt.Sprintf("etcd keeps its whole history (revision 1 of %d is still readable): it compacts nothing, and its database grows with every status write until its quota stops all writes; run etcd with --auto-compaction-mode=periodic --auto-compaction-retention=1h (see the README, Operating it)", revision))
+	}
+	q, said := quota, ""
+	if q <= 0 {
+		q, said = etcdDefaultQuota, " (etcd's default; it does not say its own)"
+	}
+	if dbSize > q*8/10 {
+		out = append(out, fmt.Sprintf("etcd's database is %d MB of its %d MB quota%s: past it etcd refuses every write, collect configs too; compact and defragment (etcdctl defrag), or raise --quota-backend-bytes", dbSize>>20, q>>20, said))
+	}
+	return out
 }

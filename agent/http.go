@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,8 +9,10 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc/connectivity"
@@ -96,7 +99,7 @@ func (a *Agent) serveHTTP(ctx context.Context, l net.Listener) {
 			"/debug/pprof/   Go profiles\n")
 	})
 	mux.HandleFunc("/status", func(w http.ResponseWriter, r *http.Request) {
-		st, _ := a.snapshot(a.statusSummary())
+		st, _ := a.fullSnapshot(a.fullSummary(), false)
 		w.Header().Set("Content-Type", "application/json")
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
@@ -123,16 +126,25 @@ func (a *Agent) serveHTTP(ctx context.Context, l net.Listener) {
 
 // Status is what the agent publishes at /logagent/<host>/status.
 type Status struct {
-	Host      string           `json:"host"`
-	Owner     etcd.Owner       `json:"owner"` // which running agent
-	Version   string           `json:"version"`
-	StartTime time.Time        `json:"start_time"`
-	Updated   time.Time        `json:"updated"`
-	Health    string           `json:"health"`
-	SysConfig etcd.State       `json:"sys_config"`    // the Sys Agent's key (sys.go)
-	Sys       *sysStatus       `json:"sys,omitempty"` // the Sys Agent, while it is on
-	Config    etcd.State       `json:"config"`
-	Files     []taillog.Status `json:"files"`
+	Host      string            `json:"host"`
+	Owner     etcd.Owner        `json:"owner"` // which running agent
+	Version   string            `json:"version"`
+	Labels    map[string]string `json:"labels,omitempty"`
+	StartTime time.Time         `json:"start_time"`
+	Updated   time.Time         `json:"updated"`
+	Health    string            `json:"health"`
+	SysConfig etcd.State        `json:"sys_config"`    // the Sys Agent's key (sys.go)
+	Sys       *sysStatus        `json:"sys,omitempty"` // the Sys Agent, while it is on
+	Config    etcd.State        `json:"config"`
+	// FilesTotal files are followed; FileStates counts them by state, and
+	// LagBytes is their lag (size − committed offset) together.
+	FilesTotal int            `json:"files_total"`
+	FileStates map[string]int `json:"file_states"`
+	LagBytes   int64          `json:"lag_bytes"`
+	// Files: every file at /status; in the etcd key, at most statusFiles,
+	// those in error first, then the most behind (FilesOmitted: the rest).
+	Files        []taillog.Status `json:"files"`
+	FilesOmitted int              `json:"files_omitted,omitempty"`
 	// Topics Kafka refuses, with the files waiting on them.
 	Topics []TopicStatus `json:"refused_topics,omitempty"`
 	// TopicLimits are the topics whose message size limit on the brokers
@@ -180,7 +192,11 @@ func (a *Agent) statusSummary() statusSummary {
 // snapshot returns the agent's current status, with the health and config
 // of sum, just taken, and the summary of that status: its files' states
 // are read after sum's.
-func (a *Agent) snapshot(sum statusSummary) (Status, statusSummary) {
+//
+// The status in etcd is bounded (bound): whatever the number of files its
+// size stays under a few KB, so a fleet's statuses fit etcd's request
+// limit and its history; /status serves the whole.
+func (a *Agent) snapshot(sum statusSummary, bound bool) (*Status, statusSummary) {
 	health := "ok"
 	topics := a.Topics()
 	if err := joinHealth(sum.kafkaErr, sum.etcdErr, topicsHealth(topics)); err != nil {
@@ -197,6 +213,97 @@ func (a *Agent) snapshot(sum statusSummary) (Status, statusSummary) {
 	for i, f := range files {
 		written.Files[i] = f.FileState()
 	}
-	return Status{Host: a.host, Owner: a.owner, Version: a.version, StartTime: a.started, Updated: time.Now(),
-		Health: health, Config: sum.Config, Files: files, Topics: topics, TopicLimits: sum.Limits}, written
+	st := &Status{Host: a.host, Owner: a.owner, Version: a.version, Labels: a.cfg.Agent.Labels, StartTime: a.started,
+		Health: health, Config: sum.Config, Topics: topics, TopicLimits: sum.Limits}
+	st.SetFiles(files)
+	if bound {
+		st.Bound()
+	} else {
+		st.Updated = time.Now()
+	}
+	return st, written
+}
+
+// SetFiles sets the files of the status, with their counts and total lag.
+func (st *Status) SetFiles(files []taillog.Status) {
+	st.Files, st.FilesTotal, st.FileStates, st.LagBytes = files, len(files), map[string]int{}, 0
+	for _, f := range files {
+		st.FileStates[f.State]++
+		st.LagBytes += f.LagBytes
+	}
+}
+
+// Bounds of the status in etcd: files and topics listed, the length of
+// each error text.
+const (
+	statusFiles   = 5
+	statusTopics  = 3
+	statusErrText = 120
+)
+
+// Bound keeps what an operator looks at first, within a few KB: the files
+// in error, then the most behind; the first refused topics and limits,
+// each naming a few of its files; errors cut short.
+func (st *Status) Bound() {
+	files := slices.Clone(st.Files)
+	slices.SortStableFunc(files, func(x, y taillog.Status) int {
+		if ex, ey := x.State == taillog.StateError, y.State == taillog.StateError; ex != ey {
+			if ex {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Compare(y.LagBytes, x.LagBytes)
+	})
+	if len(files) > statusFiles {
+		st.FilesOmitted = len(files) - statusFiles
+		files = files[:statusFiles]
+	}
+	for i := range files {
+		files[i].Path = cut(files[i].Path, statusErrText)
+		files[i].LastError = cut(files[i].LastError, statusErrText)
+	}
+	st.Files = files
+	if len(st.Topics) > statusTopics {
+		st.Topics = st.Topics[:statusTopics]
+	}
+	st.Topics = slices.Clone(st.Topics)
+	for i := range st.Topics {
+		t := &st.Topics[i]
+		t.Error = "" // Kafka's own words; Reason says it plainly
+		t.Reason = cut(t.Reason, statusErrText)
+		if len(t.Files) > statusTopics {
+			t.Files = append(slices.Clone(t.Files[:statusTopics]), fmt.Sprintf("(and %d more)", len(t.Files)-statusTopics))
+		}
+	}
+	if len(st.TopicLimits) > statusTopics {
+		st.TopicLimits = st.TopicLimits[:statusTopics]
+	}
+	st.TopicLimits = slices.Clone(st.TopicLimits)
+	for i := range st.TopicLimits {
+		st.TopicLimits[i].Problem = cut(st.TopicLimits[i].Problem, statusErrText)
+	}
+	st.Health = cut(st.Health, statusErrText)
+	st.Config.LastError = cut(st.Config.LastError, statusErrText)
+	if len(st.Config.Problems) > statusTopics {
+		st.Config.Problems = append(slices.Clone(st.Config.Problems[:statusTopics]), fmt.Sprintf("(and %d more)", len(st.Config.Problems)-statusTopics))
+	}
+	for i := range st.Config.Problems {
+		st.Config.Problems[i] = cut(st.Config.Problems[i], statusErrText)
+	}
+}
+
+// Stamp sets the time the status is written (etcd.Stamper).
+func (st *Status) Stamp(t time.Time) { st.Updated = t }
+
+// cut shortens s to at most n bytes, on a rune boundary, marking the cut.
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	i := n
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i] + "…"
 }

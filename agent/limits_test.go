@@ -61,7 +61,7 @@ func TestTopicLimitBelowMaxMessageBytes(t *testing.T) {
 		}
 		h.quiet(200 * time.Millisecond)
 
-		st, _ := h.agent.snapshot(h.agent.statusSummary())
+		st, _ := h.agent.snapshot(h.agent.statusSummary(), true)
 		if len(st.TopicLimits) != 1 || st.TopicLimits[0].Topic != "lim" || st.TopicLimits[0].MaxMessageBytes != 100000 ||
 			!strings.Contains(st.TopicLimits[0].Problem, "max_message_bytes 1000000") {
 			t.Fatalf("status topic_limits %+v, want topic lim at 100000 bytes, below max_message_bytes", st.TopicLimits)

@@ -84,8 +84,8 @@ func (a *Agent) fullSummary() statusSummary {
 }
 
 // fullSnapshot is snapshot with the Sys Agent's part.
-func (a *Agent) fullSnapshot(sum statusSummary) (Status, statusSummary) {
-	st, written := a.snapshot(sum)
+func (a *Agent) fullSnapshot(sum statusSummary, bound bool) (*Status, statusSummary) {
+	st, written := a.snapshot(sum, bound)
 	written.SysConfig, written.SysRates = sum.SysConfig, sum.SysRates
 	st.SysConfig, st.Sys = sum.SysConfig, a.sys.Status()
 	return st, written

@@ -94,7 +94,7 @@ func TestSysConfigKey(t *testing.T) {
 	if st.Topic != "sys_metrics" || st.Latest.CPU == nil || st.Latest.Load1 == nil || st.Latest.MemoryUsed == nil {
 		t.Fatalf("sys status %+v, headline %+v", st, st.Latest)
 	}
-	status, _ := h.agent.fullSnapshot(h.agent.fullSummary())
+	status, _ := h.agent.fullSnapshot(h.agent.fullSummary(), true)
 	if status.Sys == nil || status.Sys.Latest == nil || status.SysConfig.Revision == 0 {
 		t.Fatalf("status key lacks the Sys Agent: %+v %+v", status.Sys, status.SysConfig)
 	}
@@ -128,7 +128,7 @@ func TestSysConfigKey(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if status, _ := h.agent.fullSnapshot(h.agent.fullSummary()); !strings.Contains(status.SysConfig.LastError, `"often" is not a duration`) {
+	if status, _ := h.agent.fullSnapshot(h.agent.fullSummary(), true); !strings.Contains(status.SysConfig.LastError, `"often" is not a duration`) {
 		t.Fatalf("status sys_config %+v lacks the error", status.SysConfig)
 	}
 	h.sysRecords("sys2", 2) // still sampling on the last good config
@@ -137,7 +137,7 @@ func TestSysConfigKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.waitSys("off after the delete", func(st *sysagent.Status) bool { return st == nil })
-	if status, _ := h.agent.fullSnapshot(h.agent.fullSummary()); status.Sys != nil {
+	if status, _ := h.agent.fullSnapshot(h.agent.fullSummary(), true); status.Sys != nil {
 		t.Fatalf("status shows the Sys Agent after the delete: %+v", status.Sys)
 	}
 }

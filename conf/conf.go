@@ -28,18 +28,19 @@ type Config struct {
 
 // Agent holds the [agent] section.
 type Agent struct {
-	Host            string        // identity in etcd keys; empty = from HostFrom
-	HostFrom        string        // when Host is empty: HostFromName (os.Hostname) or HostFromIP (outbound IP)
-	DataDir         string        // positions and cached config
-	HTTPAddr        string        // /metrics and /healthz; empty = off
-	LogLevel        string        // debug, info, warn, error
-	LogFormat       string        // text or json
-	MaxLineBytes    int           // longer lines are split into pieces of this size
-	BufferBytes     int64         // bytes read but not yet acked by Kafka, all files together
-	ShutdownTimeout time.Duration // how long a stop waits for in-flight acks
-	RotateWait      time.Duration // how long a rotated-away file is still read after its last growth
-	PollInterval    time.Duration // safety re-check of every file when no fs event arrives
-	MaxReadDelay    time.Duration // longest a written line waits to be read while its file gathers more
+	Host            string            // identity in etcd keys; empty = from HostFrom
+	HostFrom        string            // when Host is empty: HostFromName (os.Hostname) or HostFromIP (outbound IP)
+	Labels          map[string]string // published in the status: the console filters hosts by them
+	DataDir         string            // positions and cached config
+	HTTPAddr        string            // /metrics and /healthz; empty = off
+	LogLevel        string            // debug, info, warn, error
+	LogFormat       string            // text or json
+	MaxLineBytes    int               // longer lines are split into pieces of this size
+	BufferBytes     int64             // bytes read but not yet acked by Kafka, all files together
+	ShutdownTimeout time.Duration     // how long a stop waits for in-flight acks
+	RotateWait      time.Duration     // how long a rotated-away file is still read after its last growth
+	PollInterval    time.Duration     // safety re-check of every file when no fs event arrives
+	MaxReadDelay    time.Duration     // longest a written line waits to be read while its file gathers more
 }
 
 // Kafka holds the [kafka] section.
@@ -291,6 +292,41 @@ func (r *reader) duration(key string, dst *time.Duration, min time.Duration) {
 	*dst = d
 }
 
+var (
+	labelKeyRE   = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,62}$`)
+	labelValueRE = regexp.MustCompile(`^[A-Za-z0-9_.:/-]{0,63}$`)
+)
+
+// labels reads "k=v, k2=v2": lower-case keys, plain values, at most 32.
+func (r *reader) labels(key string, dst *map[string]string) {
+	v, ok := r.value(key)
+	if !ok || v == "" {
+		return
+	}
+	m := map[string]string{}
+	for _, kv := range strings.Split(v, ",") {
+		k, val, found := strings.Cut(strings.TrimSpace(kv), "=")
+		k, val = strings.TrimSpace(k), strings.TrimSpace(val)
+		switch {
+		case !found || !labelKeyRE.MatchString(k):
+			r.fail(key, "%q is not name=value with a lower-case name of letters, digits, '_', '.', '-' (e.g. labels = role=web, dc=sh)", strings.TrimSpace(kv))
+			return
+		case !labelValueRE.MatchString(val):
+			r.fail(key, "value of %s: %q may hold letters, digits, '_', '.', ':', '/', '-' (at most 63)", k, val)
+			return
+		case m[k] != "":
+			r.fail(key, "%s given twice", k)
+			return
+		}
+		m[k] = val
+	}
+	if len(m) > 32 {
+		r.fail(key, "%d labels; at most 32", len(m))
+		return
+	}
+	*dst = m
+}
+
 // kafkaVersionRE is the form sarama parses: 0.x.y.z or x.y.z.
 var kafkaVersionRE = regexp.MustCompile(`^(0\.\d+\.\d+\.\d+|[1-9]\d*\.\d+\.\d+)$`)
 
@@ -341,7 +377,7 @@ func (r *reader) intSize(key string, dst *int, min, max int64) {
 }
 
 var known = map[string][]string{
-	"agent": {"host", "host_from", "data_dir", "http_addr", "log_level", "log_format", "max_line_bytes",
+	"agent": {"host", "host_from", "labels", "data_dir", "http_addr", "log_level", "log_format", "max_line_bytes",
 		"buffer_bytes", "shutdown_timeout", "rotate_wait", "poll_interval", "max_read_delay"},
 	"kafka": {"brokers", "client", "version", "compression", "required_acks", "idempotent",
 		"max_message_bytes", "linger", "retry_backoff", "key"},
@@ -388,6 +424,7 @@ func parse(name string, f *ini.File) (*Config, error) {
 	a := section("agent")
 	a.str("host", &c.Agent.Host)
 	a.oneOf("host_from", &c.Agent.HostFrom, HostFromName, HostFromIP)
+	a.labels("labels", &c.Agent.Labels)
 	if h := c.Agent.Host; h != "" {
 		if err := CheckHost(h); err != nil {
 			a.fail("host", "%v", err)

@@ -62,7 +62,7 @@ func TestParseErrors(t *testing.T) {
 		{"missing etcd section", "[kafka]\nbrokers = b:1\n", "x.ini: [etcd]: missing section"},
 		{"missing endpoints", "[kafka]\nbrokers = b:1\n[etcd]\n", "x.ini: [etcd] endpoints: required, e.g. endpoints = 127.0.0.1:2379"},
 		{"unknown section", minimal + "[kafak]\n", "x.ini: [kafak]: unknown section (want agent, kafka, etcd)"},
-		{"unknown key", minimal + "[agent]\nhots = a\n", "x.ini: [agent] hots: unknown key (known: host, host_from, data_dir, http_addr, log_level, log_format, max_line_bytes, buffer_bytes, shutdown_timeout, rotate_wait, poll_interval, max_read_delay)"},
+		{"unknown key", minimal + "[agent]\nhots = a\n", "x.ini: [agent] hots: unknown key (known: host, host_from, labels, data_dir, http_addr, log_level, log_format, max_line_bytes, buffer_bytes, shutdown_timeout, rotate_wait, poll_interval, max_read_delay)"},
 		{"top-level key", "x = 1\n" + minimal, "x.ini: [(top)] x: key outside any section; put it under [agent], [kafka] or [etcd]"},
 		{"bad client", minimal + "[kafka]\nclient = kafka-go\n", `x.ini: [kafka] client: invalid value "kafka-go" (want one of sarama, franz-go)`},
 		{"bad key", minimal + "[kafka]\nkey = offset\n", `x.ini: [kafka] key: invalid value "offset" (want one of id, path)`},
@@ -89,6 +89,9 @@ func TestParseErrors(t *testing.T) {
 		{"host with slash", minimal + "[agent]\nhost = web/1\n", `x.ini: [agent] host: invalid host "web/1": it is part of the etcd keys (/logagent/<host>/...); use letters, digits, '.', '_', '-' and ':', starting with a letter or digit`},
 		{"host with space", minimal + "[agent]\nhost = web 1\n", `x.ini: [agent] host: invalid host "web 1": it is part of the etcd keys (/logagent/<host>/...); use letters, digits, '.', '_', '-' and ':', starting with a letter or digit`},
 		{"host like the audit trail", minimal + "[agent]\nhost = _audit\n", `x.ini: [agent] host: invalid host "_audit": it is part of the etcd keys (/logagent/<host>/...); use letters, digits, '.', '_', '-' and ':', starting with a letter or digit`},
+		{"label without value", minimal + "[agent]\nlabels = role=web, dc\n", `x.ini: [agent] labels: "dc" is not name=value with a lower-case name of letters, digits, '_', '.', '-' (e.g. labels = role=web, dc=sh)`},
+		{"label value with a space", minimal + "[agent]\nlabels = role=web server\n", `x.ini: [agent] labels: value of role: "web server" may hold letters, digits, '_', '.', ':', '/', '-' (at most 63)`},
+		{"label twice", minimal + "[agent]\nlabels = role=web, role=db\n", `x.ini: [agent] labels: role given twice`},
 		{"first error wins", "[kafka]\nclient = x\n[etcd]\n", `x.ini: [kafka] brokers: required, e.g. brokers = 127.0.0.1:9092`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -111,6 +114,7 @@ func TestParseErrors(t *testing.T) {
 func TestParseAcceptedForms(t *testing.T) {
 	c, err := Parse("x.ini", []byte(`[agent]
 host = web-1.dc_2:a
+labels = role=web, dc=sh-1, rack=a/3
 http_addr = :9302
 buffer_bytes = 8mib
 max_line_bytes = 64kib
@@ -122,7 +126,8 @@ endpoints = https://etcd-1:2379, http://127.0.0.1:2379, etcd-3:2379
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Agent.BufferBytes != 8<<20 || c.Agent.MaxLineBytes != 64<<10 || c.Agent.HTTPAddr != ":9302" || len(c.Etcd.Endpoints) != 3 {
+	if c.Agent.BufferBytes != 8<<20 || c.Agent.MaxLineBytes != 64<<10 || c.Agent.HTTPAddr != ":9302" || len(c.Etcd.Endpoints) != 3 ||
+		!reflect.DeepEqual(c.Agent.Labels, map[string]string{"role": "web", "dc": "sh-1", "rack": "a/3"}) {
 		t.Fatalf("unexpected config %+v", c)
 	}
 }

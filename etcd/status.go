@@ -52,7 +52,9 @@ func (p *Publisher) Claim(owner Owner, version string, wait time.Duration) <-cha
 
 // NewPublisher publishes status under a lease of ttl: within interval of a
 // change of summary() (what an operator looks for: states, errors), else
-// every refresh (counters). Each put is an etcd revision; a fleet of
+// at most every refresh, and then only if the status changed (counters):
+// an idle agent writes nothing but its lease's keep-alives. A status that
+// is a Stamper is stamped with the time it is written. Each put is an etcd revision; a fleet of
 // agents rewriting their status every few seconds for its counters alone
 // would fill etcd's history for nothing.
 //
@@ -96,7 +98,8 @@ func (p *Publisher) Run(ctx context.Context) {
 	defer tick.Stop()
 	failing := false
 	var last []byte       // the summary of the status last published
-	var lastPut time.Time // when, under lease
+	var lastData []byte   // that status, unstamped
+	var lastPut time.Time // when, under lease (or found unchanged)
 	var putLease clientv3.LeaseID
 	for {
 		if lease == 0 {
@@ -109,7 +112,28 @@ func (p *Publisher) Run(ctx context.Context) {
 			// is published now; if it was undone since, the next summary
 			// differs from the one written, and is published then.
 			st, written := p.status(s)
-			err := p.put(ctx, lease, putLease, st)
+			data, err := json.Marshal(st)
+			if err == nil && lease == putLease && bytes.Equal(sum, last) && bytes.Equal(data, lastData) {
+				// Only the refresh is due, and nothing moved (an idle
+				// agent): no write, only a look that the key is still
+				// there (a read is no revision).
+				lastPut = time.Now()
+				if !p.exists(ctx) {
+					putLease = 0 // deleted by hand: written again now
+				}
+				goto lastSeen
+			}
+			if err == nil {
+				unstamped := data
+				if sp, ok := st.(Stamper); ok {
+					sp.Stamp(time.Now())
+					data, err = json.Marshal(st)
+				}
+				lastData = unstamped
+			}
+			if err == nil {
+				err = p.put(ctx, lease, putLease, data)
+			}
 			var taken *HostTakenError
 			if errors.As(err, &taken) {
 				p.log.Error("another agent uses this host; stopping", "err", err)
@@ -135,6 +159,7 @@ func (p *Publisher) Run(ctx context.Context) {
 				failing = false
 			}
 		}
+	lastSeen:
 		if p.claimed != nil && putLease != 0 && putLease == lease && time.Since(lastSeen) >= lastSeenEvery {
 			if err := p.putLastSeen(ctx, LastSeenRunning); err == nil {
 				lastSeen = time.Now()
@@ -176,11 +201,7 @@ func (p *Publisher) grant(ctx context.Context) (clientv3.LeaseID, <-chan *client
 // put writes status under lease: a first write under a lease claims the
 // key (putLease is the lease of the last write); later ones write only
 // while the key is still the agent's.
-func (p *Publisher) put(ctx context.Context, lease, putLease clientv3.LeaseID, status any) error {
-	data, err := json.Marshal(status)
-	if err != nil {
-		return err
-	}
+func (p *Publisher) put(ctx context.Context, lease, putLease clientv3.LeaseID, data []byte) error {
 	if putLease != lease {
 		return p.claim(ctx, lease, string(data), p.claimWait)
 	}
@@ -189,6 +210,19 @@ func (p *Publisher) put(ctx context.Context, lease, putLease clientv3.LeaseID, s
 		return errKeyMoved
 	}
 	return err
+}
+
+// Stamper is a status that carries the time it is written: stamped only
+// when it is, so that an unchanged status compares equal.
+type Stamper interface{ Stamp(time.Time) }
+
+// exists reports whether the status key is still there (true when etcd
+// cannot say: the next write tells).
+func (p *Publisher) exists(ctx context.Context) bool {
+	gctx, cancel := context.WithTimeout(ctx, p.interval)
+	defer cancel()
+	resp, err := p.cli.Get(gctx, p.key, clientv3.WithCountOnly())
+	return err != nil || resp.Count > 0
 }
 
 // signal reports the claim's progress to Claim's channel: nil the first

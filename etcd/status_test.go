@@ -3,6 +3,7 @@ package etcd
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -82,8 +83,8 @@ func TestPublisherWritesOnChangeOrRefresh(t *testing.T) {
 }
 
 // TestPublisherTakesStatusOnlyToWrite: the status, which may be dear (the
-// agent stats every file for it), is taken for each write only — when
-// the summary changed or at the refresh — not at every interval.
+// agent stats every file for it), is taken only when the summary changed
+// or at the refresh — not at every interval.
 func TestPublisherTakesStatusOnlyToWrite(t *testing.T) {
 	t.Parallel()
 	var state, summaries, statuses atomic.Int64
@@ -103,8 +104,12 @@ func TestPublisherTakesStatusOnlyToWrite(t *testing.T) {
 	state.Store(1)
 	p.waitVersion(2, 3*time.Second)
 	taken(2, "summary changed")
-	p.waitVersion(3, 4*time.Second)
-	taken(3, "refresh")
+	// The refresh takes the status, and writes it only if it changed:
+	// this one did not.
+	waitCount(t, "statuses taken", statuses.Load, 3, 4*time.Second)
+	if v := p.version(); v != 2 {
+		t.Fatalf("an unchanged status was written at the refresh (version %d)", v)
+	}
 }
 
 // TestPublisherRewritesAStateGoneBeforeTheNextInterval: the status is
@@ -137,3 +142,33 @@ func TestPublisherRewritesAStateGoneBeforeTheNextInterval(t *testing.T) {
 		t.Fatalf("the key says %s; the state is 1", got)
 	}
 }
+
+// An idle agent's status (nothing changed) is not written again at the
+// refresh, and a status that is a Stamper is stamped only when written;
+// a key deleted by hand is written again at the next refresh.
+func TestPublisherSkipsAnUnchangedStatus(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int64
+	status := func(sum any) (any, any) { calls.Add(1); return &stamped{Counter: 7}, sum }
+	p := publish(t, 100*time.Millisecond, func() any { return 0 }, status)
+	p.waitVersion(1, 5*time.Second)
+	waitCount(t, "status builds", calls.Load, calls.Load()+10, 10*time.Second) // ten refreshes due
+	if v := p.version(); v != 1 {
+		t.Fatalf("an unchanged status was written %d times", v)
+	}
+	resp, err := p.f.cli.Get(context.Background(), StatusKey("h1"))
+	if err != nil || len(resp.Kvs) != 1 || !strings.Contains(string(resp.Kvs[0].Value), `"counter":7,"updated":"20`) {
+		t.Fatalf("status not stamped with the time of its write: %v %v", err, resp.Kvs)
+	}
+	if _, err := p.f.cli.Delete(context.Background(), StatusKey("h1")); err != nil {
+		t.Fatal(err)
+	}
+	p.waitVersion(1, 5*time.Second) // written again (a new key: version 1)
+}
+
+type stamped struct {
+	Counter int       `json:"counter"`
+	Updated time.Time `json:"updated"`
+}
+
+func (s *stamped) Stamp(t time.Time) { s.Updated = t }

@@ -6,8 +6,8 @@
 //     connection, which would take 10,000 sockets and GiBs here), each
 //     running the agent's own code: an etcd.Source watching its
 //     collect_config and an etcd.Publisher keeping its leased status key
-//     with the status of -files files (default 100), built by
-//     agent.StatusFor as the real agent builds it;
+//     with the status of -files files (default 100), the agent's bounded
+//     status document (agent.Status.Bound);
 //   - every second, -flips agents see one file change state (running ↔
 //     error): their summary changes and they publish;
 //   - every -change-every, one bulk change puts a new collect_config to
@@ -44,6 +44,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
+	agentpkg "github.com/logagent/logagent/agent"
 	"github.com/logagent/logagent/etcd"
 	"github.com/logagent/logagent/taillog"
 )
@@ -176,8 +177,11 @@ func (a *agent) status(sum any) (any, any) {
 		files[i].LinesAcked = files[i].LinesRead
 	}
 	a.files = files
-	return map[string]any{"host": a.host, "version": "bench", "health": "ok", "updated": time.Now(),
-		"files": files}, sum
+	// The agent's own status document, bounded as it publishes it.
+	st := &agentpkg.Status{Host: a.host, Version: "bench", Health: "ok"}
+	st.SetFiles(files)
+	st.Bound()
+	return st, sum
 }
 
 func (a *agent) flip() {
@@ -249,9 +253,9 @@ func run(ctx context.Context, o options) (string, error) {
 			a.applied.Store(rev)
 			a.appliedAt.Store(rev, time.Now())
 		}}, log)
-		// The agent's own intervals (agent/agent.go): TTL 10 s, a summary
-		// every 3 s, counters every 30 s.
-		pub := etcd.NewPublisher(c, a.host, 10*time.Second, 3*time.Second, 30*time.Second, a.summary, a.status, log)
+		// The agent's own intervals.
+		ttl, interval, refresh := agentpkg.StatusTimes()
+		pub := etcd.NewPublisher(c, a.host, ttl, interval, refresh, a.summary, a.status, log)
 		wg.Add(2)
 		go func() { defer wg.Done(); src.Run(runCtx, func([]etcd.Entry) {}) }()
 		go func() { defer wg.Done(); pub.Run(runCtx) }()
