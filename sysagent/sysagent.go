@@ -161,8 +161,10 @@ func (a *Agent) sampleLoop(ctx context.Context) {
 // take samples the host and queues the record.
 func (a *Agent) take(s *Sampler, topic string, now time.Time) {
 	r := s.Sample(now)
+	a.mu.Lock() // Status reads seq
 	a.seq++
 	r.Seq = a.seq
+	a.mu.Unlock()
 	a.logErrors(r.Errors)
 	value, err := json.Marshal(r)
 	if err != nil {
