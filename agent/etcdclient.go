@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"fmt"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
@@ -19,6 +20,10 @@ func newEtcdClient(c conf.Etcd) (*clientv3.Client, error) {
 // newEtcdClientCtx is newEtcdClient whose making (authentication included)
 // ends with ctx.
 func newEtcdClientCtx(ctx context.Context, c conf.Etcd) (*clientv3.Client, error) {
-	return clientv3.New(clientv3.Config{Endpoints: c.Endpoints, DialTimeout: c.DialTimeout,
-		Username: c.Username, Password: c.Password, Logger: zap.NewNop(), Context: ctx})
+	tc, err := c.TLS.Config()
+	if err != nil {
+		return nil, fmt.Errorf("[etcd] TLS: %w", err)
+	}
+	return clientv3.New(clientv3.Config{Endpoints: c.Endpoints, DialTimeout: c.DialTimeout, TLS: tc,
+		Username: c.Username, Password: c.Password.Reveal(), Logger: zap.NewNop(), Context: ctx})
 }

@@ -92,6 +92,11 @@ func franzOpts(c conf.Kafka, batchMax func(topic string) int32) ([]kgo.Opt, erro
 			}
 		})),
 	}
+	sec, err := franzSecurity(c)
+	if err != nil {
+		return nil, err
+	}
+	opts = append(opts, sec...)
 	switch c.RequiredAcks {
 	case "all":
 		opts = append(opts, kgo.RequiredAcks(kgo.AllISRAcks()))
@@ -167,6 +172,7 @@ func newFranz(c conf.Kafka, ack AckFunc, hooks Hooks, log *slog.Logger) (*franzP
 	fp := &franzProducer{ack: ack, hooks: hooks, log: log, first: c.RetryBackoff, retryWake: make(chan struct{}, 1),
 		batchMax: batchMaxBytes(c), built: map[string]int{}}
 	fp.promiseFn = fp.promise
+	fp.conn = c
 	fp.ctx, fp.cancel = context.WithCancel(context.Background())
 	opts, err := franzOpts(c, fp.madeBatchLimit)
 	if err != nil {
@@ -334,7 +340,7 @@ func (fp *franzProducer) promise(r *kgo.Record, err error) {
 			fp.hooks.Error(err)
 		}
 		if !fp.failing.Swap(true) {
-			fp.log.Warn("Kafka refused records; producing them again until it takes them", "topic", m.Topic, "err", err)
+			fp.log.Warn("Kafka refused records; producing them again until it takes them", "topic", m.Topic, "err", Explain(fp.conn, err))
 		}
 		if errors.Is(err, kerr.InvalidTimestamp) {
 			restamp(m, &fp.restamped, fp.log)

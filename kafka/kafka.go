@@ -102,6 +102,7 @@ type Hooks struct {
 type health struct {
 	probe *prober
 	last  atomic.Pointer[error]
+	conn  conf.Kafka // what Explain names
 }
 
 // set records the last produce outcome (nil: it worked).
@@ -119,7 +120,7 @@ func (h *health) Healthy() error {
 		return err
 	}
 	if e := h.last.Load(); e != nil {
-		return *e
+		return Explain(h.conn, *e)
 	}
 	return nil
 }
