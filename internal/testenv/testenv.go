@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"go.etcd.io/etcd/client/pkg/v3/transport"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
 	"gopkg.in/ini.v1"
@@ -42,7 +43,16 @@ func FreePort() (int, error) {
 }
 
 // StartEtcd starts etcd with its data in dir, its client port at port (0 = any free one).
-func StartEtcd(dir string, port int) (*Etcd, error) {
+func StartEtcd(dir string, port int) (*Etcd, error) { return startEtcd(dir, port, nil) }
+
+// StartEtcdTLS starts etcd serving TLS with server's certificate and
+// requiring client certificates signed by clientCA; Endpoint is https://.
+func StartEtcdTLS(dir string, server CertFiles, clientCA *CA) (*Etcd, error) {
+	return startEtcd(dir, 0, &transport.TLSInfo{CertFile: server.Cert, KeyFile: server.Key,
+		TrustedCAFile: clientCA.File, ClientCertAuth: true})
+}
+
+func startEtcd(dir string, port int, tlsInfo *transport.TLSInfo) (*Etcd, error) {
 	var err error
 	if port == 0 {
 		if port, err = FreePort(); err != nil {
@@ -56,7 +66,12 @@ func StartEtcd(dir string, port int) (*Etcd, error) {
 	cfg := embed.NewConfig()
 	cfg.Dir = filepath.Join(dir, "etcd")
 	cfg.Name = "test"
-	cu, _ := url.Parse(fmt.Sprintf("http://127.0.0.1:%d", port))
+	scheme := "http"
+	if tlsInfo != nil {
+		scheme = "https"
+		cfg.ClientTLSInfo = *tlsInfo
+	}
+	cu, _ := url.Parse(fmt.Sprintf("%s://127.0.0.1:%d", scheme, port))
 	pu, _ := url.Parse(fmt.Sprintf("http://127.0.0.1:%d", peer))
 	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{*cu}, []url.URL{*cu}
 	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{*pu}, []url.URL{*pu}
@@ -73,7 +88,11 @@ func StartEtcd(dir string, port int) (*Etcd, error) {
 		e.Close()
 		return nil, fmt.Errorf("embedded etcd not ready after 30s")
 	}
-	return &Etcd{e: e, Endpoint: fmt.Sprintf("127.0.0.1:%d", port)}, nil
+	ep := fmt.Sprintf("127.0.0.1:%d", port)
+	if tlsInfo != nil {
+		ep = "https://" + ep
+	}
+	return &Etcd{e: e, Endpoint: ep}, nil
 }
 
 // Close stops etcd.
@@ -174,6 +193,7 @@ http_addr =
 shutdown_timeout = 5s
 rotate_wait = 500ms
 poll_interval = 100ms
+allow_paths = /**
 [kafka]
 brokers = %s
 linger = 1ms
