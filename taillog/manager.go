@@ -35,6 +35,8 @@ type Options struct {
 	// BufferBytes bounds the memory really held, even for short lines.
 	// 0 means DefaultLineOverhead.
 	LineOverhead int64
+	// Allow is [agent] allow_paths, checked at every open (nil: any path).
+	Allow *AllowList
 }
 
 // Manager runs the tailers for a set of entries.
