@@ -75,13 +75,21 @@ func Check(ctx context.Context, cfg *conf.Config, w io.Writer) int {
 		}
 	}
 	if err != nil {
-		report(false, "etcd", "%s: %v", strings.Join(cfg.Etcd.Endpoints, ","), err)
+		report(false, "etcd", "%v", explainEtcd(cfg.Etcd, err))
 	}
 
+	allow, err := taillog.NewAllowList(cfg.Agent.AllowPaths)
+	if err != nil {
+		report(false, "config", "%v", err)
+	}
 	topics := []string{}
 	for _, e := range entries {
 		if !slices.Contains(topics, e.Topic) {
 			topics = append(topics, e.Topic)
+		}
+		if err := allow.Check(e.Path); err != nil {
+			report(false, "file", "%v; add it to [agent] allow_paths if it is to be read", err)
+			continue
 		}
 		switch fi, err := os.Stat(e.Path); {
 		case os.IsNotExist(err):

@@ -46,6 +46,13 @@ func NewCA(dir, name string) (*CA, error) {
 	return ca, writePEM(ca.File, "CERTIFICATE", der)
 }
 
+// Pool is a pool holding the CA certificate.
+func (ca *CA) Pool() *x509.CertPool {
+	p := x509.NewCertPool()
+	p.AddCert(ca.cert)
+	return p
+}
+
 // CertFiles are a certificate and its key, as PEM files.
 type CertFiles struct{ Cert, Key string }
 

@@ -112,13 +112,20 @@ func StartKafka(port int) (*Kafka, error) { return StartKafkaDir(port, "") }
 // data in dataDir (empty = in memory): closed and started again on the same
 // port and dir, it is a broker that went away and came back with its log.
 func StartKafkaDir(port int, dataDir string) (*Kafka, error) {
-	opts := []kfake.Opt{kfake.NumBrokers(1), kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(1)}
+	var opts []kfake.Opt
 	if port != 0 {
 		opts = append(opts, kfake.Ports(port))
 	}
 	if dataDir != "" {
 		opts = append(opts, kfake.DataDir(dataDir), kfake.SyncWrites())
 	}
+	return StartKafkaOpts(opts...)
+}
+
+// StartKafkaOpts starts kfake on any free port with more options (TLS,
+// SASL).
+func StartKafkaOpts(more ...kfake.Opt) (*Kafka, error) {
+	opts := append([]kfake.Opt{kfake.NumBrokers(1), kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(1)}, more...)
 	c, err := kfake.NewCluster(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("start kfake: %w", err)
@@ -145,9 +152,14 @@ type Consumer struct{ cl *kgo.Client }
 
 // NewConsumer consumes topics (more can be added with AddTopics).
 func NewConsumer(addrs []string, topics ...string) (*Consumer, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.ConsumeTopics(topics...),
+	return NewConsumerOpts(addrs, kgo.ConsumeTopics(topics...))
+}
+
+// NewConsumerOpts is NewConsumer with client options (topics, TLS, SASL).
+func NewConsumerOpts(addrs []string, opts ...kgo.Opt) (*Consumer, error) {
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addrs...),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond),
-		kgo.MetadataMinAge(100*time.Millisecond))
+		kgo.MetadataMinAge(100*time.Millisecond)}, opts...)...)
 	if err != nil {
 		return nil, err
 	}
