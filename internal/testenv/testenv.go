@@ -158,8 +158,8 @@ func NewConsumer(addrs []string, topics ...string) (*Consumer, error) {
 // NewConsumerOpts is NewConsumer with client options (topics, TLS, SASL).
 func NewConsumerOpts(addrs []string, opts ...kgo.Opt) (*Consumer, error) {
 	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addrs...),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond),
-		kgo.MetadataMinAge(100*time.Millisecond)}, opts...)...)
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100 * time.Millisecond),
+		kgo.MetadataMinAge(100 * time.Millisecond)}, opts...)...)
 	if err != nil {
 		return nil, err
 	}
