@@ -433,7 +433,7 @@ func parse(name string, f *ini.File) (*Config, error) {
 	if c.Kafka.Idempotent && c.Kafka.RequiredAcks != "all" {
 		k.fail("idempotent", "true needs required_acks = all (got %s)", c.Kafka.RequiredAcks)
 	}
-	k.tls(&c.Kafka.TLS, true)
+	k.tls(&c.Kafka.TLS, true, &c.Warnings)
 	k.sasl(&c.Kafka, &c.Warnings)
 
 	e := section("etcd")
@@ -445,7 +445,7 @@ func parse(name string, f *ini.File) (*Config, error) {
 	if c.Etcd.Password != "" && c.Etcd.Username == "" {
 		e.fail("username", "required with a password")
 	}
-	e.tls(&c.Etcd.TLS, false)
+	e.tls(&c.Etcd.TLS, false, &c.Warnings)
 	tlsFiles := c.Etcd.TLS.Enabled
 	for _, ep := range c.Etcd.Endpoints {
 		switch {

@@ -95,7 +95,7 @@ var DefaultAllowPaths = []string{"/var/log/**"}
 
 // tls reads the TLS keys of the reader's section; enabled says TLS is on
 // whatever the keys (etcd: an https:// endpoint).
-func (r *reader) tls(dst *TLS, withSwitch bool) {
+func (r *reader) tls(dst *TLS, withSwitch bool, warnings *[]string) {
 	if withSwitch {
 		r.boolean("tls", &dst.Enabled)
 	}
@@ -134,7 +134,17 @@ func (r *reader) tls(dst *TLS, withSwitch bool) {
 	if dst.CertFile != "" {
 		if _, err := loadCert(dst.CertFile, dst.KeyFile); err != nil {
 			r.fail("tls_cert_file", "%v", err)
+			return
 		}
+		r.private("tls_key_file", dst.KeyFile, warnings)
+	}
+}
+
+// private warns when file, a secret, is readable by others than its owner.
+func (r *reader) private(key, file string, warnings *[]string) {
+	if fi, err := os.Stat(file); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		*warnings = append(*warnings, fmt.Sprintf("[%s] %s: %s is readable by others than its owner (mode %04o); chmod 600 it",
+			r.sec.Name(), key, file, fi.Mode().Perm()))
 	}
 }
 
@@ -167,8 +177,7 @@ func (r *reader) secret(key string, dst *Secret, warnings *[]string) {
 		*dst = Secret(v)
 		return
 	}
-	fi, err := os.Stat(file)
-	if err != nil {
+	if _, err := os.Stat(file); err != nil {
 		r.fail(key+"_file", "%v", err)
 		return
 	}
@@ -182,10 +191,7 @@ func (r *reader) secret(key string, dst *Secret, warnings *[]string) {
 		r.fail(key+"_file", "%s must hold the password on one line", file)
 		return
 	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		*warnings = append(*warnings, fmt.Sprintf("[%s] %s_file: %s is readable by others than its owner (mode %04o); chmod 600 it",
-			r.sec.Name(), key, file, fi.Mode().Perm()))
-	}
+	r.private(key+"_file", file, warnings)
 	*dst = Secret(s)
 }
 

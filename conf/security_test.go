@@ -54,7 +54,12 @@ tls_ca_file = %[1]s
 	if !c.Etcd.TLS.Enabled || c.Etcd.Password.Reveal() != "p;w" || strings.Join(c.Agent.AllowPaths, " ") != "/var/log/** /srv/*/logs/**" {
 		t.Errorf("etcd %+v, allow %q", c.Etcd, c.Agent.AllowPaths)
 	}
-	if len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0], "sasl_password_file: "+pw+" is readable by others") {
+	os.Chmod(cl.Key, 0o640)
+	if c, err = Parse("x.ini", []byte(ini)); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Warnings) != 2 || !strings.Contains(c.Warnings[0], "[kafka] tls_key_file: "+cl.Key+" is readable by others than its owner (mode 0640)") ||
+		!strings.Contains(c.Warnings[1], "sasl_password_file: "+pw+" is readable by others") {
 		t.Errorf("warnings %q", c.Warnings)
 	}
 	if tc, err := k.TLS.Config(); err != nil || len(tc.Certificates) != 1 || tc.RootCAs == nil {
@@ -65,6 +70,7 @@ tls_ca_file = %[1]s
 		t.Errorf("a password prints: %s", s)
 	}
 	os.Chmod(pw, 0o600)
+	os.Chmod(cl.Key, 0o600)
 	if c, err = Parse("x.ini", []byte(ini)); err != nil || len(c.Warnings) != 0 {
 		t.Errorf("mode 600: %v %q", err, c.Warnings)
 	}
