@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -151,8 +152,9 @@ func recOf(r *kgo.Record) *frec { return (*frec)(unsafe.Pointer(r)) }
 // healthHook follows broker connections and produce results.
 type healthHook struct{ p *franzProducer }
 
-func (h healthHook) OnBrokerConnect(_ kgo.BrokerMetadata, _ time.Duration, _ net.Conn, err error) {
+func (h healthHook) OnBrokerConnect(meta kgo.BrokerMetadata, _ time.Duration, _ net.Conn, err error) {
 	if err != nil {
+		h.p.connFailed(h.p.log, net.JoinHostPort(meta.Host, strconv.Itoa(int(meta.Port))), err)
 		h.p.set(err)
 		if h.p.hooks.Error != nil {
 			h.p.hooks.Error(err)

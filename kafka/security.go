@@ -147,9 +147,14 @@ func Explain(c conf.Kafka, err error) error {
 	case has("remote error: tls:"):
 		return fmt.Errorf("TLS handshake with %s failed: the broker refused the client certificate; check [kafka] tls_cert_file and tls_key_file (%w)", brokers, err)
 	case c.SASLMechanism != "" && (errors.Is(err, kerr.SaslAuthenticationFailed) || errors.Is(err, sarama.ErrSASLAuthenticationFailed) ||
-		errors.Is(err, kerr.UnsupportedSaslMechanism) || has("SASL", "EOF", "connection reset")):
+		errors.Is(err, kerr.UnsupportedSaslMechanism) || has("SASL")):
 		return fmt.Errorf("SASL %s authentication as %q with %s failed: check [kafka] sasl_username and sasl_password (or sasl_password_file), and that the broker enables %s on that listener (%w)",
 			c.SASLMechanism, c.SASLUsername, brokers, c.SASLMechanism, err)
+	case c.SASLMechanism != "" && has("EOF", "connection reset"):
+		// Some brokers close the connection on a failed authentication
+		// without saying why.
+		return fmt.Errorf("%s closed the connection: if it was during SASL %s authentication as %q, check [kafka] sasl_username and sasl_password (or sasl_password_file) (%w)",
+			brokers, c.SASLMechanism, c.SASLUsername, err)
 	}
 	return err
 }
