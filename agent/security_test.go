@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -63,16 +62,7 @@ func TestEtcdTLSAndAuth(t *testing.T) {
 	log := filepath.Join(h.dir, "a.log")
 	h.put(etcd.Entry{Path: log, Topic: "a", ReadFrom: "beginning"})
 	ctx := context.Background()
-	for _, step := range []func() error{
-		func() error { _, err := h.cli.RoleAdd(ctx, "root"); return err },
-		func() error { _, err := h.cli.UserAdd(ctx, "root", testPassword); return err },
-		func() error { _, err := h.cli.UserGrantRole(ctx, "root", "root"); return err },
-		func() error { _, err := h.cli.AuthEnable(ctx); return err },
-	} {
-		if err := step(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	h.enableAuth(testPassword)
 	pw := filepath.Join(h.dir, "etcd-password")
 	os.WriteFile(pw, []byte(testPassword+"\n"), 0o600)
 	appendFile(t, log, "over TLS\n")
@@ -103,7 +93,7 @@ func TestEtcdTLSAndAuth(t *testing.T) {
 func TestAllowPathsRefusal(t *testing.T) {
 	h := newHarness(t, conf.ClientFranzGo)
 	var logs syncBuffer
-	logs.t = t
+	logs.tlogWriter.t = t
 	logsDir := filepath.Join(h.dir, "logs")
 	os.Mkdir(logsDir, 0o755)
 	real, _ := filepath.EvalSymlinks(logsDir)
@@ -157,15 +147,14 @@ func TestAllowPathsRefusal(t *testing.T) {
 
 // syncBuffer is a log destination tests can read, and that shows in t.Log.
 type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-	t  testing.TB
+	tlogWriter
+	b bytes.Buffer
 }
 
 func (w *syncBuffer) Write(p []byte) (int, error) {
+	w.tlogWriter.Write(p)
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return w.b.Write(p)
 }
 
@@ -206,16 +195,7 @@ func TestSecretsNeverShown(t *testing.T) {
 	log := filepath.Join(h.dir, "a.log")
 	h.put(etcd.Entry{Path: log, Topic: "a", ReadFrom: "beginning"})
 	ctx := context.Background()
-	for _, step := range []func() error{
-		func() error { _, err := h.cli.RoleAdd(ctx, "root"); return err },
-		func() error { _, err := h.cli.UserAdd(ctx, "root", testPassword); return err },
-		func() error { _, err := h.cli.UserGrantRole(ctx, "root", "root"); return err },
-		func() error { _, err := h.cli.AuthEnable(ctx); return err },
-	} {
-		if err := step(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	h.enableAuth(testPassword)
 	if h.cli, err = newEtcdClient(conf.Etcd{Endpoints: []string{h.etcd.Endpoint}, DialTimeout: 10 * time.Second,
 		Username: "root", Password: testPassword}); err != nil {
 		t.Fatal(err)
@@ -229,7 +209,7 @@ func TestSecretsNeverShown(t *testing.T) {
 	h.extra = fmt.Sprintf("[agent]\nhttp_addr = 127.0.0.1:%d\n%ssasl_password = %s\n%s", port, kafkaSec, testPassword, etcdSec)
 
 	var logs syncBuffer
-	logs.t = t
+	logs.tlogWriter.t = t
 	run := func() (stop func()) {
 		cfg := h.config()
 		for _, w := range cfg.Warnings {

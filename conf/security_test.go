@@ -14,14 +14,7 @@ import (
 // into the config; a password file others can read gets a warning.
 func TestSecurityKeys(t *testing.T) {
 	dir := t.TempDir()
-	ca, err := testenv.NewCA(dir, "t")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl, err := ca.Issue("agent", false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca, cl := testCerts(t, dir)
 	pw := filepath.Join(dir, "pw")
 	os.WriteFile(pw, []byte("s3cret;#x\n"), 0o644)
 	ini := fmt.Sprintf(`[agent]
@@ -78,14 +71,7 @@ tls_ca_file = %[1]s
 
 func TestSecurityErrors(t *testing.T) {
 	dir := t.TempDir()
-	ca, err := testenv.NewCA(dir, "t")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl, err := ca.Issue("agent", false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca, cl := testCerts(t, dir)
 	missing := filepath.Join(dir, "nope.pem")
 	empty := filepath.Join(dir, "empty")
 	os.WriteFile(empty, nil, 0o600)
@@ -136,4 +122,18 @@ func TestSecurityErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// testCerts makes a CA and a client certificate it signs, in dir.
+func testCerts(t *testing.T, dir string) (*testenv.CA, testenv.CertFiles) {
+	t.Helper()
+	ca, err := testenv.NewCA(dir, "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := ca.Issue("agent", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ca, cl
 }
