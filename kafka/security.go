@@ -66,7 +66,11 @@ func saramaSecurity(cfg *sarama.Config, c conf.Kafka) error {
 	}
 	cfg.Net.SASL.Enable = true
 	cfg.Net.SASL.Handshake = true
-	cfg.Net.SASL.Version = sarama.SASLHandshakeV1
+	// v1 (SaslAuthenticate requests, with error messages) from Kafka 1.0 on.
+	cfg.Net.SASL.Version = sarama.SASLHandshakeV0
+	if cfg.Version.IsAtLeast(sarama.V1_0_0_0) {
+		cfg.Net.SASL.Version = sarama.SASLHandshakeV1
+	}
 	cfg.Net.SASL.User = c.SASLUsername
 	cfg.Net.SASL.Password = c.SASLPassword.Reveal()
 	switch c.SASLMechanism {
