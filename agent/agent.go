@@ -145,10 +145,10 @@ func New(cfg *conf.Config, log *slog.Logger, version string) (*Agent, error) {
 		BufferBytes:     cfg.Agent.BufferBytes,
 		RotateWait:      cfg.Agent.RotateWait,
 		PollInterval:    cfg.Agent.PollInterval,
+		Allow:           allow,
 		MaxReadDelay:    cfg.Agent.MaxReadDelay,
 		ShutdownTimeout: cfg.Agent.ShutdownTimeout,
 		LineOverhead:    lineOverhead(a.prod, host),
-		Allow:           allow,
 	}, store, a.lines, log.With("component", "taillog"))
 	if a.httpL, err = a.listenHTTP(); err != nil {
 		a.mgr.Stop()

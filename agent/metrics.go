@@ -77,8 +77,9 @@ var (
 type stateCollector struct{ a *Agent }
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descRefused
 	for _, d := range []*prometheus.Desc{descRead, descAcked, descBytes, descOffset, descLag, descRotated, descTrunc,
-		descOversize, descLost, descState, descRefused, descBuffer, descBufMax, descInFlight, descKafkaUp, descEtcdUp} {
+		descOversize, descLost, descState, descBuffer, descBufMax, descInFlight, descKafkaUp, descEtcdUp} {
 		ch <- d
 	}
 }

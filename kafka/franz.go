@@ -342,7 +342,7 @@ func (fp *franzProducer) promise(r *kgo.Record, err error) {
 			fp.hooks.Error(err)
 		}
 		if !fp.failing.Swap(true) {
-			fp.log.Warn("Kafka refused records; producing them again until it takes them", "topic", m.Topic, "err", Explain(fp.conn, err))
+			fp.log.Warn("Kafka refused records; producing them again until it takes them", "topic", m.Topic, "err", err)
 		}
 		if errors.Is(err, kerr.InvalidTimestamp) {
 			restamp(m, &fp.restamped, fp.log)
