@@ -60,8 +60,15 @@ bench:
 
 ## install: copies what `make build` made; it builds nothing (so `sudo make install` does not
 ## compile as root). The example config becomes /etc/logagent/config.ini only when there is none.
+## Run as root into the real system (no DESTDIR), it creates the system user logagent (group adm)
+## the unit runs as, when missing, and gives it read access to the config.
 install:
 	@test -x $(BIN) || { echo "$(BIN) is missing: run 'make build' first (as yourself, not root)"; exit 1; }
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && ! id logagent >/dev/null 2>&1; then \
+		useradd --system --user-group --groups adm --home-dir /var/lib/logagent --no-create-home \
+			--shell /usr/sbin/nologin --comment "logagent log shipper" logagent && \
+		echo "created the system user logagent (groups logagent, adm)"; \
+	fi
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/logagent
 	install -D -m 0644 conf/config.ini $(DESTDIR)/etc/logagent/config.ini.example
 	@if [ -e $(DESTDIR)/etc/logagent/config.ini ]; then \
@@ -69,6 +76,9 @@ install:
 	else \
 		install -m 0640 conf/config.ini $(DESTDIR)/etc/logagent/config.ini && \
 		echo "installed $(DESTDIR)/etc/logagent/config.ini from the example: set [kafka] brokers and [etcd] endpoints"; \
+	fi
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && id logagent >/dev/null 2>&1; then \
+		chgrp logagent /etc/logagent /etc/logagent/config.ini && chmod 0750 /etc/logagent; \
 	fi
 	install -D -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/logagent/README.md
 	sed 's|/usr/local|$(PREFIX)|g' deploy/logagent.service > logagent.service.tmp

@@ -51,6 +51,9 @@ func runAgent(o *options, out outputs) int {
 		return exitConfig
 	}
 	log := newLogger(cfg.Agent, out.stderr)
+	for _, w := range cfg.Warnings {
+		log.Warn(w)
+	}
 
 	a, err := agent.New(cfg, log, buildVersion())
 	if err != nil {
@@ -76,6 +79,9 @@ func runCheck(o *options, out outputs) int {
 	cfg := loadConfig(o.config, out.stderr)
 	if cfg == nil {
 		return exitConfig
+	}
+	for _, w := range cfg.Warnings {
+		fmt.Fprintf(out.stdout, "note %-7s %s\n", "config", w)
 	}
 	if n := agent.Check(context.Background(), cfg, out.stdout); n > 0 {
 		fmt.Fprintf(out.stdout, "%d problem(s)\n", n)

@@ -211,13 +211,17 @@ func TestSystemdUnitVerifies(t *testing.T) {
 	if err != nil || len(bytes.TrimSpace(out)) > 0 {
 		t.Fatalf("systemd-analyze verify: %v\n%s", err, out)
 	}
-	for _, want := range []string{"Restart=on-failure", "StateDirectory=logagent", "ProtectSystem=strict", "NoNewPrivileges=yes", "DynamicUser=yes"} {
+	for _, want := range []string{"Restart=on-failure", "StateDirectory=logagent", "ProtectSystem=strict", "NoNewPrivileges=yes", "User=logagent\n",
+		"SupplementaryGroups=adm", "ReadWritePaths=/var/lib/logagent\n", "CapabilityBoundingSet=\n", "LimitNOFILE=", "ProtectHome=", "PrivateTmp=yes"} {
 		if !bytes.Contains(unit, []byte(want)) {
 			t.Errorf("unit lacks %s", want)
 		}
 	}
 	// The agent must start with etcd or Kafka down: nothing that checks
 	// them may gate the start.
+	if bytes.Contains(unit, []byte("\nDynamicUser=")) {
+		t.Error("unit uses DynamicUser: its user cannot own password files")
+	}
 	if bytes.Contains(unit, []byte("\nExecStartPre=")) {
 		t.Error("unit gates the start with ExecStartPre")
 	}

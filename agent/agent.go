@@ -105,6 +105,11 @@ func New(cfg *conf.Config, log *slog.Logger, version string) (*Agent, error) {
 		return nil, err
 	}
 	a.store = store
+	// allow_paths was checked by conf: an error here is a bug, reported all the same.
+	allow, err := taillog.NewAllowList(cfg.Agent.AllowPaths)
+	if err != nil {
+		return nil, err
+	}
 	a.metrics = newMetrics(a)
 	store.OnFlushError = func(error) { a.metrics.posErrors.Inc() }
 	// The channel holds batches (consecutive lines of a file); the bytes
@@ -146,6 +151,7 @@ func New(cfg *conf.Config, log *slog.Logger, version string) (*Agent, error) {
 		BufferBytes:     cfg.Agent.BufferBytes,
 		RotateWait:      cfg.Agent.RotateWait,
 		PollInterval:    cfg.Agent.PollInterval,
+		Allow:           allow,
 		MaxReadDelay:    cfg.Agent.MaxReadDelay,
 		ShutdownTimeout: cfg.Agent.ShutdownTimeout,
 		LineOverhead:    lineOverhead(a.prod, host),

@@ -117,6 +117,22 @@ func (h *harness) start() {
 	h.t.Cleanup(h.stop)
 }
 
+// enableAuth turns etcd's authentication on, with the user root.
+func (h *harness) enableAuth(password string) {
+	h.t.Helper()
+	ctx := context.Background()
+	for _, step := range []func() error{
+		func() error { _, err := h.cli.RoleAdd(ctx, "root"); return err },
+		func() error { _, err := h.cli.UserAdd(ctx, "root", password); return err },
+		func() error { _, err := h.cli.UserGrantRole(ctx, "root", "root"); return err },
+		func() error { _, err := h.cli.AuthEnable(ctx); return err },
+	} {
+		if err := step(); err != nil {
+			h.t.Fatal(err)
+		}
+	}
+}
+
 // stop stops the agent and fails if it takes longer than the bound.
 func (h *harness) stop() {
 	if h.cancel == nil {
@@ -641,17 +657,7 @@ func TestStartsOnCacheWithEtcdAuthWhileEtcdDown(t *testing.T) {
 	h := newHarness(t, conf.ClientFranzGo)
 	log := filepath.Join(h.dir, "a.log")
 	h.put(etcd.Entry{Path: log, Topic: "a"})
-	ctx := context.Background()
-	for _, step := range []func() error{
-		func() error { _, err := h.cli.RoleAdd(ctx, "root"); return err },
-		func() error { _, err := h.cli.UserAdd(ctx, "root", "secret"); return err },
-		func() error { _, err := h.cli.UserGrantRole(ctx, "root", "root"); return err },
-		func() error { _, err := h.cli.AuthEnable(ctx); return err },
-	} {
-		if err := step(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	h.enableAuth("secret")
 	// A loaded machine can take more than a second to authenticate (bcrypt).
 	h.extra = "[etcd]\nusername = root\npassword = secret\ndial_timeout = 10s\n"
 	h.start() // authenticated: the config is applied and cached

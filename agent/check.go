@@ -98,12 +98,17 @@ func Check(ctx context.Context, cfg *conf.Config, w io.Writer) int {
 		if why := dialReason(cfg.Etcd.Endpoints, time.Second); why != "" {
 			report(false, "etcd", "%s (is etcd running? check [etcd] endpoints)", why)
 		} else {
-			report(false, "etcd", "%s: %v", strings.Join(cfg.Etcd.Endpoints, ","), err)
+			report(false, "etcd", "%v", explainEtcd(cfg.Etcd, err))
 		}
 	}
 
 	if os.Geteuid() == 0 && len(entries) > 0 && !serviceUserExists() {
 		note("file", "ran as root, which reads every file; user %s (the service's) does not exist here, so what it may read was not checked", serviceUser)
+	}
+
+	allow, err := taillog.NewAllowList(cfg.Agent.AllowPaths)
+	if err != nil {
+		report(false, "config", "%v", err)
 	}
 	topics := []string{}
 	files := map[string][]string{} // per topic
@@ -112,6 +117,10 @@ func Check(ctx context.Context, cfg *conf.Config, w io.Writer) int {
 			topics = append(topics, e.Topic)
 		}
 		files[e.Topic] = append(files[e.Topic], e.Path)
+		if err := allow.Check(e.Path); err != nil {
+			report(false, "file", "%v; add it to [agent] allow_paths if it is to be read", err)
+			continue
+		}
 		switch fi, err := os.Stat(e.Path); {
 		case os.IsNotExist(err):
 			note("file", "%s -> %s: does not exist yet; read from its beginning when it appears", e.Path, e.Topic)

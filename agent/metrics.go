@@ -69,6 +69,7 @@ var (
 	descOversize = prometheus.NewDesc("logagent_file_oversized_lines_total", "Lines longer than max_line_bytes, sent in pieces.", fileLabels, nil)
 	descLost     = prometheus.NewDesc("logagent_file_lost_bytes_total", "Bytes of files deleted while the agent was stopped, known and not read.", fileLabels, nil)
 	descState    = prometheus.NewDesc("logagent_file_state", "1 for the file's current state.", append(fileLabels, "state"), nil)
+	descRefused  = prometheus.NewDesc("logagent_file_refused", "1 while the entry's file is refused: its real path is outside [agent] allow_paths.", []string{"path"}, nil)
 	descBuffer   = prometheus.NewDesc("logagent_buffer_bytes", "Bytes read and not yet acknowledged (bounded by buffer_bytes).", nil, nil)
 	descBufMax   = prometheus.NewDesc("logagent_buffer_limit_bytes", "The buffer_bytes setting.", nil, nil)
 	descInFlight = prometheus.NewDesc("logagent_producer_in_flight", "Lines handed to the producer and not yet acknowledged.", nil, nil)
@@ -92,6 +93,7 @@ var (
 type stateCollector struct{ a *Agent }
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descRefused
 	for _, d := range []*prometheus.Desc{descRead, descAcked, descBytes, descOffset, descLag, descRotated, descTrunc,
 		descOversize, descLost, descState, descBuffer, descBufMax, descInFlight, descKafkaUp, descEtcdUp,
 		descTopicRefused, descTopicSince, descTopicWaiting, descFileWaiting, descTopicBuffer} {
@@ -124,6 +126,9 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 			}
 			ch <- prometheus.MustNewConstMetric(descState, prometheus.GaugeValue, v, s.Path, s.Topic, st)
 		}
+	}
+	for _, p := range c.a.mgr.Refused() {
+		ch <- prometheus.MustNewConstMetric(descRefused, prometheus.GaugeValue, 1, p)
 	}
 	ch <- prometheus.MustNewConstMetric(descBuffer, prometheus.GaugeValue, float64(c.a.mgr.BufferedBytes()))
 	ch <- prometheus.MustNewConstMetric(descBufMax, prometheus.GaugeValue, float64(c.a.cfg.Agent.BufferBytes))

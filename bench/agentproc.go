@@ -63,6 +63,7 @@ data_dir = %s
 http_addr = 127.0.0.1:%d
 log_level = warn
 shutdown_timeout = 10s
+allow_paths = /**
 [kafka]
 brokers = %s
 client = %s

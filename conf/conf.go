@@ -24,6 +24,9 @@ type Config struct {
 	Agent Agent
 	Kafka Kafka
 	Etcd  Etcd
+	// Warnings are problems that do not stop the agent (a password file
+	// others can read): the caller logs them.
+	Warnings []string
 }
 
 // Agent holds the [agent] section.
@@ -41,6 +44,10 @@ type Agent struct {
 	RotateWait      time.Duration     // how long a rotated-away file is still read after its last growth
 	PollInterval    time.Duration     // safety re-check of every file when no fs event arrives
 	MaxReadDelay    time.Duration     // longest a written line waits to be read while its file gathers more
+	// AllowPaths are the globs a followed file's real path (symlinks and
+	// '..' resolved) must match: etcd says what to read, this says what
+	// may be read.
+	AllowPaths []string
 }
 
 // Kafka holds the [kafka] section.
@@ -55,6 +62,10 @@ type Kafka struct {
 	Linger          time.Duration // how long the producer waits to fill a batch
 	RetryBackoff    time.Duration // first wait before a failed send is retried
 	Key             string        // the record key: KeyID or KeyPath
+	TLS             TLS
+	SASLMechanism   string // "" (none), SASLPlain, SASLSCRAM256, SASLSCRAM512
+	SASLUsername    string
+	SASLPassword    Secret
 	// LargestRecord is not an ini key: the largest record the agent sends,
 	// max_line_bytes + RecordOverhead (set by Parse and Default). 0, for
 	// other callers of kafka.New, means MaxMessageBytes.
@@ -66,7 +77,8 @@ type Etcd struct {
 	Endpoints   []string
 	DialTimeout time.Duration
 	Username    string
-	Password    string
+	Password    Secret
+	TLS         TLS // on with an https:// endpoint or a tls_* file
 }
 
 // Client names accepted in [kafka] client.
@@ -120,6 +132,7 @@ func Default() Config {
 			RotateWait:      5 * time.Second,
 			PollInterval:    time.Second,
 			MaxReadDelay:    time.Second,
+			AllowPaths:      DefaultAllowPaths,
 		},
 		Kafka: Kafka{
 			Client:          ClientFranzGo,
@@ -378,10 +391,13 @@ func (r *reader) intSize(key string, dst *int, min, max int64) {
 
 var known = map[string][]string{
 	"agent": {"host", "host_from", "labels", "data_dir", "http_addr", "log_level", "log_format", "max_line_bytes",
-		"buffer_bytes", "shutdown_timeout", "rotate_wait", "poll_interval", "max_read_delay"},
+		"buffer_bytes", "shutdown_timeout", "rotate_wait", "poll_interval", "max_read_delay", "allow_paths"},
 	"kafka": {"brokers", "client", "version", "compression", "required_acks", "idempotent",
-		"max_message_bytes", "linger", "retry_backoff", "key"},
-	"etcd": {"endpoints", "dial_timeout", "username", "password"},
+		"max_message_bytes", "linger", "retry_backoff", "key",
+		"tls", "tls_ca_file", "tls_cert_file", "tls_key_file", "tls_server_name", "tls_insecure_skip_verify",
+		"sasl_mechanism", "sasl_username", "sasl_password", "sasl_password_file"},
+	"etcd": {"endpoints", "dial_timeout", "username", "password", "password_file",
+		"tls_ca_file", "tls_cert_file", "tls_key_file"},
 }
 
 func parse(name string, f *ini.File) (*Config, error) {
@@ -451,6 +467,7 @@ func parse(name string, f *ini.File) (*Config, error) {
 	if c.Agent.MaxReadDelay > time.Minute {
 		a.fail("max_read_delay", "%s is above the maximum 1m", c.Agent.MaxReadDelay)
 	}
+	a.allowPaths(&c.Agent.AllowPaths)
 
 	k := section("kafka")
 	k.required("brokers", &c.Kafka.Brokers)
@@ -470,13 +487,28 @@ func parse(name string, f *ini.File) (*Config, error) {
 	if c.Kafka.Idempotent && c.Kafka.RequiredAcks != "all" {
 		k.fail("idempotent", "true needs required_acks = all (got %s)", c.Kafka.RequiredAcks)
 	}
+	k.tls(&c.Kafka.TLS, true, &c.Warnings)
+	k.sasl(&c.Kafka, &c.Warnings)
 
 	e := section("etcd")
 	e.required("endpoints", &c.Etcd.Endpoints)
 	e.addresses("endpoints", c.Etcd.Endpoints, true)
 	e.duration("dial_timeout", &c.Etcd.DialTimeout, 100*time.Millisecond)
 	e.str("username", &c.Etcd.Username)
-	e.str("password", &c.Etcd.Password)
+	e.secret("password", &c.Etcd.Password, &c.Warnings)
+	if c.Etcd.Password != "" && c.Etcd.Username == "" {
+		e.fail("username", "required with a password")
+	}
+	e.tls(&c.Etcd.TLS, false, &c.Warnings)
+	tlsFiles := c.Etcd.TLS.Enabled
+	for _, ep := range c.Etcd.Endpoints {
+		switch {
+		case strings.HasPrefix(ep, "https://"):
+			c.Etcd.TLS.Enabled = true
+		case tlsFiles && strings.HasPrefix(ep, "http://"):
+			e.fail("endpoints", "%q is http:// but tls_* files are set; write https://", ep)
+		}
+	}
 	if r.err != nil {
 		return nil, r.err
 	}

@@ -62,7 +62,7 @@ func TestParseErrors(t *testing.T) {
 		{"missing etcd section", "[kafka]\nbrokers = b:1\n", "x.ini: [etcd]: missing section"},
 		{"missing endpoints", "[kafka]\nbrokers = b:1\n[etcd]\n", "x.ini: [etcd] endpoints: required, e.g. endpoints = 127.0.0.1:2379"},
 		{"unknown section", minimal + "[kafak]\n", "x.ini: [kafak]: unknown section (want agent, kafka, etcd)"},
-		{"unknown key", minimal + "[agent]\nhots = a\n", "x.ini: [agent] hots: unknown key (known: host, host_from, labels, data_dir, http_addr, log_level, log_format, max_line_bytes, buffer_bytes, shutdown_timeout, rotate_wait, poll_interval, max_read_delay)"},
+		{"unknown key", minimal + "[agent]\nhots = a\n", "x.ini: [agent] hots: unknown key (known: host, host_from, labels, data_dir, http_addr, log_level, log_format, max_line_bytes, buffer_bytes, shutdown_timeout, rotate_wait, poll_interval, max_read_delay, allow_paths)"},
 		{"top-level key", "x = 1\n" + minimal, "x.ini: [(top)] x: key outside any section; put it under [agent], [kafka] or [etcd]"},
 		{"bad client", minimal + "[kafka]\nclient = kafka-go\n", `x.ini: [kafka] client: invalid value "kafka-go" (want one of sarama, franz-go)`},
 		{"bad key", minimal + "[kafka]\nkey = offset\n", `x.ini: [kafka] key: invalid value "offset" (want one of id, path)`},

@@ -95,12 +95,21 @@ type kafkaCluster struct {
 
 // startKafka starts a cluster of n combined broker+controller nodes and
 // stops it when the test ends.
-func startKafka(t *testing.T, n int) *kafkaCluster {
+func startKafka(t *testing.T, n int) *kafkaCluster { return startKafkaEnv(t, n, nil) }
+
+// startKafkaEnv is startKafka with more environment for scripts/kafka.sh,
+// made from the broker and controller base ports (KAFKA_EXTRA_PROPERTIES
+// with more listeners).
+func startKafkaEnv(t *testing.T, n int, extra func(base, controller int) []string) *kafkaCluster {
 	t.Helper()
 	k := &kafkaCluster{t: t, dir: filepath.Join(t.TempDir(), "kafka"), nodes: n}
+	base, controller := freePorts(t, n), freePorts(t, n)
 	env := []string{
-		"KAFKA_BASE_PORT=" + strconv.Itoa(freePorts(t, n)),
-		"KAFKA_CONTROLLER_BASE_PORT=" + strconv.Itoa(freePorts(t, n)),
+		"KAFKA_BASE_PORT=" + strconv.Itoa(base),
+		"KAFKA_CONTROLLER_BASE_PORT=" + strconv.Itoa(controller),
+	}
+	if extra != nil {
+		env = append(env, extra(base, controller)...)
 	}
 	start := time.Now()
 	t.Cleanup(func() {
@@ -225,9 +234,17 @@ type consoleRecord struct {
 // either way).
 func (k *kafkaCluster) consume(topic string, max int, idle time.Duration) []consoleRecord {
 	k.t.Helper()
-	args := []string{"console-consumer", "--bootstrap-server", k.bootstrap, "--topic", topic,
+	return k.consumeFrom(k.bootstrap, topic, max, idle)
+}
+
+// consumeFrom is consume through bootstrap (another listener), with more
+// console consumer arguments (--consumer.config FILE).
+func (k *kafkaCluster) consumeFrom(bootstrap, topic string, max int, idle time.Duration, more ...string) []consoleRecord {
+	k.t.Helper()
+	args := []string{"console-consumer", "--bootstrap-server", bootstrap, "--topic", topic,
 		"--from-beginning", "--max-messages", strconv.Itoa(max), "--timeout-ms", strconv.Itoa(int(idle.Milliseconds())),
 		"--property", "print.headers=true", "--property", "print.key=true", "--property", "print.value=true"}
+	args = append(args, more...)
 	out := k.logged(idle+2*time.Minute, args...)
 	var recs []consoleRecord
 	// Split on "\n" only: a "\r" left at the end of a value must show.
@@ -259,18 +276,21 @@ func (k *kafkaCluster) consume(topic string, max int, idle time.Duration) []cons
 type etcdServer struct {
 	t        *testing.T
 	dir      string
-	endpoint string // http://127.0.0.1:PORT
+	endpoint string   // http://127.0.0.1:PORT
+	env      []string // for scripts/etcd.sh and etcdctl (TLS: LOGAGENT_ETCD_TLS_*, ETCDCTL_*)
 }
 
-func startEtcd(t *testing.T) *etcdServer {
+func startEtcd(t *testing.T) *etcdServer { return startEtcdEnv(t, nil) }
+
+func startEtcdEnv(t *testing.T, env []string) *etcdServer {
 	t.Helper()
-	e := &etcdServer{t: t, dir: filepath.Join(t.TempDir(), "etcd")}
+	e := &etcdServer{t: t, dir: filepath.Join(t.TempDir(), "etcd"), env: env}
 	t.Cleanup(func() {
 		if _, err := command(time.Minute, nil, script("etcd.sh"), "stop", e.dir); err != nil {
 			t.Errorf("stopping etcd: %v", err)
 		}
 	})
-	out, err := command(time.Minute, nil, script("etcd.sh"), "start", e.dir,
+	out, err := command(time.Minute, env, script("etcd.sh"), "start", e.dir,
 		strconv.Itoa(freePorts(t, 1)), strconv.Itoa(freePorts(t, 1)))
 	if err != nil {
 		t.Fatalf("starting etcd: %v", err)
@@ -283,7 +303,7 @@ func startEtcd(t *testing.T) *etcdServer {
 func (e *etcdServer) ctl(args ...string) string {
 	e.t.Helper()
 	args = append([]string{"--endpoints", e.endpoint}, args...)
-	out, err := command(30*time.Second, []string{"ETCDCTL_API=3"}, "etcdctl", args...)
+	out, err := command(30*time.Second, append([]string{"ETCDCTL_API=3"}, e.env...), "etcdctl", args...)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -345,6 +365,8 @@ http_addr =
 shutdown_timeout = %s
 rotate_wait = 1s
 poll_interval = 100ms
+; the suite's files live in temp dirs, not /var/log
+allow_paths = /**
 
 [kafka]
 brokers = %s
@@ -367,7 +389,21 @@ endpoints = %s
 // is printed; if the test did not stop the agent, it is killed.
 func startAgent(t *testing.T, dir, client string, brokers []string, etcdEndpoint string) *agentProc {
 	t.Helper()
+	return startAgentWith(t, dir, client, brokers, etcdEndpoint, "")
+}
+
+// startAgentWith is startAgent with more ini keys (extra's win).
+func startAgentWith(t *testing.T, dir, client string, brokers []string, etcdEndpoint, extra string) *agentProc {
+	t.Helper()
 	cfg := writeAgentConfig(t, dir, client, brokers, etcdEndpoint)
+	if extra != "" {
+		base, _ := os.ReadFile(cfg)
+		ini, err := testenv.Overlay(string(base), extra)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(cfg, []byte(ini), 0o600)
+	}
 	a := &agentProc{t: t, logPath: filepath.Join(dir, "agent.log"), done: make(chan struct{})}
 	// A restart on the same dir keeps the earlier run's log.
 	for i := 2; ; i++ {

@@ -154,6 +154,8 @@ http_addr =
 shutdown_timeout = 10s
 rotate_wait = 1s
 poll_interval = 100ms
+; the cases read files anywhere under their temp dirs; allow_paths has its own tests
+allow_paths = /**
 %s
 [kafka]
 brokers = 127.0.0.1:%d

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/logagent/logagent/conf"
 )
@@ -37,7 +36,7 @@ func Check(c conf.Kafka, topics []string) (brokers int, states []TopicState, err
 	cfg.Metadata.Retry.Max = 1
 	cl, err := sarama.NewClient(c.Brokers, cfg)
 	if err != nil {
-		return 0, nil, fmt.Errorf("connect %v: %w", c.Brokers, err)
+		return 0, nil, Explain(c, fmt.Errorf("connect %v: %w", c.Brokers, err))
 	}
 	defer cl.Close()
 	all, err := cl.Topics()
@@ -66,7 +65,7 @@ func checkLimits(c conf.Kafka, states []TopicState) {
 		return
 	}
 	limits := map[string]int{}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Brokers...), kgo.ClientID("logagent"), kgo.DisableClientMetrics())
+	cl, err := adminClient(c)
 	if err == nil {
 		defer cl.Close()
 		topics := make([]string, len(states))

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -96,6 +97,11 @@ func franzOpts(c conf.Kafka, batchMax func(topic string) int32) ([]kgo.Opt, erro
 			}
 		})),
 	}
+	sec, err := franzSecurity(c)
+	if err != nil {
+		return nil, err
+	}
+	opts = append(opts, sec...)
 	switch c.RequiredAcks {
 	case "all":
 		opts = append(opts, kgo.RequiredAcks(kgo.AllISRAcks()))
@@ -150,8 +156,9 @@ func recOf(r *kgo.Record) *frec { return (*frec)(unsafe.Pointer(r)) }
 // healthHook follows broker connections and produce results.
 type healthHook struct{ p *franzProducer }
 
-func (h healthHook) OnBrokerConnect(_ kgo.BrokerMetadata, _ time.Duration, _ net.Conn, err error) {
+func (h healthHook) OnBrokerConnect(meta kgo.BrokerMetadata, _ time.Duration, _ net.Conn, err error) {
 	if err != nil {
+		h.p.connFailed(h.p.log, net.JoinHostPort(meta.Host, strconv.Itoa(int(meta.Port))), err)
 		h.p.set(err)
 		if h.p.hooks.Error != nil {
 			h.p.hooks.Error(err)
@@ -171,6 +178,7 @@ func newFranz(c conf.Kafka, ack AckFunc, hooks Hooks, log *slog.Logger) (*franzP
 	fp := &franzProducer{ack: ack, hooks: hooks, log: log, first: c.RetryBackoff, retryWake: make(chan struct{}, 1),
 		batchMax: batchMaxBytes(c), built: map[string]int{}}
 	fp.promiseFn = fp.promise
+	fp.conn = c
 	fp.ctx, fp.cancel = context.WithCancel(context.Background())
 	fp.gate = newGate(func(m *Message) error { return fp.resend(fp.ctx, m) }, ack, hooks, c.RetryBackoff, log)
 	opts, err := franzOpts(c, fp.madeBatchLimit)

@@ -115,6 +115,24 @@ type Hooks struct {
 type health struct {
 	probe *prober
 	last  atomic.Pointer[error]
+	conn  conf.Kafka // what Explain names
+
+	connLogged atomic.Pointer[string] // the last connection error logged
+}
+
+// connFailed logs a connection to a broker that failed for a setting (a
+// TLS handshake), unless it is the one logged last: it is retried without
+// end. A broker that is down is the prober's to report.
+func (h *health) connFailed(log *slog.Logger, broker string, err error) {
+	explained := Explain(h.conn, err)
+	if explained == err {
+		return
+	}
+	msg := err.Error()
+	if old := h.connLogged.Swap(&msg); old != nil && *old == msg {
+		return
+	}
+	log.Error("cannot connect to Kafka; lines wait, retrying", "broker", broker, "err", explained)
 }
 
 // set records the last produce outcome (nil: it worked).
@@ -141,7 +159,7 @@ func (h *health) Healthy() error {
 		return err
 	}
 	if e := h.last.Load(); e != nil {
-		return *e
+		return Explain(h.conn, *e)
 	}
 	return nil
 }

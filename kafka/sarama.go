@@ -130,6 +130,9 @@ func saramaConfig(c conf.Kafka) (*sarama.Config, error) {
 	cfg.Producer.Partitioner = func(string) sarama.Partitioner { return keyPartitioner{} }
 	cfg.Metadata.Retry.Backoff = c.RetryBackoff
 	cfg.Net.DialTimeout = 5 * time.Second
+	if err := saramaSecurity(cfg, c); err != nil {
+		return nil, err
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("sarama config: %w", err)
 	}
@@ -160,13 +163,14 @@ func newSarama(c conf.Kafka, ack AckFunc, hooks Hooks, log *slog.Logger) (*saram
 		ready: make(chan struct{}), closing: make(chan struct{}), retryCh: make(chan struct{}, 1),
 		sized: map[int]*saramaRoute{}}
 	sp.gate = newGate(sp.resend, ack, hooks, c.RetryBackoff, log)
-	sp.admin, err = kgo.NewClient(kgo.SeedBrokers(c.Brokers...), kgo.ClientID("logagent"), kgo.DisableClientMetrics())
+	sp.admin, err = adminClient(c)
 	if err != nil {
 		return nil, fmt.Errorf("franz-go client for topic configs: %w", err)
 	}
 	sp.limits = newTopicLimits(c, log, func(ctx context.Context, topics []string) (map[string]int, error) {
 		return describeLimits(ctx, sp.admin, topics)
 	}, sp.limitChanged)
+	sp.conn = c
 	notYet := errors.New("not connected to Kafka yet")
 	sp.set(notYet)
 	sp.probe = startProber(c.Brokers, 2*time.Second, log)
@@ -195,7 +199,7 @@ func (sp *saramaProducer) connect() {
 		}
 		sp.set(err)
 		if attempt == 1 {
-			sp.log.Error("cannot connect to Kafka; retrying", "brokers", sp.addrs, "err", err)
+			sp.log.Error("cannot connect to Kafka; retrying", "brokers", sp.addrs, "err", Explain(sp.conn, err))
 		}
 		select {
 		case <-sp.closing:

@@ -13,6 +13,11 @@
 #   ETCD_PEER_PORT     default peer port (12380)
 #   ETCD_START_TIMEOUT seconds to wait for "endpoint health" (30)
 #   ETCD_STOP_TIMEOUT  seconds between SIGTERM and SIGKILL (10)
+#   LOGAGENT_ETCD_TLS_CERT, LOGAGENT_ETCD_TLS_KEY, LOGAGENT_ETCD_TLS_CA
+#                      serve https:// with this certificate and key, requiring client
+#                      certificates signed by this CA (not ETCD_*: etcd reads those
+#                      itself). The health check's etcdctl then needs ETCDCTL_CACERT,
+#                      ETCDCTL_CERT and ETCDCTL_KEY in the environment.
 #
 # Everything listens on 127.0.0.1 only. Files in DIR: etcd/ (data), etcd.log,
 # etcd.pid, etcd.endpoint.
@@ -81,7 +86,12 @@ cmd_start() {
   for p in "$cport" "$pport"; do
     port_open "$p" && die "port 127.0.0.1:$p is already in use (set ETCD_CLIENT_PORT/ETCD_PEER_PORT or pass ports)"
   done
-  local endpoint=http://127.0.0.1:$cport peer=http://127.0.0.1:$pport
+  local endpoint=http://127.0.0.1:$cport peer=http://127.0.0.1:$pport tls=()
+  if [[ -n ${LOGAGENT_ETCD_TLS_CERT:-} ]]; then
+    endpoint=https://127.0.0.1:$cport
+    tls=(--cert-file "$LOGAGENT_ETCD_TLS_CERT" --key-file "$LOGAGENT_ETCD_TLS_KEY"
+      --trusted-ca-file "$LOGAGENT_ETCD_TLS_CA" --client-cert-auth)
+  fi
   # etcd maps every ETCD_* environment variable to a flag and warns about (or
   # is confused by) ones it does not know, such as our ETCD_CLIENT_PORT; give
   # it a clean environment in that respect.
@@ -100,7 +110,7 @@ cmd_start() {
     --initial-cluster "logagent-test=$peer" \
     --initial-cluster-state new \
     --initial-cluster-token logagent-test \
-    --logger zap --log-outputs stderr \
+    --logger zap --log-outputs stderr "${tls[@]}" \
     </dev/null >>"$dir/etcd.log" 2>&1 &
   pid=$!
   echo "$pid" >"$dir/etcd.pid"

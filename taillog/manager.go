@@ -22,6 +22,8 @@ type Options struct {
 	BufferBytes  int64         // read but unacknowledged bytes, all files together
 	RotateWait   time.Duration // a rotated file is closed after this long without growth
 	PollInterval time.Duration // re-check when no inotify event arrives
+	// Allow is [agent] allow_paths, checked at every open (nil: any path).
+	Allow *AllowList
 	// MaxReadDelay lets a trickling file gather lines before it is read: a
 	// woken tailer waits until the file has appended about 4 KiB at its
 	// recent rate, at most MaxReadDelay. 0 reads at once.

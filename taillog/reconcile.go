@@ -56,7 +56,7 @@ func (t *Tailer) reconcileSaved() {
 		if fi, err := os.Stat(name); err != nil || fileID(fi) != cur.FileID {
 			continue
 		}
-		f, fi, err := openRegular(name)
+		f, fi, err := t.m.opts.Allow.open(name, openRegular)
 		if err != nil {
 			// Kept as a rotated file of the path: the next start looks again.
 			t.log.Error("cannot open a file rotated while stopped; its position is kept for the next start",
@@ -91,7 +91,7 @@ func (t *Tailer) checkRewritten(cur FilePos) {
 	if cur.Check.Len == 0 {
 		return
 	}
-	f, _, err := openRegular(t.entry.Path)
+	f, _, err := t.m.opts.Allow.open(t.entry.Path, openRegular)
 	if err != nil {
 		return // open tells
 	}

@@ -203,6 +203,7 @@ type tailerStats struct {
 	mu        sync.Mutex
 	state     string
 	lastError string
+	refused   bool // lastError is an allow_paths refusal
 
 	linesRead, acked, bytesRead, rotations, truncations, oversized atomic.Int64
 	lostBytes                                                      atomic.Int64 // of files deleted while stopped
@@ -285,7 +286,7 @@ func (t *Tailer) check() {
 
 func (t *Tailer) setState(state, errText string) {
 	t.stats.mu.Lock()
-	t.stats.state, t.stats.lastError = state, errText
+	t.stats.state, t.stats.lastError, t.stats.refused = state, errText, false
 	t.stats.mu.Unlock()
 }
 
@@ -632,7 +633,7 @@ func (t *Tailer) fail(err error) {
 	msg := err.Error()
 	t.stats.mu.Lock()
 	repeated := t.stats.state == StateError && t.stats.lastError == msg
-	t.stats.state, t.stats.lastError = StateError, msg
+	t.stats.state, t.stats.lastError, t.stats.refused = StateError, msg, errors.Is(err, ErrNotAllowed)
 	t.stats.mu.Unlock()
 	if !repeated {
 		t.log.Error("cannot read file; other files are unaffected, retrying", "err", err)
@@ -745,7 +746,7 @@ func (t *Tailer) closeRotated(ctx context.Context, f *openFile, err error) {
 // hands it to the reader; prev, the file the path named before, is read
 // to its end first.
 func (t *Tailer) open(prev *openFile) {
-	f, fi, err := openEntry(t.entry.Path)
+	f, fi, err := t.m.opts.Allow.open(t.entry.Path, openEntry)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		t.awaiting()
@@ -902,7 +903,7 @@ func (t *Tailer) adoptMissed(newID FileID, adopt bool) {
 	}
 	sort.Slice(cands, func(i, j int) bool { return cands[i].fi.ModTime().Before(cands[j].fi.ModTime()) })
 	for _, c := range cands {
-		f, fi, err := openRegular(filepath.Join(dir, c.name))
+		f, fi, err := t.m.opts.Allow.open(filepath.Join(dir, c.name), openRegular)
 		if err != nil {
 			continue
 		}
@@ -965,7 +966,15 @@ func (t *Tailer) restoreRotated() {
 			if err != nil || fileID(fi) != r.FileID || !fi.Mode().IsRegular() {
 				continue
 			}
-			found, openErr = openRotated(filepath.Join(dir, de.Name()))
+			name := filepath.Join(dir, de.Name())
+			if openErr = t.m.opts.Allow.Check(name); openErr == nil {
+				found, openErr = openRotated(name)
+			}
+			if openErr == nil {
+				if openErr = t.m.opts.Allow.checkOpen(name, found); openErr != nil {
+					found.Close()
+				}
+			}
 			break
 		}
 		if openErr != nil {

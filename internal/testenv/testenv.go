@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"go.etcd.io/etcd/client/pkg/v3/transport"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
 	"gopkg.in/ini.v1"
@@ -42,7 +43,16 @@ func FreePort() (int, error) {
 }
 
 // StartEtcd starts etcd with its data in dir, its client port at port (0 = any free one).
-func StartEtcd(dir string, port int) (*Etcd, error) {
+func StartEtcd(dir string, port int) (*Etcd, error) { return startEtcd(dir, port, nil) }
+
+// StartEtcdTLS starts etcd serving TLS with server's certificate and
+// requiring client certificates signed by clientCA; Endpoint is https://.
+func StartEtcdTLS(dir string, server CertFiles, clientCA *CA) (*Etcd, error) {
+	return startEtcd(dir, 0, &transport.TLSInfo{CertFile: server.Cert, KeyFile: server.Key,
+		TrustedCAFile: clientCA.File, ClientCertAuth: true})
+}
+
+func startEtcd(dir string, port int, tlsInfo *transport.TLSInfo) (*Etcd, error) {
 	var err error
 	if port == 0 {
 		if port, err = FreePort(); err != nil {
@@ -56,7 +66,12 @@ func StartEtcd(dir string, port int) (*Etcd, error) {
 	cfg := embed.NewConfig()
 	cfg.Dir = filepath.Join(dir, "etcd")
 	cfg.Name = "test"
-	cu, _ := url.Parse(fmt.Sprintf("http://127.0.0.1:%d", port))
+	scheme := "http"
+	if tlsInfo != nil {
+		scheme = "https"
+		cfg.ClientTLSInfo = *tlsInfo
+	}
+	cu, _ := url.Parse(fmt.Sprintf("%s://127.0.0.1:%d", scheme, port))
 	pu, _ := url.Parse(fmt.Sprintf("http://127.0.0.1:%d", peer))
 	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{*cu}, []url.URL{*cu}
 	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{*pu}, []url.URL{*pu}
@@ -73,7 +88,11 @@ func StartEtcd(dir string, port int) (*Etcd, error) {
 		e.Close()
 		return nil, fmt.Errorf("embedded etcd not ready after 30s")
 	}
-	return &Etcd{e: e, Endpoint: fmt.Sprintf("127.0.0.1:%d", port)}, nil
+	ep := fmt.Sprintf("127.0.0.1:%d", port)
+	if tlsInfo != nil {
+		ep = "https://" + ep
+	}
+	return &Etcd{e: e, Endpoint: ep}, nil
 }
 
 // Close stops etcd.
@@ -93,13 +112,20 @@ func StartKafka(port int) (*Kafka, error) { return StartKafkaDir(port, "") }
 // data in dataDir (empty = in memory): closed and started again on the same
 // port and dir, it is a broker that went away and came back with its log.
 func StartKafkaDir(port int, dataDir string) (*Kafka, error) {
-	opts := []kfake.Opt{kfake.NumBrokers(1), kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(1)}
+	var opts []kfake.Opt
 	if port != 0 {
 		opts = append(opts, kfake.Ports(port))
 	}
 	if dataDir != "" {
 		opts = append(opts, kfake.DataDir(dataDir), kfake.SyncWrites())
 	}
+	return StartKafkaOpts(opts...)
+}
+
+// StartKafkaOpts starts kfake on any free port with more options (TLS,
+// SASL).
+func StartKafkaOpts(more ...kfake.Opt) (*Kafka, error) {
+	opts := append([]kfake.Opt{kfake.NumBrokers(1), kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(1)}, more...)
 	c, err := kfake.NewCluster(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("start kfake: %w", err)
@@ -169,9 +195,14 @@ type Consumer struct{ cl *kgo.Client }
 
 // NewConsumer consumes topics (more can be added with AddTopics).
 func NewConsumer(addrs []string, topics ...string) (*Consumer, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.ConsumeTopics(topics...),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond),
-		kgo.MetadataMinAge(100*time.Millisecond))
+	return NewConsumerOpts(addrs, kgo.ConsumeTopics(topics...))
+}
+
+// NewConsumerOpts is NewConsumer with client options (topics, TLS, SASL).
+func NewConsumerOpts(addrs []string, opts ...kgo.Opt) (*Consumer, error) {
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addrs...),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100 * time.Millisecond),
+		kgo.MetadataMinAge(100 * time.Millisecond)}, opts...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -217,6 +248,7 @@ http_addr =
 shutdown_timeout = 5s
 rotate_wait = 500ms
 poll_interval = 100ms
+allow_paths = /**
 [kafka]
 brokers = %s
 linger = 1ms
