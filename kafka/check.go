@@ -36,7 +36,7 @@ func Check(c conf.Kafka, topics []string) (brokers int, states []TopicState, err
 	cfg.Metadata.Retry.Max = 1
 	cl, err := sarama.NewClient(c.Brokers, cfg)
 	if err != nil {
-		return 0, nil, Explain(c, fmt.Errorf("connect %v: %w", c.Brokers, err))
+		return 0, nil, ExplainConn(c, fmt.Errorf("connect %v: %w", c.Brokers, err))
 	}
 	defer cl.Close()
 	all, err := cl.Topics()

@@ -115,7 +115,7 @@ type Hooks struct {
 type health struct {
 	probe *prober
 	last  atomic.Pointer[error]
-	conn  conf.Kafka // what Explain names
+	conn  conf.Kafka // what ExplainConn names
 
 	connLogged atomic.Pointer[string] // the last connection error logged
 }
@@ -124,7 +124,7 @@ type health struct {
 // TLS handshake), unless it is the one logged last: it is retried without
 // end. A broker that is down is the prober's to report.
 func (h *health) connFailed(log *slog.Logger, broker string, err error) {
-	explained := Explain(h.conn, err)
+	explained := ExplainConn(h.conn, err)
 	if explained == err {
 		return
 	}
@@ -159,7 +159,7 @@ func (h *health) Healthy() error {
 		return err
 	}
 	if e := h.last.Load(); e != nil {
-		return Explain(h.conn, *e)
+		return ExplainConn(h.conn, *e)
 	}
 	return nil
 }

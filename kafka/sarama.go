@@ -199,7 +199,7 @@ func (sp *saramaProducer) connect() {
 		}
 		sp.set(err)
 		if attempt == 1 {
-			sp.log.Error("cannot connect to Kafka; retrying", "brokers", sp.addrs, "err", Explain(sp.conn, err))
+			sp.log.Error("cannot connect to Kafka; retrying", "brokers", sp.addrs, "err", ExplainConn(sp.conn, err))
 		}
 		select {
 		case <-sp.closing:

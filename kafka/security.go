@@ -123,10 +123,10 @@ func adminClient(c conf.Kafka) (*kgo.Client, error) {
 	return kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(c.Brokers...), kgo.ClientID("logagent"), kgo.DisableClientMetrics()}, sec...)...)
 }
 
-// Explain turns an error of connecting to the brokers into one line that
+// ExplainConn turns an error of connecting to the brokers into one line that
 // names them and the setting to look at: a TLS handshake or a SASL
 // authentication that failed. Other errors come back unchanged.
-func Explain(c conf.Kafka, err error) error {
+func ExplainConn(c conf.Kafka, err error) error {
 	if err == nil {
 		return nil
 	}
