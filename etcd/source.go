@@ -24,18 +24,48 @@ type Hooks struct {
 }
 
 // Source delivers the host's collect config: once at start, then at every
-// change. It follows the key with Get, then Watch from the Get's revision
-// + 1; a compacted revision or a closed watch means Get again and watch
-// again. Every applied value is cached in dataDir, so that the agent can
-// start on it while etcd is unreachable.
-type Source struct {
-	c         *Client
-	cli       *clientv3.Client // c's, once made (Run only)
-	key       string
-	cachePath string
-	timeout   time.Duration
-	hooks     Hooks
-	log       *slog.Logger
+// change (see Feed).
+type Source = Feed[[]Entry]
+
+// NewSource returns a source for host's key. timeout bounds each Get.
+func NewSource(c *Client, host, dataDir string, timeout time.Duration, hooks Hooks, log *slog.Logger) *Source {
+	return NewFeed(c, FeedSpec[[]Entry]{
+		Key:       ConfigKey(host),
+		CacheFile: filepath.Join(dataDir, "collect_config.json"),
+		What:      "collect config",
+		Absent:    []byte("[]"),
+		Parse:     ParseEntries,
+		Count:     func(es []Entry) int { return len(es) },
+	}, timeout, hooks, log)
+}
+
+// FeedSpec says which key a Feed follows and how its value is read.
+type FeedSpec[T any] struct {
+	Key       string
+	CacheFile string // the last applied value, read while etcd is unreachable
+	What      string // the value's name in logs and errors, e.g. "collect config"
+	// Absent is the value applied when the key does not exist or is
+	// deleted (e.g. "[]": nothing to do).
+	Absent []byte
+	// Parse decodes a value: an error rejects all of it (the last good
+	// value stays); problems are parts left out, the rest applies.
+	Parse func([]byte) (T, []error, error)
+	// Count, if set, is the number of items of a value, for the log.
+	Count func(T) int
+}
+
+// Feed delivers the parsed value of one etcd key: once at start, then at
+// every change. It follows the key with Get, then Watch from the Get's
+// revision + 1; a compacted revision or a closed watch means Get again and
+// watch again. Every applied value is cached in CacheFile, so that the
+// daemon can start on it while etcd is unreachable.
+type Feed[T any] struct {
+	c       *Client
+	cli     *clientv3.Client // c's, once made (Run only)
+	spec    FeedSpec[T]
+	timeout time.Duration
+	hooks   Hooks
+	log     *slog.Logger
 
 	mu       sync.Mutex
 	rev      int64 // mod revision of the applied value (0: cache or none)
@@ -43,14 +73,13 @@ type Source struct {
 	problems []string
 }
 
-// NewSource returns a source for host's key. timeout bounds each Get.
-func NewSource(c *Client, host, dataDir string, timeout time.Duration, hooks Hooks, log *slog.Logger) *Source {
-	return &Source{c: c, key: ConfigKey(host), cachePath: filepath.Join(dataDir, "collect_config.json"),
-		timeout: timeout, hooks: hooks, log: log.With("key", ConfigKey(host))}
+// NewFeed returns a feed of spec's key. timeout bounds each Get.
+func NewFeed[T any](c *Client, spec FeedSpec[T], timeout time.Duration, hooks Hooks, log *slog.Logger) *Feed[T] {
+	return &Feed[T]{c: c, spec: spec, timeout: timeout, hooks: hooks, log: log.With("key", spec.Key)}
 }
 
 // Key is the etcd key the source follows.
-func (s *Source) Key() string { return s.key }
+func (s *Feed[T]) Key() string { return s.spec.Key }
 
 // State is what the source last applied or rejected.
 type State struct {
@@ -60,7 +89,7 @@ type State struct {
 }
 
 // State returns the applied revision and the last rejection, if any.
-func (s *Source) State() State {
+func (s *Feed[T]) State() State {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := State{Revision: s.rev, Problems: s.problems}
@@ -72,7 +101,7 @@ func (s *Source) State() State {
 
 // Run calls apply with each new set of entries until ctx is done. apply is
 // never called concurrently.
-func (s *Source) Run(ctx context.Context, apply func([]Entry)) {
+func (s *Feed[T]) Run(ctx context.Context, apply func(T)) {
 	usedCache := false
 	if s.cli = s.c.Now(); s.cli == nil {
 		// No client yet (etcd unreachable with authentication on): the
@@ -87,7 +116,7 @@ func (s *Source) Run(ctx context.Context, apply func([]Entry)) {
 	down := false
 	for attempt := 1; ctx.Err() == nil; attempt++ {
 		gctx, cancel := context.WithTimeout(ctx, s.timeout)
-		resp, err := s.cli.Get(gctx, s.key)
+		resp, err := s.cli.Get(gctx, s.spec.Key)
 		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
@@ -113,8 +142,8 @@ func (s *Source) Run(ctx context.Context, apply func([]Entry)) {
 		attempt = 0
 		var applied bool
 		if len(resp.Kvs) == 0 {
-			s.log.Warn("no collect config in etcd; nothing to collect until it is put", "key", s.key)
-			applied = s.apply(apply, []byte("[]"), resp.Header.Revision)
+			s.log.Warn("no "+s.spec.What+" in etcd; applying "+string(s.spec.Absent)+" until it is put", "key", s.spec.Key)
+			applied = s.apply(apply, s.spec.Absent, resp.Header.Revision)
 		} else {
 			kv := resp.Kvs[0]
 			applied = s.apply(apply, kv.Value, kv.ModRevision)
@@ -133,12 +162,12 @@ func (s *Source) Run(ctx context.Context, apply func([]Entry)) {
 }
 
 // watch follows the key from rev until the watch fails or ctx is done.
-func (s *Source) watch(ctx context.Context, rev int64, apply func([]Entry)) {
+func (s *Feed[T]) watch(ctx context.Context, rev int64, apply func(T)) {
 	// WithRequireLeader: a member cut off from its cluster closes the
 	// watch instead of going silent.
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
-	for wr := range s.cli.Watch(wctx, s.key, clientv3.WithRev(rev)) {
+	for wr := range s.cli.Watch(wctx, s.spec.Key, clientv3.WithRev(rev)) {
 		if err := wr.Err(); err != nil {
 			// ErrCompacted included: Get again, then watch from there.
 			s.log.Warn("etcd watch ended; reading the key again", "err", err)
@@ -149,8 +178,8 @@ func (s *Source) watch(ctx context.Context, rev int64, apply func([]Entry)) {
 			case clientv3.EventTypePut:
 				s.apply(apply, ev.Kv.Value, ev.Kv.ModRevision)
 			case clientv3.EventTypeDelete:
-				s.log.Warn("collect config deleted; stopping every file")
-				s.apply(apply, []byte("[]"), ev.Kv.ModRevision)
+				s.log.Warn(s.spec.What + " deleted; applying " + string(s.spec.Absent))
+				s.apply(apply, s.spec.Absent, ev.Kv.ModRevision)
 			}
 		}
 	}
@@ -161,11 +190,11 @@ func (s *Source) watch(ctx context.Context, rev int64, apply func([]Entry)) {
 
 // apply parses value and hands it on, or keeps the last good config and
 // reports false.
-func (s *Source) apply(apply func([]Entry), value []byte, rev int64) bool {
-	entries, problems, err := ParseEntries(value)
+func (s *Feed[T]) apply(apply func(T), value []byte, rev int64) bool {
+	v, problems, err := s.spec.Parse(value)
 	if err != nil {
-		err = fmt.Errorf("%s at revision %d: %w; keeping the last good config", s.key, rev, err)
-		s.log.Error("collect config rejected", "err", err)
+		err = fmt.Errorf("%s at revision %d: %w; keeping the last good config", s.spec.Key, rev, err)
+		s.log.Error(s.spec.What+" rejected", "err", err)
 		s.mu.Lock()
 		s.lastErr = err
 		s.mu.Unlock()
@@ -177,39 +206,47 @@ func (s *Source) apply(apply func([]Entry), value []byte, rev int64) bool {
 	texts := make([]string, len(problems))
 	for i, p := range problems {
 		texts[i] = p.Error()
-		s.log.Error("collect config entry skipped", "revision", rev, "err", p)
+		s.log.Error(s.spec.What+" entry skipped", "revision", rev, "err", p)
 	}
 	s.mu.Lock()
 	s.rev, s.lastErr, s.problems = rev, nil, texts
 	s.mu.Unlock()
-	if err := utils.WriteFileAtomic(s.cachePath, value); err != nil {
-		s.log.Warn("cannot cache collect config", "file", s.cachePath, "err", err)
+	if err := utils.WriteFileAtomic(s.spec.CacheFile, value); err != nil {
+		s.log.Warn("cannot cache "+s.spec.What, "file", s.spec.CacheFile, "err", err)
 	}
-	s.log.Info("collect config applied", "revision", rev, "entries", len(entries))
+	s.log.Info(s.spec.What+" applied", append([]any{"revision", rev}, s.count(v)...)...)
 	if s.hooks.Applied != nil {
 		s.hooks.Applied(rev)
 	}
-	apply(entries)
+	apply(v)
 	return true
 }
 
-func (s *Source) applyCache(apply func([]Entry)) {
-	data, err := os.ReadFile(s.cachePath)
+func (s *Feed[T]) applyCache(apply func(T)) {
+	data, err := os.ReadFile(s.spec.CacheFile)
 	if errors.Is(err, fs.ErrNotExist) {
-		s.log.Warn("no cached collect config; collecting nothing until etcd answers", "file", s.cachePath)
+		s.log.Warn("no cached "+s.spec.What+"; applying "+string(s.spec.Absent)+" until etcd answers", "file", s.spec.CacheFile)
 		return
 	}
 	if err != nil {
-		s.log.Error("cannot read cached collect config", "file", s.cachePath, "err", err)
+		s.log.Error("cannot read cached "+s.spec.What, "file", s.spec.CacheFile, "err", err)
 		return
 	}
-	entries, _, err := ParseEntries(data)
+	v, _, err := s.spec.Parse(data)
 	if err != nil {
-		s.log.Error("cached collect config is corrupt; ignoring it", "file", s.cachePath, "err", err)
+		s.log.Error("cached "+s.spec.What+" is corrupt; ignoring it", "file", s.spec.CacheFile, "err", err)
 		return
 	}
-	s.log.Info("running on the cached collect config until etcd answers", "file", s.cachePath, "entries", len(entries))
-	apply(entries)
+	s.log.Info("running on the cached "+s.spec.What+" until etcd answers", append([]any{"file", s.spec.CacheFile}, s.count(v)...)...)
+	apply(v)
+}
+
+// count is the "entries" log attribute of v, when the spec counts.
+func (s *Feed[T]) count(v T) []any {
+	if s.spec.Count == nil {
+		return nil
+	}
+	return []any{"entries", s.spec.Count(v)}
 }
 
 func backoff(attempt int) time.Duration {
