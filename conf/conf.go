@@ -141,6 +141,15 @@ func Parse(name string, data []byte) (*Config, error) {
 }
 
 func load(name string, source any) (*Config, error) {
+	f, err := loadINI(name, source)
+	if err != nil {
+		return nil, err
+	}
+	return parse(name, f)
+}
+
+// loadINI reads ini text (a path or bytes) the way every logagent config is read.
+func loadINI(name string, source any) (*ini.File, error) {
 	f, err := ini.LoadSources(ini.LoadOptions{
 		// A value such as a password may contain ';' or '#': comments are
 		// only recognised after whitespace.
@@ -152,7 +161,7 @@ func load(name string, source any) (*Config, error) {
 	if err != nil {
 		return nil, &Error{File: name, Msg: err.Error()}
 	}
-	return parse(name, f)
+	return f, nil
 }
 
 // reader turns ini keys into typed fields, remembering the first error.
@@ -335,35 +344,8 @@ var known = map[string][]string{
 }
 
 func parse(name string, f *ini.File) (*Config, error) {
-	// Unknown sections and keys are errors: a misspelt key would otherwise
-	// leave its default in force without a word.
-	for _, sec := range f.Sections() {
-		if sec.Name() == ini.DefaultSection {
-			if len(sec.Keys()) > 0 {
-				return nil, &Error{File: name, Key: sec.Keys()[0].Name(), Section: "(top)",
-					Msg: "key outside any section; put it under [agent], [kafka] or [etcd]"}
-			}
-			continue
-		}
-		keys, ok := known[sec.Name()]
-		if !ok {
-			return nil, &Error{File: name, Section: sec.Name(), Msg: "unknown section (want agent, kafka, etcd)"}
-		}
-		for _, k := range sec.Keys() {
-			if !slices.Contains(keys, k.Name()) {
-				return nil, &Error{File: name, Section: sec.Name(), Key: k.Name(),
-					Msg: "unknown key (known: " + strings.Join(keys, ", ") + ")"}
-			}
-			if v := k.ValueWithShadows(); len(v) > 1 {
-				return nil, &Error{File: name, Section: sec.Name(), Key: k.Name(),
-					Msg: fmt.Sprintf("given %d times with different values; keep one", len(v))}
-			}
-		}
-	}
-	for _, s := range []string{"kafka", "etcd"} {
-		if !f.HasSection(s) {
-			return nil, &Error{File: name, Section: s, Msg: "missing section"}
-		}
+	if err := checkSections(name, f, known, []string{"agent", "kafka", "etcd"}, "kafka", "etcd"); err != nil {
+		return nil, err
 	}
 
 	c := Default()
@@ -417,12 +399,7 @@ func parse(name string, f *ini.File) (*Config, error) {
 		k.fail("idempotent", "true needs required_acks = all (got %s)", c.Kafka.RequiredAcks)
 	}
 
-	e := section("etcd")
-	e.required("endpoints", &c.Etcd.Endpoints)
-	e.addresses("endpoints", c.Etcd.Endpoints, true)
-	e.duration("dial_timeout", &c.Etcd.DialTimeout, 100*time.Millisecond)
-	e.str("username", &c.Etcd.Username)
-	e.str("password", &c.Etcd.Password)
+	section("etcd").etcd(&c.Etcd)
 	if r.err != nil {
 		return nil, r.err
 	}
@@ -439,6 +416,51 @@ func parse(name string, f *ini.File) (*Config, error) {
 	}
 	c.Kafka.LargestRecord = c.Agent.MaxLineBytes + RecordOverhead
 	return &c, nil
+}
+
+// checkSections refuses an unknown section or key, a key given twice and
+// a missing required section: a misspelt key would otherwise leave its
+// default in force without a word. order lists the known sections as the
+// error names them.
+func checkSections(name string, f *ini.File, known map[string][]string, order []string, required ...string) error {
+	for _, sec := range f.Sections() {
+		if sec.Name() == ini.DefaultSection {
+			if len(sec.Keys()) > 0 {
+				return &Error{File: name, Key: sec.Keys()[0].Name(), Section: "(top)",
+					Msg: "key outside any section; put it under [" + strings.Join(order[:len(order)-1], "], [") + "] or [" + order[len(order)-1] + "]"}
+			}
+			continue
+		}
+		keys, ok := known[sec.Name()]
+		if !ok {
+			return &Error{File: name, Section: sec.Name(), Msg: "unknown section (want " + strings.Join(order, ", ") + ")"}
+		}
+		for _, k := range sec.Keys() {
+			if !slices.Contains(keys, k.Name()) {
+				return &Error{File: name, Section: sec.Name(), Key: k.Name(),
+					Msg: "unknown key (known: " + strings.Join(keys, ", ") + ")"}
+			}
+			if v := k.ValueWithShadows(); len(v) > 1 {
+				return &Error{File: name, Section: sec.Name(), Key: k.Name(),
+					Msg: fmt.Sprintf("given %d times with different values; keep one", len(v))}
+			}
+		}
+	}
+	for _, s := range required {
+		if !f.HasSection(s) {
+			return &Error{File: name, Section: s, Msg: "missing section"}
+		}
+	}
+	return nil
+}
+
+// etcd reads an [etcd] section (the agent's and the transfer's).
+func (r *reader) etcd(c *Etcd) {
+	r.required("endpoints", &c.Endpoints)
+	r.addresses("endpoints", c.Endpoints, true)
+	r.duration("dial_timeout", &c.DialTimeout, 100*time.Millisecond)
+	r.str("username", &c.Username)
+	r.str("password", &c.Password)
 }
 
 // RecordOverhead is room kept in a Kafka message for the record framing,
