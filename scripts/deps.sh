@@ -5,6 +5,7 @@
 #   - etcd + etcdctl           (Debian packages etcd-server, etcd-client)
 #   - Java 17+ and Maven       (Debian packages; only if missing)
 #   - Apache Kafka jars        (Maven Central, cached in scripts/.kafka-lib/)
+#   - OpenSearch jars          (Maven Central, cached in scripts/.opensearch-lib/, launcher compiled)
 # (kcat and rsyslog, the benchmark's peers, come from scripts/bench-deps.sh.)
 set -euo pipefail
 
@@ -21,3 +22,4 @@ fi
 
 "$SCRIPT_DIR/etcd.sh" install
 "$SCRIPT_DIR/kafka.sh" fetch
+"$SCRIPT_DIR/opensearch.sh" fetch
