@@ -1,0 +1,410 @@
+package transfer
+
+// Integration tests: the Transfer against etcd (embed), Kafka (kfake) and
+// a real OpenSearch node started by scripts/opensearch.sh.
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/logagent/logagent/conf"
+	"github.com/logagent/logagent/internal/testenv"
+)
+
+var (
+	osOnce sync.Once
+	osNode *testenv.OpenSearch
+	osErr  error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if osNode != nil {
+		osNode.Stop()
+	}
+	os.Exit(code)
+}
+
+// openSearch returns the package's OpenSearch node, started on first use.
+// It skips the test when the node cannot be started, unless
+// LOGAGENT_E2E=1 (make e2e), where that is a failure.
+func openSearch(t *testing.T) *testenv.OpenSearch {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: no OpenSearch node")
+	}
+	osOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "logtransfer-opensearch-")
+		if err != nil {
+			osErr = err
+			return
+		}
+		root, _ := filepath.Abs("..")
+		osNode, osErr = testenv.StartOpenSearch(root, dir)
+	})
+	if osErr != nil {
+		if os.Getenv("LOGAGENT_E2E") == "1" {
+			t.Fatalf("OpenSearch could not be started: %v", osErr)
+		}
+		t.Skipf("OpenSearch could not be started (scripts/opensearch.sh needs Java 17 and Maven Central): %v", osErr)
+	}
+	return osNode
+}
+
+// env is one test's servers and a transfer's config for them.
+type env struct {
+	t     *testing.T
+	etcd  *clientv3.Client
+	kafka *testenv.Kafka
+	os    *testenv.OpenSearch
+	cfg   *conf.TransferConfig
+	prod  *kgo.Client
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	node := openSearch(t)
+	dir := t.TempDir()
+	e, err := testenv.StartEtcd(dir, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	k, err := testenv.StartKafka(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(k.Close)
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{e.Endpoint}, DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	prod, err := kgo.NewClient(kgo.SeedBrokers(k.Addrs...), kgo.AllowAutoTopicCreation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(prod.Close)
+	cfg := conf.DefaultTransfer()
+	cfg.Transfer.DataDir = filepath.Join(dir, "data")
+	cfg.Transfer.HTTPAddr = ""
+	cfg.Transfer.RetryBackoff = 20 * time.Millisecond
+	cfg.Transfer.RetryMax = 200 * time.Millisecond
+	cfg.Kafka.Brokers = k.Addrs
+	cfg.OpenSearch.URLs = []string{node.URL}
+	cfg.Etcd.Endpoints = []string{e.Endpoint}
+	return &env{t: t, etcd: cli, kafka: k, os: node, cfg: &cfg, prod: prod}
+}
+
+// uniq is a name unique to this test, for topics and indices on the
+// shared OpenSearch node.
+func uniq(t *testing.T) string {
+	return strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name())) + "-" + strconv.FormatInt(time.Now().UnixNano()%1e6, 10)
+}
+
+func (e *env) put(key, value string) {
+	e.t.Helper()
+	if _, err := e.etcd.Put(context.Background(), key, value); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// start runs a transfer until the test ends (or the returned stop).
+func (e *env) start(name string) (*Transfer, func()) {
+	e.t.Helper()
+	cfg := *e.cfg
+	cfg.Transfer.Instance = name
+	cfg.Transfer.DataDir = filepath.Join(e.cfg.Transfer.DataDir, name)
+	log := slog.New(slog.NewTextHandler(testWriter{e.t}, &slog.HandlerOptions{Level: slog.LevelDebug})).With("transfer", name)
+	tr, err := New(&cfg, log, "test")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); tr.Run(ctx) }()
+	var once sync.Once
+	stop := func() { once.Do(func() { cancel(); <-done }) }
+	e.t.Cleanup(stop)
+	return tr, stop
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// line is a record as the agent makes it: the line id from host, file
+// and offset.
+func line(topic, host, file string, offset int64, text string) *kgo.Record {
+	return &kgo.Record{Topic: topic, Value: []byte(text), Key: []byte(fmt.Sprintf("%s:%s:%d", host, file, offset)),
+		Headers: []kgo.RecordHeader{{Key: "host", Value: []byte(host)}, {Key: "path", Value: []byte("/var/log/app.log")},
+			{Key: "offset", Value: []byte(strconv.FormatInt(offset, 10))}, {Key: "file", Value: []byte(file)}}}
+}
+
+func (e *env) produce(recs ...*kgo.Record) {
+	e.t.Helper()
+	if err := e.prod.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// waitFor polls cond (no timing is asserted: the bound only ends a stuck test).
+func waitFor(t *testing.T, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	last := ""
+	for time.Now().Before(deadline) {
+		ok, state := cond()
+		if ok {
+			return
+		}
+		last = state
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s; last: %s", what, last)
+}
+
+// waitIDs waits until the index pattern holds exactly want (each once).
+func (e *env) waitIDs(pattern string, want []string) {
+	e.t.Helper()
+	want = slices.Sorted(slices.Values(want))
+	waitFor(e.t, fmt.Sprintf("%d documents in %s", len(want), pattern), func() (bool, string) {
+		ids, err := e.os.IDs(pattern)
+		if err != nil {
+			return false, err.Error()
+		}
+		slices.Sort(ids)
+		return slices.Equal(ids, want), fmt.Sprintf("%d ids: %v", len(ids), truncate(fmt.Sprint(ids), 400))
+	})
+}
+
+// committed is the group's committed offset of topic's partition 0.
+func (e *env) committed(topic string) int64 {
+	adm := kadm.NewClient(e.prod)
+	offs, err := adm.FetchOffsets(context.Background(), e.cfg.Kafka.Group)
+	if err != nil {
+		return -1
+	}
+	o, ok := offs.Lookup(topic, 0)
+	if !ok {
+		return -1
+	}
+	return o.At
+}
+
+// TestIndexesEachLineOnce: lines resent by the agent at new Kafka offsets
+// (its crash) and records without headers are indexed once each, into the
+// record day's index, and the offsets are committed to the end.
+func TestIndexesEachLineOnce(t *testing.T) {
+	e := newEnv(t)
+	topic, index := uniq(t), uniq(t)
+	e.put(ConfigKey, fmt.Sprintf(`[{"topic": %q, "index": %q}]`, topic, index))
+	var want []string
+	var recs []*kgo.Record
+	for i := range 50 {
+		recs = append(recs, line(topic, "web-1", "f1", int64(i*10), fmt.Sprintf("line %d", i)))
+		want = append(want, fmt.Sprintf("web-1:f1:%d", i*10))
+	}
+	// The agent resent lines 40..49 after a crash: new Kafka offsets, same ids.
+	recs = append(recs, recs[40:50]...)
+	foreign := &kgo.Record{Topic: topic, Value: []byte("not from logagent")}
+	recs = append(recs, foreign)
+	e.produce(recs...)
+	want = append(want, fmt.Sprintf("%s+0+%d", topic, len(recs)-1))
+	e.start("t1")
+	e.waitIDs(index+"-*", want)
+	waitFor(t, "offsets committed to the end", func() (bool, string) {
+		c := e.committed(topic)
+		return c == int64(len(recs)), fmt.Sprintf("committed %d of %d", c, len(recs))
+	})
+	// The document carries the line and its place.
+	day := indexName(index, time.Now())
+	data, err := e.os.Do("GET", "/"+day+"/_doc/web-1:f1:30", "")
+	if err != nil {
+		t.Fatalf("the record's daily index %s: %v", day, err)
+	}
+	var doc struct {
+		Source map[string]any `json:"_source"`
+	}
+	json.Unmarshal(data, &doc)
+	if doc.Source["message"] != "line 3" || doc.Source["host"] != "web-1" || doc.Source["offset"] != float64(30) || doc.Source["path"] != "/var/log/app.log" {
+		t.Errorf("document: %v", doc.Source)
+	}
+	// The template maps host as a keyword.
+	data, _ = e.os.Do("GET", "/"+day+"/_mapping", "")
+	if !strings.Contains(string(data), `"host":{"type":"keyword"}`) {
+		t.Errorf("mapping: %s", data)
+	}
+}
+
+// TestRefusedDocumentGoesToDeadLetter: a document OpenSearch refuses for
+// good (a mapping error) goes to <topic>.dlq with the reason, and the
+// partition goes on: the records after it are indexed and committed.
+func TestRefusedDocumentGoesToDeadLetter(t *testing.T) {
+	e := newEnv(t)
+	topic, index := uniq(t), uniq(t)
+	// Today's index exists already with message as a number: a text
+	// message is a mapping error there.
+	day := indexName(index, time.Now())
+	if _, err := e.os.Do("PUT", "/"+day, `{"settings": {"number_of_replicas": 0}, "mappings": {"properties": {"message": {"type": "long"}}}}`); err != nil {
+		t.Fatal(err)
+	}
+	e.put(ConfigKey, fmt.Sprintf(`[{"topic": %q, "index": %q}]`, topic, index))
+	e.produce(line(topic, "h", "f", 0, "1"), line(topic, "h", "f", 2, "not a number"), line(topic, "h", "f", 15, "3"))
+	tr, _ := e.start("t1")
+	e.waitIDs(day, []string{"h:f:0", "h:f:15"})
+	c, err := testenv.NewConsumer(e.kafka.Addrs, topic+".dlq")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var dlq []testenv.Record
+	waitFor(t, "the dead-letter record", func() (bool, string) {
+		rs, _ := c.Poll(context.Background(), 200*time.Millisecond)
+		dlq = append(dlq, rs...)
+		return len(dlq) > 0, ""
+	})
+	r := dlq[0]
+	if string(r.Value) != "not a number" || r.Headers["offset"] != "2" || r.Headers[HeaderDLQTopic] != topic ||
+		r.Headers[HeaderDLQOffset] != "1" || !strings.Contains(r.Headers[HeaderDLQReason], "mapper_parsing_exception") {
+		t.Errorf("dead-letter record: %q %v", r.Value, r.Headers)
+	}
+	waitFor(t, "offsets committed past the refused record", func() (bool, string) {
+		return e.committed(topic) == 3, fmt.Sprint(e.committed(topic))
+	})
+	if st := tr.Status(); st.DeadLettered != 1 || !strings.Contains(st.LastDLQ, "mapper_parsing_exception") {
+		t.Errorf("status: %+v", st)
+	}
+}
+
+// faultProxy stands between the transfer and OpenSearch and fails its
+// bulk requests on demand: mode down closes the connection unanswered,
+// mode busy answers 429; other requests pass.
+type faultProxy struct {
+	url   string
+	mode  atomic.Value // "", "down" or "busy"
+	bulks atomic.Int64 // bulk requests failed
+}
+
+func newFaultProxy(t *testing.T, target string) *faultProxy {
+	p := &faultProxy{}
+	p.mode.Store("")
+	u, _ := url.Parse(target)
+	rp := httputil.NewSingleHostReverseProxy(u)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/_bulk" {
+			switch p.mode.Load() {
+			case "down":
+				p.bulks.Add(1)
+				conn, _, _ := w.(http.Hijacker).Hijack()
+				conn.Close()
+				return
+			case "busy":
+				p.bulks.Add(1)
+				http.Error(w, `{"error":"too many requests"}`, http.StatusTooManyRequests)
+				return
+			}
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	p.url = srv.URL
+	return p
+}
+
+func httpGet(t *testing.T, h http.Handler, path string) string {
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+	return fmt.Sprintf("%d %s", rec.Code, rec.Body.String())
+}
+
+// TestOpenSearchDownAndBusy: while OpenSearch is unreachable, then
+// answers 429, nothing is committed, /healthz says why, and every record
+// is indexed once it takes bulks again.
+func TestOpenSearchDownAndBusy(t *testing.T) {
+	e := newEnv(t)
+	topic, index := uniq(t), uniq(t)
+	p := newFaultProxy(t, e.os.URL)
+	p.mode.Store("down")
+	e.cfg.OpenSearch.URLs = []string{p.url}
+	e.put(ConfigKey, fmt.Sprintf(`[{"topic": %q, "index": %q}]`, topic, index))
+	var want []string
+	for i := range 20 {
+		e.produce(line(topic, "h", "f", int64(i), "x"))
+		want = append(want, fmt.Sprintf("h:f:%d", i))
+	}
+	tr, _ := e.start("t1")
+	waitFor(t, "bulks failing and retried", func() (bool, string) {
+		return p.bulks.Load() >= 2 && tr.Health() != nil, fmt.Sprintf("bulks %d, health %v", p.bulks.Load(), tr.Health())
+	})
+	if h := httpGet(t, tr.Handler(), "/healthz"); !strings.HasPrefix(h, "503 ") || !strings.Contains(h, "opensearch") {
+		t.Errorf("/healthz while down: %s", h)
+	}
+	p.mode.Store("busy")
+	n := p.bulks.Load()
+	waitFor(t, "bulks answered 429", func() (bool, string) {
+		return p.bulks.Load() >= n+2 && strings.Contains(fmt.Sprint(tr.Health()), "429"), fmt.Sprint(tr.Health())
+	})
+	if c := e.committed(topic); c > 0 {
+		t.Fatalf("committed %d while OpenSearch refused every bulk", c)
+	}
+	p.mode.Store("")
+	e.waitIDs(index+"-*", want)
+	waitFor(t, "offsets committed", func() (bool, string) { return e.committed(topic) == 20, fmt.Sprint(e.committed(topic)) })
+	waitFor(t, "healthy again", func() (bool, string) { return tr.Health() == nil, fmt.Sprint(tr.Health()) })
+	if m := httpGet(t, tr.Handler(), "/metrics"); !strings.Contains(m, "logtransfer_records_retried_total") ||
+		!strings.Contains(m, `logtransfer_records_indexed_total{topic="`+topic+`"} 20`) {
+		t.Errorf("/metrics:\n%s", m)
+	}
+}
+
+// TestConfigChanges: a malformed /logtransfer/config keeps the last good
+// routes (status and /healthz say why); a new route applies while
+// running.
+func TestConfigChanges(t *testing.T) {
+	e := newEnv(t)
+	t1, t2, index := uniq(t)+"-a", uniq(t)+"-b", uniq(t)
+	e.put(ConfigKey, fmt.Sprintf(`[{"topic": %q, "index": %q}]`, t1, index))
+	e.produce(line(t1, "h", "f", 0, "a0"))
+	tr, _ := e.start("t1")
+	e.waitIDs(index+"-*", []string{"h:f:0"})
+
+	e.put(ConfigKey, `{"topic": "x", "index": "y"}`)
+	waitFor(t, "the bad value rejected", func() (bool, string) {
+		return strings.Contains(tr.Status().ConfigError, "not a JSON array of routes"), tr.Status().ConfigError
+	})
+	if h := httpGet(t, tr.Handler(), "/healthz"); !strings.HasPrefix(h, "503 ") || !strings.Contains(h, "config") {
+		t.Errorf("/healthz with a rejected config: %s", h)
+	}
+	e.produce(line(t1, "h", "f", 3, "a1"))
+	e.waitIDs(index+"-*", []string{"h:f:0", "h:f:3"})
+
+	e.put(ConfigKey, fmt.Sprintf(`[{"topic": %q, "index": %q}, {"topic": %q, "index": %q}]`, t1, index, t2, index))
+	e.produce(line(t2, "h", "g", 0, "b0"))
+	e.waitIDs(index+"-*", []string{"h:f:0", "h:f:3", "h:g:0"})
+	if st := tr.Status(); st.ConfigError != "" || len(st.Routes) != 2 {
+		t.Errorf("status after a good value: %+v", st)
+	}
+}
