@@ -36,6 +36,9 @@ type Transfer struct {
 type TransferKafka struct {
 	Brokers []string
 	Group   string // consumer group shared by every transfer
+	// SessionTimeout is how long the group waits for a member that stopped
+	// heartbeating (killed) before its partitions go to the others.
+	SessionTimeout time.Duration
 }
 
 // OpenSearch holds the [opensearch] section.
@@ -63,7 +66,7 @@ func DefaultTransfer() TransferConfig {
 			RetryMax:     30 * time.Second,
 			DeadLetter:   ".dlq",
 		},
-		Kafka:      TransferKafka{Group: "logtransfer"},
+		Kafka:      TransferKafka{Group: "logtransfer", SessionTimeout: 10 * time.Second},
 		OpenSearch: OpenSearch{Timeout: 30 * time.Second, Shards: 1, Replicas: 0},
 		Etcd:       Etcd{DialTimeout: 5 * time.Second},
 	}
@@ -80,7 +83,7 @@ func ParseTransfer(name string, data []byte) (*TransferConfig, error) {
 var knownTransfer = map[string][]string{
 	"transfer": {"instance", "data_dir", "http_addr", "log_level", "log_format", "buffer_bytes",
 		"bulk_bytes", "retry_backoff", "retry_max", "dead_letter_suffix", "retention_days"},
-	"kafka":      {"brokers", "group"},
+	"kafka":      {"brokers", "group", "session_timeout"},
 	"opensearch": {"urls", "username", "password", "timeout", "shards", "replicas"},
 	"etcd":       known["etcd"],
 }
@@ -132,6 +135,9 @@ func loadTransfer(name string, source any) (*TransferConfig, error) {
 	if !topicSuffixRE.MatchString(c.Kafka.Group) {
 		k.fail("group", "invalid group %q: use letters, digits, '.', '_', '-'", c.Kafka.Group)
 	}
+	// Brokers refuse a session outside group.min/max.session.timeout.ms
+	// (6s and 30m by default).
+	k.duration("session_timeout", &c.Kafka.SessionTimeout, time.Second)
 
 	o := section("opensearch")
 	o.list("urls", &c.OpenSearch.URLs)

@@ -57,7 +57,7 @@ func TestParseTransferErrors(t *testing.T) {
 		{"unknown key", minimalTransfer + "[transfer]\nbufer_bytes = 1MiB\n",
 			"t.ini: [transfer] bufer_bytes: unknown key (known: instance, data_dir, http_addr, log_level, log_format, buffer_bytes, bulk_bytes, retry_backoff, retry_max, dead_letter_suffix, retention_days)"},
 		{"agent section", minimalTransfer + "[agent]\nhost = x\n", "t.ini: [agent]: unknown section (want transfer, kafka, opensearch, etcd)"},
-		{"agent key in kafka", minimalTransfer + "[kafka]\nclient = sarama\n", "t.ini: [kafka] client: unknown key (known: brokers, group)"},
+		{"agent key in kafka", minimalTransfer + "[kafka]\nclient = sarama\n", "t.ini: [kafka] client: unknown key (known: brokers, group, session_timeout)"},
 		{"missing opensearch", "[kafka]\nbrokers = b:1\n[etcd]\nendpoints = e:1\n", "t.ini: [opensearch]: missing section"},
 		{"missing urls", "[kafka]\nbrokers = b:1\n[opensearch]\n[etcd]\nendpoints = e:1\n", "t.ini: [opensearch] urls: required, e.g. urls = http://127.0.0.1:9200"},
 		{"url without scheme", "[kafka]\nbrokers = b:1\n[opensearch]\nurls = o1:9200\n[etcd]\nendpoints = e:1\n",

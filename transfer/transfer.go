@@ -193,6 +193,8 @@ func (t *Transfer) session(ctx context.Context, routes []Route) []Route {
 	cl, err := kgo.NewClient(
 		kgo.SeedBrokers(t.cfg.Kafka.Brokers...),
 		kgo.ConsumerGroup(t.cfg.Kafka.Group),
+		kgo.SessionTimeout(t.cfg.Kafka.SessionTimeout),
+		kgo.HeartbeatInterval(max(t.cfg.Kafka.SessionTimeout/5, 100*time.Millisecond)),
 		kgo.ConsumeTopics(topics...),
 		// A group that has no offset yet starts at the oldest record:
 		// nothing written before the first transfer started is skipped.
