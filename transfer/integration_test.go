@@ -408,3 +408,79 @@ func TestConfigChanges(t *testing.T) {
 		t.Errorf("status after a good value: %+v", st)
 	}
 }
+
+// TestStatusKeyAndStop: the status key is there while the transfer runs
+// and vanishes when it stops; a stop returns while a bulk is being
+// retried (OpenSearch unreachable).
+func TestStatusKeyAndStop(t *testing.T) {
+	e := newEnv(t)
+	topic, index := uniq(t), uniq(t)
+	p := newFaultProxy(t, e.os.URL)
+	e.cfg.OpenSearch.URLs = []string{p.url}
+	e.put(ConfigKey, fmt.Sprintf(`[{"topic": %q, "index": %q}]`, topic, index))
+	e.produce(line(topic, "h", "f", 0, "x"))
+	tr, stop := e.start("status-1")
+	var st Status
+	waitFor(t, "the status key", func() (bool, string) {
+		resp, err := e.etcd.Get(context.Background(), StatusKey("status-1"))
+		if err != nil || len(resp.Kvs) == 0 {
+			return false, fmt.Sprint(err)
+		}
+		if resp.Kvs[0].Lease == 0 {
+			t.Fatal("status key written without a lease")
+		}
+		json.Unmarshal(resp.Kvs[0].Value, &st)
+		return st.Instance == "status-1" && len(st.Routes) == 1, string(resp.Kvs[0].Value)
+	})
+	p.mode.Store("down")
+	waitFor(t, "a failing bulk", func() (bool, string) { return tr.Health() != nil, "" })
+	stop() // returns: the retry loop ends with the context
+	resp, err := e.etcd.Get(context.Background(), StatusKey("status-1"))
+	if err != nil || len(resp.Kvs) != 0 {
+		t.Fatalf("status key after stop: %v %v", resp.Kvs, err)
+	}
+	if c := e.committed(topic); c > 0 {
+		t.Errorf("committed %d although nothing was indexed", c)
+	}
+}
+
+// TestTemplatesAndRetention: routes whose index names are prefixes of
+// each other so that the patterns overlap (logs-2* matches logs-2x-2026…)
+// get templates that OpenSearch accepts together, the longer name's
+// winning for its indices; retention deletes only the route's own
+// daily indices older than the limit.
+func TestTemplatesAndRetention(t *testing.T) {
+	node := openSearch(t)
+	s := newSearch(conf.OpenSearch{URLs: []string{node.URL}, Timeout: 10 * time.Second})
+	ctx := context.Background()
+	base := uniq(t)
+	for _, idx := range []string{base, base + "-2x"} {
+		if err := s.putTemplate(ctx, idx, 1, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	today := time.Now().UTC()
+	old := today.AddDate(0, 0, -10)
+	for _, name := range []string{indexName(base, old), indexName(base, today), indexName(base+"-2x", old)} {
+		if _, err := node.Do("PUT", "/"+name, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The -2x index got the -2x template (priority by name length).
+	data, _ := node.Do("GET", "/"+indexName(base+"-2x", old)+"/_settings", "")
+	if !strings.Contains(string(data), `"provided_name":"`+indexName(base+"-2x", old)) || !strings.Contains(string(data), `"number_of_replicas":"0"`) {
+		t.Errorf("settings: %s", data)
+	}
+	deleted, err := s.deleteOlder(ctx, base, 7, today)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(deleted) != fmt.Sprint([]string{indexName(base, old)}) {
+		t.Fatalf("deleted %v, want only %s", deleted, indexName(base, old))
+	}
+	for _, name := range []string{indexName(base, today), indexName(base+"-2x", old)} {
+		if _, err := node.Do("HEAD", "/"+name, ""); err != nil {
+			t.Errorf("%s: %v (must stay)", name, err)
+		}
+	}
+}
