@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -301,7 +302,9 @@ func TestRefusedDocumentGoesToDeadLetter(t *testing.T) {
 
 // faultProxy stands between the transfer and OpenSearch and fails its
 // bulk requests on demand: mode down closes the connection unanswered,
-// mode busy answers 429; other requests pass.
+// mode busy answers 429, mode items answers 200 with every document 429
+// (OpenSearch's answer when its write queue is full); other requests
+// pass.
 type faultProxy struct {
 	url   string
 	mode  atomic.Value // "", "down" or "busy"
@@ -324,6 +327,15 @@ func newFaultProxy(t *testing.T, target string) *faultProxy {
 			case "busy":
 				p.bulks.Add(1)
 				http.Error(w, `{"error":"too many requests"}`, http.StatusTooManyRequests)
+				return
+			case "items":
+				p.bulks.Add(1)
+				body, _ := io.ReadAll(r.Body)
+				items := make([]string, strings.Count(string(body), "\n")/2)
+				for i := range items {
+					items[i] = `{"index":{"status":429,"error":{"type":"es_rejected_execution_exception","reason":"write queue full"}}}`
+				}
+				fmt.Fprintf(w, `{"errors":true,"items":[%s]}`, strings.Join(items, ","))
 				return
 			}
 		}
@@ -367,8 +379,13 @@ func TestOpenSearchDownAndBusy(t *testing.T) {
 	waitFor(t, "bulks answered 429", func() (bool, string) {
 		return p.bulks.Load() >= n+2 && strings.Contains(fmt.Sprint(tr.Health()), "429"), fmt.Sprint(tr.Health())
 	})
+	p.mode.Store("items")
+	n = p.bulks.Load()
+	waitFor(t, "documents answered 429", func() (bool, string) {
+		return p.bulks.Load() >= n+2 && strings.Contains(fmt.Sprint(tr.Health()), "es_rejected_execution_exception"), fmt.Sprint(tr.Health())
+	})
 	if c := e.committed(topic); c > 0 {
-		t.Fatalf("committed %d while OpenSearch refused every bulk", c)
+		t.Fatalf("committed %d while OpenSearch refused every document", c)
 	}
 	p.mode.Store("")
 	e.waitIDs(index+"-*", want)

@@ -367,7 +367,6 @@ func (t *Transfer) indexChunk(ctx context.Context, cl *kgo.Client, recs []*kgo.R
 			t.setBulkErr(err, attempt)
 			continue
 		}
-		t.setBulkErr(nil, attempt)
 		var again []*kgo.Record
 		for i, r := range res {
 			switch r.outcome {
@@ -385,8 +384,10 @@ func (t *Transfer) indexChunk(ctx context.Context, cl *kgo.Client, recs []*kgo.R
 			}
 		}
 		if len(again) > 0 {
-			t.log.Warn("OpenSearch could not take every document yet; sending them again",
-				"documents", len(again), "reason", res[slices.IndexFunc(res, func(r itemResult) bool { return r.outcome == itemRetry })].reason)
+			first := res[slices.IndexFunc(res, func(r itemResult) bool { return r.outcome == itemRetry })]
+			t.setBulkErr(fmt.Errorf("%d of %d documents not taken yet (%s)", len(again), len(recs), first.reason), attempt)
+		} else {
+			t.setBulkErr(nil, attempt)
 		}
 		recs = again
 	}
