@@ -6,7 +6,7 @@ LDFLAGS  := -s -w -X main.version=$(VERSION)
 BIN      := bin/logagent
 PREFIX   ?= /usr/local
 
-.PHONY: all build demo test check vet fmt-check unit faults e2e deps bench install uninstall clean
+.PHONY: all build demo demo-search test check vet fmt-check unit faults e2e deps bench install uninstall clean
 
 all: build
 
@@ -17,6 +17,12 @@ build:
 ## demo: the real agent against an embedded etcd and an in-process Kafka.
 demo: build
 	$(GO) run ./cmd/demo -agent $(BIN)
+
+## demo-search: the agent and `logagent transfer` with a real OpenSearch node (jars from Maven
+## Central, Java 17) on an embedded etcd and an in-process Kafka; shows lines arriving in the index.
+demo-search: build
+	bash scripts/opensearch.sh fetch
+	$(GO) run ./cmd/demo-search -agent $(BIN)
 
 ## test: everything CI runs — vet, gofmt, unit + integration tests with -race, end to end.
 test: vet fmt-check unit faults e2e
