@@ -48,7 +48,7 @@ func TestMain(m *testing.M) {
 // openSearch returns the package's OpenSearch node, started on first use.
 // It skips the test when the node cannot be started, unless
 // LOGAGENT_E2E=1 (make e2e), where that is a failure.
-func openSearch(t *testing.T) *testenv.OpenSearch {
+func openSearch(t testing.TB) *testenv.OpenSearch {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("-short: no OpenSearch node")
@@ -73,7 +73,7 @@ func openSearch(t *testing.T) *testenv.OpenSearch {
 
 // env is one test's servers and a transfer's config for them.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	etcd  *clientv3.Client
 	kafka *testenv.Kafka
 	os    *testenv.OpenSearch
@@ -81,7 +81,7 @@ type env struct {
 	prod  *kgo.Client
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	node := openSearch(t)
 	dir := t.TempDir()
@@ -118,7 +118,7 @@ func newEnv(t *testing.T) *env {
 
 // uniq is a name unique to this test, for topics and indices on the
 // shared OpenSearch node.
-func uniq(t *testing.T) string {
+func uniq(t testing.TB) string {
 	return strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name())) + "-" + strconv.FormatInt(time.Now().UnixNano()%1e6, 10)
 }
 
@@ -149,7 +149,7 @@ func (e *env) start(name string) (*Transfer, func()) {
 	return tr, stop
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
@@ -172,7 +172,7 @@ func (e *env) produce(recs ...*kgo.Record) {
 }
 
 // waitFor polls cond (no timing is asserted: the bound only ends a stuck test).
-func waitFor(t *testing.T, what string, cond func() (bool, string)) {
+func waitFor(t testing.TB, what string, cond func() (bool, string)) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	last := ""
