@@ -324,7 +324,7 @@ func (t *Transfer) index(ctx context.Context, cl *kgo.Client, recs []*kgo.Record
 			}
 			end++
 		}
-		if !t.indexChunk(ctx, cl, recs[start:end], index) {
+		if !t.indexChunk(ctx, cl, recs[start:end], index, body.Bytes()) {
 			return false
 		}
 		start = end
@@ -332,11 +332,11 @@ func (t *Transfer) index(ctx context.Context, cl *kgo.Client, recs []*kgo.Record
 	return true
 }
 
-// indexChunk sends recs in one bulk request, again and again (with
-// backoff) for those OpenSearch could not take yet, until each is indexed
-// or dead-lettered.
-func (t *Transfer) indexChunk(ctx context.Context, cl *kgo.Client, recs []*kgo.Record, index map[string]string) bool {
-	var body bytes.Buffer
+// indexChunk sends recs in one bulk request (body, their encoding, or nil
+// to encode them), again and again (with backoff) for those OpenSearch
+// could not take yet, until each is indexed or dead-lettered.
+func (t *Transfer) indexChunk(ctx context.Context, cl *kgo.Client, recs []*kgo.Record, index map[string]string, body []byte) bool {
+	var buf bytes.Buffer
 	for attempt := 0; len(recs) > 0; attempt++ {
 		if attempt > 0 {
 			t.m.retried.Add(float64(len(recs)))
@@ -344,12 +344,15 @@ func (t *Transfer) indexChunk(ctx context.Context, cl *kgo.Client, recs []*kgo.R
 				return false
 			}
 		}
-		body.Reset()
-		for _, r := range recs {
-			appendBulk(&body, r, index[r.Topic])
+		if body == nil {
+			buf.Reset()
+			for _, r := range recs {
+				appendBulk(&buf, r, index[r.Topic])
+			}
+			body = buf.Bytes()
 		}
 		began := time.Now()
-		res, err := t.search.bulk(ctx, body.Bytes(), len(recs))
+		res, err := t.search.bulk(ctx, body, len(recs))
 		if ctx.Err() != nil {
 			return false
 		}
@@ -359,13 +362,13 @@ func (t *Transfer) indexChunk(ctx context.Context, cl *kgo.Client, recs []*kgo.R
 				res, err = []itemResult{{outcome: itemPermanent, reason: err.Error()}}, nil
 			} else {
 				half := len(recs) / 2
-				return t.indexChunk(ctx, cl, recs[:half], index) && t.indexChunk(ctx, cl, recs[half:], index)
+				return t.indexChunk(ctx, cl, recs[:half], index, nil) && t.indexChunk(ctx, cl, recs[half:], index, nil)
 			}
 		}
 		if err != nil {
 			t.m.bulkErrors.Inc()
 			t.setBulkErr(err, attempt)
-			continue
+			continue // the same body
 		}
 		var again []*kgo.Record
 		for i, r := range res {
@@ -388,6 +391,9 @@ func (t *Transfer) indexChunk(ctx context.Context, cl *kgo.Client, recs []*kgo.R
 			t.setBulkErr(fmt.Errorf("%d of %d documents not taken yet (%s)", len(again), len(recs), first.reason), attempt)
 		} else {
 			t.setBulkErr(nil, attempt)
+		}
+		if len(again) < len(recs) {
+			body = nil // encode the rest
 		}
 		recs = again
 	}
