@@ -358,18 +358,7 @@ func parse(name string, f *ini.File) (*Config, error) {
 	if h := c.Agent.Host; h != "" && !hostRE.MatchString(h) {
 		a.fail("host", "invalid host %q: it is part of the etcd keys (/logagent/<host>/...); use letters, digits, '.', '_', '-' and ':', starting with a letter or digit", h)
 	}
-	a.str("data_dir", &c.Agent.DataDir)
-	if c.Agent.DataDir == "" {
-		a.fail("data_dir", "must not be empty")
-	}
-	a.str("http_addr", &c.Agent.HTTPAddr)
-	if v := c.Agent.HTTPAddr; v != "" {
-		if err := checkHostPort(v, true); err != nil {
-			a.fail("http_addr", "%q: %v (want host:port, e.g. 127.0.0.1:9302, or empty for none)", v, err)
-		}
-	}
-	a.oneOf("log_level", &c.Agent.LogLevel, "debug", "info", "warn", "error")
-	a.oneOf("log_format", &c.Agent.LogFormat, "text", "json")
+	a.daemon(&c.Agent.DataDir, &c.Agent.HTTPAddr, &c.Agent.LogLevel, &c.Agent.LogFormat, "127.0.0.1:9302")
 	a.intSize("max_line_bytes", &c.Agent.MaxLineBytes, 1<<10, 64<<20)
 	a.size("buffer_bytes", &c.Agent.BufferBytes, 64<<10, 4<<30)
 	a.duration("shutdown_timeout", &c.Agent.ShutdownTimeout, 0)
@@ -452,6 +441,23 @@ func checkSections(name string, f *ini.File, known map[string][]string, order []
 		}
 	}
 	return nil
+}
+
+// daemon reads the keys every logagent daemon's own section has:
+// data_dir, http_addr (example: its default), log_level, log_format.
+func (r *reader) daemon(dataDir, httpAddr, logLevel, logFormat *string, example string) {
+	r.str("data_dir", dataDir)
+	if *dataDir == "" {
+		r.fail("data_dir", "must not be empty")
+	}
+	r.str("http_addr", httpAddr)
+	if v := *httpAddr; v != "" {
+		if err := checkHostPort(v, true); err != nil {
+			r.fail("http_addr", "%q: %v (want host:port, e.g. %s, or empty for none)", v, err, example)
+		}
+	}
+	r.oneOf("log_level", logLevel, "debug", "info", "warn", "error")
+	r.oneOf("log_format", logFormat, "text", "json")
 }
 
 // etcd reads an [etcd] section (the agent's and the transfer's).

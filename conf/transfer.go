@@ -106,18 +106,7 @@ func loadTransfer(name string, source any) (*TransferConfig, error) {
 	if h := c.Transfer.Instance; h != "" && !hostRE.MatchString(h) {
 		t.fail("instance", "invalid instance %q: it is part of the etcd key /logtransfer/<instance>/status; use letters, digits, '.', '_', '-' and ':', starting with a letter or digit", h)
 	}
-	t.str("data_dir", &c.Transfer.DataDir)
-	if c.Transfer.DataDir == "" {
-		t.fail("data_dir", "must not be empty")
-	}
-	t.str("http_addr", &c.Transfer.HTTPAddr)
-	if v := c.Transfer.HTTPAddr; v != "" {
-		if err := checkHostPort(v, true); err != nil {
-			t.fail("http_addr", "%q: %v (want host:port, e.g. 127.0.0.1:9303, or empty for none)", v, err)
-		}
-	}
-	t.oneOf("log_level", &c.Transfer.LogLevel, "debug", "info", "warn", "error")
-	t.oneOf("log_format", &c.Transfer.LogFormat, "text", "json")
+	t.daemon(&c.Transfer.DataDir, &c.Transfer.HTTPAddr, &c.Transfer.LogLevel, &c.Transfer.LogFormat, "127.0.0.1:9303")
 	t.size("buffer_bytes", &c.Transfer.BufferBytes, 1<<20, 4<<30)
 	t.size("bulk_bytes", &c.Transfer.BulkBytes, 64<<10, 100<<20)
 	t.duration("retry_backoff", &c.Transfer.RetryBackoff, time.Millisecond)

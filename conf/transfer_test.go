@@ -73,6 +73,7 @@ func TestParseTransferErrors(t *testing.T) {
 		{"instance", minimalTransfer + "[transfer]\ninstance = a/b\n", `t.ini: [transfer] instance: invalid instance "a/b": it is part of the etcd key /logtransfer/<instance>/status; use letters, digits, '.', '_', '-' and ':', starting with a letter or digit`},
 		{"etcd shared", "[kafka]\nbrokers = b:1\n[opensearch]\nurls = http://o:1\n[etcd]\nendpoints = e\n",
 			`t.ini: [etcd] endpoints: "e": missing port in address (want host:port, e.g. 127.0.0.1:2379)`},
+		{"http_addr", minimalTransfer + "[transfer]\nhttp_addr = 9303\n", `t.ini: [transfer] http_addr: "9303": missing port in address (want host:port, e.g. 127.0.0.1:9303, or empty for none)`},
 		{"twice", minimalTransfer + "[kafka]\ngroup = a\ngroup = b\n", "t.ini: [kafka] group: given 2 times with different values; keep one"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -9,7 +9,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"flag"
@@ -125,7 +124,7 @@ func run(bin string, duration time.Duration) error {
 			return err
 		}
 		say("started %s (pid %d): %s", name, p.Process.Pid, strings.Join(p.Args, " "))
-		go prefix("["+name+"] ", stderr)
+		go testenv.Prefix("["+name+"] ", stderr)
 	}
 	defer func() {
 		for _, p := range procs {
@@ -150,7 +149,7 @@ func run(bin string, duration time.Duration) error {
 			return nil
 		case <-tick.C:
 			n++
-			appendLine(app, fmt.Sprintf(`127.0.0.1 - - [%s] "GET /item/%d HTTP/1.1" 200 %d`, time.Now().Format("02/Jan/2006:15:04:05 -0700"), n, 100+n))
+			testenv.AppendLine(app, fmt.Sprintf(`127.0.0.1 - - [%s] "GET /item/%d HTTP/1.1" 200 %d`, time.Now().Format("02/Jan/2006:15:04:05 -0700"), n, 100+n))
 		case <-search.C:
 			showSearch(query)
 		}
@@ -186,21 +185,5 @@ func showSearch(query string) {
 	say("OpenSearch: %d lines in %s-*; newest:", ans.Hits.Total.Value, index)
 	for _, h := range ans.Hits.Hits {
 		fmt.Printf("         _id %s  %q\n", h.ID, h.Source.Message)
-	}
-}
-
-func appendLine(path, line string) {
-	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-	if err != nil {
-		return
-	}
-	fmt.Fprintln(f, line)
-	f.Close()
-}
-
-func prefix(p string, r io.Reader) {
-	s := bufio.NewScanner(r)
-	for s.Scan() {
-		fmt.Println(p + s.Text())
 	}
 }
