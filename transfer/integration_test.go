@@ -436,6 +436,7 @@ func TestStatusKeyAndStop(t *testing.T) {
 	e.cfg.OpenSearch.URLs = []string{p.url}
 	e.put(ConfigKey, fmt.Sprintf(`[{"topic": %q, "index": %q}]`, topic, index))
 	e.produce(line(topic, "h", "f", 0, "x"))
+	p.mode.Store("down")
 	tr, stop := e.start("status-1")
 	var st Status
 	waitFor(t, "the status key", func() (bool, string) {
@@ -449,7 +450,6 @@ func TestStatusKeyAndStop(t *testing.T) {
 		json.Unmarshal(resp.Kvs[0].Value, &st)
 		return st.Instance == "status-1" && len(st.Routes) == 1, string(resp.Kvs[0].Value)
 	})
-	p.mode.Store("down")
 	waitFor(t, "a failing bulk", func() (bool, string) { return tr.Health() != nil, "" })
 	stop() // returns: the retry loop ends with the context
 	resp, err := e.etcd.Get(context.Background(), StatusKey("status-1"))
