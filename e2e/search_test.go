@@ -160,9 +160,9 @@ func TestSearchEndToEnd(t *testing.T) {
 	// 2. kill -9 of a transfer that indexed lines: the other one takes
 	// its partitions once the group's session timeout passed.
 	writers[0].waitWritten(t, 1000, time.Minute)
-	victim, survivor := ta, tb
-	if indexed("tb", e) > indexed("ta", e) {
-		victim, survivor = tb, ta
+	victim, survivor, victimName, survivorName := ta, tb, "ta", "tb"
+	if status("tb", e).Indexed > status("ta", e).Indexed {
+		victim, survivor, victimName, survivorName = tb, ta, "tb", "ta"
 	}
 	victim.kill9()
 
@@ -241,14 +241,29 @@ func TestSearchEndToEnd(t *testing.T) {
 	if ids, err := node.IDs(appDay); err != nil || len(ids) != 2 {
 		t.Fatalf("%s: %v %v, want the two numeric lines", appDay, ids, err)
 	}
+	// The survivor owns every partition, and the victim's status key
+	// expired with its lease.
+	deadline = time.Now().Add(time.Minute)
+	for st := status(survivorName, e); len(st.Assigned[webTopic]) != 4; st = status(survivorName, e) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the surviving transfer holds %v of %s, want its 4 partitions", st.Assigned, webTopic)
+		}
+		time.Sleep(time.Second)
+	}
+	if v := e.get("/logtransfer/" + victimName + "/status"); v != "" {
+		t.Errorf("the killed transfer's status key is still there: %s", v)
+	}
 	t.Logf("%d lines indexed once each; agent and transfer killed, OpenSearch restarted", want)
 }
 
-// indexed is the count a transfer's status key reports (0 if absent).
-func indexed(name string, e *etcdServer) int64 {
-	var st struct {
-		Indexed int64 `json:"indexed"`
-	}
+// transferStatus is what the test reads of /logtransfer/<instance>/status.
+type transferStatus struct {
+	Indexed  int64              `json:"indexed"`
+	Assigned map[string][]int32 `json:"assigned"`
+}
+
+func status(name string, e *etcdServer) transferStatus {
+	var st transferStatus
 	json.Unmarshal([]byte(e.get("/logtransfer/"+name+"/status")), &st)
-	return st.Indexed
+	return st
 }
