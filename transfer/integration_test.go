@@ -234,12 +234,17 @@ func TestIndexesEachLineOnce(t *testing.T) {
 	recs = append(recs, foreign)
 	e.produce(recs...)
 	want = append(want, fmt.Sprintf("%s+0+%d", topic, len(recs)-1))
-	e.start("t1")
+	tr, _ := e.start("t1")
 	e.waitIDs(index+"-*", want)
 	waitFor(t, "offsets committed to the end", func() (bool, string) {
 		c := e.committed(topic)
 		return c == int64(len(recs)), fmt.Sprintf("committed %d of %d", c, len(recs))
 	})
+	if m := httpGet(t, tr.Handler(), "/metrics"); !strings.Contains(m, `logtransfer_consumer_lag{partition="0",topic="`+topic+`"} 0`) ||
+		!strings.Contains(m, fmt.Sprintf(`logtransfer_records_consumed_total{topic="%s"} %d`, topic, len(recs))) ||
+		!strings.Contains(m, "logtransfer_bulk_duration_seconds_count") {
+		t.Errorf("/metrics:\n%s", m)
+	}
 	// The document carries the line and its place.
 	day := indexName(index, time.Now())
 	data, err := e.os.Do("GET", "/"+day+"/_doc/web-1:f1:30", "")
