@@ -308,8 +308,8 @@ func TestRefusedDocumentGoesToDeadLetter(t *testing.T) {
 // faultProxy stands between the transfer and OpenSearch and fails its
 // bulk requests on demand: mode down closes the connection unanswered,
 // mode busy answers 429, mode items answers 200 with every document 429
-// (OpenSearch's answer when its write queue is full); other requests
-// pass.
+// (OpenSearch's answer when its write queue is full), mode one-doc
+// answers 413 to a bulk of more than one document; other requests pass.
 type faultProxy struct {
 	url   string
 	mode  atomic.Value // "", "down" or "busy"
@@ -333,6 +333,15 @@ func newFaultProxy(t *testing.T, target string) *faultProxy {
 				p.bulks.Add(1)
 				http.Error(w, `{"error":"too many requests"}`, http.StatusTooManyRequests)
 				return
+			case "one-doc":
+				// http.max_content_length is smaller than two documents.
+				body, _ := io.ReadAll(r.Body)
+				if strings.Count(string(body), "\n") > 2 {
+					p.bulks.Add(1)
+					http.Error(w, "too large", http.StatusRequestEntityTooLarge)
+					return
+				}
+				r.Body = io.NopCloser(strings.NewReader(string(body)))
 			case "items":
 				p.bulks.Add(1)
 				body, _ := io.ReadAll(r.Body)
@@ -504,5 +513,31 @@ func TestTemplatesAndRetention(t *testing.T) {
 		if _, err := node.Do("HEAD", "/"+name, ""); err != nil {
 			t.Errorf("%s: %v (must stay)", name, err)
 		}
+	}
+}
+
+// TestTooLargeSplits: a bulk OpenSearch refuses as too large (413) is
+// split until it is taken; nothing is dead-lettered.
+func TestTooLargeSplits(t *testing.T) {
+	e := newEnv(t)
+	topic, index := uniq(t), uniq(t)
+	p := newFaultProxy(t, e.os.URL)
+	p.mode.Store("one-doc")
+	e.cfg.OpenSearch.URLs = []string{p.url}
+	e.put(ConfigKey, fmt.Sprintf(`[{"topic": %q, "index": %q}]`, topic, index))
+	var recs []*kgo.Record
+	var want []string
+	for i := range 7 {
+		recs = append(recs, line(topic, "h", "f", int64(i), "x"))
+		want = append(want, fmt.Sprintf("h:f:%d", i))
+	}
+	e.produce(recs...)
+	tr, _ := e.start("t1")
+	e.waitIDs(index+"-*", want)
+	if p.bulks.Load() == 0 {
+		t.Error("no bulk was refused: the test tested nothing")
+	}
+	if st := tr.Status(); st.DeadLettered != 0 {
+		t.Errorf("dead-lettered %d", st.DeadLettered)
 	}
 }
