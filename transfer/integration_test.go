@@ -34,6 +34,7 @@ import (
 var (
 	osOnce sync.Once
 	osNode *testenv.OpenSearch
+	osDir  string
 	osErr  error
 )
 
@@ -41,6 +42,9 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	if osNode != nil {
 		osNode.Stop()
+	}
+	if osDir != "" {
+		os.RemoveAll(osDir)
 	}
 	os.Exit(code)
 }
@@ -54,13 +58,12 @@ func openSearch(t testing.TB) *testenv.OpenSearch {
 		t.Skip("-short: no OpenSearch node")
 	}
 	osOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "logtransfer-opensearch-")
-		if err != nil {
-			osErr = err
+		osDir, osErr = os.MkdirTemp("", "logtransfer-opensearch-")
+		if osErr != nil {
 			return
 		}
 		root, _ := filepath.Abs("..")
-		osNode, osErr = testenv.StartOpenSearch(root, dir)
+		osNode, osErr = testenv.StartOpenSearch(root, osDir)
 	})
 	if osErr != nil {
 		if os.Getenv("LOGAGENT_E2E") == "1" {
