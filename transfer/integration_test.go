@@ -441,6 +441,20 @@ func TestConfigChanges(t *testing.T) {
 	if st := tr.Status(); st.ConfigError != "" || len(st.Routes) != 2 {
 		t.Errorf("status after a good value: %+v", st)
 	}
+
+	// A route to a topic that does not exist does not create it (a typo
+	// must not make topics on the brokers); the others go on.
+	missing := uniq(t) + "-typo"
+	e.put(ConfigKey, fmt.Sprintf(`[{"topic": %q, "index": %q}, {"topic": %q, "index": %q}]`, t1, index, missing, index))
+	e.produce(line(t1, "h", "f", 6, "a2"))
+	e.waitIDs(index+"-*", []string{"h:f:0", "h:f:3", "h:g:0", "h:f:6"})
+	topics, err := kadm.NewClient(e.prod).ListTopics(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if topics.Has(missing) {
+		t.Errorf("the transfer created the routed topic %s", missing)
+	}
 }
 
 // TestStatusKeyAndStop: the status key is there while the transfer runs

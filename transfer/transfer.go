@@ -39,6 +39,10 @@ type Transfer struct {
 	// routes carries each applied config to the consumer; only the
 	// newest matters.
 	routes chan []Route
+	// dlq produces dead letters; made on the first one. Apart from the
+	// consumer, so that only dead-letter topics are created on use, not a
+	// misspelt topic in the routes.
+	dlq *kgo.Client
 	// retainNow asks retain to run (a session started with new routes).
 	retainNow chan struct{}
 
@@ -107,6 +111,11 @@ func (t *Transfer) Instance() string { return t.instance }
 // Run consumes and indexes until ctx is done.
 func (t *Transfer) Run(ctx context.Context) error {
 	defer t.etcd.Close()
+	defer func() {
+		if t.dlq != nil {
+			t.dlq.Close()
+		}
+	}()
 	var wg sync.WaitGroup
 	defer wg.Wait() // after cancel
 	ctx, cancel := context.WithCancel(ctx)
@@ -208,7 +217,6 @@ func (t *Transfer) session(ctx context.Context, routes []Route) []Route {
 		kgo.FetchMaxBytes(int32(min(t.cfg.Transfer.BufferBytes/2, 1<<30))),
 		kgo.FetchMaxPartitionBytes(int32(min(t.cfg.Transfer.BufferBytes/2, 1<<30))),
 		kgo.MaxConcurrentFetches(1),
-		kgo.AllowAutoTopicCreation(), // the dead-letter topic
 		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, a map[string][]int32) {
 			t.log.Info("partitions assigned", "partitions", fmt.Sprint(a))
 			t.setAssigned(a, true)
@@ -258,7 +266,7 @@ func (t *Transfer) session(ctx context.Context, routes []Route) []Route {
 		t.mu.Lock()
 		t.consumed += int64(len(recs))
 		t.mu.Unlock()
-		if !t.index(sctx, cl, recs, index) {
+		if !t.index(sctx, recs, index) {
 			// Stopping: what was not committed is read again by the
 			// partition's next owner, and replaces the same documents.
 			cl.AllowRebalance()
@@ -306,7 +314,7 @@ func (t *Transfer) setAssigned(ps map[string][]int32, add bool) {
 // index puts every record into OpenSearch or the dead-letter topic, in
 // bulk requests of at most bulk_bytes. It returns false only when ctx
 // ended first.
-func (t *Transfer) index(ctx context.Context, cl *kgo.Client, recs []*kgo.Record, index map[string]string) bool {
+func (t *Transfer) index(ctx context.Context, recs []*kgo.Record, index map[string]string) bool {
 	limit := int(t.cfg.Transfer.BulkBytes)
 	var body bytes.Buffer
 	start := 0
@@ -324,7 +332,7 @@ func (t *Transfer) index(ctx context.Context, cl *kgo.Client, recs []*kgo.Record
 			}
 			end++
 		}
-		if !t.indexChunk(ctx, cl, recs[start:end], index, body.Bytes()) {
+		if !t.indexChunk(ctx, recs[start:end], index, body.Bytes()) {
 			return false
 		}
 		start = end
@@ -335,7 +343,7 @@ func (t *Transfer) index(ctx context.Context, cl *kgo.Client, recs []*kgo.Record
 // indexChunk sends recs in one bulk request (body, their encoding, or nil
 // to encode them), again and again (with backoff) for those OpenSearch
 // could not take yet, until each is indexed or dead-lettered.
-func (t *Transfer) indexChunk(ctx context.Context, cl *kgo.Client, recs []*kgo.Record, index map[string]string, body []byte) bool {
+func (t *Transfer) indexChunk(ctx context.Context, recs []*kgo.Record, index map[string]string, body []byte) bool {
 	var buf bytes.Buffer
 	for attempt := 0; len(recs) > 0; attempt++ {
 		if attempt > 0 {
@@ -362,7 +370,7 @@ func (t *Transfer) indexChunk(ctx context.Context, cl *kgo.Client, recs []*kgo.R
 				res, err = []itemResult{{outcome: itemPermanent, reason: err.Error()}}, nil
 			} else {
 				half := len(recs) / 2
-				return t.indexChunk(ctx, cl, recs[:half], index, nil) && t.indexChunk(ctx, cl, recs[half:], index, nil)
+				return t.indexChunk(ctx, recs[:half], index, nil) && t.indexChunk(ctx, recs[half:], index, nil)
 			}
 		}
 		if err != nil {
@@ -381,7 +389,7 @@ func (t *Transfer) indexChunk(ctx context.Context, cl *kgo.Client, recs []*kgo.R
 			case itemRetry:
 				again = append(again, recs[i])
 			case itemPermanent:
-				if !t.deadLetter(ctx, cl, recs[i], r.reason) {
+				if !t.deadLetter(ctx, recs[i], r.reason) {
 					return false
 				}
 			}
@@ -432,7 +440,7 @@ const (
 // deadLetter produces r to its topic's dead-letter topic with the reason
 // OpenSearch gave, retrying until Kafka took it: only then may r's offset
 // be committed.
-func (t *Transfer) deadLetter(ctx context.Context, cl *kgo.Client, r *kgo.Record, reason string) bool {
+func (t *Transfer) deadLetter(ctx context.Context, r *kgo.Record, reason string) bool {
 	d := &kgo.Record{Topic: r.Topic + t.cfg.Transfer.DeadLetter, Key: r.Key, Value: r.Value, Timestamp: r.Timestamp,
 		Headers: append(slices.Clone(r.Headers),
 			kgo.RecordHeader{Key: HeaderDLQReason, Value: []byte(reason)},
@@ -440,7 +448,14 @@ func (t *Transfer) deadLetter(ctx context.Context, cl *kgo.Client, r *kgo.Record
 			kgo.RecordHeader{Key: HeaderDLQPartition, Value: []byte(strconv.Itoa(int(r.Partition)))},
 			kgo.RecordHeader{Key: HeaderDLQOffset, Value: []byte(strconv.FormatInt(r.Offset, 10))})}
 	for attempt := 1; ; attempt++ {
-		err := cl.ProduceSync(ctx, d).FirstErr()
+		if t.dlq == nil {
+			var err error
+			t.dlq, err = kgo.NewClient(kgo.SeedBrokers(t.cfg.Kafka.Brokers...), kgo.AllowAutoTopicCreation())
+			if err != nil {
+				return false // only for invalid options: the brokers are checked by conf
+			}
+		}
+		err := t.dlq.ProduceSync(ctx, d).FirstErr()
 		if err == nil {
 			break
 		}
