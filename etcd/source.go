@@ -23,49 +23,39 @@ type Hooks struct {
 	WatchRestart func()
 }
 
-// Source delivers the host's collect config: once at start, then at every
-// change (see Feed).
-type Source = Feed[[]Entry]
-
-// NewSource returns a source for host's key. timeout bounds each Get.
-func NewSource(c *Client, host, dataDir string, timeout time.Duration, hooks Hooks, log *slog.Logger) *Source {
-	return NewFeed(c, FeedSpec[[]Entry]{
-		Key:       ConfigKey(host),
-		CacheFile: filepath.Join(dataDir, "collect_config.json"),
-		What:      "collect config",
-		Absent:    []byte("[]"),
-		Parse:     ParseEntries,
-		Count:     func(es []Entry) int { return len(es) },
-	}, timeout, hooks, log)
+// Spec says which key a Follower follows and how it reads its value.
+type Spec[T any] struct {
+	Key   string
+	Cache string // the file in data_dir holding the last good value
+	What  string // what the key holds, for log lines ("collect config")
+	// Absent stands for the value when the key is absent or deleted, and
+	// AbsentMeans says what that does, for the log.
+	Absent      []byte
+	AbsentMeans string
+	// Parse reads a value. err rejects all of it (the last good value
+	// stays); problems are parts left out, each logged and reported.
+	Parse func(value []byte) (v T, problems []error, err error)
+	// Attrs describe an applied value in its log line (may be nil).
+	Attrs func(v T) []any
 }
 
-// FeedSpec says which key a Feed follows and how its value is read.
-type FeedSpec[T any] struct {
-	Key       string
-	CacheFile string // the last applied value, read while etcd is unreachable
-	What      string // the value's name in logs and errors, e.g. "collect config"
-	// Absent is the value applied when the key does not exist or is
-	// deleted (e.g. "[]": nothing to do).
-	Absent []byte
-	// Parse decodes a value: an error rejects all of it (the last good
-	// value stays); problems are parts left out, the rest applies.
-	Parse func([]byte) (T, []error, error)
-	// Count, if set, is the number of items of a value, for the log.
-	Count func(T) int
-}
+// Source delivers the host's collect config.
+type Source = Follower[[]Entry]
 
-// Feed delivers the parsed value of one etcd key: once at start, then at
+// Follower delivers the value of one etcd key: once at start, then at
 // every change. It follows the key with Get, then Watch from the Get's
 // revision + 1; a compacted revision or a closed watch means Get again and
-// watch again. Every applied value is cached in CacheFile, so that the
-// daemon can start on it while etcd is unreachable.
-type Feed[T any] struct {
-	c       *Client
-	cli     *clientv3.Client // c's, once made (Run only)
-	spec    FeedSpec[T]
-	timeout time.Duration
-	hooks   Hooks
-	log     *slog.Logger
+// watch again. Every applied value is cached in dataDir, so that the agent
+// can start on it while etcd is unreachable.
+type Follower[T any] struct {
+	c         *Client
+	cli       *clientv3.Client // c's, once made (Run only)
+	spec      Spec[T]
+	key       string
+	cachePath string
+	timeout   time.Duration
+	hooks     Hooks
+	log       *slog.Logger
 
 	mu       sync.Mutex
 	rev      int64 // mod revision of the applied value (0: cache or none)
@@ -73,13 +63,22 @@ type Feed[T any] struct {
 	problems []string
 }
 
-// NewFeed returns a feed of spec's key. timeout bounds each Get.
-func NewFeed[T any](c *Client, spec FeedSpec[T], timeout time.Duration, hooks Hooks, log *slog.Logger) *Feed[T] {
-	return &Feed[T]{c: c, spec: spec, timeout: timeout, hooks: hooks, log: log.With("key", spec.Key)}
+// NewSource returns a source for host's collect config. timeout bounds
+// each Get.
+func NewSource(c *Client, host, dataDir string, timeout time.Duration, hooks Hooks, log *slog.Logger) *Source {
+	return NewFollower(c, Spec[[]Entry]{Key: ConfigKey(host), Cache: "collect_config.json", What: "collect config",
+		Absent: []byte("[]"), AbsentMeans: "nothing to collect until it is put", Parse: ParseEntries,
+		Attrs: func(es []Entry) []any { return []any{"entries", len(es)} }}, dataDir, timeout, hooks, log)
+}
+
+// NewFollower returns a follower of spec's key. timeout bounds each Get.
+func NewFollower[T any](c *Client, spec Spec[T], dataDir string, timeout time.Duration, hooks Hooks, log *slog.Logger) *Follower[T] {
+	return &Follower[T]{c: c, spec: spec, key: spec.Key, cachePath: filepath.Join(dataDir, spec.Cache),
+		timeout: timeout, hooks: hooks, log: log.With("key", spec.Key)}
 }
 
 // Key is the etcd key the source follows.
-func (s *Feed[T]) Key() string { return s.spec.Key }
+func (s *Follower[T]) Key() string { return s.key }
 
 // State is what the source last applied or rejected.
 type State struct {
@@ -89,7 +88,7 @@ type State struct {
 }
 
 // State returns the applied revision and the last rejection, if any.
-func (s *Feed[T]) State() State {
+func (s *Follower[T]) State() State {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := State{Revision: s.rev, Problems: s.problems}
@@ -99,9 +98,9 @@ func (s *Feed[T]) State() State {
 	return st
 }
 
-// Run calls apply with each new set of entries until ctx is done. apply is
-// never called concurrently.
-func (s *Feed[T]) Run(ctx context.Context, apply func(T)) {
+// Run calls apply with each new value until ctx is done. apply is never
+// called concurrently.
+func (s *Follower[T]) Run(ctx context.Context, apply func(T)) {
 	usedCache := false
 	if s.cli = s.c.Now(); s.cli == nil {
 		// No client yet (etcd unreachable with authentication on): the
@@ -116,7 +115,7 @@ func (s *Feed[T]) Run(ctx context.Context, apply func(T)) {
 	down := false
 	for attempt := 1; ctx.Err() == nil; attempt++ {
 		gctx, cancel := context.WithTimeout(ctx, s.timeout)
-		resp, err := s.cli.Get(gctx, s.spec.Key)
+		resp, err := s.cli.Get(gctx, s.key)
 		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
@@ -142,7 +141,7 @@ func (s *Feed[T]) Run(ctx context.Context, apply func(T)) {
 		attempt = 0
 		var applied bool
 		if len(resp.Kvs) == 0 {
-			s.log.Warn("no "+s.spec.What+" in etcd; applying "+string(s.spec.Absent)+" until it is put", "key", s.spec.Key)
+			s.log.Warn("no "+s.spec.What+" in etcd; "+s.spec.AbsentMeans, "key", s.key)
 			applied = s.apply(apply, s.spec.Absent, resp.Header.Revision)
 		} else {
 			kv := resp.Kvs[0]
@@ -162,12 +161,12 @@ func (s *Feed[T]) Run(ctx context.Context, apply func(T)) {
 }
 
 // watch follows the key from rev until the watch fails or ctx is done.
-func (s *Feed[T]) watch(ctx context.Context, rev int64, apply func(T)) {
+func (s *Follower[T]) watch(ctx context.Context, rev int64, apply func(T)) {
 	// WithRequireLeader: a member cut off from its cluster closes the
 	// watch instead of going silent.
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
-	for wr := range s.cli.Watch(wctx, s.spec.Key, clientv3.WithRev(rev)) {
+	for wr := range s.cli.Watch(wctx, s.key, clientv3.WithRev(rev)) {
 		if err := wr.Err(); err != nil {
 			// ErrCompacted included: Get again, then watch from there.
 			s.log.Warn("etcd watch ended; reading the key again", "err", err)
@@ -178,7 +177,7 @@ func (s *Feed[T]) watch(ctx context.Context, rev int64, apply func(T)) {
 			case clientv3.EventTypePut:
 				s.apply(apply, ev.Kv.Value, ev.Kv.ModRevision)
 			case clientv3.EventTypeDelete:
-				s.log.Warn(s.spec.What + " deleted; applying " + string(s.spec.Absent))
+				s.log.Warn(s.spec.What + " deleted; " + s.spec.AbsentMeans)
 				s.apply(apply, s.spec.Absent, ev.Kv.ModRevision)
 			}
 		}
@@ -190,10 +189,10 @@ func (s *Feed[T]) watch(ctx context.Context, rev int64, apply func(T)) {
 
 // apply parses value and hands it on, or keeps the last good config and
 // reports false.
-func (s *Feed[T]) apply(apply func(T), value []byte, rev int64) bool {
+func (s *Follower[T]) apply(apply func(T), value []byte, rev int64) bool {
 	v, problems, err := s.spec.Parse(value)
 	if err != nil {
-		err = fmt.Errorf("%s at revision %d: %w; keeping the last good config", s.spec.Key, rev, err)
+		err = fmt.Errorf("%s at revision %d: %w; keeping the last good config", s.key, rev, err)
 		s.log.Error(s.spec.What+" rejected", "err", err)
 		s.mu.Lock()
 		s.lastErr = err
@@ -211,10 +210,14 @@ func (s *Feed[T]) apply(apply func(T), value []byte, rev int64) bool {
 	s.mu.Lock()
 	s.rev, s.lastErr, s.problems = rev, nil, texts
 	s.mu.Unlock()
-	if err := utils.WriteFileAtomic(s.spec.CacheFile, value); err != nil {
-		s.log.Warn("cannot cache "+s.spec.What, "file", s.spec.CacheFile, "err", err)
+	if err := utils.WriteFileAtomic(s.cachePath, value); err != nil {
+		s.log.Warn("cannot cache "+s.spec.What, "file", s.cachePath, "err", err)
 	}
-	s.log.Info(s.spec.What+" applied", append([]any{"revision", rev}, s.count(v)...)...)
+	attrs := []any{"revision", rev}
+	if s.spec.Attrs != nil {
+		attrs = append(attrs, s.spec.Attrs(v)...)
+	}
+	s.log.Info(s.spec.What+" applied", attrs...)
 	if s.hooks.Applied != nil {
 		s.hooks.Applied(rev)
 	}
@@ -222,31 +225,27 @@ func (s *Feed[T]) apply(apply func(T), value []byte, rev int64) bool {
 	return true
 }
 
-func (s *Feed[T]) applyCache(apply func(T)) {
-	data, err := os.ReadFile(s.spec.CacheFile)
+func (s *Follower[T]) applyCache(apply func(T)) {
+	data, err := os.ReadFile(s.cachePath)
 	if errors.Is(err, fs.ErrNotExist) {
-		s.log.Warn("no cached "+s.spec.What+"; applying "+string(s.spec.Absent)+" until etcd answers", "file", s.spec.CacheFile)
+		s.log.Warn("no cached "+s.spec.What+"; "+s.spec.AbsentMeans+" or etcd answers", "file", s.cachePath)
 		return
 	}
 	if err != nil {
-		s.log.Error("cannot read cached "+s.spec.What, "file", s.spec.CacheFile, "err", err)
+		s.log.Error("cannot read cached "+s.spec.What, "file", s.cachePath, "err", err)
 		return
 	}
 	v, _, err := s.spec.Parse(data)
 	if err != nil {
-		s.log.Error("cached "+s.spec.What+" is corrupt; ignoring it", "file", s.spec.CacheFile, "err", err)
+		s.log.Error("cached "+s.spec.What+" is corrupt; ignoring it", "file", s.cachePath, "err", err)
 		return
 	}
-	s.log.Info("running on the cached "+s.spec.What+" until etcd answers", append([]any{"file", s.spec.CacheFile}, s.count(v)...)...)
-	apply(v)
-}
-
-// count is the "entries" log attribute of v, when the spec counts.
-func (s *Feed[T]) count(v T) []any {
-	if s.spec.Count == nil {
-		return nil
+	attrs := []any{"file", s.cachePath}
+	if s.spec.Attrs != nil {
+		attrs = append(attrs, s.spec.Attrs(v)...)
 	}
-	return []any{"entries", s.spec.Count(v)}
+	s.log.Info("running on the cached "+s.spec.What+" until etcd answers", attrs...)
+	apply(v)
 }
 
 func backoff(attempt int) time.Duration {

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"sync"
@@ -31,7 +30,7 @@ type Transfer struct {
 	started  time.Time
 
 	etcd   *etcd.Client
-	feed   *etcd.Feed[[]Route]
+	feed   *etcd.Follower[[]Route]
 	search *search
 	m      *metrics
 	http   net.Listener // nil: http_addr is empty
@@ -91,14 +90,15 @@ func New(cfg *conf.TransferConfig, log *slog.Logger, version string) (*Transfer,
 		// the transfer runs on its cached routes meanwhile.
 		t.etcd = etcd.Dial(err, connect, log.With("component", "etcd"))
 	}
-	t.feed = etcd.NewFeed(t.etcd, etcd.FeedSpec[[]Route]{
-		Key:       ConfigKey,
-		CacheFile: filepath.Join(cfg.Transfer.DataDir, "transfer_config.json"),
-		What:      "transfer config",
-		Absent:    []byte("[]"),
-		Parse:     ParseRoutes,
-		Count:     func(rs []Route) int { return len(rs) },
-	}, cfg.Etcd.DialTimeout, etcd.Hooks{
+	t.feed = etcd.NewFollower(t.etcd, etcd.Spec[[]Route]{
+		Key:         ConfigKey,
+		Cache:       "transfer_config.json",
+		What:        "transfer config",
+		Absent:      []byte("[]"),
+		AbsentMeans: "nothing to consume until it is put",
+		Parse:       ParseRoutes,
+		Attrs:       func(rs []Route) []any { return []any{"routes", len(rs)} },
+	}, cfg.Transfer.DataDir, cfg.Etcd.DialTimeout, etcd.Hooks{
 		Applied:  func(int64) { t.m.applied.Inc() },
 		Rejected: func(error) { t.m.rejected.Inc() },
 	}, log.With("component", "etcd"))
