@@ -6,7 +6,7 @@ LDFLAGS  := -s -w -X main.version=$(VERSION)
 BIN      := bin/logagent
 PREFIX   ?= /usr/local
 
-.PHONY: all build demo test check vet fmt-check unit faults e2e deps bench install uninstall clean
+.PHONY: all build demo demo-search test check vet fmt-check unit faults e2e deps bench install uninstall clean
 
 all: build
 
@@ -17,6 +17,12 @@ build:
 ## demo: the real agent against an embedded etcd and an in-process Kafka.
 demo: build
 	$(GO) run ./cmd/demo -agent $(BIN)
+
+## demo-search: the agent and `logagent transfer` with a real OpenSearch node (jars from Maven
+## Central, Java 17) on an embedded etcd and an in-process Kafka; shows lines arriving in the index.
+demo-search: build
+	bash scripts/opensearch.sh fetch
+	$(GO) run ./cmd/demo-search -agent $(BIN)
 
 ## test: everything CI runs — vet, gofmt, unit + integration tests with -race, end to end.
 test: vet fmt-check unit faults e2e
@@ -38,10 +44,11 @@ faults:
 	$(GO) test -count=1 -timeout 20m -v ./faults/ 2>&1 | tee .faults.out | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|RESULT' ; \
 	status=$${PIPESTATUS[0]}; [ $$status -eq 0 ] || { tail -200 .faults.out; exit $$status; }
 
-## e2e: the built binary against real Apache Kafka (Maven jars) and real etcd (Debian),
-## checked with etcdctl and kafka-console-consumer. Installs what it needs.
+## e2e: the built binary against real Apache Kafka (Maven jars), real etcd (Debian) and real
+## OpenSearch (Maven jars), checked with etcdctl, kafka-console-consumer and OpenSearch's API;
+## with the transfer's integration tests, which must not skip there. Installs what it needs.
 e2e: deps
-	LOGAGENT_E2E=1 $(GO) test -count=1 -timeout 30m -v ./e2e/ 2>&1 | tee .e2e.out | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)' ; \
+	LOGAGENT_E2E=1 $(GO) test -count=1 -timeout 30m -v ./e2e/ ./transfer/ 2>&1 | tee .e2e.out | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)' ; \
 	status=$${PIPESTATUS[0]}; [ $$status -eq 0 ] || { tail -200 .e2e.out; exit $$status; }
 
 deps:

@@ -18,6 +18,9 @@ type command struct {
 	flags func(fs *flag.FlagSet, o *options)
 	// run runs the command and returns the process's exit code.
 	run func(o *options, out outputs) int
+	// config, if set, is the command's default -config file (the
+	// agent's otherwise).
+	config string
 }
 
 // options are the values of every command's flags: a flag given before the
@@ -41,6 +44,10 @@ var commands = []*command{
 		flags: configFlag, run: runAgent},
 	{name: "check", summary: "validate the config and reach etcd, Kafka and every file, one line per finding",
 		flags: configFlag, run: runCheck},
+	{name: "transfer", summary: "index the topics listed in etcd at /logtransfer/config into OpenSearch (docs/transfer.md)",
+		flags: func(fs *flag.FlagSet, o *options) {
+			fs.StringVar(&o.config, "config", "conf/transfer.ini", "transfer ini configuration `file`")
+		}, run: runTransfer, config: "conf/transfer.ini"},
 	{name: "version", summary: "print the version",
 		flags: func(*flag.FlagSet, *options) {}, run: runVersion},
 	{name: "help", summary: "print this help, or a command's: logagent help check",
@@ -106,6 +113,13 @@ func parseCLI(args []string, stderr io.Writer) (invocation, error) {
 			}
 		}
 		return inv, nil
+	}
+	if inv.cmd.config != "" {
+		given := false
+		global.Visit(func(f *flag.Flag) { given = given || f.Name == "config" })
+		if !given {
+			inv.opts.config = inv.cmd.config
+		}
 	}
 	fs := inv.cmd.flagSet(&inv.opts)
 	if err := fs.Parse(rest); err != nil {

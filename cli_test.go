@@ -26,6 +26,10 @@ func TestParseCLI(t *testing.T) {
 		{args: "-config a.ini check", cmd: "check", config: "a.ini"},
 		{args: "-config a.ini check -config b.ini", cmd: "check", config: "b.ini"},
 		{args: "--config=a.ini check", cmd: "check", config: "a.ini"},
+		// The transfer reads its own file unless -config says otherwise.
+		{args: "transfer", cmd: "transfer", config: "conf/transfer.ini"},
+		{args: "transfer -config t.ini", cmd: "transfer", config: "t.ini"},
+		{args: "-config t.ini transfer", cmd: "transfer", config: "t.ini"},
 		{args: "version", cmd: "version", config: "conf/config.ini"},
 		{args: "-version", cmd: "version", config: "conf/config.ini"},
 		{args: "-h", help: true},

@@ -46,11 +46,14 @@ func TestVersion(t *testing.T) {
 // nothing started.
 func TestConfigErrorsExit2(t *testing.T) {
 	dir := t.TempDir()
-	for _, tc := range []struct{ name, ini, want string }{
-		{"unknown key", "[kafka]\nbrokers = x:1\nbrokerz = y\n[etcd]\nendpoints = e:1\n", "[kafka] brokerz: unknown key"},
-		{"missing key", "[kafka]\n[etcd]\nendpoints = e:1\n", "[kafka] brokers: required"},
-		{"bad value", "[kafka]\nbrokers = x:1\nrequired_acks = most\n[etcd]\nendpoints = e:1\n", `[kafka] required_acks: invalid value "most"`},
-		{"missing file", "", "no such file"},
+	for _, tc := range []struct{ name, ini, want, cmd string }{
+		{"unknown key", "[kafka]\nbrokers = x:1\nbrokerz = y\n[etcd]\nendpoints = e:1\n", "[kafka] brokerz: unknown key", ""},
+		{"transfer unknown key", "[kafka]\nbrokers = x:1\n[opensearch]\nurls = http://o:9200\nreplica = 1\n[etcd]\nendpoints = e:1\n",
+			"[opensearch] replica: unknown key", "transfer"},
+		{"transfer given the agent's file", "[kafka]\nbrokers = x:1\n[etcd]\nendpoints = e:1\n", "[opensearch]: missing section", "transfer"},
+		{"missing key", "[kafka]\n[etcd]\nendpoints = e:1\n", "[kafka] brokers: required", ""},
+		{"bad value", "[kafka]\nbrokers = x:1\nrequired_acks = most\n[etcd]\nendpoints = e:1\n", `[kafka] required_acks: invalid value "most"`, ""},
+		{"missing file", "", "no such file", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "_")+".ini")
@@ -58,7 +61,11 @@ func TestConfigErrorsExit2(t *testing.T) {
 				os.WriteFile(p, []byte(tc.ini), 0o644)
 			}
 			var stderr bytes.Buffer
-			cmd := exec.Command(bin, "-config", p)
+			args := []string{"-config", p}
+			if tc.cmd != "" {
+				args = append(args, tc.cmd)
+			}
+			cmd := exec.Command(bin, args...)
 			cmd.Stderr = &stderr
 			err := cmd.Run()
 			if code := cmd.ProcessState.ExitCode(); code != 2 {

@@ -12,9 +12,9 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 
 	"github.com/logagent/logagent/conf"
+	"github.com/logagent/logagent/etcd"
 )
 
 // newEtcdClient is the client of the [etcd] section, for the agent and for
@@ -27,12 +27,7 @@ func newEtcdClient(c conf.Etcd) (*clientv3.Client, error) {
 // newEtcdClientCtx is newEtcdClient whose making (authentication included)
 // ends with ctx.
 func newEtcdClientCtx(ctx context.Context, c conf.Etcd) (*clientv3.Client, error) {
-	tc, err := c.TLS.Config()
-	if err != nil {
-		return nil, fmt.Errorf("[etcd] TLS: %w", err)
-	}
-	return clientv3.New(clientv3.Config{Endpoints: c.Endpoints, DialTimeout: c.DialTimeout, TLS: tc,
-		Username: c.Username, Password: c.Password.Reveal(), Logger: zap.NewNop(), Context: ctx})
+	return etcd.Connect(ctx, c)
 }
 
 // explainEtcd turns an error of connecting to etcd into one line naming the

@@ -161,6 +161,15 @@ func Parse(name string, data []byte) (*Config, error) {
 }
 
 func load(name string, source any) (*Config, error) {
+	f, err := loadINI(name, source)
+	if err != nil {
+		return nil, err
+	}
+	return parse(name, f)
+}
+
+// loadINI reads ini text (a path or bytes) the way every logagent config is read.
+func loadINI(name string, source any) (*ini.File, error) {
 	f, err := ini.LoadSources(ini.LoadOptions{
 		// A value such as a password may contain ';' or '#': comments are
 		// only recognised after whitespace.
@@ -172,7 +181,7 @@ func load(name string, source any) (*Config, error) {
 	if err != nil {
 		return nil, &Error{File: name, Msg: err.Error()}
 	}
-	return parse(name, f)
+	return f, nil
 }
 
 // reader turns ini keys into typed fields, remembering the first error.
@@ -401,35 +410,8 @@ var known = map[string][]string{
 }
 
 func parse(name string, f *ini.File) (*Config, error) {
-	// Unknown sections and keys are errors: a misspelt key would otherwise
-	// leave its default in force without a word.
-	for _, sec := range f.Sections() {
-		if sec.Name() == ini.DefaultSection {
-			if len(sec.Keys()) > 0 {
-				return nil, &Error{File: name, Key: sec.Keys()[0].Name(), Section: "(top)",
-					Msg: "key outside any section; put it under [agent], [kafka] or [etcd]"}
-			}
-			continue
-		}
-		keys, ok := known[sec.Name()]
-		if !ok {
-			return nil, &Error{File: name, Section: sec.Name(), Msg: "unknown section (want agent, kafka, etcd)"}
-		}
-		for _, k := range sec.Keys() {
-			if !slices.Contains(keys, k.Name()) {
-				return nil, &Error{File: name, Section: sec.Name(), Key: k.Name(),
-					Msg: "unknown key (known: " + strings.Join(keys, ", ") + ")"}
-			}
-			if v := k.ValueWithShadows(); len(v) > 1 {
-				return nil, &Error{File: name, Section: sec.Name(), Key: k.Name(),
-					Msg: fmt.Sprintf("given %d times with different values; keep one", len(v))}
-			}
-		}
-	}
-	for _, s := range []string{"kafka", "etcd"} {
-		if !f.HasSection(s) {
-			return nil, &Error{File: name, Section: s, Msg: "missing section"}
-		}
+	if err := checkSections(name, f, known, []string{"agent", "kafka", "etcd"}, "kafka", "etcd"); err != nil {
+		return nil, err
 	}
 
 	c := Default()
@@ -446,18 +428,7 @@ func parse(name string, f *ini.File) (*Config, error) {
 			a.fail("host", "%v", err)
 		}
 	}
-	a.str("data_dir", &c.Agent.DataDir)
-	if c.Agent.DataDir == "" {
-		a.fail("data_dir", "must not be empty")
-	}
-	a.str("http_addr", &c.Agent.HTTPAddr)
-	if v := c.Agent.HTTPAddr; v != "" {
-		if err := checkHostPort(v, true); err != nil {
-			a.fail("http_addr", "%q: %v (want host:port, e.g. 127.0.0.1:9302, or empty for none)", v, err)
-		}
-	}
-	a.oneOf("log_level", &c.Agent.LogLevel, "debug", "info", "warn", "error")
-	a.oneOf("log_format", &c.Agent.LogFormat, "text", "json")
+	a.daemon(&c.Agent.DataDir, &c.Agent.HTTPAddr, &c.Agent.LogLevel, &c.Agent.LogFormat, "127.0.0.1:9302")
 	a.intSize("max_line_bytes", &c.Agent.MaxLineBytes, 1<<10, 64<<20)
 	a.size("buffer_bytes", &c.Agent.BufferBytes, 64<<10, 4<<30)
 	a.duration("shutdown_timeout", &c.Agent.ShutdownTimeout, 0)
@@ -490,25 +461,7 @@ func parse(name string, f *ini.File) (*Config, error) {
 	k.tls(&c.Kafka.TLS, true, &c.Warnings)
 	k.sasl(&c.Kafka, &c.Warnings)
 
-	e := section("etcd")
-	e.required("endpoints", &c.Etcd.Endpoints)
-	e.addresses("endpoints", c.Etcd.Endpoints, true)
-	e.duration("dial_timeout", &c.Etcd.DialTimeout, 100*time.Millisecond)
-	e.str("username", &c.Etcd.Username)
-	e.secret("password", &c.Etcd.Password, &c.Warnings)
-	if c.Etcd.Password != "" && c.Etcd.Username == "" {
-		e.fail("username", "required with a password")
-	}
-	e.tls(&c.Etcd.TLS, false, &c.Warnings)
-	tlsFiles := c.Etcd.TLS.Enabled
-	for _, ep := range c.Etcd.Endpoints {
-		switch {
-		case strings.HasPrefix(ep, "https://"):
-			c.Etcd.TLS.Enabled = true
-		case tlsFiles && strings.HasPrefix(ep, "http://"):
-			e.fail("endpoints", "%q is http:// but tls_* files are set; write https://", ep)
-		}
-	}
+	section("etcd").etcd(&c.Etcd, &c.Warnings)
 	if r.err != nil {
 		return nil, r.err
 	}
@@ -525,6 +478,82 @@ func parse(name string, f *ini.File) (*Config, error) {
 	}
 	c.Kafka.LargestRecord = c.Agent.MaxLineBytes + RecordOverhead
 	return &c, nil
+}
+
+// checkSections refuses an unknown section or key, a key given twice and
+// a missing required section: a misspelt key would otherwise leave its
+// default in force without a word. order lists the known sections as the
+// error names them.
+func checkSections(name string, f *ini.File, known map[string][]string, order []string, required ...string) error {
+	for _, sec := range f.Sections() {
+		if sec.Name() == ini.DefaultSection {
+			if len(sec.Keys()) > 0 {
+				return &Error{File: name, Key: sec.Keys()[0].Name(), Section: "(top)",
+					Msg: "key outside any section; put it under [" + strings.Join(order[:len(order)-1], "], [") + "] or [" + order[len(order)-1] + "]"}
+			}
+			continue
+		}
+		keys, ok := known[sec.Name()]
+		if !ok {
+			return &Error{File: name, Section: sec.Name(), Msg: "unknown section (want " + strings.Join(order, ", ") + ")"}
+		}
+		for _, k := range sec.Keys() {
+			if !slices.Contains(keys, k.Name()) {
+				return &Error{File: name, Section: sec.Name(), Key: k.Name(),
+					Msg: "unknown key (known: " + strings.Join(keys, ", ") + ")"}
+			}
+			if v := k.ValueWithShadows(); len(v) > 1 {
+				return &Error{File: name, Section: sec.Name(), Key: k.Name(),
+					Msg: fmt.Sprintf("given %d times with different values; keep one", len(v))}
+			}
+		}
+	}
+	for _, s := range required {
+		if !f.HasSection(s) {
+			return &Error{File: name, Section: s, Msg: "missing section"}
+		}
+	}
+	return nil
+}
+
+// daemon reads the keys every logagent daemon's own section has:
+// data_dir, http_addr (example: its default), log_level, log_format.
+func (r *reader) daemon(dataDir, httpAddr, logLevel, logFormat *string, example string) {
+	r.str("data_dir", dataDir)
+	if *dataDir == "" {
+		r.fail("data_dir", "must not be empty")
+	}
+	r.str("http_addr", httpAddr)
+	if v := *httpAddr; v != "" {
+		if err := checkHostPort(v, true); err != nil {
+			r.fail("http_addr", "%q: %v (want host:port, e.g. %s, or empty for none)", v, err, example)
+		}
+	}
+	r.oneOf("log_level", logLevel, "debug", "info", "warn", "error")
+	r.oneOf("log_format", logFormat, "text", "json")
+}
+
+// etcd reads an [etcd] section (the agent's and the transfer's), with its
+// TLS and secrets; what does not stop the program goes to warnings.
+func (r *reader) etcd(c *Etcd, warnings *[]string) {
+	r.required("endpoints", &c.Endpoints)
+	r.addresses("endpoints", c.Endpoints, true)
+	r.duration("dial_timeout", &c.DialTimeout, 100*time.Millisecond)
+	r.str("username", &c.Username)
+	r.secret("password", &c.Password, warnings)
+	if c.Password != "" && c.Username == "" {
+		r.fail("username", "required with a password")
+	}
+	r.tls(&c.TLS, false, warnings)
+	tlsFiles := c.TLS.Enabled
+	for _, ep := range c.Endpoints {
+		switch {
+		case strings.HasPrefix(ep, "https://"):
+			c.TLS.Enabled = true
+		case tlsFiles && strings.HasPrefix(ep, "http://"):
+			r.fail("endpoints", "%q is http:// but tls_* files are set; write https://", ep)
+		}
+	}
 }
 
 // RecordOverhead is room kept in a Kafka message for the record framing,

@@ -6,6 +6,7 @@
 #   - Java 17+ and Maven       (Debian packages; only if missing)
 #   - Apache Kafka jars        (Maven Central, cached in scripts/.kafka-lib/)
 #   - systemd-analyze, openssl (Debian packages systemd, openssl)
+#   - OpenSearch jars          (Maven Central, cached in scripts/.opensearch-lib/, launcher compiled)
 # (kcat and rsyslog, the benchmark's peers, come from scripts/bench-deps.sh.)
 set -euo pipefail
 
@@ -28,3 +29,4 @@ fi
 
 "$SCRIPT_DIR/etcd.sh" install
 "$SCRIPT_DIR/kafka.sh" fetch
+"$SCRIPT_DIR/opensearch.sh" fetch

@@ -122,7 +122,7 @@ func run(agentBin string, etcdPort, kafkaPort int, duration time.Duration) error
 		return err
 	}
 	say("started %s -config %s (pid %d)", agentBin, cfg, agent.Process.Pid)
-	go prefix(tag("agent", "2")+" ", stderr)
+	go testenv.Prefix(tag("agent", "2")+" ", stderr)
 
 	consumed := make(chan struct{})
 	go func() { consume(ctx, k.Addrs); close(consumed) }()
@@ -158,17 +158,17 @@ func run(agentBin string, etcdPort, kafkaPort int, duration time.Duration) error
 			added = nil
 			shown = time.After(3 * time.Second)
 			v := mustJSON([]map[string]string{{"path": first, "topic": "web_log"}, {"path": second, "topic": "second_log", "read_from": "beginning"}})
-			appendLine(second, "a line written before the entry existed")
+			testenv.AppendLine(second, "a line written before the entry existed")
 			if _, err := cli.Put(ctx, key, v); err == nil {
 				say("etcd: put %s '%s'  (hot add, no restart)", key, v)
 			}
 		case <-tick.C:
 			n++
-			appendLine(first, fmt.Sprintf(`127.0.0.1 - - [%s] "GET /item/%d HTTP/1.1" 200 %d`, time.Now().Format("02/Jan/2006:15:04:05 -0700"), n, 100+n))
+			testenv.AppendLine(first, fmt.Sprintf(`127.0.0.1 - - [%s] "GET /item/%d HTTP/1.1" 200 %d`, time.Now().Format("02/Jan/2006:15:04:05 -0700"), n, 100+n))
 			if n%3 == 0 {
 				if _, err := os.Stat(second); err == nil {
 					secondLines++
-					appendLine(second, fmt.Sprintf("second file, line %d", secondLines))
+					testenv.AppendLine(second, fmt.Sprintf("second file, line %d", secondLines))
 				}
 			}
 		}
@@ -224,22 +224,6 @@ func showState(ctx context.Context, cli *clientv3.Client, httpAddr string) {
 			v = v[:300] + "…"
 		}
 		say("etcd: /logagent/%s/status = %s", host, v)
-	}
-}
-
-func appendLine(path, line string) {
-	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-	if err != nil {
-		return
-	}
-	fmt.Fprintln(f, line)
-	f.Close()
-}
-
-func prefix(p string, r io.Reader) {
-	s := bufio.NewScanner(r)
-	for s.Scan() {
-		fmt.Println(p + s.Text())
 	}
 }
 

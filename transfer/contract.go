@@ -1,0 +1,103 @@
+// Package transfer consumes the topics listed in etcd at /logtransfer/config
+// in a Kafka consumer group and indexes every record into OpenSearch with
+// the bulk API, the record's line id as the document id. Kafka offsets are
+// committed only after OpenSearch accepted every record they cover, so a
+// line is in the index exactly once whatever crashed where.
+package transfer
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// ConfigKey is the etcd key listing the topics to index.
+const ConfigKey = "/logtransfer/config"
+
+// StatusKey is the etcd key where a transfer publishes its status (leased).
+func StatusKey(instance string) string { return "/logtransfer/" + instance + "/status" }
+
+// Route sends one topic into one family of daily indices, <index>-YYYY.MM.DD.
+type Route struct {
+	Topic string `json:"topic"`
+	Index string `json:"index"`
+}
+
+var topicRE = regexp.MustCompile(`^[a-zA-Z0-9._-]{1,249}$`)
+
+// indexRE is an OpenSearch index name (lowercase, none of \/*?"<>| ,#:,
+// not starting with - _ +), less the room the daily suffix takes.
+var indexRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,243}$`)
+
+// ParseRoutes decodes and validates a /logtransfer/config value. It is the
+// one validation of that key: the transfer and the console call it. A value
+// that is not a JSON array of objects is an error and nothing of it is
+// used. A route that is wrong on its own (a bad topic or index name, an
+// unknown field, a topic listed twice) is left out and reported in
+// problems; the others stand. A non-empty list with no usable route is an
+// error too: only [] stops every topic.
+func ParseRoutes(data []byte) (routes []Route, problems []error, err error) {
+	var raw []json.RawMessage
+	if err := json.Unmarshal(data, &raw); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return nil, nil, fmt.Errorf("not a JSON array of routes: expected [{\"topic\": ..., \"index\": ...}], got a JSON %s", te.Value)
+		}
+		return nil, nil, fmt.Errorf("not a JSON array of routes: %w", err)
+	}
+	if raw == nil {
+		return nil, nil, fmt.Errorf("not a JSON array of routes: %s", bytes.TrimSpace(data))
+	}
+	seen := map[string]int{}
+	for i0, r := range raw {
+		i := i0 + 1 // as an operator counts
+		if t := bytes.TrimSpace(r); len(t) == 0 || t[0] != '{' {
+			return nil, nil, fmt.Errorf("route %d: not an object: %s", i, r)
+		}
+		var rt Route
+		dec := json.NewDecoder(bytes.NewReader(r))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&rt); err != nil {
+			var te *json.UnmarshalTypeError
+			if errors.As(err, &te) {
+				return nil, nil, fmt.Errorf("route %d: field %q must be a %s", i, te.Field, te.Type)
+			}
+			problems = append(problems, fmt.Errorf("route %d: %w", i, err))
+			continue
+		}
+		if perr := rt.check(); perr != nil {
+			problems = append(problems, fmt.Errorf("route %d (topic %q): %w", i, rt.Topic, perr))
+			continue
+		}
+		if j, dup := seen[rt.Topic]; dup {
+			problems = append(problems, fmt.Errorf("route %d: topic %s is already routed by route %d; ignored", i, rt.Topic, j))
+			continue
+		}
+		seen[rt.Topic] = i
+		routes = append(routes, rt)
+	}
+	if len(raw) > 0 && len(routes) == 0 {
+		return nil, problems, fmt.Errorf("no usable route among %d: %w", len(raw), errors.Join(problems...))
+	}
+	return routes, problems, nil
+}
+
+func (r Route) check() error {
+	switch {
+	case r.Topic == "":
+		return errors.New(`"topic" is required`)
+	case !topicRE.MatchString(r.Topic) || r.Topic == "." || r.Topic == "..":
+		return fmt.Errorf("invalid topic %q (letters, digits, '.', '_', '-', at most 249)", r.Topic)
+	case r.Index == "":
+		return errors.New(`"index" is required`)
+	case !indexRE.MatchString(r.Index):
+		if strings.ToLower(r.Index) != r.Index {
+			return fmt.Errorf("invalid index %q: index names are lowercase", r.Index)
+		}
+		return fmt.Errorf("invalid index %q (lowercase letters, digits, '.', '_', '-', starting with a letter or digit, at most 244: a daily suffix -YYYY.MM.DD is added)", r.Index)
+	}
+	return nil
+}
