@@ -250,7 +250,9 @@ func (m *Manager) Stop() {
 
 // Status describes one tailer.
 type Status struct {
-	Path        string `json:"path"`
+	Path string `json:"path"`
+	// Entry is the entry's path pattern when Path is one of its matches.
+	Entry       string `json:"entry,omitempty"`
 	Topic       string `json:"topic"`
 	State       string `json:"state"`
 	LastError   string `json:"last_error,omitempty"`
@@ -263,6 +265,9 @@ type Status struct {
 	Rotations   int64  `json:"rotations"`
 	Truncations int64  `json:"truncations"`
 	Oversized   int64  `json:"oversized_lines"`
+	// RecordsSplit counts multiline records ended by max_lines or
+	// max_bytes rather than by the next record's first line.
+	RecordsSplit int64 `json:"records_split,omitempty"`
 	// LostBytes is what files deleted while the agent was stopped held
 	// beyond what was read, as far as known (#24).
 	LostBytes int64 `json:"lost_bytes,omitempty"`
