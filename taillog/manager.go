@@ -35,6 +35,13 @@ type Options struct {
 	// BufferBytes bounds the memory really held, even for short lines.
 	// 0 means DefaultLineOverhead.
 	LineOverhead int64
+	// MaxFilesPerEntry refuses a glob entry that matches more files (0:
+	// DefaultMaxFilesPerEntry).
+	MaxFilesPerEntry int
+	// Filter, if set, is asked about every file a glob entry matches,
+	// its links resolved: a file it returns an error for is not followed
+	// (logged once).
+	Filter func(path string) error
 }
 
 // Manager runs the tailers for a set of entries.
@@ -59,6 +66,9 @@ type Manager struct {
 
 	listsMu sync.Mutex
 	lists   map[string]*dirListing
+
+	globs     *globs // entries with glob paths (globs.go)
+	globsOnce sync.Once
 }
 
 // dirListing is a directory's entries, shared for listTTL.
@@ -115,6 +125,7 @@ func NewManager(opts Options, store *Positions, out chan<- *Batch, log *slog.Log
 		watch:    newWatcher(log),
 		tailers:  map[string]*Tailer{},
 		pollStop: make(chan struct{}), pollDone: make(chan struct{})}
+	m.globs = newGlobs(m)
 	go m.poll()
 	return m
 }
@@ -148,6 +159,7 @@ func (m *Manager) poll() {
 		}
 		m.mu.Unlock()
 		m.watch.rewatch()
+		m.globs.tick()
 		for _, t := range ts {
 			// A file inotify reported a write for since the last tick is
 			// being read: reading it once more would cost a read and an
@@ -172,12 +184,18 @@ func (m *Manager) poll() {
 // Reconcile makes the running tailers match entries: it stops the tailers
 // of removed entries (after their read lines are delivered, bounded by
 // ShutdownTimeout), restarts those whose topic changed and starts new ones.
+// An entry with a glob path stands for every file it matches (globs.go).
 func (m *Manager) Reconcile(entries []Entry) {
 	m.reconcileMu.Lock()
 	defer m.reconcileMu.Unlock()
 	if m.stopped {
 		return
 	}
+	m.reconcileFiles(m.globs.set(entries))
+}
+
+// reconcileFiles is Reconcile for plain paths (m.reconcileMu is held).
+func (m *Manager) reconcileFiles(entries []Entry) {
 	want := make(map[string]Entry, len(entries))
 	for _, e := range entries {
 		want[e.Path] = e
@@ -185,7 +203,7 @@ func (m *Manager) Reconcile(entries []Entry) {
 	var stopping []*Tailer
 	m.mu.Lock()
 	for path, t := range m.tailers {
-		if e, ok := want[path]; !ok || e.Topic != t.entry.Topic {
+		if e, ok := want[path]; !ok || e.Topic != t.entry.Topic || !e.Multiline.same(t.entry.Multiline) {
 			stopping = append(stopping, t)
 			delete(m.tailers, path)
 		}
@@ -229,6 +247,8 @@ func (m *Manager) stopAll(ts []*Tailer) {
 // ShutdownTimeout) for the lines already read to be acknowledged. Safe to
 // call twice.
 func (m *Manager) Stop() {
+	// Before reconcileMu: the glob loop takes it.
+	m.globsOnce.Do(m.globs.close)
 	m.reconcileMu.Lock()
 	defer m.reconcileMu.Unlock()
 	if m.stopped {
@@ -288,6 +308,7 @@ func (m *Manager) Status() []Status {
 	for _, t := range ts {
 		out = append(out, t.status())
 	}
+	out = append(out, m.globs.status()...)
 	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
 	return out
 }
