@@ -39,6 +39,8 @@ type Agent struct {
 	RotateWait      time.Duration // how long a rotated-away file is still read after its last growth
 	PollInterval    time.Duration // safety re-check of every file when no fs event arrives
 	MaxReadDelay    time.Duration // longest a written line waits to be read while its file gathers more
+	// MaxFilesPerEntry refuses a glob entry that matches more files.
+	MaxFilesPerEntry int
 }
 
 // Kafka holds the [kafka] section.
@@ -113,6 +115,8 @@ func Default() Config {
 			RotateWait:      5 * time.Second,
 			PollInterval:    time.Second,
 			MaxReadDelay:    time.Second,
+
+			MaxFilesPerEntry: 10000,
 		},
 		Kafka: Kafka{
 			Client:          ClientSarama,
@@ -320,6 +324,20 @@ func (r *reader) size(key string, dst *int64, min, max int64) {
 	*dst = n
 }
 
+// count accepts a whole number within min..max.
+func (r *reader) count(key string, dst *int, min, max int) {
+	v, ok := r.value(key)
+	if !ok {
+		return
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < min || n > max {
+		r.fail(key, "invalid number %q (a whole number from %d to %d)", v, min, max)
+		return
+	}
+	*dst = n
+}
+
 func (r *reader) intSize(key string, dst *int, min, max int64) {
 	n := int64(*dst)
 	r.size(key, &n, min, max)
@@ -328,7 +346,8 @@ func (r *reader) intSize(key string, dst *int, min, max int64) {
 
 var known = map[string][]string{
 	"agent": {"host", "data_dir", "http_addr", "log_level", "log_format", "max_line_bytes",
-		"buffer_bytes", "shutdown_timeout", "rotate_wait", "poll_interval", "max_read_delay"},
+		"buffer_bytes", "shutdown_timeout", "rotate_wait", "poll_interval", "max_read_delay",
+		"max_files_per_entry"},
 	"kafka": {"brokers", "client", "version", "compression", "required_acks", "idempotent",
 		"max_message_bytes", "linger", "retry_backoff", "key"},
 	"etcd": {"endpoints", "dial_timeout", "username", "password"},
@@ -397,6 +416,7 @@ func parse(name string, f *ini.File) (*Config, error) {
 	if c.Agent.MaxReadDelay > time.Minute {
 		a.fail("max_read_delay", "%s is above the maximum 1m", c.Agent.MaxReadDelay)
 	}
+	a.count("max_files_per_entry", &c.Agent.MaxFilesPerEntry, 1, 1000000)
 
 	k := section("kafka")
 	k.required("brokers", &c.Kafka.Brokers)
