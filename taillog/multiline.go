@@ -78,16 +78,17 @@ func (j *joiner) begins(line []byte) bool {
 
 // push adds the line data[p:end] (its terminator included), at file offset
 // off and read at read. If it completes the held record, that record is
-// returned (ok), with the fingerprint of its last bytes; split says the
+// returned (ok), with its bytes as in the file (for the fingerprint of
+// its end, checkOf, taken only for a batch's last record); split says the
 // record ended at max_lines or max_bytes rather than at a line that begins
 // the next one.
-func (j *joiner) push(data []byte, p, end int, off int64, read time.Time) (rec Line, c Check, ok, split bool) {
+func (j *joiner) push(data []byte, p, end int, off int64, read time.Time) (rec Line, raw []byte, ok, split bool) {
 	size := end - p
 	if j.lines > 0 {
 		begins := j.begins(trimEOL(data[p:end]))
 		if begins || j.lines >= j.rule.MaxLines || j.n+size > j.maxBytes {
 			split = !begins
-			rec, c = j.take(data)
+			rec, raw = j.take(data)
 			ok = true
 		}
 	}
@@ -100,27 +101,20 @@ func (j *joiner) push(data []byte, p, end int, off int64, read time.Time) (rec L
 	j.n += size
 	j.lines++
 	j.last = read
-	if j.rule.Timeout > 0 {
-		if j.timer == nil {
-			j.timer = time.AfterFunc(j.rule.Timeout, j.due)
-		} else {
-			j.timer.Reset(j.rule.Timeout)
-		}
-	}
-	return rec, c, ok, split
+	return rec, raw, ok, split
 }
 
-// take returns the held record as a line, and forgets it. data is emit's
-// data (nil outside emit: the record is in buf then).
-func (j *joiner) take(data []byte) (Line, Check) {
+// take returns the held record as a line, with its bytes as in the file,
+// and forgets it. data is emit's data (nil outside emit: the record is in
+// buf then).
+func (j *joiner) take(data []byte) (Line, []byte) {
 	raw := j.buf
 	if j.from >= 0 {
 		raw = data[j.from : j.from+j.n]
 	}
 	l := Line{Offset: j.start, Data: joinLines(raw), next: j.start + int64(j.n)}
-	c := checkOf(raw, l.next)
 	j.from, j.buf, j.n, j.lines = -1, nil, 0, 0
-	return l, c
+	return l, raw
 }
 
 // held tells whether a record is held; due whether its timeout passed.
@@ -130,11 +124,23 @@ func (j *joiner) expired(now time.Time) bool {
 	return j.lines > 0 && j.rule.Timeout > 0 && now.Sub(j.last) >= j.rule.Timeout
 }
 
-// detach copies the held record out of data, which emit's caller reuses.
+// detach copies the held record out of data, which emit's caller
+// reuses, and has its timeout counted from now: once per read, not per
+// line.
 func (j *joiner) detach(data []byte) {
-	if j.lines > 0 && j.from >= 0 {
+	if j.lines == 0 {
+		return
+	}
+	if j.from >= 0 {
 		j.buf = append(make([]byte, 0, j.n+j.n/2), data[j.from:j.from+j.n]...)
 		j.from = -1
+	}
+	if j.rule.Timeout > 0 {
+		if j.timer == nil {
+			j.timer = time.AfterFunc(j.rule.Timeout, j.due)
+		} else {
+			j.timer.Reset(j.rule.Timeout)
+		}
 	}
 }
 
@@ -179,25 +185,25 @@ func (t *Tailer) joiner(f *openFile) *joiner {
 }
 
 // frame passes the line l, data[p:end], through j (emit, with a multiline
-// rule): a record it completes is added to the batch with add, and c is
-// then its end's fingerprint. A piece of an oversized line ends the held
-// record and goes on alone, as without a rule.
-func (t *Tailer) frame(j *joiner, data []byte, p, end int, l Line, add func(Line, int) bool, c *Check, read time.Time) bool {
+// rule): a record it completes is added to the batch with add, and last is
+// then the bytes it ends with in the file. A piece of an oversized line
+// ends the held record and goes on alone, as without a rule.
+func (t *Tailer) frame(j *joiner, data []byte, p, end int, l Line, add func(Line, int) bool, last *[]byte, read time.Time) bool {
 	if l.Skip || data[end-1] != '\n' {
 		if j.held() {
-			rec, rc := j.take(data)
+			rec, raw := j.take(data)
 			if !add(rec, len(rec.Data)) {
 				return false
 			}
-			*c = rc
+			*last = raw
 		}
 		if !add(l, end-p) {
 			return false
 		}
-		*c = checkOf(data[:end], l.next)
+		*last = data[max(0, end-lookBack):end]
 		return true
 	}
-	rec, rc, ok, split := j.push(data, p, end, l.Offset, read)
+	rec, raw, ok, split := j.push(data, p, end, l.Offset, read)
 	if !ok {
 		return true
 	}
@@ -207,7 +213,7 @@ func (t *Tailer) frame(j *joiner, data []byte, p, end int, l Line, add func(Line
 	if !add(rec, len(rec.Data)) {
 		return false
 	}
-	*c = rc
+	*last = raw
 	return true
 }
 
@@ -220,22 +226,22 @@ func (t *Tailer) flushRecord(ctx context.Context, f *openFile, pending []byte) {
 		return
 	}
 	var lines []Line
-	var c Check
+	var last []byte
 	if len(pending) > 0 {
-		rec, rc, ok, split := j.push(pending, 0, len(pending), f.readOff-int64(len(pending)), f.pendingRead)
+		rec, raw, ok, split := j.push(pending, 0, len(pending), f.readOff-int64(len(pending)), f.pendingRead)
 		if ok {
-			lines, c = append(lines, rec), rc
+			lines, last = append(lines, rec), raw
 		}
 		if split {
 			t.stats.recordsSplit.Add(1)
 		}
 	}
 	if j.held() {
-		rec, rc := j.take(pending)
-		lines, c = append(lines, rec), rc
+		rec, raw := j.take(pending)
+		lines, last = append(lines, rec), raw
 	}
 	if len(lines) > 0 {
-		t.sendOwn(ctx, f, lines, c, j.last)
+		t.sendOwn(ctx, f, lines, checkOf(last, lines[len(lines)-1].next), j.last)
 	}
 }
 

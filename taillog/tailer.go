@@ -1158,7 +1158,7 @@ func (t *Tailer) emit(ctx context.Context, f *openFile, c *chunk, data []byte, b
 	var b *Batch
 	p := 0 // where the next line starts in data: b's lines end there
 	ml := t.joiner(f)
-	var recCheck Check // with ml: the fingerprint at b's last record's end
+	var recEnd []byte // with ml: the bytes b's last record ends with in the file
 	// flush sends b, first acquiring what it costs beyond what is held.
 	// Once sent, b belongs to the consumer: its cost is read before.
 	flush := func() bool {
@@ -1174,9 +1174,11 @@ func (t *Tailer) emit(ctx context.Context, f *openFile, c *chunk, data []byte, b
 			}
 			held = cost
 		}
-		c := recCheck
+		var c Check
 		if ml == nil {
 			c = checkOf(data[:p], base+int64(p))
+		} else {
+			c = checkOf(recEnd, b.Lines[len(b.Lines)-1].next)
 		}
 		if !t.send(ctx, f, b, c) {
 			return false
@@ -1228,7 +1230,7 @@ func (t *Tailer) emit(ctx context.Context, f *openFile, c *chunk, data []byte, b
 		}
 		l.next = base + int64(end)
 		if ml != nil {
-			if !t.frame(ml, data, p, end, l, add, &recCheck, read) {
+			if !t.frame(ml, data, p, end, l, add, &recEnd, read) {
 				break
 			}
 		} else if !add(l, end-p) {
