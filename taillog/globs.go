@@ -252,6 +252,12 @@ func (g *globs) rescan(changed map[string]bool) bool {
 // where matches may be (listed too, the first time they are seen). A
 // directory that cannot be listed is forgotten with what is under it.
 func (g *globs) scan(ge *globEntry, dir string) {
+	if _, ok := ge.dirs[dir]; !ok {
+		// Watched before it is listed: a file created in between is
+		// reported, not missed until the directory's next change.
+		ge.watched[dir] = g.m.watch.watchScan(dir)
+		ge.dirs[dir] = nil
+	}
 	ents, err := readDir(dir)
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
@@ -259,9 +265,6 @@ func (g *globs) scan(ge *globEntry, dir string) {
 		}
 		g.drop(ge, dir)
 		return
-	}
-	if _, ok := ge.dirs[dir]; !ok {
-		ge.watched[dir] = g.m.watch.watchScan(dir)
 	}
 	names := map[string]bool{}
 	subdirs := map[string]bool{}
@@ -373,14 +376,15 @@ func (g *globs) match(ge *globEntry) bool {
 		files = slices.DeleteFunc(files, func(p string) bool { return g.refuse(ge, p) })
 	}
 	sort.Strings(files)
-	if (tooMany == nil) != (ge.err == nil) || (tooMany != nil && tooMany.Error() != ge.err.Error()) {
+	errChanged := (tooMany == nil) != (ge.err == nil) || (tooMany != nil && tooMany.Error() != ge.err.Error())
+	if errChanged {
 		if tooMany != nil {
 			g.m.log.Error("glob entry refused", "entry", ge.e.Path, "err", tooMany)
 		}
 		ge.err = tooMany
 	}
 	if slices.Equal(files, ge.files) {
-		return false
+		return errChanged
 	}
 	from := map[string]string{}
 	for _, p := range files {
