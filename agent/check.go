@@ -13,6 +13,7 @@ import (
 
 	"github.com/logagent/logagent/conf"
 	"github.com/logagent/logagent/etcd"
+	"github.com/logagent/logagent/internal/glob"
 	"github.com/logagent/logagent/kafka"
 	"github.com/logagent/logagent/taillog"
 )
@@ -82,6 +83,17 @@ func Check(ctx context.Context, cfg *conf.Config, w io.Writer) int {
 	for _, e := range entries {
 		if !slices.Contains(topics, e.Topic) {
 			topics = append(topics, e.Topic)
+		}
+		if glob.HasMeta(e.Path) {
+			switch files, err := taillog.GlobMatches(e.Path, e.Exclude, cfg.Agent.MaxFilesPerEntry); {
+			case err != nil:
+				report(false, "file", "%v", err)
+			case len(files) == 0:
+				note("file", "%s -> %s: no file matches yet; files that appear are read from their beginning", e.Path, e.Topic)
+			default:
+				report(true, "file", "%s -> %s: %d files match", e.Path, e.Topic, len(files))
+			}
+			continue
 		}
 		switch fi, err := os.Stat(e.Path); {
 		case os.IsNotExist(err):

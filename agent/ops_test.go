@@ -119,6 +119,13 @@ func TestCheck(t *testing.T) {
 	if n, out := run(); n != 0 || !strings.Contains(out, "readable") || !strings.Contains(out, "does not exist yet") {
 		t.Fatalf("all good: %d problems\n%s", n, out)
 	}
+	// A glob: its matches counted, rotated names left out.
+	appendFile(t, filepath.Join(h.dir, "good.log.1"), "x\n")
+	appendFile(t, filepath.Join(h.dir, "other.log"), "x\n")
+	h.put(etcd.Entry{Path: filepath.Join(h.dir, "*.log*"), Topic: "t"})
+	if n, out := run(); n != 0 || !strings.Contains(out, "*.log* -> t: 2 files match") {
+		t.Fatalf("glob: %d problems\n%s", n, out)
+	}
 	fifo := filepath.Join(h.dir, "fifo")
 	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
 		t.Fatal(err)

@@ -258,36 +258,13 @@ func (g *globs) scan(ge *globEntry, dir string) {
 		ge.watched[dir] = g.m.watch.watchScan(dir)
 		ge.dirs[dir] = nil
 	}
-	ents, err := readDir(dir)
+	names, subdirs, err := globDir(ge.e.Path, ge.e.Exclude, dir)
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
 			g.m.log.Warn("cannot list a directory of a glob entry", "entry", ge.e.Path, "dir", dir, "err", err)
 		}
 		g.drop(ge, dir)
 		return
-	}
-	names := map[string]bool{}
-	subdirs := map[string]bool{}
-	for _, de := range ents {
-		p := joinPath(dir, de.Name())
-		typ := de.Type()
-		if typ&fs.ModeSymlink != 0 {
-			// A link to a file is followed; a link to a directory is not
-			// walked (a loop under ** would never end).
-			fi, err := os.Stat(p)
-			if err != nil || fi.IsDir() {
-				continue
-			}
-			typ = fi.Mode().Type()
-		}
-		switch {
-		case typ.IsDir():
-			if glob.Within(ge.e.Path, p) {
-				subdirs[p] = true
-			}
-		case typ.IsRegular() && glob.Match(ge.e.Path, p) && !excluded(ge.e.Exclude, p) && !compressedName(de.Name()):
-			names[de.Name()] = true
-		}
 	}
 	ge.dirs[dir] = names
 	// Sub-directories gone since the last listing are forgotten; new ones
@@ -302,6 +279,70 @@ func (g *globs) scan(ge *globEntry, dir string) {
 			g.scan(ge, d)
 		}
 	}
+}
+
+// globDir lists dir for pattern: the names of its files that match (and
+// are not excluded), and its sub-directories where matches may lie.
+func globDir(pattern string, exclude []string, dir string) (names, subdirs map[string]bool, err error) {
+	ents, err := readDir(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	names, subdirs = map[string]bool{}, map[string]bool{}
+	for _, de := range ents {
+		p := joinPath(dir, de.Name())
+		typ := de.Type()
+		if typ&fs.ModeSymlink != 0 {
+			// A link to a file is followed; a link to a directory is not
+			// walked (a loop under ** would never end).
+			fi, err := os.Stat(p)
+			if err != nil || fi.IsDir() {
+				continue
+			}
+			typ = fi.Mode().Type()
+		}
+		switch {
+		case typ.IsDir():
+			if glob.Within(pattern, p) {
+				subdirs[p] = true
+			}
+		case typ.IsRegular() && glob.Match(pattern, p) && !excluded(exclude, p) && !compressedName(de.Name()):
+			names[de.Name()] = true
+		}
+	}
+	return names, subdirs, nil
+}
+
+// GlobMatches is what a glob entry follows now, rotated names left out
+// (logagent check): an error if more than limit files match.
+func GlobMatches(pattern string, exclude []string, limit int) ([]string, error) {
+	var files []string
+	var walk func(dir string) error
+	walk = func(dir string) error {
+		names, subdirs, err := globDir(pattern, exclude, dir)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		for name := range names {
+			if !rotationOfAny(name, names) {
+				files = append(files, joinPath(dir, name))
+			}
+		}
+		if len(files) > limit {
+			return fmt.Errorf("glob %s matches more than max_files_per_entry (%d) files; refused, none of them is read", pattern, limit)
+		}
+		for d := range subdirs {
+			if err := walk(d); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	err := walk(glob.Root(pattern))
+	sort.Strings(files)
+	return files, err
 }
 
 // drop forgets dir and the directories under it.

@@ -123,10 +123,14 @@ func TestMultilineContinue(t *testing.T) {
 
 // TestMultilineQuietFileTimeout: a trace that is the file's last record
 // arrives although nothing is written after it.
+// No poll comes (an hour away), and the read delay is longer than the
+// timeout: the timer's poke alone has the record sent.
 func TestMultilineQuietFileTimeout(t *testing.T) {
-	f := newFixture(t, testOpts())
+	opts := testOpts()
+	opts.PollInterval, opts.MaxReadDelay = time.Hour, time.Second
+	f := newFixture(t, opts)
 	path := filepath.Join(f.dir, "app.log")
-	f.m.Reconcile([]Entry{{Path: path, Topic: "t", Multiline: startRule(200 * time.Millisecond)}})
+	f.m.Reconcile([]Entry{{Path: path, Topic: "t", Multiline: startRule(100 * time.Millisecond)}})
 	f.waitState(t, path, StateWaiting)
 	write(t, path, single(0)+pythonTrace)
 	l := f.col.wait(t, 2)
