@@ -1,7 +1,6 @@
 package taillog
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,46 +13,10 @@ import (
 // and with a multiline rule whose start matches every line (#17: the
 // rule's cost alone; goal ≤ 1.15× the plain read).
 func BenchmarkMultilineJoinsNothing(b *testing.B) {
-	const lines = 100000
-	dir := b.TempDir()
-	path := filepath.Join(dir, "bench.log")
-	f, _ := os.Create(path)
-	w := bufio.NewWriter(f)
-	for j := 0; j < lines; j++ {
-		fmt.Fprintf(w, "127.0.0.1 - - [25/Nov/2026:11:00:00 +0000] \"GET /api/v1/items/%08d HTTP/1.1\" 200 5123 \"-\"\n", j)
-	}
-	// One more line: with the rule, it ends the last record of the burst.
-	fmt.Fprintln(w, "127.0.0.1 end")
-	w.Flush()
-	f.Close()
-	fi, _ := os.Stat(path)
-	for _, bc := range []struct {
-		name string
-		rule *Multiline
-	}{
-		{"plain", nil},
-		{"multiline", &Multiline{Start: regexp.MustCompile(`^\d`), MaxLines: 500, MaxBytes: 1 << 20, Timeout: time.Minute}},
-	} {
-		b.Run(bc.name, func(b *testing.B) {
-			b.SetBytes(fi.Size())
-			b.ReportAllocs()
-			for i := 0; i < b.N; i++ {
-				store, _ := LoadPositions(filepath.Join(b.TempDir(), "p.json"), discard())
-				out := make(chan *Batch, 64)
-				m := NewManager(Options{MaxLineBytes: 512 << 10, BufferBytes: 16 << 20, RotateWait: time.Second,
-					PollInterval: time.Second, ShutdownTimeout: time.Second}, store, out, discard())
-				m.Reconcile([]Entry{{Path: path, Topic: "t", ReadFrom: "beginning", Multiline: bc.rule}})
-				for n := 0; n < lines; {
-					lines := (<-out).Lines
-					n += len(lines)
-					for k := range lines {
-						lines[k].Ack()
-					}
-				}
-				m.Stop()
-			}
-		})
-	}
+	b.Run("plain", func(b *testing.B) { benchBurst(b, nil) })
+	b.Run("multiline", func(b *testing.B) {
+		benchBurst(b, &Multiline{Start: regexp.MustCompile(`^\d`), MaxLines: 500, MaxBytes: 1 << 20, Timeout: time.Minute})
+	})
 }
 
 // BenchmarkGlobVsListed: 1,000 files followed through one ** glob in a
