@@ -154,6 +154,10 @@ func (g *globs) set(entries []Entry) []Entry {
 		if _, seen := g.m.store.Get(e.Path); !seen {
 			ge.fresh = true
 			g.m.store.SetCurrent(e.Path, FilePos{})
+			// Saved now, not at the next flush: files that appear after a
+			// crash within the second are new, read from their beginning.
+			// A failed save is retried (and logged) by the flush loop.
+			_ = g.m.store.Sync()
 		}
 		g.entries[e.Path] = ge
 		g.scan(ge, ge.root)
