@@ -418,7 +418,13 @@ func (g *globs) match(ge *globEntry) bool {
 		}
 	}
 	if g.m.opts.Filter != nil {
-		files = slices.DeleteFunc(files, func(p string) bool { return g.refuse(ge, p) })
+		// Asked once per match: a thousand matches are not resolved
+		// again at every poll.
+		had := make(map[string]bool, len(ge.files))
+		for _, p := range ge.files {
+			had[p] = true
+		}
+		files = slices.DeleteFunc(files, func(p string) bool { return !had[p] && g.refuse(ge, p) })
 	}
 	sort.Strings(files)
 	errChanged := (tooMany == nil) != (ge.err == nil) || (tooMany != nil && tooMany.Error() != ge.err.Error())

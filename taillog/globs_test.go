@@ -235,3 +235,30 @@ func TestRotationOfAny(t *testing.T) {
 		}
 	}
 }
+
+// TestGlobFilter: every match is put to Options.Filter with its links
+// resolved (the allowlist's call site, #16): a link to a refused file is
+// not followed, the other matches are.
+func TestGlobFilter(t *testing.T) {
+	opts := globOpts()
+	outside := t.TempDir()
+	opts.Filter = func(p string) error {
+		if strings.HasPrefix(p, outside) {
+			return fmt.Errorf("%s is outside the allowed paths", p)
+		}
+		return nil
+	}
+	f := newFixture(t, opts)
+	write(t, filepath.Join(outside, "secret.log"), "secret\n")
+	if err := os.Symlink(filepath.Join(outside, "secret.log"), filepath.Join(f.dir, "link.log")); err != nil {
+		t.Fatal(err)
+	}
+	f.m.Reconcile([]Entry{{Path: filepath.Join(f.dir, "*.log"), Topic: "t", ReadFrom: "beginning"}})
+	write(t, filepath.Join(f.dir, "a.log"), "allowed\n")
+	checkSet(t, f.col.wait(t, 1), "a.log:allowed")
+	for _, s := range f.m.Status() {
+		if s.Path != filepath.Join(f.dir, "a.log") {
+			t.Errorf("followed %s", s.Path)
+		}
+	}
+}
