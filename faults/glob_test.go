@@ -28,7 +28,9 @@ func TestGlobKillRestart(t *testing.T) {
 		a := e.startAgent()
 		a.waitLog("collecting glob", 15*time.Second)
 
-		path := func(k int) string { return filepath.Join(logs, fmt.Sprintf("svc-%d", k%6), "sub", fmt.Sprintf("app-%02d.log", k)) }
+		path := func(k int) string {
+			return filepath.Join(logs, fmt.Sprintf("svc-%d", k%6), "sub", fmt.Sprintf("app-%02d.log", k))
+		}
 		written := make([]int, files)
 		writeSome := func(from, to, n int) {
 			for k := from; k < to; k++ {
