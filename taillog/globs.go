@@ -58,8 +58,7 @@ type globEntry struct {
 	// dirs is every directory listed (and watched) for the entry, with
 	// the names in it that match (exclusions applied).
 	dirs    map[string]map[string]bool
-	watched map[string]bool // dirs inotify watches: the others are listed at each poll
-	files   []string        // the matches followed, sorted
+	files   []string // the matches followed, sorted
 	from    map[string]string
 	err     error
 	refused map[string]bool // matches the filter refused (logged once)
@@ -145,7 +144,7 @@ func (g *globs) set(entries []Entry) []Entry {
 		} else if ok {
 			g.forget(ge)
 		}
-		ge := &globEntry{e: e, root: glob.Root(e.Path), dirs: map[string]map[string]bool{}, watched: map[string]bool{},
+		ge := &globEntry{e: e, root: glob.Root(e.Path), dirs: map[string]map[string]bool{},
 			from: map[string]string{}, refused: map[string]bool{}}
 		// The pattern's marker in the positions tells an entry seen
 		// before (a restart, or an entry put back): then every match
@@ -234,7 +233,7 @@ func (g *globs) rescan(changed map[string]bool) bool {
 				todo = append(todo, ge.root)
 			}
 			for dir := range ge.dirs {
-				if !ge.watched[dir] && !g.m.watch.scanWatched(dir) {
+				if !g.m.watch.scanWatched(dir) {
 					todo = append(todo, dir)
 				}
 			}
@@ -259,7 +258,7 @@ func (g *globs) scan(ge *globEntry, dir string) {
 	if _, ok := ge.dirs[dir]; !ok {
 		// Watched before it is listed: a file created in between is
 		// reported, not missed until the directory's next change.
-		ge.watched[dir] = g.m.watch.watchScan(dir)
+		g.m.watch.watchScan(dir) // if not watched, it is listed at each poll
 		ge.dirs[dir] = nil
 	}
 	names, subdirs, err := globDir(ge.e.Path, ge.e.Exclude, dir)
@@ -355,7 +354,6 @@ func (g *globs) drop(ge *globEntry, dir string) {
 		if d == dir || strings.HasPrefix(d, dir+"/") || dir == "/" {
 			g.m.watch.unwatchScan(d)
 			delete(ge.dirs, d)
-			delete(ge.watched, d)
 		}
 	}
 }

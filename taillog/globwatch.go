@@ -6,26 +6,24 @@ package taillog
 // removal in one is reported to the manager's glob loop, which lists that
 // directory alone again. No tree is walked periodically.
 
-// watchScan watches dir for a glob entry. It tells whether inotify
-// watches it: if not, the glob loop lists it at each poll instead.
-func (wt *watcher) watchScan(dir string) bool {
+// watchScan watches dir for a glob entry. A directory inotify does not
+// watch (scanWatched) is listed at each poll instead.
+func (wt *watcher) watchScan(dir string) {
 	wt.mu.Lock()
 	defer wt.mu.Unlock()
 	if wt.scans == nil {
 		wt.scans = map[string]int{}
 	}
 	wt.scans[dir]++
-	if wt.w == nil {
-		return false
+	if wt.w == nil || wt.w.watched(dir) {
+		return // polled; or watched with the tailers' mask, or for names already
 	}
-	if wt.w.watched(dir) {
-		return true
-	}
-	if err := wt.w.add(dir); err != nil {
+	// Names only: the writes to the files of a directory where no match
+	// is followed (/var/log/journal under /var/log/**) would each wake
+	// the agent for nothing.
+	if err := wt.w.addNames(dir); err != nil {
 		wt.log.Debug("cannot watch directory for new matches; listing it at each poll", "dir", dir, "err", err)
-		return false
 	}
-	return true
 }
 
 // unwatchScan undoes watchScan.
@@ -62,14 +60,31 @@ func (wt *watcher) rescanAll() {
 	}
 }
 
-// rewatchScans watches again glob directories whose watch was lost; what
-// changed meanwhile is listed. wt.mu is held.
-func (wt *watcher) rewatchScans() {
+// tailersGone is called when the last tailer of dir stops: a directory a
+// glob still watches goes back to names only. wt.mu is held.
+func (wt *watcher) tailersGone(dir string) {
+	if wt.w == nil {
+		return
+	}
+	if wt.scans[dir] == 0 {
+		wt.w.remove(dir)
+		return
+	}
+	wt.w.addNames(dir) //nolint:errcheck // the directory may be gone: the glob's listing finds it so
+}
+
+// rewatchScans watches again glob directories whose watch was lost, after
+// rewatch watched again readded for their tailers; what changed meanwhile
+// is listed. wt.mu is held.
+func (wt *watcher) rewatchScans(readded []string) {
+	for _, dir := range readded {
+		wt.scanEvent(dir)
+	}
 	for dir := range wt.scans {
 		if wt.w.watched(dir) {
 			continue
 		}
-		if err := wt.w.add(dir); err == nil {
+		if err := wt.w.addNames(dir); err == nil {
 			wt.scanEvent(dir)
 		}
 	}

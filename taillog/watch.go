@@ -95,12 +95,14 @@ func (wt *watcher) rewatch() {
 	}
 	wt.mu.Lock()
 	defer wt.mu.Unlock()
-	wt.rewatchScans()
+	var readded []string
+	defer func() { wt.rewatchScans(readded) }()
 	for dir, subs := range wt.dirs {
 		if wt.w.watched(dir) {
 			continue
 		}
 		if err := wt.w.add(dir); err == nil {
+			readded = append(readded, dir)
 			wt.log.Debug("watching directory again", "dir", dir)
 			// What happened while it was not watched is looked at now.
 			for t := range subs {
@@ -123,9 +125,7 @@ func (wt *watcher) remove(t *Tailer) {
 	if len(subs) == 0 {
 		delete(wt.dirs, dir)
 		delete(wt.names, dir)
-		if wt.w != nil && wt.scans[dir] == 0 {
-			wt.w.remove(dir)
-		}
+		wt.tailersGone(dir)
 	}
 }
 
