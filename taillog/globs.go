@@ -61,6 +61,7 @@ type globEntry struct {
 	files   []string // the matches followed, sorted
 	from    map[string]string
 	err     error
+	kept    bool            // a match gone from its directory is kept while drained (match)
 	refused map[string]bool // matches the filter refused (logged once)
 	fresh   bool            // the entry's first listing: existing files start as read_from says
 }
@@ -238,6 +239,11 @@ func (g *globs) rescan(changed map[string]bool) bool {
 				}
 			}
 		}
+		if len(todo) == 0 && !ge.kept {
+			// Nothing listed, nothing being drained: the matches are
+			// as they were (a poll costs nothing per match).
+			continue
+		}
 		sort.Strings(todo) // parents before their sub-directories
 		for _, dir := range todo {
 			if _, ok := ge.dirs[dir]; ok || dir == ge.root {
@@ -390,6 +396,7 @@ func (g *globs) match(ge *globEntry) bool {
 	}
 	var files []string
 	var tooMany error
+	ge.kept = false
 	for dir, names := range ge.dirs {
 		// The names of the directory's matches, and of the matches being
 		// drained: what a rotated name is a rotation of.
@@ -401,6 +408,7 @@ func (g *globs) match(ge *globEntry) bool {
 				}
 				bases[filepath.Base(p)] = true
 				files = append(files, p)
+				ge.kept = true
 			}
 		}
 		for name := range names {

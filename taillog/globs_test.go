@@ -262,3 +262,36 @@ func TestGlobFilter(t *testing.T) {
 		}
 	}
 }
+
+// TestGlobDeletedMatchLetGo: a deleted match is read to its end by its
+// tailer, which then stops (at a poll): a glob over short-lived files does
+// not keep a tailer for each file it ever matched.
+func TestGlobDeletedMatchLetGo(t *testing.T) {
+	f := newFixture(t, testOpts())
+	a := filepath.Join(f.dir, "a.log")
+	f.m.Reconcile([]Entry{{Path: filepath.Join(f.dir, "*.log"), Topic: "t", ReadFrom: "beginning"}})
+	write(t, a, "one\n")
+	f.col.wait(t, 1)
+	fh, err := os.OpenFile(a, os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(a); err != nil {
+		t.Fatal(err)
+	}
+	fh.WriteString("two, after the delete\n")
+	fh.Close()
+	checkSet(t, f.col.wait(t, 2), "a.log:one", "a.log:two, after the delete")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st := f.m.Status()
+		if len(st) == 1 && st[0].Path == filepath.Join(f.dir, "*.log") && st[0].State == StateWaiting {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the deleted match is still followed: %+v", st)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	waitReleased(t, f.dir)
+}
