@@ -401,14 +401,34 @@ func (g *globs) match(ge *globEntry) bool {
 		// The names of the directory's matches, and of the matches being
 		// drained: what a rotated name is a rotation of.
 		bases, copied := names, false
+		keep := func(p string) {
+			if !copied {
+				bases, copied = maps(names), true
+			}
+			bases[filepath.Base(p)] = true
+			files = append(files, p)
+			ge.kept = true
+		}
 		for _, p := range ge.files {
 			if filepath.Dir(p) == dir && !names[filepath.Base(p)] && g.draining(p, names) {
-				if !copied {
-					bases, copied = maps(names), true
+				keep(p)
+			}
+		}
+		// A followed file (it has a saved position) renamed to a rotated
+		// name while the agent was stopped, no new file at its name yet:
+		// its tailer reads the rest of it (reconcileSaved), and the
+		// rotated name is not a new file read from its beginning.
+		for name := range names {
+			gone := rotationOf(name, func(base string) bool {
+				p := joinPath(dir, base)
+				if bases[base] || !glob.Match(ge.e.Path, p) || excluded(ge.e.Exclude, p) {
+					return false
 				}
-				bases[filepath.Base(p)] = true
-				files = append(files, p)
-				ge.kept = true
+				_, saved := g.m.store.Get(p)
+				return saved
+			})
+			if gone != "" {
+				keep(joinPath(dir, gone))
 			}
 		}
 		for name := range names {
@@ -505,11 +525,18 @@ func (g *globs) draining(p string, names map[string]bool) bool {
 }
 
 // rotationOfAny tells whether name is a rotation (rotatedName), or a
-// compressed rotated copy, of one of names. Only the bases name can be a
-// rotation of are looked up: name cut before a '.' or '-' followed by a
-// digit (app.log.1, app.log-20261206), and that with name's extension
-// (app-2026-12-06.log of app.log).
+// compressed rotated copy, of one of names.
 func rotationOfAny(name string, names map[string]bool) bool {
+	return rotationOf(name, func(base string) bool { return names[base] }) != ""
+}
+
+// rotationOf is the name name is a rotation of, among those known says
+// are there ("": none). Only the names name can be a rotation of are
+// asked about: name cut before a '.' or '-' followed by a digit
+// (app.log.1, app.log-20261206), and that with name's extension
+// (app-2026-12-06.log of app.log); for a compressed name, the name
+// without its compression's extension too (app.log.gz of app.log).
+func rotationOf(name string, known func(base string) bool) string {
 	plain := name
 	for _, ext := range compressed {
 		if s, ok := strings.CutSuffix(name, ext); ok && s != "" {
@@ -517,8 +544,8 @@ func rotationOfAny(name string, names map[string]bool) bool {
 			break
 		}
 	}
-	if plain != name && names[plain] {
-		return true // app.log.gz beside app.log
+	if plain != name && known(plain) {
+		return plain // app.log.gz beside app.log
 	}
 	ext := filepath.Ext(plain)
 	for i := 1; i+1 < len(plain); i++ {
@@ -526,12 +553,12 @@ func rotationOfAny(name string, names map[string]bool) bool {
 			continue
 		}
 		for _, base := range []string{plain[:i], plain[:i] + ext} {
-			if base != plain && names[base] && rotatedName(plain, base) {
-				return true
+			if base != plain && rotatedName(plain, base) && known(base) {
+				return base
 			}
 		}
 	}
-	return false
+	return ""
 }
 
 // status reports the glob entries that follow no file: refused, or

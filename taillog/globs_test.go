@@ -295,3 +295,29 @@ func TestGlobDeletedMatchLetGo(t *testing.T) {
 	}
 	waitReleased(t, f.dir)
 }
+
+// TestGlobRenamedWhileStopped: a match renamed to a rotated name while
+// the agent is stopped (no new file at its name yet) is read on from its
+// saved offset by its own tailer, not taken for a new match and read again
+// from its beginning.
+func TestGlobRenamedWhileStopped(t *testing.T) {
+	f := newFixture(t, testOpts())
+	app := filepath.Join(f.dir, "app.log")
+	e := Entry{Path: app + "*", Topic: "t", ReadFrom: "beginning"}
+	write(t, app, "one\n")
+	f.m.Reconcile([]Entry{e})
+	f.col.wait(t, 1)
+	f.waitCommitted(t, app, 4)
+	f.m.Stop()
+	if err := f.store.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	write(t, app, "two\n")
+	if err := os.Rename(app, app+".1"); err != nil {
+		t.Fatal(err)
+	}
+	col := f.restart(t, testOpts(), e)
+	col.wait(t, 1)
+	write(t, app, "three\n") // the new file: its lines come after the rotated file's
+	checkSet(t, col.wait(t, 2), "app.log:two", "app.log:three")
+}
