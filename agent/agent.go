@@ -158,7 +158,11 @@ func New(cfg *conf.Config, log *slog.Logger, version string) (*Agent, error) {
 		// A topic gets more than its refused share once Kafka took a
 		// line of it (onTopic): one that does not exist must not fill the
 		// budget before its first refusal is back.
-		ConfirmTopics: true,
+		ConfirmTopics:    true,
+		MaxFilesPerEntry: cfg.Agent.MaxFilesPerEntry,
+		// A glob's match outside allow_paths is refused when it is
+		// matched (logged once), as a listed path is when it is opened.
+		Filter: allow.Check,
 	}, store, a.lines, log.With("component", "taillog"))
 	if a.httpL, err = a.listenHTTP(); err != nil {
 		a.mgr.Stop()
@@ -442,9 +446,25 @@ func (a *Agent) onAck(m *kafka.Message, err error) {
 func toTail(es []etcd.Entry) []taillog.Entry {
 	out := make([]taillog.Entry, len(es))
 	for i, e := range es {
-		out[i] = taillog.Entry{Path: e.Path, Topic: e.Topic, ReadFrom: e.ReadFrom}
+		out[i] = taillog.Entry{Path: e.Path, Topic: e.Topic, ReadFrom: e.ReadFrom, Exclude: e.Exclude,
+			Multiline: toMultiline(e.Multiline)}
 	}
 	return out
+}
+
+// toMultiline is an entry's multiline rule, validated and compiled by
+// etcd.ParseEntries.
+func toMultiline(m *etcd.Multiline) *taillog.Multiline {
+	if m == nil {
+		return nil
+	}
+	r := &taillog.Multiline{MaxLines: m.MaxLines, MaxBytes: int(m.MaxBytes), Timeout: time.Duration(m.Timeout)}
+	if m.Start != "" {
+		r.Start = m.Regexp()
+	} else {
+		r.Continue = m.Regexp()
+	}
+	return r
 }
 
 // Status of the agent's files (for the status key, metrics and tests).

@@ -18,6 +18,7 @@ import (
 
 	"github.com/logagent/logagent/conf"
 	"github.com/logagent/logagent/etcd"
+	"github.com/logagent/logagent/internal/glob"
 	"github.com/logagent/logagent/kafka"
 	"github.com/logagent/logagent/taillog"
 )
@@ -117,6 +118,17 @@ func Check(ctx context.Context, cfg *conf.Config, w io.Writer) int {
 			topics = append(topics, e.Topic)
 		}
 		files[e.Topic] = append(files[e.Topic], e.Path)
+		if glob.HasMeta(e.Path) {
+			switch files, err := taillog.GlobMatches(e.Path, e.Exclude, cfg.Agent.MaxFilesPerEntry); {
+			case err != nil:
+				report(false, "file", "%v", err)
+			case len(files) == 0:
+				note("file", "%s -> %s: no file matches yet; files that appear are read from their beginning", e.Path, e.Topic)
+			default:
+				report(true, "file", "%s -> %s: %d files match", e.Path, e.Topic, len(files))
+			}
+			continue
+		}
 		if err := allow.Check(e.Path); err != nil {
 			report(false, "file", "%v; add it to [agent] allow_paths if it is to be read", err)
 			continue

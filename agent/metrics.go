@@ -58,7 +58,8 @@ func newMetrics(a *Agent) *metrics {
 }
 
 var (
-	fileLabels   = []string{"path", "topic"}
+	// entry is the entry's path pattern for a glob's matches, else the path.
+	fileLabels   = []string{"path", "topic", "entry"}
 	descRead     = prometheus.NewDesc("logagent_file_lines_read_total", "Lines read from the file and handed to Kafka.", fileLabels, nil)
 	descAcked    = prometheus.NewDesc("logagent_file_lines_acked_total", "Lines of the file acknowledged by Kafka.", fileLabels, nil)
 	descBytes    = prometheus.NewDesc("logagent_file_bytes_read_total", "Bytes read from the file.", fileLabels, nil)
@@ -67,6 +68,7 @@ var (
 	descRotated  = prometheus.NewDesc("logagent_file_rotations_total", "Rotations of the file seen.", fileLabels, nil)
 	descTrunc    = prometheus.NewDesc("logagent_file_truncations_total", "Truncations of the file seen (read again from 0).", fileLabels, nil)
 	descOversize = prometheus.NewDesc("logagent_file_oversized_lines_total", "Lines longer than max_line_bytes, sent in pieces.", fileLabels, nil)
+	descSplit    = prometheus.NewDesc("logagent_file_records_split_total", "Multiline records ended by max_lines or max_bytes (the rest starts a new record).", fileLabels, nil)
 	descLost     = prometheus.NewDesc("logagent_file_lost_bytes_total", "Bytes of files deleted while the agent was stopped, known and not read.", fileLabels, nil)
 	descState    = prometheus.NewDesc("logagent_file_state", "1 for the file's current state.", append(fileLabels, "state"), nil)
 	descRefused  = prometheus.NewDesc("logagent_file_refused", "1 while the entry's file is refused: its real path is outside [agent] allow_paths.", []string{"path"}, nil)
@@ -95,7 +97,7 @@ type stateCollector struct{ a *Agent }
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descRefused
 	for _, d := range []*prometheus.Desc{descRead, descAcked, descBytes, descOffset, descLag, descRotated, descTrunc,
-		descOversize, descLost, descState, descBuffer, descBufMax, descInFlight, descKafkaUp, descEtcdUp,
+		descOversize, descSplit, descLost, descState, descBuffer, descBufMax, descInFlight, descKafkaUp, descEtcdUp,
 		descTopicRefused, descTopicSince, descTopicWaiting, descFileWaiting, descTopicBuffer} {
 		ch <- d
 	}
@@ -103,7 +105,11 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 
 func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, s := range c.a.mgr.Status() {
-		l := []string{s.Path, s.Topic}
+		entry := s.Entry
+		if entry == "" {
+			entry = s.Path
+		}
+		l := []string{s.Path, s.Topic, entry}
 		counter := func(d *prometheus.Desc, v int64) {
 			ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), l...)
 		}
@@ -119,12 +125,13 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(descTrunc, s.Truncations)
 		counter(descOversize, s.Oversized)
 		counter(descLost, s.LostBytes)
+		counter(descSplit, s.RecordsSplit)
 		for _, st := range []string{taillog.StateStarting, taillog.StateRunning, taillog.StateWaiting, taillog.StateError} {
 			v := 0.0
 			if st == s.State {
 				v = 1
 			}
-			ch <- prometheus.MustNewConstMetric(descState, prometheus.GaugeValue, v, s.Path, s.Topic, st)
+			ch <- prometheus.MustNewConstMetric(descState, prometheus.GaugeValue, v, append(l, st)...)
 		}
 	}
 	for _, p := range c.a.mgr.Refused() {

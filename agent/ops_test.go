@@ -58,14 +58,14 @@ func TestMetricsAndHealthz(t *testing.T) {
 		const n = 1234
 		appendFile(t, log, strings.Repeat("a metric line\n", n))
 		h.records(n)
-		want := fmt.Sprintf(`logagent_file_lines_acked_total{path=%q,topic="metrics"} %d`, log, n)
+		want := fmt.Sprintf(`logagent_file_lines_acked_total{entry=%[1]q,path=%[1]q,topic="metrics"} %[2]d`, log, n)
 		waitHTTP(t, base+"/metrics", "shows "+want, func(c int, b string) bool { return c == 200 && strings.Contains(b, want) })
 		_, body := get(t, base+"/metrics")
 		for _, m := range []string{
-			fmt.Sprintf(`logagent_file_lines_read_total{path=%q,topic="metrics"} %d`, log, n),
-			fmt.Sprintf(`logagent_file_committed_offset_bytes{path=%q,topic="metrics"} %d`, log, n*14),
-			fmt.Sprintf(`logagent_file_lag_bytes{path=%q,topic="metrics"} 0`, log),
-			fmt.Sprintf(`logagent_file_state{path=%q,state="running",topic="metrics"} 1`, log),
+			fmt.Sprintf(`logagent_file_lines_read_total{entry=%[1]q,path=%[1]q,topic="metrics"} %[2]d`, log, n),
+			fmt.Sprintf(`logagent_file_committed_offset_bytes{entry=%[1]q,path=%[1]q,topic="metrics"} %[2]d`, log, n*14),
+			fmt.Sprintf(`logagent_file_lag_bytes{entry=%[1]q,path=%[1]q,topic="metrics"} 0`, log),
+			fmt.Sprintf(`logagent_file_state{entry=%[1]q,path=%[1]q,state="running",topic="metrics"} 1`, log),
 			`logagent_build_info{version="test"} 1`,
 			"logagent_config_applied_total ",
 			"logagent_buffer_bytes 0",
@@ -136,6 +136,13 @@ func TestCheck(t *testing.T) {
 	h.put(etcd.Entry{Path: good, Topic: "t"}, etcd.Entry{Path: filepath.Join(h.dir, "later.log"), Topic: "t"})
 	if n, out := run(); n != 0 || !strings.Contains(out, "readable") || !strings.Contains(out, "does not exist yet") {
 		t.Fatalf("all good: %d problems\n%s", n, out)
+	}
+	// A glob: its matches counted, rotated names left out.
+	appendFile(t, filepath.Join(h.dir, "good.log.1"), "x\n")
+	appendFile(t, filepath.Join(h.dir, "other.log"), "x\n")
+	h.put(etcd.Entry{Path: filepath.Join(h.dir, "*.log*"), Topic: "t"})
+	if n, out := run(); n != 0 || !strings.Contains(out, "*.log* -> t: 2 files match") {
+		t.Fatalf("glob: %d problems\n%s", n, out)
 	}
 	fifo := filepath.Join(h.dir, "fifo")
 	if err := syscall.Mkfifo(fifo, 0o644); err != nil {

@@ -48,6 +48,8 @@ type Agent struct {
 	// '..' resolved) must match: etcd says what to read, this says what
 	// may be read.
 	AllowPaths []string
+	// MaxFilesPerEntry refuses a glob entry that matches more files.
+	MaxFilesPerEntry int
 }
 
 // Kafka holds the [kafka] section.
@@ -121,18 +123,19 @@ func (e *Error) Error() string {
 func Default() Config {
 	return Config{
 		Agent: Agent{
-			HostFrom:        HostFromName,
-			DataDir:         "/var/lib/logagent",
-			HTTPAddr:        "127.0.0.1:9302",
-			LogLevel:        "info",
-			LogFormat:       "text",
-			MaxLineBytes:    512 << 10,
-			BufferBytes:     8 << 20,
-			ShutdownTimeout: 10 * time.Second,
-			RotateWait:      5 * time.Second,
-			PollInterval:    time.Second,
-			MaxReadDelay:    time.Second,
-			AllowPaths:      DefaultAllowPaths,
+			HostFrom:         HostFromName,
+			DataDir:          "/var/lib/logagent",
+			HTTPAddr:         "127.0.0.1:9302",
+			LogLevel:         "info",
+			LogFormat:        "text",
+			MaxLineBytes:     512 << 10,
+			BufferBytes:      8 << 20,
+			ShutdownTimeout:  10 * time.Second,
+			RotateWait:       5 * time.Second,
+			PollInterval:     time.Second,
+			MaxReadDelay:     time.Second,
+			AllowPaths:       DefaultAllowPaths,
+			MaxFilesPerEntry: 10000,
 		},
 		Kafka: Kafka{
 			Client:          ClientFranzGo,
@@ -392,6 +395,20 @@ func (r *reader) size(key string, dst *int64, min, max int64) {
 	*dst = n
 }
 
+// count accepts a whole number within min..max.
+func (r *reader) count(key string, dst *int, min, max int) {
+	v, ok := r.value(key)
+	if !ok {
+		return
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < min || n > max {
+		r.fail(key, "invalid number %q (a whole number from %d to %d)", v, min, max)
+		return
+	}
+	*dst = n
+}
+
 func (r *reader) intSize(key string, dst *int, min, max int64) {
 	n := int64(*dst)
 	r.size(key, &n, min, max)
@@ -400,7 +417,8 @@ func (r *reader) intSize(key string, dst *int, min, max int64) {
 
 var known = map[string][]string{
 	"agent": {"host", "host_from", "labels", "data_dir", "http_addr", "log_level", "log_format", "max_line_bytes",
-		"buffer_bytes", "shutdown_timeout", "rotate_wait", "poll_interval", "max_read_delay", "allow_paths"},
+		"buffer_bytes", "shutdown_timeout", "rotate_wait", "poll_interval", "max_read_delay", "allow_paths",
+		"max_files_per_entry"},
 	"kafka": {"brokers", "client", "version", "compression", "required_acks", "idempotent",
 		"max_message_bytes", "linger", "retry_backoff", "key",
 		"tls", "tls_ca_file", "tls_cert_file", "tls_key_file", "tls_server_name", "tls_insecure_skip_verify",
@@ -439,6 +457,7 @@ func parse(name string, f *ini.File) (*Config, error) {
 		a.fail("max_read_delay", "%s is above the maximum 1m", c.Agent.MaxReadDelay)
 	}
 	a.allowPaths(&c.Agent.AllowPaths)
+	a.count("max_files_per_entry", &c.Agent.MaxFilesPerEntry, 1, 1000000)
 
 	k := section("kafka")
 	k.required("brokers", &c.Kafka.Brokers)

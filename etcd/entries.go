@@ -18,6 +18,13 @@ type Entry struct {
 	Path     string `json:"path"`
 	Topic    string `json:"topic"`
 	ReadFrom string `json:"read_from,omitempty"`
+	// Exclude removes matches of a glob path: each pattern is matched
+	// against the file's base name, or its whole path when it starts
+	// with '/'.
+	Exclude []string `json:"exclude,omitempty"`
+	// Multiline joins lines into records (stack traces); nil: one record
+	// per line.
+	Multiline *Multiline `json:"multiline,omitempty"`
 }
 
 // ConfigKey is the etcd key holding host's collect config.
@@ -68,7 +75,11 @@ func ParseEntries(data []byte) (entries []Entry, problems []error, err error) {
 			problems = append(problems, fmt.Errorf("entry %d: %w", i, err))
 			continue
 		}
-		if perr := e.check(); perr != nil {
+		perr := e.check()
+		if perr == nil && e.Multiline != nil {
+			perr = e.Multiline.compile()
+		}
+		if perr != nil {
 			problems = append(problems, fmt.Errorf("entry %d (%q): %w", i, e.Path, perr))
 			continue
 		}
@@ -102,6 +113,14 @@ func (e Entry) check() error {
 		return checkTopic(e.Topic)
 	case e.ReadFrom != "" && e.ReadFrom != "beginning" && e.ReadFrom != "end":
 		return fmt.Errorf("read_from %q must be \"beginning\" or \"end\"", e.ReadFrom)
+	}
+	if err := checkGlob(e.Path); err != nil {
+		return fmt.Errorf("path: %w", err)
+	}
+	for _, x := range e.Exclude {
+		if err := checkGlob(x); x == "" || err != nil {
+			return fmt.Errorf("exclude %q is not a valid pattern", x)
+		}
 	}
 	return nil
 }

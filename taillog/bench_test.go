@@ -11,7 +11,10 @@ import (
 
 // BenchmarkReadLines: a tailer reading a file of ~90-byte lines that exists
 // at once, with a consumer that acks every batch (the Kafka side is free).
-func BenchmarkReadLines(b *testing.B) {
+func BenchmarkReadLines(b *testing.B) { benchBurst(b, nil) }
+
+// benchBurst is BenchmarkReadLines with the entry's multiline rule.
+func benchBurst(b *testing.B, rule *Multiline) {
 	const lines = 100000
 	dir := b.TempDir()
 	path := filepath.Join(dir, "bench.log")
@@ -20,6 +23,8 @@ func BenchmarkReadLines(b *testing.B) {
 	for j := 0; j < lines; j++ {
 		fmt.Fprintf(w, "127.0.0.1 - - [25/Nov/2026:11:00:00 +0000] \"GET /api/v1/items/%08d HTTP/1.1\" 200 5123 \"-\"\n", j)
 	}
+	// One more line, not waited for: with a rule, it ends the last record.
+	fmt.Fprintln(w, "127.0.0.1 end")
 	w.Flush()
 	f.Close()
 	fi, _ := os.Stat(path)
@@ -31,7 +36,7 @@ func BenchmarkReadLines(b *testing.B) {
 		out := make(chan *Batch, 64)
 		m := NewManager(Options{MaxLineBytes: 512 << 10, BufferBytes: 16 << 20, RotateWait: time.Second,
 			PollInterval: time.Second, ShutdownTimeout: time.Second}, store, out, discard())
-		m.Reconcile([]Entry{{Path: path, Topic: "t", ReadFrom: "beginning"}})
+		m.Reconcile([]Entry{{Path: path, Topic: "t", ReadFrom: "beginning", Multiline: rule}})
 		for n := 0; n < lines; {
 			lines := (<-out).Lines
 			n += len(lines)

@@ -83,13 +83,24 @@ func newInotify() (*inotify, error) {
 	return &inotify{fd: fd, stop: stop, dirs: map[string]int32{}, wds: map[int32]string{}}, nil
 }
 
-func (in *inotify) add(dir string) error {
+// namesMask watches a directory for its names only (a glob's directory
+// where no file is followed): the writes to its files, which may be many,
+// are not reported.
+const namesMask = unix.IN_CREATE | unix.IN_DELETE | unix.IN_MOVED_FROM | unix.IN_MOVED_TO | unix.IN_DELETE_SELF | unix.IN_MOVE_SELF
+
+// add watches dir for everything a followed file needs (dirMask);
+// addNames for names only (namesMask). Either replaces the other.
+func (in *inotify) add(dir string) error { return in.addMask(dir, dirMask) }
+
+func (in *inotify) addNames(dir string) error { return in.addMask(dir, namesMask) }
+
+func (in *inotify) addMask(dir string, mask uint32) error {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	if in.closed {
 		return os.ErrClosed
 	}
-	wd, err := unix.InotifyAddWatch(in.fd, dir, dirMask)
+	wd, err := unix.InotifyAddWatch(in.fd, dir, mask)
 	if err != nil {
 		return fmt.Errorf("inotify_add_watch %s: %w", dir, err)
 	}

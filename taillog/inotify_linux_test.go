@@ -154,3 +154,72 @@ func epollWatched(t *testing.T) []int {
 	}
 	return fds
 }
+
+// A directory watched for a glob alone is watched for its names, not its
+// files' writes (#17: /var/log/journal under /var/log/** is written all the
+// time, and every write would wake the agent); with a followed file in it,
+// for the writes too, and for names only again once that file's tailer is
+// gone.
+func TestGlobDirectoryWatchedForNamesOnly(t *testing.T) {
+	dir := t.TempDir()
+	wt := newWatcher(testLogger(t))
+	defer wt.close()
+	if wt.w == nil {
+		t.Skip("no inotify")
+	}
+	changed := make(chan string, 100)
+	wt.mu.Lock()
+	wt.dirChanged = func(d string) { changed <- d }
+	wt.mu.Unlock()
+	wt.watchScan(dir)
+	if m := watchMask(t, wt.w, dir); m&unix.IN_MODIFY != 0 || m&unix.IN_CREATE == 0 {
+		t.Errorf("a glob's directory is watched with mask %#x, want its names only", m)
+	}
+	fh, err := os.Create(dir + "/new.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fh.Close()
+	if d := <-changed; d != dir {
+		t.Fatalf("change reported for %s", d)
+	}
+	tl := &Tailer{entry: Entry{Path: dir + "/new.log"}, wake: make(chan struct{}, 1), readWake: make(chan struct{}, 1),
+		hurry: make(chan struct{}, 1)}
+	wt.add(tl)
+	if m := watchMask(t, wt.w, dir); m&unix.IN_MODIFY == 0 {
+		t.Errorf("a followed file's directory is watched with mask %#x, without writes", m)
+	}
+	wt.remove(tl)
+	if m := watchMask(t, wt.w, dir); m&unix.IN_MODIFY != 0 || m&unix.IN_CREATE == 0 {
+		t.Errorf("once its tailer is gone, the glob's directory is watched with mask %#x", m)
+	}
+}
+
+// watchMask is the mask the kernel holds for in's watch of dir (fdinfo).
+func watchMask(t *testing.T, in *inotify, dir string) uint32 {
+	t.Helper()
+	in.mu.Lock()
+	wd, ok := in.dirs[dir]
+	in.mu.Unlock()
+	if !ok {
+		t.Fatalf("%s is not watched", dir)
+	}
+	data, err := os.ReadFile(fmt.Sprintf("/proc/self/fdinfo/%d", in.fd))
+	if err != nil {
+		t.Skip("no fdinfo:", err)
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if !strings.HasPrefix(l, fmt.Sprintf("inotify wd:%x ", wd)) {
+			continue
+		}
+		for _, kv := range strings.Fields(l) {
+			if m, ok := strings.CutPrefix(kv, "mask:"); ok {
+				var mask uint32
+				fmt.Sscanf(m, "%x", &mask)
+				return mask
+			}
+		}
+	}
+	t.Fatalf("watch %d of %s not in fdinfo:\n%s", wd, dir, data)
+	return 0
+}

@@ -16,6 +16,7 @@ func newInotify() (*inotify, error) {
 }
 
 func (*inotify) add(string) error                           { return errors.ErrUnsupported }
+func (*inotify) addNames(string) error                      { return errors.ErrUnsupported }
 func (*inotify) remove(string)                              {}
 func (*inotify) run(<-chan struct{}, func([]fsEvent)) error { return nil }
 func localFS(*os.File) bool                                 { return false }

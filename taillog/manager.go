@@ -38,6 +38,13 @@ type Options struct {
 	// ConfirmTopics holds every topic to a quarter of BufferBytes until
 	// SetTopicOK(topic, true): until Kafka has taken one of its lines.
 	ConfirmTopics bool
+	// MaxFilesPerEntry refuses a glob entry that matches more files (0:
+	// DefaultMaxFilesPerEntry).
+	MaxFilesPerEntry int
+	// Filter, if set, is asked about every file a glob entry matches,
+	// its links resolved: a file it returns an error for is not followed
+	// (logged once).
+	Filter func(path string) error
 }
 
 // Manager runs the tailers for a set of entries.
@@ -62,6 +69,9 @@ type Manager struct {
 
 	listsMu sync.Mutex
 	lists   map[string]*dirListing
+
+	globs     *globs // entries with glob paths (globs.go)
+	globsOnce sync.Once
 }
 
 // dirListing is a directory's entries, shared for listTTL.
@@ -118,6 +128,7 @@ func NewManager(opts Options, store *Positions, out chan<- *Batch, log *slog.Log
 		watch:    newWatcher(log),
 		tailers:  map[string]*Tailer{},
 		pollStop: make(chan struct{}), pollDone: make(chan struct{})}
+	m.globs = newGlobs(m)
 	go m.poll()
 	return m
 }
@@ -151,6 +162,7 @@ func (m *Manager) poll() {
 		}
 		m.mu.Unlock()
 		m.watch.rewatch()
+		m.globs.tick()
 		for _, t := range ts {
 			// A file inotify reported a write for since the last tick is
 			// being read: reading it once more would cost a read and an
@@ -175,12 +187,18 @@ func (m *Manager) poll() {
 // Reconcile makes the running tailers match entries: it stops the tailers
 // of removed entries (after their read lines are delivered, bounded by
 // ShutdownTimeout), restarts those whose topic changed and starts new ones.
+// An entry with a glob path stands for every file it matches (globs.go).
 func (m *Manager) Reconcile(entries []Entry) {
 	m.reconcileMu.Lock()
 	defer m.reconcileMu.Unlock()
 	if m.stopped {
 		return
 	}
+	m.reconcileFiles(m.globs.set(entries))
+}
+
+// reconcileFiles is Reconcile for plain paths (m.reconcileMu is held).
+func (m *Manager) reconcileFiles(entries []Entry) {
 	want := make(map[string]Entry, len(entries))
 	for _, e := range entries {
 		want[e.Path] = e
@@ -188,7 +206,7 @@ func (m *Manager) Reconcile(entries []Entry) {
 	var stopping []*Tailer
 	m.mu.Lock()
 	for path, t := range m.tailers {
-		if e, ok := want[path]; !ok || e.Topic != t.entry.Topic {
+		if e, ok := want[path]; !ok || e.Topic != t.entry.Topic || !e.Multiline.same(t.entry.Multiline) {
 			stopping = append(stopping, t)
 			delete(m.tailers, path)
 		}
@@ -234,6 +252,8 @@ func (m *Manager) stopAll(ts []*Tailer, handover bool) {
 // ShutdownTimeout) for the lines already read to be acknowledged. Safe to
 // call twice.
 func (m *Manager) Stop() {
+	// Before reconcileMu: the glob loop takes it.
+	m.globsOnce.Do(m.globs.close)
 	m.reconcileMu.Lock()
 	defer m.reconcileMu.Unlock()
 	if m.stopped {
@@ -255,7 +275,9 @@ func (m *Manager) Stop() {
 
 // Status describes one tailer.
 type Status struct {
-	Path        string `json:"path"`
+	Path string `json:"path"`
+	// Entry is the entry's path pattern when Path is one of its matches.
+	Entry       string `json:"entry,omitempty"`
 	Topic       string `json:"topic"`
 	State       string `json:"state"`
 	LastError   string `json:"last_error,omitempty"`
@@ -268,6 +290,9 @@ type Status struct {
 	Rotations   int64  `json:"rotations"`
 	Truncations int64  `json:"truncations"`
 	Oversized   int64  `json:"oversized_lines"`
+	// RecordsSplit counts multiline records ended by max_lines or
+	// max_bytes rather than by the next record's first line.
+	RecordsSplit int64 `json:"records_split,omitempty"`
 	// LostBytes is what files deleted while the agent was stopped held
 	// beyond what was read, as far as known (#24).
 	LostBytes int64 `json:"lost_bytes,omitempty"`
@@ -288,6 +313,7 @@ func (m *Manager) Status() []Status {
 	for _, t := range ts {
 		out = append(out, t.status())
 	}
+	out = append(out, m.globs.status()...)
 	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
 	return out
 }

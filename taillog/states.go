@@ -6,6 +6,7 @@ import "sort"
 // what it follows and how that goes, without counters, offsets or sizes.
 type FileState struct {
 	Path      string `json:"path"`
+	Entry     string `json:"entry,omitempty"`
 	Topic     string `json:"topic"`
 	State     string `json:"state"`
 	LastError string `json:"last_error,omitempty"`
@@ -20,8 +21,11 @@ func (m *Manager) States() []FileState {
 	out := make([]FileState, 0, len(ts))
 	for _, t := range ts {
 		t.stats.mu.Lock()
-		out = append(out, FileState{Path: t.entry.Path, Topic: t.entry.Topic, State: t.stats.state, LastError: t.stats.lastError})
+		out = append(out, FileState{Path: t.entry.Path, Entry: t.entry.Glob, Topic: t.entry.Topic, State: t.stats.state, LastError: t.stats.lastError})
 		t.stats.mu.Unlock()
+	}
+	for _, s := range m.globs.status() {
+		out = append(out, s.FileState())
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
 	return out
@@ -29,5 +33,5 @@ func (m *Manager) States() []FileState {
 
 // FileState is the state part of s.
 func (s Status) FileState() FileState {
-	return FileState{Path: s.Path, Topic: s.Topic, State: s.State, LastError: s.LastError}
+	return FileState{Path: s.Path, Entry: s.Entry, Topic: s.Topic, State: s.State, LastError: s.LastError}
 }

@@ -37,7 +37,7 @@ func TestStatesAreStatusWithoutCounters(t *testing.T) {
 	// Settled: Status says the same, besides its counters.
 	var fromStatus []FileState
 	for _, s := range f.m.Status() {
-		fromStatus = append(fromStatus, FileState{s.Path, s.Topic, s.State, s.LastError})
+		fromStatus = append(fromStatus, s.FileState())
 	}
 	if got := f.m.States(); !reflect.DeepEqual(got, fromStatus) {
 		t.Fatalf("States() = %+v, Status() has %+v", got, fromStatus)

@@ -25,6 +25,12 @@ type Entry struct {
 	Path     string
 	Topic    string
 	ReadFrom string // "", "end" or "beginning": where a file that already exists starts
+	// Glob is the entry's path pattern when Path is one of its matches
+	// (globs.go); Exclude removes matches.
+	Glob    string
+	Exclude []string
+	// Multiline joins lines into records (multiline.go); nil: one per line.
+	Multiline *Multiline
 }
 
 // Tailer states, as reported in Status.
@@ -69,6 +75,10 @@ type openFile struct {
 	// head is the generation's first bytes (head.go): written by the
 	// reader under Tailer.headMu.
 	head []byte
+
+	// ml frames lines into records when the entry has a multiline rule
+	// (reader goroutine; made at the first emit).
+	ml *joiner
 }
 
 // lookBack is how many of the bytes last read each read reads again.
@@ -178,6 +188,7 @@ type Tailer struct {
 	evented    atomic.Bool  // an inotify event came since the last poll
 	unchecked  int          // polls that skipped the path check (poller only)
 	hasRotated atomic.Bool
+	recordDue  atomic.Bool // a held multiline record's timeout passed
 	cancel     context.CancelFunc
 	done       sync.WaitGroup
 	stopOnce   sync.Once
@@ -206,6 +217,7 @@ type tailerStats struct {
 	refused   bool // lastError is an allow_paths refusal
 
 	linesRead, acked, bytesRead, rotations, truncations, oversized atomic.Int64
+	recordsSplit                                                   atomic.Int64 // multiline records ended by max_lines/max_bytes
 	lostBytes                                                      atomic.Int64 // of files deleted while stopped
 }
 
@@ -353,6 +365,9 @@ func (t *Tailer) stop(ctx context.Context, handover bool) {
 			}
 		}
 		for _, f := range t.files {
+			if f.ml != nil {
+				f.ml.stop()
+			}
 			// How far the file reaches is what a deletion while stopped
 			// would lose (reconcileSaved).
 			if size, err := f.size(); err == nil {
@@ -497,6 +512,9 @@ func (t *Tailer) readLoop(ctx context.Context) {
 		if ctx.Err() != nil {
 			break
 		}
+		if t.recordDue.Load() {
+			continue // a held record's timeout: step sends it
+		}
 		if d <= 0 || time.Since(lastData) > maxDelay {
 			// Busy, or quiet for a while: the first line after a pause
 			// is read at once, its rate unknown.
@@ -520,6 +538,7 @@ func (t *Tailer) readLoop(ctx context.Context) {
 // counted so far is for what it reads.
 func (t *Tailer) readStep(ctx context.Context) int64 {
 	t.writes.Store(0)
+	t.recordDue.Store(false)
 	return t.step(ctx)
 }
 
@@ -605,6 +624,7 @@ func (t *Tailer) step(ctx context.Context) (total int64) {
 		if ctx.Err() != nil {
 			return total
 		}
+		t.sendExpired(ctx, f)
 		if n > 0 {
 			f.lastGrowth.Store(time.Now().UnixNano())
 		}
@@ -621,7 +641,7 @@ func (t *Tailer) step(ctx context.Context) (total int64) {
 			// Woken with nothing to read, and nothing read from the file
 			// yet to compare (opened at its end or at a saved offset):
 			// perhaps a truncation. Otherwise read saw it.
-			t.checkTruncated(f)
+			t.checkTruncated(ctx, f)
 		}
 	}
 	return total
@@ -724,8 +744,9 @@ func (t *Tailer) closeRotated(ctx context.Context, f *openFile, err error) {
 	if err != nil {
 		t.log.Error("cannot read rotated file; closing it", "file_id", f.id, "err", err)
 	}
-	// An unfinished last line will never be completed now: send it.
-	if len(f.pending) > 0 && err == nil {
+	// An unfinished last line will never be completed now: send it, and
+	// the record it ends (a record is never split by a rotation).
+	if (len(f.pending) > 0 || f.ml.held()) && err == nil {
 		t.flushPending(ctx, f)
 		if werr := f.tr.wait(ctx); werr != nil {
 			// Stopping: the descriptor goes, the saved position stays and
@@ -735,6 +756,9 @@ func (t *Tailer) closeRotated(ctx context.Context, f *openFile, err error) {
 		}
 	}
 	f.f.Close()
+	if f.ml != nil {
+		f.ml.stop()
+	}
 	t.retireHead(f)
 	// Late acks (after a read error) must not bring the entry back.
 	f.tr.setRole(roleDetached)
@@ -1014,26 +1038,29 @@ var readDir = os.ReadDir
 
 // checkTruncated handles a file that became shorter than what was read:
 // copytruncate or a plain truncate. The file is read again from 0.
-func (t *Tailer) checkTruncated(f *openFile) {
+func (t *Tailer) checkTruncated(ctx context.Context, f *openFile) {
 	size, err := f.size()
 	if err != nil || size >= f.readOff {
 		return
 	}
-	t.restartFile(f, size)
+	t.restartFile(ctx, f, size)
 }
 
 // truncated restarts f, which read found no longer holds the bytes last
 // read where they were.
-func (t *Tailer) truncated(f *openFile) {
+func (t *Tailer) truncated(ctx context.Context, f *openFile) {
 	size, err := f.size()
 	if err != nil {
 		size = -1
 	}
-	t.restartFile(f, size)
+	t.restartFile(ctx, f, size)
 }
 
 // restartFile reads f again from its start: it was truncated.
-func (t *Tailer) restartFile(f *openFile, size int64) {
+func (t *Tailer) restartFile(ctx context.Context, f *openFile, size int64) {
+	// A record held from the old content is complete: it is sent with
+	// the old content's offsets before they are forgotten.
+	t.flushRecord(ctx, f, nil)
 	t.log.Warn("file truncated; reading it again from the start", "file_id", f.id, "offset", f.readOff, "size", size)
 	t.stats.truncations.Add(1)
 	f.restartTracker(t.m.store, t.entry.Path)
@@ -1075,7 +1102,7 @@ func (t *Tailer) read(ctx context.Context, f *openFile) (int64, error) {
 				// network and FUSE file systems): read again later.
 				return total, nil
 			}
-			t.truncated(f)
+			t.truncated(ctx, f)
 			continue // read again, from 0
 		}
 		n -= back
@@ -1146,6 +1173,8 @@ func (t *Tailer) emit(ctx context.Context, f *openFile, c *chunk, data []byte, b
 	limit := max(reserved, min(groupBytes, t.m.opts.BufferBytes/4))
 	var b *Batch
 	p := 0 // where the next line starts in data: b's lines end there
+	ml := t.joiner(f)
+	var recEnd []byte // with ml: the bytes b's last record ends with in the file
 	// flush sends b, first acquiring what it costs beyond what is held.
 	// Once sent, b belongs to the consumer: its cost is read before.
 	flush := func() bool {
@@ -1161,11 +1190,32 @@ func (t *Tailer) emit(ctx context.Context, f *openFile, c *chunk, data []byte, b
 			}
 			held = cost
 		}
-		if !t.send(ctx, f, b, checkOf(data[:p], base+int64(p))) {
+		var c Check
+		if ml == nil {
+			c = checkOf(data[:p], base+int64(p))
+		} else {
+			c = checkOf(recEnd, b.Lines[len(b.Lines)-1].next)
+		}
+		if !t.send(ctx, f, b, c) {
 			return false
 		}
 		held -= cost
 		b = nil
+		return true
+	}
+	// add puts l, which takes n bytes of data, into b.
+	add := func(l Line, n int) bool {
+		cost := int64(n) + t.m.opts.LineOverhead
+		if b != nil && b.cost+cost > limit {
+			if !flush() {
+				return false
+			}
+		}
+		if b == nil {
+			b = t.newBatch(f, c, read)
+		}
+		b.add(l)
+		b.cost += cost
 		return true
 	}
 	for p < complete {
@@ -1195,21 +1245,20 @@ func (t *Tailer) emit(ctx context.Context, f *openFile, c *chunk, data []byte, b
 			f.splitting = false
 		}
 		l.next = base + int64(end)
-		cost := int64(end-p) + t.m.opts.LineOverhead
-		if b != nil && b.cost+cost > limit {
-			if !flush() {
+		if ml != nil {
+			if !t.frame(ml, data, p, end, l, add, &recEnd, read) {
 				break
 			}
+		} else if !add(l, end-p) {
+			break
 		}
-		if b == nil {
-			b = t.newBatch(f, c, read)
-		}
-		b.add(l)
-		b.cost += cost
 		p = end
 	}
 	if b != nil && len(b.Lines) > 0 && ctx.Err() == nil {
 		flush()
+	}
+	if ml != nil {
+		ml.detach(data)
 	}
 	if b != nil {
 		// Not sent (stopping): never acked, its offsets never committed.
@@ -1232,18 +1281,34 @@ func (t *Tailer) completeLines(data []byte) int {
 // groupBytes bounds the budget one batch of lines acquires at once.
 const groupBytes = 256 << 10
 
-// flushPending sends an unfinished last line of a file that will not grow again.
+// flushPending sends an unfinished last line of a file that will not grow
+// again, and the multiline record it ends.
 func (t *Tailer) flushPending(ctx context.Context, f *openFile) {
 	n := int64(len(f.pending))
-	cost := n + t.m.opts.LineOverhead
+	data := append([]byte(nil), f.pending...)
+	f.pending = nil
+	if t.joiner(f) != nil {
+		t.flushRecord(ctx, f, data)
+		return
+	}
+	t.sendOwn(ctx, f, []Line{{Offset: f.readOff - n, Data: data, next: f.readOff}}, checkOf(data, f.readOff), f.pendingRead)
+}
+
+// sendOwn sends lines in memory of their own, c being the fingerprint at
+// the last one's end.
+func (t *Tailer) sendOwn(ctx context.Context, f *openFile, lines []Line, c Check, read time.Time) {
+	var cost int64
+	for _, l := range lines {
+		cost += int64(len(l.Data)) + t.m.opts.LineOverhead
+	}
 	if err := t.bud.Acquire(ctx, cost); err != nil {
 		return
 	}
-	b := t.newBatch(f, nil, f.pendingRead)
-	b.add(Line{Offset: f.readOff - n, Data: append([]byte(nil), f.pending...), next: f.readOff})
+	b := t.newBatch(f, nil, read)
+	for _, l := range lines {
+		b.add(l)
+	}
 	b.cost = cost
-	c := checkOf(f.pending, f.readOff)
-	f.pending = nil
 	if !t.send(ctx, f, b, c) {
 		t.bud.Release(cost)
 		b.recycle()
@@ -1293,7 +1358,7 @@ func fileID(fi os.FileInfo) FileID {
 
 func (t *Tailer) status() Status {
 	t.stats.mu.Lock()
-	s := Status{Path: t.entry.Path, Topic: t.entry.Topic, State: t.stats.state, LastError: t.stats.lastError}
+	s := Status{Path: t.entry.Path, Entry: t.entry.Glob, Topic: t.entry.Topic, State: t.stats.state, LastError: t.stats.lastError}
 	t.stats.mu.Unlock()
 	s.LinesRead = t.stats.linesRead.Load()
 	s.LinesAcked = t.stats.acked.Load()
@@ -1301,6 +1366,7 @@ func (t *Tailer) status() Status {
 	s.Rotations = t.stats.rotations.Load()
 	s.Truncations = t.stats.truncations.Load()
 	s.Oversized = t.stats.oversized.Load()
+	s.RecordsSplit = t.stats.recordsSplit.Load()
 	s.LostBytes = t.stats.lostBytes.Load()
 	if saved, ok := t.m.store.Get(t.entry.Path); ok {
 		s.Committed = saved.Current.Offset

@@ -23,8 +23,13 @@ type watcher struct {
 	// inotify reports them: a write's event is dispatched without building
 	// its path.
 	names map[string]map[string]*Tailer
-	stop  chan struct{}
-	done  chan struct{}
+	// scans are the directories glob entries watch for new matches
+	// (globwatch.go), each with how many entries watch it; dirChanged is
+	// told of each creation, rename or removal in them.
+	scans      map[string]int
+	dirChanged func(dir string)
+	stop       chan struct{}
+	done       chan struct{}
 
 	// Readers waiting for their file's next write (Tailer.readLoop): its
 	// event, dispatched by the goroutine that reads inotify's queue,
@@ -90,11 +95,14 @@ func (wt *watcher) rewatch() {
 	}
 	wt.mu.Lock()
 	defer wt.mu.Unlock()
+	var readded []string
+	defer func() { wt.rewatchScans(readded) }()
 	for dir, subs := range wt.dirs {
 		if wt.w.watched(dir) {
 			continue
 		}
 		if err := wt.w.add(dir); err == nil {
+			readded = append(readded, dir)
 			wt.log.Debug("watching directory again", "dir", dir)
 			// What happened while it was not watched is looked at now.
 			for t := range subs {
@@ -117,9 +125,7 @@ func (wt *watcher) remove(t *Tailer) {
 	if len(subs) == 0 {
 		delete(wt.dirs, dir)
 		delete(wt.names, dir)
-		if wt.w != nil {
-			wt.w.remove(dir)
-		}
+		wt.tailersGone(dir)
 	}
 }
 
@@ -139,6 +145,7 @@ func (wt *watcher) run() {
 						t.poke(true)
 					}
 				}
+				wt.rescanAll()
 				continue
 			}
 			wt.dispatch(ev, now)
@@ -246,6 +253,8 @@ func (wt *watcher) dispatch(ev fsEvent, now time.Time) {
 		}
 		return
 	}
+	// A create, rename or removal may be a new match of a glob.
+	wt.scanEvent(ev.dir)
 	// A create, rename or removal may be a rotation of any file of the
 	// directory; an event about the directory itself concerns them all.
 	subs, ok := wt.dirs[ev.path()]
