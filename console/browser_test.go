@@ -1,0 +1,247 @@
+package console
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/logagent/logagent/agent"
+	"github.com/logagent/logagent/conf"
+	"github.com/logagent/logagent/fleet"
+	"github.com/logagent/logagent/internal/testenv"
+)
+
+// The browser tests run the pages in headless Chromium (Debian's
+// chromium, driven by chromedp). Without chromium they are skipped, unless
+// LOGAGENT_BROWSER=1 (set by `make browser`, part of `make test`), which
+// makes a missing browser a failure. LOGAGENT_SCREENSHOTS=DIR writes the
+// fleet and host pages' screenshots there (docs/ for the README).
+
+// browser starts headless Chromium; each test takes a tab of it.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	if _, err := exec.LookPath("chromium"); err != nil {
+		if os.Getenv("LOGAGENT_BROWSER") == "1" {
+			t.Fatal("chromium is not installed: make browser installs it (apt-get install chromium)")
+		}
+		t.Skip("chromium is not installed: the browser tests run with `make browser` (part of `make test`), which installs it")
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.WindowSize(1280, 860))
+	// No timeout on the contexts that start the browser: it would kill it.
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	bctx, cancelBrowser := chromedp.NewContext(actx)
+	t.Cleanup(func() { cancelBrowser(); cancelAlloc() })
+	if err := chromedp.Do(bctx); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	tab, cancelTab := chromedp.NewContext(bctx)
+	tab, cancelTimeout := context.WithTimeout(tab, 90*time.Second)
+	t.Cleanup(func() { cancelTimeout(); cancelTab() })
+	return tab
+}
+
+// waitFor waits until the JavaScript expression is true on the page.
+func waitFor(t *testing.T, tab context.Context, what, expr string) {
+	t.Helper()
+	if _, err := chromedp.Run(tab, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(30*time.Second))); err != nil {
+		msg, _ := chromedp.Run(tab, chromedp.Evaluate[string](`document.body.innerText`))
+		t.Fatalf("%s: %v\npage:\n%s", what, err, msg)
+	}
+}
+
+func screenshot(t *testing.T, tab context.Context, name string) {
+	t.Helper()
+	png, err := chromedp.Run(tab, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	dir := os.Getenv("LOGAGENT_SCREENSHOTS")
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	if err := os.WriteFile(filepath.Join(dir, name), png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestBrowserFleetAndHost: log in; a host appears on the fleet page when
+// its agent starts, without a reload; an entry added on the host page is
+// saved, the agent applies it and its file's lines reach Kafka; a bulk
+// change lands on every agent listed; the audit page shows the changes;
+// the host turns offline when its agent stops.
+func TestBrowserFleetAndHost(t *testing.T) {
+	tab := browser(t)
+	h := newHarness(t)
+	h.start()
+	k, err := testenv.StartKafka(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(k.Close)
+	logs := t.TempDir()
+	first, second := filepath.Join(logs, "app.log"), filepath.Join(logs, "second.log")
+	for _, p := range []string{first, second} {
+		os.WriteFile(p, nil, 0o644)
+	}
+	// Two hosts that are not running, for the fleet page.
+	h.put(fleet.ConfigKey("db1"), `[{"path": "/var/log/db.log", "topic": "db_log"}]`)
+	h.put(fleet.LastSeenKey("db2"), mustJSON(t, fleet.LastSeen{Time: time.Now().Add(-2 * time.Hour).UTC(), State: fleet.LastSeenStopped, Version: "v0.9"}))
+
+	// Log in.
+	err = chromedp.Do(tab,
+		chromedp.Navigate(h.srv.URL()+"/"),
+		chromedp.WaitVisible(chromedp.CSS("#login-user")),
+		chromedp.SendKeys(chromedp.CSS("#login-user"), "ed"),
+		chromedp.SendKeys(chromedp.CSS("#login-password"), testPassword),
+		chromedp.Click(chromedp.CSS("#login-submit")),
+		chromedp.WaitVisible(chromedp.CSS("#hosts")),
+	)
+	if err != nil {
+		t.Fatalf("log in: %v", err)
+	}
+	waitFor(t, tab, "db1 listed as never seen", `!!document.querySelector('tr[data-host="db1"][data-state="never_seen"]')`)
+
+	// An agent starts: its host appears, healthy, with no reload.
+	h.put(fleet.ConfigKey("web1"), fmt.Sprintf(`[{"path": %q, "topic": "web_log"}]`, first))
+	stopAgent := startAgent(t, h, k, "web1")
+	waitFor(t, tab, "web1 healthy on the fleet page", `!!document.querySelector('tr[data-host="web1"][data-state="healthy"]')`)
+	// Its first status may come before it applied the config: flagged,
+	// until the next status.
+	waitFor(t, tab, "web1's config applied", `(r => r && r.children[4].textContent === '1' && !r.textContent.includes('not applied'))(document.querySelector('tr[data-host="web1"]'))`)
+	screenshot(t, tab, "console-fleet.png")
+
+	// The host page: add an entry and save it.
+	err = chromedp.Do(tab,
+		chromedp.Navigate(h.srv.URL()+"/hosts/web1"),
+		chromedp.WaitVisible(chromedp.CSS("#entries tbody tr")),
+		chromedp.Click(chromedp.CSS("#add-entry")),
+		chromedp.SendKeys(chromedp.CSS("#entries tbody tr:nth-child(2) .e-path"), second),
+		chromedp.SendKeys(chromedp.CSS("#entries tbody tr:nth-child(2) .e-topic"), "second_log"),
+		chromedp.Click(chromedp.CSS("#save")),
+	)
+	if err != nil {
+		t.Fatalf("edit: %v", err)
+	}
+	waitFor(t, tab, "saved", `document.querySelector('#message').textContent.startsWith('Saved')`)
+	if v, _ := h.get(fleet.ConfigKey("web1")); !strings.Contains(v, second) || !strings.Contains(v, "second_log") {
+		t.Fatalf("etcd holds %s", v)
+	}
+	// The agent applies it: the file shows on the page, its lines reach Kafka.
+	waitFor(t, tab, "the new file followed", fmt.Sprintf(`[...document.querySelectorAll('#files td')].some(td => td.textContent === %q)`, second))
+	os.WriteFile(second, []byte("hello from the console test\n"), 0o644)
+	cons, err := testenv.NewConsumer(k.Addrs, "second_log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cons.Close()
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		recs, err := cons.Poll(context.Background(), time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(recs) > 0 && string(recs[0].Value) == "hello from the console test" && recs[0].Headers["host"] == "web1" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the line of the added file did not reach Kafka")
+		}
+	}
+	screenshot(t, tab, "console-host.png")
+
+	// A concurrent edit: the page says so and shows the current value.
+	h.put(fleet.ConfigKey("web1"), fmt.Sprintf(`[{"path": %q, "topic": "web_log"}]`, first))
+	err = chromedp.Do(tab,
+		chromedp.SendKeys(chromedp.CSS("#entries tbody tr:nth-child(1) .e-topic"), "2"),
+		chromedp.Click(chromedp.CSS("#save")),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, tab, "the conflict shown", `document.querySelector('#message.error') && document.querySelector('#message').textContent.includes('changed since it was loaded')`)
+
+	// Bulk: add an entry to every web* host.
+	err = chromedp.Do(tab,
+		chromedp.Navigate(h.srv.URL()+"/bulk"),
+		chromedp.WaitVisible(chromedp.CSS("#b-q")),
+		chromedp.SendKeys(chromedp.CSS("#b-q"), "web"),
+		chromedp.SendKeys(chromedp.CSS("#b-path"), "/var/log/bulk.log"),
+		chromedp.SendKeys(chromedp.CSS("#b-topic"), "bulk_log"),
+		chromedp.Click(chromedp.CSS("#b-preview")),
+		chromedp.WaitEnabled(chromedp.CSS("#b-apply")),
+		chromedp.Click(chromedp.CSS("#b-apply")),
+	)
+	if err != nil {
+		t.Fatalf("bulk: %v", err)
+	}
+	waitFor(t, tab, "bulk applied", `document.querySelector('tr[data-host="web1"] .result').textContent === 'applied'`)
+	if v, _ := h.get(fleet.ConfigKey("web1")); !strings.Contains(v, "bulk_log") {
+		t.Fatalf("after bulk: %s", v)
+	}
+	if v, _ := h.get(fleet.ConfigKey("db1")); strings.Contains(v, "bulk_log") {
+		t.Fatalf("db1 changed by a bulk change on web*: %s", v)
+	}
+
+	// Audit: the edit and the bulk change, by ed.
+	err = chromedp.Do(tab, chromedp.Navigate(h.srv.URL()+"/audit"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, tab, "audit rows", `document.querySelectorAll('#audit tbody tr').length === 2 && document.querySelector('#audit tbody').textContent.includes('bulk-set')`)
+
+	// The agent stops: offline on the fleet page, with no reload.
+	if err := chromedp.Do(tab, chromedp.Navigate(h.srv.URL()+"/")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, tab, "web1 listed", `!!document.querySelector('tr[data-host="web1"]')`)
+	stopAgent()
+	waitFor(t, tab, "web1 offline", `!!document.querySelector('tr[data-host="web1"][data-state="offline"]') && document.querySelector('tr[data-host="web1"]').textContent.includes('stopped at')`)
+}
+
+// startAgent runs a real agent for host against the harness's etcd and k;
+// the returned function stops it and waits.
+func startAgent(t *testing.T, h *harness, k *testenv.Kafka, host string) func() {
+	t.Helper()
+	dir := t.TempDir()
+	p, err := testenv.WriteConfig(dir, host, k.Addrs, h.etcd.Endpoint, "[kafka]\nclient = franz-go\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := conf.Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(&tlogWriter{t: t}, &slog.HandlerOptions{Level: slog.LevelInfo})).With("agent", host)
+	a, err := agent.New(cfg, log, "v-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("agent: %v", err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("the agent did not stop")
+		}
+	}
+	t.Cleanup(stop)
+	return stop
+}
