@@ -66,7 +66,7 @@ func row(host string, d hostData, now time.Time) hostRow {
 		r.ConfigStale = d.hasConfig && st.Config.Revision != d.configRev
 		var reasons []string
 		if st.Health != "ok" {
-			reasons = append(reasons, st.Health)
+			reasons = append(reasons, cmp.Or(st.Health, "the status has no health"))
 		}
 		if st.Config.Error != "" {
 			reasons = append(reasons, "collect_config: "+st.Config.Error)

@@ -93,6 +93,10 @@ func (s *Server) apiEvents(w http.ResponseWriter, r *http.Request, _ *session) {
 		writeError(w, errorf(http.StatusInternalServerError, "streaming is not supported here"))
 		return
 	}
+	// The stream is long-lived: no server deadline applies to it.
+	rc := http.NewResponseController(w)
+	rc.SetReadDeadline(time.Time{})
+	rc.SetWriteDeadline(time.Time{})
 	ch, unsubscribe := s.cache.subscribe()
 	defer unsubscribe()
 	w.Header().Set("Content-Type", "text/event-stream")
