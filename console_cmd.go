@@ -48,7 +48,7 @@ func runConsole(o *options, out outputs) int {
 		return exitFail
 	}
 	defer cli.Close()
-	srv, err := console.New(cfg.Console, cli, log)
+	srv, err := console.New(cfg.Console, cli, cfg.Kafka.Brokers, log)
 	if err != nil {
 		log.Error("cannot start", "err", err)
 		return exitFail

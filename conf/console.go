@@ -13,6 +13,14 @@ import (
 type Console struct {
 	Console ConsoleServer
 	Etcd    Etcd
+	// Kafka is where the live tail reads a host's lines; no [kafka]
+	// section: no live tail.
+	Kafka ConsoleKafka
+}
+
+// ConsoleKafka holds the console's [kafka] section.
+type ConsoleKafka struct {
+	Brokers []string
 }
 
 // ConsoleServer holds the [console] section.
@@ -36,6 +44,7 @@ func DefaultConsole() Console {
 var knownConsole = map[string][]string{
 	"console": {"listen", "users_file", "tls_cert_file", "tls_key_file", "session_ttl", "log_level"},
 	"etcd":    {"endpoints", "dial_timeout", "username", "password"},
+	"kafka":   {"brokers"},
 }
 
 // LoadConsole reads and validates the console's ini file at path.
@@ -84,6 +93,12 @@ func loadConsole(name string, source any) (*Console, error) {
 	e.duration("dial_timeout", &c.Etcd.DialTimeout, 100*time.Millisecond)
 	e.str("username", &c.Etcd.Username)
 	e.str("password", &c.Etcd.Password)
+
+	if f.HasSection("kafka") {
+		k := section("kafka")
+		k.required("brokers", &c.Kafka.Brokers)
+		k.addresses("brokers", c.Kafka.Brokers, false)
+	}
 	if r.err != nil {
 		return nil, r.err
 	}

@@ -24,7 +24,9 @@ func TestConsoleErrors(t *testing.T) {
 		{"[console]\nusers_file = /u\n", "[etcd]: missing section"},
 		{"[etcd]\nendpoints = h:1\n", "[console]: missing section"},
 		{"[console]\n[etcd]\nendpoints = h:1\n", "[console] users_file: required"},
-		{base + "[kafka]\n", "[kafka]: unknown section (want console, etcd)"},
+		{base + "[agent]\n", "[agent]: unknown section (want console, etcd, kafka)"},
+		{base + "[kafka]\n", "[kafka] brokers: required"},
+		{base + "[kafka]\nbrokers = nohost\n", "[kafka] brokers: \"nohost\""},
 		{strings.Replace(base, "[console]\n", "[console]\nlisten_addr = :1\n", 1), "[console] listen_addr: unknown key"},
 		{strings.Replace(base, "[console]\n", "[console]\nlisten = nowhere\n", 1), "[console] listen: \"nowhere\""},
 		{strings.Replace(base, "[console]\n", "[console]\ntls_cert_file = /c\n", 1), "tls_cert_file and tls_key_file go together"},
@@ -38,7 +40,10 @@ func TestConsoleErrors(t *testing.T) {
 			t.Errorf("%q: %v, want %q", tc.ini, err, tc.want)
 		}
 	}
-	if _, err := ParseConsole("c.ini", []byte(base)); err != nil {
-		t.Error(err)
+	if c, err := ParseConsole("c.ini", []byte(base)); err != nil || c.Kafka.Brokers != nil {
+		t.Error(c, err)
+	}
+	if c, err := ParseConsole("c.ini", []byte(base+"[kafka]\nbrokers = a:1, b:2\n")); err != nil || len(c.Kafka.Brokers) != 2 {
+		t.Error(c, err)
 	}
 }

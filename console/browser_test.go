@@ -74,18 +74,20 @@ func screenshot(t *testing.T, tab context.Context, name string) {
 
 // TestBrowserFleetAndHost: log in; a host appears on the fleet page when
 // its agent starts, without a reload; an entry added on the host page is
-// saved, the agent applies it and its file's lines reach Kafka; a bulk
+// saved, the agent applies it and its file's lines reach Kafka and the
+// live tail; a bulk
 // change lands on every agent listed; the audit page shows the changes;
 // the host turns offline when its agent stops.
 func TestBrowserFleetAndHost(t *testing.T) {
 	tab := browser(t)
-	h := newHarness(t)
-	h.start()
 	k, err := testenv.StartKafka(0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(k.Close)
+	h := newHarness(t)
+	h.brokers = k.Addrs
+	h.start()
 	logs := t.TempDir()
 	first, second := filepath.Join(logs, "app.log"), filepath.Join(logs, "second.log")
 	for _, p := range []string{first, second} {
@@ -154,7 +156,22 @@ func TestBrowserFleetAndHost(t *testing.T) {
 			t.Fatal("the line of the added file did not reach Kafka")
 		}
 	}
+	// The live tail shows a line written now.
+	if err := chromedp.Do(tab, chromedp.Click(chromedp.CSS("#tail-start"))); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, tab, "the tail following", `document.querySelector('#tail-state').textContent.startsWith('following')`)
+	f, err := os.OpenFile(second, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("a line for the live tail\n")
+	f.Close()
+	waitFor(t, tab, "the line in the live tail", `document.querySelector('#tail').textContent.includes('second.log:28  a line for the live tail')`)
 	screenshot(t, tab, "console-host.png")
+	if err := chromedp.Do(tab, chromedp.Click(chromedp.CSS("#tail-stop"))); err != nil {
+		t.Fatal(err)
+	}
 
 	// A concurrent edit: the page says so and shows the current value.
 	h.put(fleet.ConfigKey("web1"), fmt.Sprintf(`[{"path": %q, "topic": "web_log"}]`, first))

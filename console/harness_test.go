@@ -43,6 +43,8 @@ type harness struct {
 	cli   *clientv3.Client
 	srv   *Server
 	users string
+	// brokers, set before start, are the live tail's Kafka.
+	brokers []string
 }
 
 const testPassword = "correct horse battery"
@@ -75,7 +77,7 @@ func (h *harness) start() {
 	cfg := conf.DefaultConsole().Console
 	cfg.Listen, cfg.UsersFile = "127.0.0.1:0", h.users
 	log := slog.New(slog.NewTextHandler(&tlogWriter{t: h.t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv, err := New(cfg, h.cli, log)
+	srv, err := New(cfg, h.cli, h.brokers, log)
 	if err != nil {
 		h.t.Fatal(err)
 	}

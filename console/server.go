@@ -24,15 +24,16 @@ import (
 
 // Server is the console's HTTP server.
 type Server struct {
-	cfg   conf.ConsoleServer
-	cli   *clientv3.Client
-	log   *slog.Logger
-	ln    net.Listener
-	tls   bool
-	srv   *http.Server
-	cache *cache
-	auth  *auth
-	pages *pages
+	cfg     conf.ConsoleServer
+	cli     *clientv3.Client
+	brokers []string
+	log     *slog.Logger
+	ln      net.Listener
+	tls     bool
+	srv     *http.Server
+	cache   *cache
+	auth    *auth
+	pages   *pages
 	// now is the clock of audit records, sessions and states.
 	now func() time.Time
 	// auditMax is how many audit records are kept (tests lower it).
@@ -44,9 +45,10 @@ type Server struct {
 }
 
 // New opens the listen address (a taken port is a start error) and
-// prepares the server; Run serves.
-func New(cfg conf.ConsoleServer, cli *clientv3.Client, log *slog.Logger) (*Server, error) {
-	s := &Server{cfg: cfg, cli: cli, log: log.With("component", "console"), now: time.Now, auditMax: auditMax, done: make(chan struct{})}
+// prepares the server; Run serves. brokers is the Kafka the agents ship
+// to, for the live tail (none: no live tail).
+func New(cfg conf.ConsoleServer, cli *clientv3.Client, brokers []string, log *slog.Logger) (*Server, error) {
+	s := &Server{cfg: cfg, cli: cli, brokers: brokers, log: log.With("component", "console"), now: time.Now, auditMax: auditMax, done: make(chan struct{})}
 	var err error
 	if s.pages, err = newPages(); err != nil {
 		return nil, err
@@ -166,6 +168,7 @@ var routeTable = []route{
 	{"POST /api/bulk/apply", roleEditor, true, (*Server).apiBulkApply},
 	{"GET /api/audit", roleViewer, true, (*Server).apiAudit},
 	{"GET /api/events", roleViewer, true, (*Server).apiEvents},
+	{"GET /api/hosts/{host}/tail", roleViewer, true, (*Server).apiTail},
 }
 
 func (s *Server) routes() http.Handler {

@@ -128,7 +128,7 @@ func run(agentBin string, etcdPort, kafkaPort int, duration time.Duration) error
 	say("started %s -config %s (pid %d)", agentBin, cfg, agent.Process.Pid)
 	go prefix(tag("agent", "2")+" ", stderr)
 
-	console, err := startConsole(ctx, agentBin, dir, e.Endpoint)
+	console, err := startConsole(ctx, agentBin, dir, e.Endpoint, k.Addrs)
 	if err != nil {
 		return err
 	}
@@ -191,14 +191,15 @@ type consoleProc struct{ cmd *exec.Cmd }
 // startConsole writes a console.ini, creates the user demo (an editor)
 // with a generated password through `logagent console adduser`, starts
 // `logagent console` and prints its URL and the login.
-func startConsole(ctx context.Context, agentBin, dir, etcdEndpoint string) (*consoleProc, error) {
+func startConsole(ctx context.Context, agentBin, dir, etcdEndpoint string, brokers []string) (*consoleProc, error) {
 	port, err := testenv.FreePort()
 	if err != nil {
 		return nil, err
 	}
 	ini := filepath.Join(dir, "console.ini")
 	users := filepath.Join(dir, "console-users")
-	text := fmt.Sprintf("[console]\nlisten = 127.0.0.1:%d\nusers_file = %s\n[etcd]\nendpoints = %s\n", port, users, etcdEndpoint)
+	text := fmt.Sprintf("[console]\nlisten = 127.0.0.1:%d\nusers_file = %s\n[etcd]\nendpoints = %s\n[kafka]\nbrokers = %s\n",
+		port, users, etcdEndpoint, strings.Join(brokers, ","))
 	if err := os.WriteFile(ini, []byte(text), 0o644); err != nil {
 		return nil, err
 	}

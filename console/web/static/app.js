@@ -151,6 +151,9 @@ function hostPage() {
     revision = c.revision;
     $("#config-rev").textContent = c.revision || "none (no key yet)";
     tbody.replaceChildren(...c.entries.map(entryRow));
+    const sel = $("#tail-path"), was = sel.value;
+    sel.replaceChildren(el("option", { value: "", text: "every entry" }), ...c.entries.map((e) => el("option", { value: e.path, text: e.path })));
+    sel.value = c.entries.some((e) => e.path === was) ? was : "";
     $("#raw").value = c.raw ? JSON.stringify(JSON.parse(c.raw), null, 2) : "[]";
     const probs = c.error ? [c.error] : c.problems || [];
     $("#config-problems").textContent = probs.length ? "The agent ignores: " + probs.join("; ") : "";
@@ -179,6 +182,36 @@ function hostPage() {
       el("td", { text: bytes(f.lag_bytes) }), el("td", { text: f.lines_read }), el("td", { text: f.lines_acked }),
       el("td", { text: f.rotations || 0 }), el("td", { text: f.last_error || "" }))));
   }
+  // Live tail: the last tailKeep lines, newest at the bottom.
+  const tailKeep = 500;
+  let tail = null;
+  function stopTail(state) {
+    if (tail) tail.close();
+    tail = null;
+    $("#tail-start").disabled = false;
+    $("#tail-stop").disabled = true;
+    $("#tail-state").textContent = state || "";
+  }
+  function tailAppend(text) {
+    const pre = $("#tail");
+    pre.append(text + "\n");
+    while (pre.childNodes.length > tailKeep) pre.firstChild.remove();
+    pre.scrollTop = pre.scrollHeight;
+  }
+  $("#tail-start").addEventListener("click", () => {
+    const path = $("#tail-path").value;
+    tail = new EventSource(`/api/hosts/${encodeURIComponent(host)}/tail` + (path ? "?path=" + encodeURIComponent(path) : ""));
+    $("#tail-start").disabled = true;
+    $("#tail-stop").disabled = false;
+    $("#tail-state").textContent = "connecting…";
+    tail.addEventListener("ready", (ev) => { $("#tail-state").textContent = "following " + JSON.parse(ev.data).topics.join(", "); });
+    tail.addEventListener("line", (ev) => { const l = JSON.parse(ev.data); tailAppend(`${l.path}:${l.offset}  ${l.value}`); });
+    tail.addEventListener("skipped", (ev) => tailAppend(`… ${JSON.parse(ev.data).lines} lines skipped (too many a second to show)`));
+    tail.addEventListener("error", (ev) => { if (ev.data) tailAppend("kafka: " + JSON.parse(ev.data).error); });
+    tail.onerror = () => { if (tail && tail.readyState === EventSource.CLOSED) stopTail("unavailable (see GET /api/hosts/" + host + "/tail)"); };
+  });
+  $("#tail-stop").addEventListener("click", () => stopTail("stopped"));
+
   $("#add-entry").addEventListener("click", () => { tbody.append(entryRow({})); dirty = true; });
   $("#reload").addEventListener("click", () => { message(""); refresh(true); });
   $("#raw-toggle").addEventListener("change", () => {
