@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/logagent/logagent/fleet"
+	"github.com/logagent/logagent/internal/testenv"
 )
 
 func mustJSON(t testing.TB, v any) string {
@@ -431,5 +433,63 @@ func TestWriteAllOrNothing(t *testing.T) {
 	}
 	if resp, _ := h.cli.Get(context.Background(), fleet.AuditPrefix, clientv3.WithPrefix(), clientv3.WithCountOnly()); resp.Count != 0 {
 		t.Errorf("%d audit records for a change not made", resp.Count)
+	}
+}
+
+// TestEtcdLate: the console starts while etcd is down; its fleet routes
+// answer 503 saying so, logging in works, and once etcd answers the fleet
+// is there without a restart.
+func TestEtcdLate(t *testing.T) {
+	port, err := testenv.LowPorts(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarnessNoEtcd(t, port)
+	h.start()
+	c := h.login("viv")
+	var e apiError
+	if st := c.do("GET", "/api/hosts", nil, &e); st != http.StatusServiceUnavailable || !strings.Contains(e.Message, "etcd") {
+		t.Fatalf("before etcd: %d %+v", st, e)
+	}
+	if h.etcd, err = testenv.StartEtcd(h.dir, port); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.etcd.Close)
+	h.put(fleet.ConfigKey("web1"), `[]`)
+	var r hostsResp
+	if st := c.do("GET", "/api/hosts", nil, &r); st != 200 || r.Total != 1 {
+		t.Fatalf("after etcd: %d %+v", st, r)
+	}
+}
+
+// TestStop: Stop ends Run with an event stream open, and is safe twice
+// and before Run.
+func TestStop(t *testing.T) {
+	h := newHarness(t)
+	h.start()
+	c := h.login("viv")
+	req, _ := http.NewRequest("GET", h.srv.URL()+"/api/events", nil)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	stopped := make(chan struct{})
+	go func() { h.srv.Stop(); h.srv.Stop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Stop hangs with an event stream open")
+	}
+
+	cfg := h.srv.cfg
+	srv, err := New(cfg, h.cli, nil, h.srv.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Stop()
+	srv.Stop()
+	if err := srv.Run(context.Background()); err != nil {
+		t.Errorf("Run after Stop: %v", err)
 	}
 }

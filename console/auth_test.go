@@ -202,3 +202,23 @@ func TestEvents(t *testing.T) {
 		}
 	}
 }
+
+// TestTLS: with tls_cert_file and tls_key_file the console serves HTTPS
+// and its session cookie is Secure.
+func TestTLS(t *testing.T) {
+	h := newHarness(t)
+	h.tls = true
+	h.start()
+	if !strings.HasPrefix(h.srv.URL(), "https://") {
+		t.Fatalf("URL %s", h.srv.URL())
+	}
+	c := h.client()
+	resp, err := c.http.Post(h.srv.URL()+"/api/login", "application/json", strings.NewReader(`{"user": "viv", "password": "`+testPassword+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if ck := resp.Cookies(); resp.StatusCode != 200 || len(ck) != 1 || !ck[0].Secure || !ck[0].HttpOnly {
+		t.Fatalf("%d %+v", resp.StatusCode, ck)
+	}
+}

@@ -35,6 +35,10 @@ type cache struct {
 	cli *clientv3.Client
 	log *slog.Logger
 
+	// loaded is closed once the first load succeeded.
+	loaded     chan struct{}
+	loadedOnce sync.Once
+
 	mu    sync.RWMutex
 	hosts map[string]*hostData
 	rev   int64
@@ -42,7 +46,19 @@ type cache struct {
 }
 
 func newCache(cli *clientv3.Client, log *slog.Logger) *cache {
-	return &cache{cli: cli, log: log, hosts: map[string]*hostData{}, subs: map[chan struct{}]struct{}{}}
+	return &cache{cli: cli, log: log, hosts: map[string]*hostData{}, subs: map[chan struct{}]struct{}{},
+		loaded: make(chan struct{})}
+}
+
+// ready reports whether the cache holds what etcd holds (its first load
+// succeeded).
+func (c *cache) ready() bool {
+	select {
+	case <-c.loaded:
+		return true
+	default:
+		return false
+	}
 }
 
 // load reads every host's keys at one revision.
@@ -58,13 +74,16 @@ func (c *cache) load(ctx context.Context) error {
 	c.mu.Lock()
 	c.hosts, c.rev = hosts, resp.Header.Revision
 	c.mu.Unlock()
+	c.loadedOnce.Do(func() { close(c.loaded) })
 	c.notify()
 	return nil
 }
 
-// follow keeps the cache current until ctx ends. A watch that fails
-// (compaction, etcd restarted) is replaced by a new load and watch.
+// follow loads the cache and keeps it current until ctx ends. A watch
+// that fails (compaction, etcd restarted) is replaced by a new load and
+// watch; a load that fails is tried again every second.
 func (c *cache) follow(ctx context.Context) {
+	c.reload(ctx)
 	for ctx.Err() == nil {
 		c.mu.RLock()
 		rev := c.rev
@@ -87,16 +106,28 @@ func (c *cache) follow(ctx context.Context) {
 			c.notify()
 		}
 		cancel()
-		for ctx.Err() == nil {
-			if err := c.load(ctx); err == nil {
-				break
-			} else {
-				c.log.Warn("cannot load the fleet from etcd; retrying", "err", err)
-			}
-			select {
-			case <-ctx.Done():
-			case <-time.After(time.Second):
-			}
+		c.reload(ctx)
+	}
+}
+
+// reload loads the cache, trying again every second until it succeeds or
+// ctx ends.
+func (c *cache) reload(ctx context.Context) {
+	logged := ""
+	for ctx.Err() == nil {
+		lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := c.load(lctx)
+		cancel()
+		if err == nil {
+			return
+		}
+		if err.Error() != logged && ctx.Err() == nil {
+			c.log.Warn("cannot load the fleet from etcd; retrying", "err", err)
+			logged = err.Error()
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
 		}
 	}
 }

@@ -3,11 +3,22 @@ package console
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
+	"fmt"
 	"io"
 	"log/slog"
+	"math/big"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -45,6 +56,35 @@ type harness struct {
 	users string
 	// brokers, set before start, are the live tail's Kafka.
 	brokers []string
+	// tls, set before start, serves HTTPS with a self-signed certificate.
+	tls     bool
+	certDER []byte
+}
+
+// writeCert writes a self-signed certificate for 127.0.0.1.
+func (h *harness) writeCert() (certFile, keyFile string) {
+	h.t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "console test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(h.dir, "cert.pem"), filepath.Join(h.dir, "key.pem")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
+	h.certDER = der
+	return certFile, keyFile
 }
 
 const testPassword = "correct horse battery"
@@ -57,7 +97,22 @@ func newHarness(t testing.TB) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(h.etcd.Close)
-	h.cli, err = clientv3.New(clientv3.Config{Endpoints: []string{h.etcd.Endpoint}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	h.connect(h.etcd.Endpoint)
+	return h
+}
+
+// newHarnessNoEtcd is a harness whose etcd is not started: its client
+// dials 127.0.0.1:port.
+func newHarnessNoEtcd(t testing.TB, port int) *harness {
+	h := &harness{t: t, dir: t.TempDir()}
+	h.connect(fmt.Sprintf("127.0.0.1:%d", port))
+	return h
+}
+
+func (h *harness) connect(endpoint string) {
+	t := h.t
+	var err error
+	h.cli, err = clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +123,6 @@ func newHarness(t testing.TB) *harness {
 			t.Fatal(err)
 		}
 	}
-	return h
 }
 
 // start starts the console.
@@ -76,6 +130,9 @@ func (h *harness) start() {
 	h.t.Helper()
 	cfg := conf.DefaultConsole().Console
 	cfg.Listen, cfg.UsersFile = "127.0.0.1:0", h.users
+	if h.tls {
+		cfg.TLSCertFile, cfg.TLSKeyFile = h.writeCert()
+	}
 	log := slog.New(slog.NewTextHandler(&tlogWriter{t: h.t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	srv, err := New(cfg, h.cli, h.brokers, log)
 	if err != nil {
@@ -90,6 +147,13 @@ func (h *harness) start() {
 			h.t.Errorf("Run: %v", err)
 		}
 	})
+	if h.etcd != nil {
+		select {
+		case <-srv.cache.loaded:
+		case <-time.After(10 * time.Second):
+			h.t.Fatal("the console did not read the fleet from etcd")
+		}
+	}
 }
 
 // put writes key and waits until the console's cache has seen it.
@@ -151,7 +215,14 @@ type client struct {
 
 func (h *harness) client() *client {
 	jar, _ := cookiejar.New(nil)
-	return &client{h: h, http: &http.Client{Jar: jar}}
+	hc := &http.Client{Jar: jar}
+	if h.certDER != nil {
+		cert, _ := x509.ParseCertificate(h.certDER)
+		pool := x509.NewCertPool()
+		pool.AddCert(cert)
+		hc.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}
+	}
+	return &client{h: h, http: hc}
 }
 
 // login logs in as name and fails the test if it cannot.

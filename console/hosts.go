@@ -425,6 +425,8 @@ var txnHosts = 64
 // allows, each conditioned on the revision of every key it writes (all or
 // nothing), together with an audit record per host.
 func (s *Server) writeConfigs(ctx context.Context, u *session, action string, changes []configChange) ([]changeResult, error) {
+	// A client that goes away does not stop a change half made.
+	ctx = context.WithoutCancel(ctx)
 	var out []changeResult
 	for len(changes) > 0 {
 		n := min(len(changes), txnHosts)

@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -39,9 +40,12 @@ type Server struct {
 	// auditMax is how many audit records are kept (tests lower it).
 	auditMax int
 
-	stopOnce sync.Once
-	cancel   context.CancelFunc
-	done     chan struct{}
+	// stop ends Run; running says Run started, and done is closed when
+	// it returns.
+	stop    context.Context
+	cancel  context.CancelFunc
+	running atomic.Bool
+	done    chan struct{}
 }
 
 // New opens the listen address (a taken port is a start error) and
@@ -49,6 +53,7 @@ type Server struct {
 // to, for the live tail (none: no live tail).
 func New(cfg conf.ConsoleServer, cli *clientv3.Client, brokers []string, log *slog.Logger) (*Server, error) {
 	s := &Server{cfg: cfg, cli: cli, brokers: brokers, log: log.With("component", "console"), now: time.Now, auditMax: auditMax, done: make(chan struct{})}
+	s.stop, s.cancel = context.WithCancel(context.Background())
 	var err error
 	if s.pages, err = newPages(); err != nil {
 		return nil, err
@@ -89,16 +94,15 @@ func (s *Server) URL() string {
 	return scheme + "://" + s.ln.Addr().String()
 }
 
-// Run loads the fleet from etcd, follows it with one watch on the prefix
-// and serves until ctx is done or Stop is called.
+// Run serves until ctx is done or Stop is called. It loads the fleet
+// from etcd, and follows it with one watch on the prefix: until etcd first
+// answers, the fleet's routes answer 503.
 func (s *Server) Run(ctx context.Context) error {
+	s.running.Store(true)
 	defer close(s.done)
-	ctx, s.cancel = context.WithCancel(ctx)
-	defer s.cancel()
-	if err := s.cache.load(ctx); err != nil {
-		s.ln.Close()
-		return err
-	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(s.stop, cancel)()
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); s.cache.follow(ctx) }()
@@ -113,23 +117,23 @@ func (s *Server) Run(ctx context.Context) error {
 	s.srv.BaseContext = func(net.Listener) context.Context { return ctx }
 	s.log.Info("console listening", "url", s.URL())
 	err := s.srv.Serve(s.ln)
+	cancel()
 	wg.Wait()
-	if errors.Is(err, http.ErrServerClosed) {
+	if errors.Is(err, http.ErrServerClosed) || s.stop.Err() != nil {
 		return nil
 	}
 	return err
 }
 
-// Stop ends Run and waits for it; safe to call twice, and before Run.
+// Stop ends Run and waits for it; safe to call twice, and before Run
+// (which then returns at once).
 func (s *Server) Stop() {
-	s.stopOnce.Do(func() {
-		if s.cancel == nil {
-			s.ln.Close()
-			return
-		}
-		s.cancel()
+	s.cancel()
+	if s.running.Load() {
 		<-s.done
-	})
+	} else {
+		s.ln.Close()
+	}
 }
 
 // Roles. An editor may do everything a viewer may.
@@ -144,31 +148,32 @@ type route struct {
 	pattern string // net/http pattern with its method
 	role    string // who may call it
 	api     bool   // JSON errors and 401 instead of a redirect to the login page
+	fleet   bool   // reads the fleet: 503 until the console has read it from etcd
 	h       func(s *Server, w http.ResponseWriter, r *http.Request, u *session)
 }
 
 // routeTable is every URL the console answers. Each handler reads top to
 // bottom: decode → authorise (done here, from role) → act → encode.
 var routeTable = []route{
-	{"GET /login", rolePublic, false, (*Server).pageLogin},
-	{"GET /static/", rolePublic, false, (*Server).static},
-	{"POST /api/login", rolePublic, true, (*Server).apiLogin},
-	{"POST /api/logout", roleViewer, true, (*Server).apiLogout},
-	{"GET /api/session", roleViewer, true, (*Server).apiSession},
+	{"GET /login", rolePublic, false, false, (*Server).pageLogin},
+	{"GET /static/", rolePublic, false, false, (*Server).static},
+	{"POST /api/login", rolePublic, true, false, (*Server).apiLogin},
+	{"POST /api/logout", roleViewer, true, false, (*Server).apiLogout},
+	{"GET /api/session", roleViewer, true, false, (*Server).apiSession},
 
-	{"GET /{$}", roleViewer, false, (*Server).pageFleet},
-	{"GET /hosts/{host}", roleViewer, false, (*Server).pageHost},
-	{"GET /bulk", roleViewer, false, (*Server).pageBulk},
-	{"GET /audit", roleViewer, false, (*Server).pageAudit},
+	{"GET /{$}", roleViewer, false, false, (*Server).pageFleet},
+	{"GET /hosts/{host}", roleViewer, false, false, (*Server).pageHost},
+	{"GET /bulk", roleViewer, false, false, (*Server).pageBulk},
+	{"GET /audit", roleViewer, false, false, (*Server).pageAudit},
 
-	{"GET /api/hosts", roleViewer, true, (*Server).apiHosts},
-	{"GET /api/hosts/{host}", roleViewer, true, (*Server).apiHost},
-	{"PUT /api/hosts/{host}/entries", roleEditor, true, (*Server).apiPutEntries},
-	{"POST /api/bulk/preview", roleViewer, true, (*Server).apiBulkPreview},
-	{"POST /api/bulk/apply", roleEditor, true, (*Server).apiBulkApply},
-	{"GET /api/audit", roleViewer, true, (*Server).apiAudit},
-	{"GET /api/events", roleViewer, true, (*Server).apiEvents},
-	{"GET /api/hosts/{host}/tail", roleViewer, true, (*Server).apiTail},
+	{"GET /api/hosts", roleViewer, true, true, (*Server).apiHosts},
+	{"GET /api/hosts/{host}", roleViewer, true, true, (*Server).apiHost},
+	{"PUT /api/hosts/{host}/entries", roleEditor, true, false, (*Server).apiPutEntries},
+	{"POST /api/bulk/preview", roleViewer, true, true, (*Server).apiBulkPreview},
+	{"POST /api/bulk/apply", roleEditor, true, true, (*Server).apiBulkApply},
+	{"GET /api/audit", roleViewer, true, false, (*Server).apiAudit},
+	{"GET /api/events", roleViewer, true, false, (*Server).apiEvents},
+	{"GET /api/hosts/{host}/tail", roleViewer, true, true, (*Server).apiTail},
 }
 
 func (s *Server) routes() http.Handler {
@@ -188,6 +193,10 @@ func (s *Server) routes() http.Handler {
 					writeError(w, err)
 					return
 				}
+			}
+			if rt.fleet && !s.cache.ready() {
+				writeError(w, errorf(http.StatusServiceUnavailable, "the console has not read the fleet from etcd yet: is etcd reachable? (it tries again every second)"))
+				return
 			}
 			rt.h(s, w, r, u)
 		})
