@@ -184,6 +184,24 @@ func TestBrowserFleetAndHost(t *testing.T) {
 	}
 	waitFor(t, tab, "the conflict shown", `document.querySelector('#message.error') && document.querySelector('#message').textContent.includes('changed since it was loaded')`)
 
+	// The raw JSON editor: the agent's validation answers on the page,
+	// and nothing is written.
+	_, before := h.get(fleet.ConfigKey("web1"))
+	err = chromedp.Do(tab,
+		chromedp.Click(chromedp.CSS("#reload")),
+		chromedp.Click(chromedp.CSS("#raw-toggle")),
+		chromedp.WaitVisible(chromedp.CSS("#raw")),
+		chromedp.SetValue(chromedp.CSS("#raw"), `[{"path": "var/log/relative.log", "topic": "web_log"}]`),
+		chromedp.Click(chromedp.CSS("#save")),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, tab, "the validation error shown", `document.querySelector('#message.error') && document.querySelector('#message').textContent.includes('path must be absolute')`)
+	if _, after := h.get(fleet.ConfigKey("web1")); after != before {
+		t.Fatalf("an invalid raw save wrote the key (revision %d → %d)", before, after)
+	}
+
 	// Bulk: add an entry to every web* host.
 	err = chromedp.Do(tab,
 		chromedp.Navigate(h.srv.URL()+"/bulk"),

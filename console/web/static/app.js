@@ -138,11 +138,15 @@ function hostPage() {
       el("td", {}, el("input", { class: "e-topic", value: e.topic || "", placeholder: "topic" })),
       el("td", {}, rf), el("td", {}, del));
     tr.addEventListener("input", () => { dirty = true; });
+    // The fields the form does not show are kept as they were.
+    original.set(tr, e);
     return tr;
   }
+  const original = new WeakMap();
   function formEntries() {
     return [...tbody.rows].map((tr) => {
-      const e = { path: $(".e-path", tr).value.trim(), topic: $(".e-topic", tr).value.trim() };
+      const e = Object.assign({}, original.get(tr) || {}, { path: $(".e-path", tr).value.trim(), topic: $(".e-topic", tr).value.trim() });
+      delete e.read_from;
       if ($(".e-readfrom", tr).value) e.read_from = $(".e-readfrom", tr).value;
       return e;
     });
