@@ -80,13 +80,8 @@ func screenshot(t *testing.T, tab context.Context, name string) {
 // the host turns offline when its agent stops.
 func TestBrowserFleetAndHost(t *testing.T) {
 	tab := browser(t)
-	k, err := testenv.StartKafka(0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(k.Close)
 	h := newHarness(t)
-	h.brokers = k.Addrs
+	k := h.startKafka()
 	h.start()
 	logs := t.TempDir()
 	first, second := filepath.Join(logs, "app.log"), filepath.Join(logs, "second.log")
@@ -98,7 +93,7 @@ func TestBrowserFleetAndHost(t *testing.T) {
 	h.put(fleet.LastSeenKey("db2"), mustJSON(t, fleet.LastSeen{Time: time.Now().Add(-2 * time.Hour).UTC(), State: fleet.LastSeenStopped, Version: "v0.9"}))
 
 	// Log in.
-	err = chromedp.Do(tab,
+	err := chromedp.Do(tab,
 		chromedp.Navigate(h.srv.URL()+"/"),
 		chromedp.WaitVisible(chromedp.CSS("#login-user")),
 		chromedp.SendKeys(chromedp.CSS("#login-user"), "ed"),

@@ -125,6 +125,19 @@ func (h *harness) connect(endpoint string) {
 	}
 }
 
+// startKafka starts an in-process Kafka for the live tail (and agents);
+// call it before start.
+func (h *harness) startKafka() *testenv.Kafka {
+	h.t.Helper()
+	k, err := testenv.StartKafka(0)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(k.Close)
+	h.brokers = k.Addrs
+	return k
+}
+
 // start starts the console.
 func (h *harness) start() {
 	h.t.Helper()

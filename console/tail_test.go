@@ -12,20 +12,14 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/logagent/logagent/fleet"
-	"github.com/logagent/logagent/internal/testenv"
 )
 
 // TestTail: the live tail streams the host's lines from the topics of its
 // entries, by the record's host header (and path header when asked), and
 // nothing of another host.
 func TestTail(t *testing.T) {
-	k, err := testenv.StartKafka(0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(k.Close)
 	h := newHarness(t)
-	h.brokers = k.Addrs
+	k := h.startKafka()
 	h.start()
 	h.put(fleet.ConfigKey("web1"), `[{"path": "/var/log/a.log", "topic": "t"}, {"path": "/var/log/b.log", "topic": "t"}]`)
 	c := h.login("viv")
