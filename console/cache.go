@@ -211,6 +211,13 @@ func (c *cache) snapshot() (map[string]hostData, int64) {
 	return out, c.rev
 }
 
+// revision is the etcd revision the cache is at.
+func (c *cache) revision() int64 {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.rev
+}
+
 // host returns one host's data.
 func (c *cache) host(name string) (hostData, bool) {
 	c.mu.RLock()

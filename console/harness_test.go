@@ -196,7 +196,7 @@ func (h *harness) waitRev(rev int64) {
 	defer unsubscribe()
 	timeout := time.After(10 * time.Second)
 	for {
-		if _, got := h.srv.cache.snapshot(); got >= rev {
+		if h.srv.cache.revision() >= rev {
 			return
 		}
 		select {

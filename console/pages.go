@@ -103,8 +103,7 @@ func (s *Server) apiEvents(w http.ResponseWriter, r *http.Request, _ *session) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
 	send := func() {
-		_, rev := s.cache.snapshot()
-		fmt.Fprintf(w, "event: fleet\ndata: {\"revision\": %d}\n\n", rev)
+		fmt.Fprintf(w, "event: fleet\ndata: {\"revision\": %d}\n\n", s.cache.revision())
 		fl.Flush()
 	}
 	send()
