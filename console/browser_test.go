@@ -275,3 +275,47 @@ func startAgent(t *testing.T, h *harness, k *testenv.Kafka, host string) func() 
 	t.Cleanup(stop)
 	return stop
 }
+
+// TestBrowserAgentKilled: the logagent binary is killed (SIGKILL): its
+// status key goes with its lease, and the fleet page shows the host
+// offline, "lost contact after" its last check-in, without a reload.
+func TestBrowserAgentKilled(t *testing.T) {
+	tab := browser(t)
+	h := newHarness(t)
+	k := h.startKafka()
+	h.start()
+	dir := t.TempDir()
+	bin, err := testenv.BuildAgent("..", dir, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	logFile := filepath.Join(dir, "app.log")
+	os.WriteFile(logFile, nil, 0o644)
+	h.put(fleet.ConfigKey("web1"), fmt.Sprintf(`[{"path": %q, "topic": "web_log"}]`, logFile))
+	cfg, err := testenv.WriteConfig(dir, "web1", k.Addrs, h.etcd.Endpoint, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-config", cfg)
+	cmd.Stderr = &tlogWriter{t: t}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+
+	err = chromedp.Do(tab,
+		chromedp.Navigate(h.srv.URL()+"/login"),
+		chromedp.WaitVisible(chromedp.CSS("#login-user")),
+		chromedp.SendKeys(chromedp.CSS("#login-user"), "viv"),
+		chromedp.SendKeys(chromedp.CSS("#login-password"), testPassword),
+		chromedp.Click(chromedp.CSS("#login-submit")),
+		chromedp.WaitVisible(chromedp.CSS("#hosts")),
+	)
+	if err != nil {
+		t.Fatalf("log in: %v", err)
+	}
+	waitFor(t, tab, "web1 healthy", `!!document.querySelector('tr[data-host="web1"][data-state="healthy"]')`)
+	cmd.Process.Kill()
+	cmd.Wait()
+	waitFor(t, tab, "web1 offline after the kill", `(r => r && r.dataset.state === 'offline' && r.textContent.includes('lost contact after'))(document.querySelector('tr[data-host="web1"]'))`)
+}
