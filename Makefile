@@ -59,7 +59,6 @@ deps:
 bench:
 	bash scripts/bench-deps.sh
 	$(GO) test -run '^$$' -bench . -benchmem ./taillog ./kafka ./agent
-	$(GO) test -run '^$$' -bench Fleet10000 -benchtime 20x ./console
 	$(GO) run ./bench -runs 3 -out bench/results.md
 
 ## install: copies what `make build` made; it builds nothing (so `sudo make install` does not
