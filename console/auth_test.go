@@ -46,6 +46,10 @@ func TestAuthorisation(t *testing.T) {
 	}
 
 	viewer := h.login("viv")
+	var sess session
+	if st := viewer.do("GET", "/api/session", nil, &sess); st != 200 || sess.User != "viv" || sess.Role != roleViewer || sess.CSRF != viewer.csrf {
+		t.Errorf("GET /api/session: %d %+v", st, sess)
+	}
 	if st := viewer.do("GET", "/api/hosts/web1", nil, nil); st != 200 {
 		t.Errorf("viewer GET: %d", st)
 	}
