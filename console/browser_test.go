@@ -57,6 +57,23 @@ func waitFor(t *testing.T, tab context.Context, what, expr string) {
 	}
 }
 
+// login opens url, logs in as user on the login page and waits for the
+// fleet page.
+func login(t *testing.T, tab context.Context, url, user string) {
+	t.Helper()
+	err := chromedp.Do(tab,
+		chromedp.Navigate(url),
+		chromedp.WaitVisible(chromedp.CSS("#login-user")),
+		chromedp.SendKeys(chromedp.CSS("#login-user"), user),
+		chromedp.SendKeys(chromedp.CSS("#login-password"), testPassword),
+		chromedp.Click(chromedp.CSS("#login-submit")),
+		chromedp.WaitVisible(chromedp.CSS("#hosts")),
+	)
+	if err != nil {
+		t.Fatalf("log in as %s: %v", user, err)
+	}
+}
+
 func screenshot(t *testing.T, tab context.Context, name string) {
 	t.Helper()
 	png, err := chromedp.Run(tab, chromedp.FullScreenshot(100))
@@ -92,18 +109,8 @@ func TestBrowserFleetAndHost(t *testing.T) {
 	h.put(fleet.ConfigKey("db1"), `[{"path": "/var/log/db.log", "topic": "db_log"}]`)
 	h.put(fleet.LastSeenKey("db2"), mustJSON(t, fleet.LastSeen{Time: time.Now().Add(-2 * time.Hour).UTC(), State: fleet.LastSeenStopped, Version: "v0.9"}))
 
-	// Log in.
-	err := chromedp.Do(tab,
-		chromedp.Navigate(h.srv.URL()+"/"),
-		chromedp.WaitVisible(chromedp.CSS("#login-user")),
-		chromedp.SendKeys(chromedp.CSS("#login-user"), "ed"),
-		chromedp.SendKeys(chromedp.CSS("#login-password"), testPassword),
-		chromedp.Click(chromedp.CSS("#login-submit")),
-		chromedp.WaitVisible(chromedp.CSS("#hosts")),
-	)
-	if err != nil {
-		t.Fatalf("log in: %v", err)
-	}
+	// The fleet page sends to the login page first.
+	login(t, tab, h.srv.URL()+"/", "ed")
 	waitFor(t, tab, "db1 listed as never seen", `!!document.querySelector('tr[data-host="db1"][data-state="never_seen"]')`)
 
 	// An agent starts: its host appears, healthy, with no reload.
@@ -116,7 +123,7 @@ func TestBrowserFleetAndHost(t *testing.T) {
 	screenshot(t, tab, "console-fleet.png")
 
 	// The host page: add an entry and save it.
-	err = chromedp.Do(tab,
+	err := chromedp.Do(tab,
 		chromedp.Navigate(h.srv.URL()+"/hosts/web1"),
 		chromedp.WaitVisible(chromedp.CSS("#entries tbody tr")),
 		chromedp.Click(chromedp.CSS("#add-entry")),
@@ -303,17 +310,7 @@ func TestBrowserAgentKilled(t *testing.T) {
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 
-	err = chromedp.Do(tab,
-		chromedp.Navigate(h.srv.URL()+"/login"),
-		chromedp.WaitVisible(chromedp.CSS("#login-user")),
-		chromedp.SendKeys(chromedp.CSS("#login-user"), "viv"),
-		chromedp.SendKeys(chromedp.CSS("#login-password"), testPassword),
-		chromedp.Click(chromedp.CSS("#login-submit")),
-		chromedp.WaitVisible(chromedp.CSS("#hosts")),
-	)
-	if err != nil {
-		t.Fatalf("log in: %v", err)
-	}
+	login(t, tab, h.srv.URL()+"/login", "viv")
 	waitFor(t, tab, "web1 healthy", `!!document.querySelector('tr[data-host="web1"][data-state="healthy"]')`)
 	cmd.Process.Kill()
 	cmd.Wait()
