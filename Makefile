@@ -6,7 +6,7 @@ LDFLAGS  := -s -w -X main.version=$(VERSION)
 BIN      := bin/logagent
 PREFIX   ?= /usr/local
 
-.PHONY: all build demo demo-search test check vet fmt-check unit faults e2e deps bench install uninstall clean
+.PHONY: all build demo demo-search test check vet fmt-check unit browser faults e2e deps bench install uninstall clean
 
 all: build
 
@@ -25,7 +25,7 @@ demo-search: build
 	$(GO) run ./cmd/demo-search -agent $(BIN)
 
 ## test: everything CI runs — vet, gofmt, unit + integration tests with -race, end to end.
-test: vet fmt-check unit faults e2e
+test: vet fmt-check unit browser faults e2e
 
 vet:
 	$(GO) vet ./...
@@ -36,6 +36,13 @@ fmt-check:
 
 unit:
 	$(GO) test -race -count=1 -timeout 15m $$($(GO) list ./... | grep -v -e /e2e -e /faults)
+
+## browser: the console's pages in headless Chromium (installs Debian's chromium when missing).
+## Without chromium, plain `go test` skips these tests.
+browser:
+	bash scripts/browser-deps.sh
+	LOGAGENT_BROWSER=1 $(GO) test -count=1 -timeout 10m -run 'TestBrowser' -v ./console/ 2>&1 | tee .browser.out | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)' ; \
+	status=$${PIPESTATUS[0]}; [ $$status -eq 0 ] || { tail -200 .browser.out; exit $$status; }
 
 ## faults: the delivery guarantees, proven on the built binary (restart, kill -9, rotation,
 ## truncation, Kafka and etcd outages, bad input, data_dir full). LOGAGENT_LONG=1 adds the
@@ -101,4 +108,4 @@ uninstall:
 	@echo "kept $(DESTDIR)/etc/logagent and /var/lib/logagent; remove them by hand if you no longer need them"
 
 clean:
-	rm -rf bin .e2e.out .faults.out
+	rm -rf bin .e2e.out .faults.out .browser.out

@@ -21,6 +21,9 @@ type command struct {
 	// config, if set, is the command's default -config file (the
 	// agent's otherwise).
 	config string
+	// args, when set, says the command takes arguments (for the usage);
+	// they may stand among its flags and land in options.args.
+	args string
 }
 
 // options are the values of every command's flags: a flag given before the
@@ -28,6 +31,8 @@ type command struct {
 type options struct {
 	config  string
 	version bool
+	args    []string // the command's arguments, for a command that takes some
+	role    string   // console adduser -role
 }
 
 // outputs are where a command writes.
@@ -48,6 +53,8 @@ var commands = []*command{
 		flags: func(fs *flag.FlagSet, o *options) {
 			fs.StringVar(&o.config, "config", "conf/transfer.ini", "transfer ini configuration `file`")
 		}, run: runTransfer, config: "conf/transfer.ini"},
+	{name: "console", summary: "serve the web console: every agent's state, each host's entries, bulk changes, audit",
+		flags: consoleFlags, run: runConsole, config: "conf/console.ini", args: "[adduser NAME [-role viewer|editor]]"},
 	{name: "version", summary: "print the version",
 		flags: func(*flag.FlagSet, *options) {}, run: runVersion},
 	{name: "help", summary: "print this help, or a command's: logagent help check",
@@ -129,6 +136,13 @@ func parseCLI(args []string, stderr io.Writer) (invocation, error) {
 		}
 		return inv, usageError(stderr, inv.cmd, err.Error())
 	}
+	for inv.cmd.args != "" && fs.NArg() > 0 {
+		// An argument ends flag parsing: the flags after it are parsed too.
+		inv.opts.args = append(inv.opts.args, fs.Arg(0))
+		if err := fs.Parse(fs.Args()[1:]); err != nil {
+			return inv, usageError(stderr, inv.cmd, err.Error())
+		}
+	}
 	if fs.NArg() > 0 {
 		return inv, usageError(stderr, inv.cmd, fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
 	}
@@ -156,7 +170,7 @@ func usageError(w io.Writer, cmd *command, msg string) error {
 // printUsage writes the usage of cmd, or of the binary when cmd is nil.
 func printUsage(w io.Writer, cmd *command) {
 	if cmd != nil {
-		fmt.Fprintf(w, "Usage: logagent %s [flags]\n\n%s\n", cmd.name, cmd.summary)
+		fmt.Fprintf(w, "Usage: logagent %s [flags] %s\n\n%s\n", cmd.name, cmd.args, cmd.summary)
 		fs := cmd.flagSet(&options{})
 		var flags strings.Builder
 		fs.SetOutput(&flags)

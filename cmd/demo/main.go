@@ -1,7 +1,9 @@
 // Command demo shows logagent working with nothing installed: it starts an
 // embedded etcd and an in-process Kafka (kfake), runs the real logagent
 // binary against them, writes a log file, and prints every record as it
-// lands in Kafka. It is not part of the logagent binary.
+// lands in Kafka; it runs the web console too (logagent console), with a
+// demo user whose password it makes up and prints once. It is not part of
+// the logagent binary.
 //
 //	make demo        (= go build -o bin/logagent . && go run ./cmd/demo -agent bin/logagent)
 package main
@@ -9,6 +11,8 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -124,6 +128,12 @@ func run(agentBin string, etcdPort, kafkaPort int, duration time.Duration) error
 	say("started %s -config %s (pid %d)", agentBin, cfg, agent.Process.Pid)
 	go testenv.Prefix(tag("agent", "2")+" ", stderr)
 
+	console, err := startConsole(ctx, agentBin, dir, e.Endpoint, k.Addrs)
+	if err != nil {
+		return err
+	}
+	defer console.stop()
+
 	consumed := make(chan struct{})
 	go func() { consume(ctx, k.Addrs); close(consumed) }()
 
@@ -173,6 +183,47 @@ func run(agentBin string, etcdPort, kafkaPort int, duration time.Duration) error
 			}
 		}
 	}
+}
+
+// consoleProc is the running `logagent console`.
+type consoleProc struct{ cmd *exec.Cmd }
+
+// startConsole writes a console.ini, creates the user demo (an editor)
+// with a generated password through `logagent console adduser`, starts
+// `logagent console` and prints its URL and the login.
+func startConsole(ctx context.Context, agentBin, dir, etcdEndpoint string, brokers []string) (*consoleProc, error) {
+	port, err := testenv.FreePort()
+	if err != nil {
+		return nil, err
+	}
+	ini := filepath.Join(dir, "console.ini")
+	users := filepath.Join(dir, "console-users")
+	text := fmt.Sprintf("[console]\nlisten = 127.0.0.1:%d\nusers_file = %s\n[etcd]\nendpoints = %s\n[kafka]\nbrokers = %s\n",
+		port, users, etcdEndpoint, strings.Join(brokers, ","))
+	if err := os.WriteFile(ini, []byte(text), 0o644); err != nil {
+		return nil, err
+	}
+	pw := make([]byte, 12)
+	rand.Read(pw)
+	password := base64.RawURLEncoding.EncodeToString(pw)
+	add := exec.CommandContext(ctx, agentBin, "console", "adduser", "demo", "-role", "editor", "-config", ini)
+	add.Stdin = strings.NewReader(password + "\n")
+	if out, err := add.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("console adduser: %w: %s", err, out)
+	}
+	cmd := exec.Command(agentBin, "console", "-config", ini)
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start the console: %w", err)
+	}
+	go testenv.Prefix(tag("console", "35")+" ", stderr)
+	say("web console: http://127.0.0.1:%d   user demo, password %s (made up for this run)", port, password)
+	return &consoleProc{cmd: cmd}, nil
+}
+
+func (c *consoleProc) stop() {
+	c.cmd.Process.Signal(syscall.SIGTERM)
+	c.cmd.Wait()
 }
 
 func consume(ctx context.Context, addrs []string) {

@@ -1,0 +1,139 @@
+package conf
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"gopkg.in/ini.v1"
+)
+
+// Console is the configuration of `logagent console`.
+type Console struct {
+	Console ConsoleServer
+	Etcd    Etcd
+	// Kafka is where the live tail reads a host's lines; no [kafka]
+	// section: no live tail.
+	Kafka ConsoleKafka
+	// Warnings are problems that do not stop the console (a password
+	// file others can read).
+	Warnings []string
+}
+
+// ConsoleKafka holds the console's [kafka] section.
+type ConsoleKafka struct {
+	Brokers []string
+}
+
+// ConsoleServer holds the [console] section.
+type ConsoleServer struct {
+	Listen      string        // host:port of the web console
+	UsersFile   string        // bcrypt-hashed users, written by `logagent console adduser`
+	TLSCertFile string        // both set: HTTPS; both empty: HTTP
+	TLSKeyFile  string        //
+	SessionTTL  time.Duration // how long a login lasts
+	LogLevel    string        // debug, info, warn, error
+}
+
+// DefaultConsole returns the values used for every key the file leaves out.
+func DefaultConsole() Console {
+	return Console{
+		Console: ConsoleServer{Listen: "127.0.0.1:9400", SessionTTL: 12 * time.Hour, LogLevel: "info"},
+		Etcd:    Etcd{DialTimeout: 5 * time.Second},
+	}
+}
+
+var knownConsole = map[string][]string{
+	"console": {"listen", "users_file", "tls_cert_file", "tls_key_file", "session_ttl", "log_level"},
+	"etcd":    {"endpoints", "dial_timeout", "username", "password"},
+	"kafka":   {"brokers"},
+}
+
+// LoadConsole reads and validates the console's ini file at path.
+func LoadConsole(path string) (*Console, error) { return loadConsole(path, path) }
+
+// ParseConsole validates console ini text; name is used in errors.
+func ParseConsole(name string, data []byte) (*Console, error) { return loadConsole(name, data) }
+
+func loadConsole(name string, source any) (*Console, error) {
+	f, err := ini.LoadSources(ini.LoadOptions{SpaceBeforeInlineComment: true, AllowShadows: true}, source)
+	if err != nil {
+		return nil, &Error{File: name, Msg: err.Error()}
+	}
+	if err := checkKnown(name, f, knownConsole); err != nil {
+		return nil, err
+	}
+	for _, s := range []string{"console", "etcd"} {
+		if !f.HasSection(s) {
+			return nil, &Error{File: name, Section: s, Msg: "missing section"}
+		}
+	}
+	c := DefaultConsole()
+	r := &reader{file: name}
+	section := func(s string) *reader { r.sec = f.Section(s); return r }
+
+	s := section("console")
+	s.str("listen", &c.Console.Listen)
+	if err := checkHostPort(c.Console.Listen, true); err != nil {
+		s.fail("listen", "%q: %v (want host:port, e.g. 127.0.0.1:9400)", c.Console.Listen, err)
+	}
+	s.str("users_file", &c.Console.UsersFile)
+	if c.Console.UsersFile == "" {
+		s.fail("users_file", "required: the file `logagent console adduser NAME` writes, e.g. /etc/logagent/console-users")
+	}
+	s.str("tls_cert_file", &c.Console.TLSCertFile)
+	s.str("tls_key_file", &c.Console.TLSKeyFile)
+	if (c.Console.TLSCertFile == "") != (c.Console.TLSKeyFile == "") {
+		s.fail("tls_key_file", "tls_cert_file and tls_key_file go together: set both for HTTPS, or neither")
+	}
+	s.duration("session_ttl", &c.Console.SessionTTL, time.Minute)
+	s.oneOf("log_level", &c.Console.LogLevel, "debug", "info", "warn", "error")
+
+	section("etcd").etcd(&c.Etcd, &c.Warnings)
+
+	if f.HasSection("kafka") {
+		k := section("kafka")
+		k.required("brokers", &c.Kafka.Brokers)
+		k.addresses("brokers", c.Kafka.Brokers, false)
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	return &c, nil
+}
+
+// checkKnown refuses a key outside any section, an unknown section or key,
+// and a key given twice: a misspelt key would otherwise leave its default
+// in force without a word.
+func checkKnown(name string, f *ini.File, known map[string][]string) error {
+	var sections []string
+	for s := range known {
+		sections = append(sections, s)
+	}
+	slices.Sort(sections)
+	for _, sec := range f.Sections() {
+		if sec.Name() == ini.DefaultSection {
+			if len(sec.Keys()) > 0 {
+				return &Error{File: name, Key: sec.Keys()[0].Name(), Section: "(top)",
+					Msg: "key outside any section; put it under [" + strings.Join(sections, "], [") + "]"}
+			}
+			continue
+		}
+		keys, ok := known[sec.Name()]
+		if !ok {
+			return &Error{File: name, Section: sec.Name(), Msg: "unknown section (want " + strings.Join(sections, ", ") + ")"}
+		}
+		for _, k := range sec.Keys() {
+			if !slices.Contains(keys, k.Name()) {
+				return &Error{File: name, Section: sec.Name(), Key: k.Name(),
+					Msg: "unknown key (known: " + strings.Join(keys, ", ") + ")"}
+			}
+			if v := k.ValueWithShadows(); len(v) > 1 {
+				return &Error{File: name, Section: sec.Name(), Key: k.Name(),
+					Msg: fmt.Sprintf("given %d times with different values; keep one", len(v))}
+			}
+		}
+	}
+	return nil
+}
