@@ -162,13 +162,14 @@ func TestSecureOperatorWorkflow(t *testing.T) {
 		t.Run(client, func(t *testing.T) {
 			ship(t, client, "scram_"+strings.ReplaceAll(client, "-", "_"), sasl, scramINI(p.ca, secPassword), "", "")
 			ship(t, client, "mtls_"+strings.ReplaceAll(client, "-", "_"), mtls, mtlsINI(p.ca, p.client, p.clientKey), "", "")
-			// Each failure with one client, alternating.
+			c := strings.ReplaceAll(client, "-", "_")
+			ship(t, client, "wrong_password_"+c, sasl, scramINI(p.ca, secPassword), scramINI(p.ca, "wrong-"+secPassword),
+				"check [kafka] sasl_username and sasl_password")
+			// The TLS failures with one client each.
 			if i == 0 {
-				ship(t, client, "wrong_password", sasl, scramINI(p.ca, secPassword), scramINI(p.ca, "wrong-"+secPassword),
-					"check [kafka] sasl_username and sasl_password")
-			} else {
 				ship(t, client, "unknown_ca", sasl, scramINI(p.ca, secPassword), scramINI(p.otherCA, secPassword),
 					"signed by an unknown authority; set [kafka] tls_ca_file")
+			} else {
 				ship(t, client, "expired_cert", mtls, mtlsINI(p.ca, p.client, p.clientKey), mtlsINI(p.ca, p.expired, p.expiredKey),
 					"the broker refused the client certificate; check [kafka] tls_cert_file and tls_key_file")
 			}
