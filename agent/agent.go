@@ -249,7 +249,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			// The lines of a refused topic no entry names any more (its
 			// entry corrected) leave memory: their files are read again
 			// for the topic they name now.
-			a.prod.Forget(collected(te))
+			a.prod.Forget(append(collected(te), a.sysTopic()...))
 		})
 	}()
 	sysDone := a.runSys(ctx, claimed)

@@ -86,7 +86,7 @@ var (
 	descTopicWaiting = prometheus.NewDesc("logagent_topic_waiting_files", "Files of a refused topic whose reading waits for it.",
 		[]string{"topic"}, nil)
 	descFileWaiting = prometheus.NewDesc("logagent_file_waiting_for_topic", "1 for a file whose reading waits for its topic, which Kafka refuses.",
-		fileLabels, nil)
+		[]string{"path", "topic"}, nil)
 	descTopicBuffer = prometheus.NewDesc("logagent_topic_buffer_bytes",
 		"Bytes of the topic read and not yet acknowledged (a refused topic holds at most a quarter of buffer_bytes).", []string{"topic"}, nil)
 )

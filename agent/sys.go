@@ -91,6 +91,16 @@ func (a *Agent) fullSnapshot(sum statusSummary, bound bool) (*Status, statusSumm
 	return st, written
 }
 
+// sysTopic is the Sys Agent's topic while it is on: a topic no collect
+// entry names whose waiting samples must not be forgotten with the lines of
+// topics no longer collected.
+func (a *Agent) sysTopic() []string {
+	if st := a.sys.Status(); st != nil {
+		return []string{st.Topic}
+	}
+	return nil
+}
+
 // sysRates reports whether the Sys Agent's latest sample has rates: the
 // status is written at once when that changes, so that a host's load
 // shows in it right after the Sys Agent is switched on.
