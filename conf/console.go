@@ -1,9 +1,6 @@
 package conf
 
 import (
-	"fmt"
-	"slices"
-	"strings"
 	"time"
 
 	"gopkg.in/ini.v1"
@@ -46,7 +43,7 @@ func DefaultConsole() Console {
 
 var knownConsole = map[string][]string{
 	"console": {"listen", "users_file", "tls_cert_file", "tls_key_file", "session_ttl", "log_level"},
-	"etcd":    {"endpoints", "dial_timeout", "username", "password"},
+	"etcd":    known["etcd"], // the agent's [etcd]: read by the same reader
 	"kafka":   {"brokers"},
 }
 
@@ -61,13 +58,8 @@ func loadConsole(name string, source any) (*Console, error) {
 	if err != nil {
 		return nil, &Error{File: name, Msg: err.Error()}
 	}
-	if err := checkKnown(name, f, knownConsole); err != nil {
+	if err := checkSections(name, f, knownConsole, []string{"console", "etcd", "kafka"}, "console", "etcd"); err != nil {
 		return nil, err
-	}
-	for _, s := range []string{"console", "etcd"} {
-		if !f.HasSection(s) {
-			return nil, &Error{File: name, Section: s, Msg: "missing section"}
-		}
 	}
 	c := DefaultConsole()
 	r := &reader{file: name}
@@ -101,39 +93,4 @@ func loadConsole(name string, source any) (*Console, error) {
 		return nil, r.err
 	}
 	return &c, nil
-}
-
-// checkKnown refuses a key outside any section, an unknown section or key,
-// and a key given twice: a misspelt key would otherwise leave its default
-// in force without a word.
-func checkKnown(name string, f *ini.File, known map[string][]string) error {
-	var sections []string
-	for s := range known {
-		sections = append(sections, s)
-	}
-	slices.Sort(sections)
-	for _, sec := range f.Sections() {
-		if sec.Name() == ini.DefaultSection {
-			if len(sec.Keys()) > 0 {
-				return &Error{File: name, Key: sec.Keys()[0].Name(), Section: "(top)",
-					Msg: "key outside any section; put it under [" + strings.Join(sections, "], [") + "]"}
-			}
-			continue
-		}
-		keys, ok := known[sec.Name()]
-		if !ok {
-			return &Error{File: name, Section: sec.Name(), Msg: "unknown section (want " + strings.Join(sections, ", ") + ")"}
-		}
-		for _, k := range sec.Keys() {
-			if !slices.Contains(keys, k.Name()) {
-				return &Error{File: name, Section: sec.Name(), Key: k.Name(),
-					Msg: "unknown key (known: " + strings.Join(keys, ", ") + ")"}
-			}
-			if v := k.ValueWithShadows(); len(v) > 1 {
-				return &Error{File: name, Section: sec.Name(), Key: k.Name(),
-					Msg: fmt.Sprintf("given %d times with different values; keep one", len(v))}
-			}
-		}
-	}
-	return nil
 }

@@ -48,29 +48,16 @@ func OutboundIP() (string, error) {
 // WriteFileFast replaces path with data through a temporary file renamed
 // over it, without fsync: a process crash leaves the old or the new file
 // (the page cache keeps both), a power loss may leave either torn.
-func WriteFileFast(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-	}
-	return err
-}
+func WriteFileFast(path string, data []byte) error { return replace(path, data, false) }
 
 // WriteFileAtomic replaces path with data: a temporary file in the same
 // directory, fsync, rename, then fsync of the directory. A crash leaves
 // either the old file or the new one, never a torn one.
-func WriteFileAtomic(path string, data []byte) error {
+func WriteFileAtomic(path string, data []byte) error { return replace(path, data, true) }
+
+// replace writes data to a temporary file beside path and renames it over
+// path, fsyncing the file and then the directory when durable.
+func replace(path string, data []byte, durable bool) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, filepath.Base(path)+".tmp*")
 	if err != nil {
@@ -78,7 +65,7 @@ func WriteFileAtomic(path string, data []byte) error {
 	}
 	tmp := f.Name()
 	_, err = f.Write(data)
-	if err == nil {
+	if err == nil && durable {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
@@ -91,9 +78,11 @@ func WriteFileAtomic(path string, data []byte) error {
 		os.Remove(tmp)
 		return err
 	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
+	if durable {
+		if d, err := os.Open(dir); err == nil {
+			d.Sync()
+			d.Close()
+		}
 	}
 	return nil
 }
