@@ -67,7 +67,7 @@ deps:
 ## then the fleet simulation (10,000 agents on one real etcd, 10 minutes).
 bench:
 	bash scripts/bench-deps.sh
-	$(GO) test -run '^$$' -bench . -benchmem ./taillog ./kafka ./agent ./sysagent
+	$(GO) test -run '^$$' -bench . -benchmem ./taillog ./kafka ./agent ./sysagent ./console
 	$(GO) run ./bench -runs 3 -out bench/results.md
 	bash scripts/etcd.sh install
 	$(GO) run ./bench/fleet -out bench/results-fleet.md
