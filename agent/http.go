@@ -141,8 +141,9 @@ type Status struct {
 	FilesTotal int            `json:"files_total"`
 	FileStates map[string]int `json:"file_states"`
 	LagBytes   int64          `json:"lag_bytes"`
-	// Files: every file at /status; in the etcd key, at most statusFiles,
-	// those in error first, then the most behind (FilesOmitted: the rest).
+	// Files: every file at /status; in the etcd key, those in error first,
+	// then the most behind, as many as fit in statusBytes (FilesOmitted:
+	// the rest).
 	Files        []taillog.Status `json:"files"`
 	FilesOmitted int              `json:"files_omitted,omitempty"`
 	// Topics Kafka refuses, with the files waiting on them.
@@ -233,12 +234,14 @@ func (st *Status) SetFiles(files []taillog.Status) {
 	}
 }
 
-// Bounds of the status in etcd: files and topics listed, the length of
-// each error text.
+// Bounds of the status in etcd: its size (with room left for the write
+// time and files_omitted), the files and topics listed, the length of each
+// error text.
 const (
-	statusFiles   = 5
-	statusTopics  = 3
-	statusErrText = 120
+	statusBytes    = 3800
+	statusMaxFiles = 20
+	statusTopics   = 3
+	statusErrText  = 120
 )
 
 // Bound keeps what an operator looks at first, within a few KB: the files
@@ -255,15 +258,26 @@ func (st *Status) Bound() {
 		}
 		return cmp.Compare(y.LagBytes, x.LagBytes)
 	})
-	if len(files) > statusFiles {
-		st.FilesOmitted = len(files) - statusFiles
-		files = files[:statusFiles]
-	}
+	files = files[:min(len(files), statusMaxFiles)]
 	for i := range files {
 		files[i].Path = cut(files[i].Path, statusErrText)
 		files[i].LastError = cut(files[i].LastError, statusErrText)
 	}
-	st.Files = files
+	st.Files = nil
+	defer func() {
+		// As many files as the size leaves room for, the rest counted.
+		base, _ := json.Marshal(st)
+		size, n := len(base), 0
+		for _, f := range files {
+			b, _ := json.Marshal(f)
+			if size+len(b)+1 > statusBytes {
+				break
+			}
+			size += len(b) + 1
+			n++
+		}
+		st.Files, st.FilesOmitted = files[:n], st.FilesTotal-n
+	}()
 	if len(st.Topics) > statusTopics {
 		st.Topics = st.Topics[:statusTopics]
 	}

@@ -46,7 +46,7 @@ func TestStatusIsBounded(t *testing.T) {
 	if len(data) > statusBound {
 		t.Fatalf("status of 10,000 files is %d bytes, over %d:\n%s", len(data), statusBound, data)
 	}
-	if len(st.Files) != statusFiles || st.FilesOmitted != 10000-statusFiles || st.FilesTotal != 10000 {
+	if len(st.Files) < 3 || st.FilesOmitted != 10000-len(st.Files) || st.FilesTotal != 10000 {
 		t.Fatalf("files listed %d, omitted %d, total %d", len(st.Files), st.FilesOmitted, st.FilesTotal)
 	}
 	for i, f := range st.Files {
@@ -83,7 +83,7 @@ func TestStatusKeyBoundedAndFullOverHTTP(t *testing.T) {
 		}
 		return json.Unmarshal(resp.Kvs[0].Value, &key) == nil && key.FilesTotal == n
 	})
-	if key.FileStates[taillog.StateWaiting] != n || len(key.Files) != statusFiles || key.Labels["role"] != "web" || key.Labels["dc"] != "sh" {
+	if key.FileStates[taillog.StateWaiting] != n || len(key.Files) < 5 || key.FilesOmitted != n-len(key.Files) || key.Labels["role"] != "web" || key.Labels["dc"] != "sh" {
 		t.Fatalf("status key: states %v, %d files listed, labels %v", key.FileStates, len(key.Files), key.Labels)
 	}
 }

@@ -53,6 +53,15 @@ func (e *env) statusFiles() map[string]fileStatus {
 	return out
 }
 
+// sameError reports whether got, an error in the status key, is want: the
+// key cuts errors short (it is bounded), marking the cut with "…".
+func sameError(got, want string) bool {
+	if cut, ok := strings.CutSuffix(got, "…"); ok {
+		return strings.HasPrefix(want, cut)
+	}
+	return got == want
+}
+
 // Issue #26: entries naming /dev/zero, a FIFO, a Unix socket, a directory
 // and a symlink to /dev/zero, and a regular file replaced by a FIFO at
 // rotation: each is refused, named in the status with what it is, nothing
@@ -126,7 +135,7 @@ func TestSpecialFilesRefused(t *testing.T) {
 		ok := within(15*time.Second, func() bool {
 			files = e.statusFiles()
 			for p, msg := range want {
-				if files[p].State != "error" || files[p].LastError != msg {
+				if files[p].State != "error" || !sameError(files[p].LastError, msg) {
 					return false
 				}
 			}
