@@ -519,7 +519,7 @@ func TestStop(t *testing.T) {
 	}
 
 	cfg := h.srv.cfg
-	srv, err := New(cfg, h.cli, nil, h.srv.log)
+	srv, err := New(cfg, h.cli, h.kafka, h.srv.log)
 	if err != nil {
 		t.Fatal(err)
 	}
