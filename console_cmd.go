@@ -49,7 +49,7 @@ func runConsole(o *options, out outputs) int {
 		return exitFail
 	}
 	defer cli.Close()
-	srv, err := console.New(cfg.Console, cli, cfg.Kafka.Brokers, log)
+	srv, err := console.New(cfg.Console, cli, cfg.Kafka, log)
 	if err != nil {
 		log.Error("cannot start", "err", err)
 		return exitFail

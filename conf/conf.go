@@ -415,14 +415,17 @@ func (r *reader) intSize(key string, dst *int, min, max int64) {
 	*dst = int(n)
 }
 
+// kafkaSecurityKeys are [kafka]'s TLS and SASL keys (reader.tls, reader.sasl),
+// taken by the agent and the console alike.
+var kafkaSecurityKeys = []string{"tls", "tls_ca_file", "tls_cert_file", "tls_key_file", "tls_server_name",
+	"tls_insecure_skip_verify", "sasl_mechanism", "sasl_username", "sasl_password", "sasl_password_file"}
+
 var known = map[string][]string{
 	"agent": {"host", "host_from", "labels", "data_dir", "http_addr", "log_level", "log_format", "max_line_bytes",
 		"buffer_bytes", "shutdown_timeout", "rotate_wait", "poll_interval", "max_read_delay", "allow_paths",
 		"max_files_per_entry"},
-	"kafka": {"brokers", "client", "version", "compression", "required_acks", "idempotent",
-		"max_message_bytes", "linger", "retry_backoff", "key",
-		"tls", "tls_ca_file", "tls_cert_file", "tls_key_file", "tls_server_name", "tls_insecure_skip_verify",
-		"sasl_mechanism", "sasl_username", "sasl_password", "sasl_password_file"},
+	"kafka": append([]string{"brokers", "client", "version", "compression", "required_acks", "idempotent",
+		"max_message_bytes", "linger", "retry_backoff", "key"}, kafkaSecurityKeys...),
 	"etcd": {"endpoints", "dial_timeout", "username", "password", "password_file",
 		"tls_ca_file", "tls_cert_file", "tls_key_file"},
 }

@@ -11,16 +11,12 @@ type Console struct {
 	Console ConsoleServer
 	Etcd    Etcd
 	// Kafka is where the live tail reads a host's lines; no [kafka]
-	// section: no live tail.
-	Kafka ConsoleKafka
+	// section: no live tail. Only Brokers and the agent's TLS and SASL
+	// keys are read (knownConsole): the tail connects as an agent does.
+	Kafka Kafka
 	// Warnings are problems that do not stop the console (a password
 	// file others can read).
 	Warnings []string
-}
-
-// ConsoleKafka holds the console's [kafka] section.
-type ConsoleKafka struct {
-	Brokers []string
 }
 
 // ConsoleServer holds the [console] section.
@@ -44,7 +40,7 @@ func DefaultConsole() Console {
 var knownConsole = map[string][]string{
 	"console": {"listen", "users_file", "tls_cert_file", "tls_key_file", "session_ttl", "log_level"},
 	"etcd":    known["etcd"], // the agent's [etcd]: read by the same reader
-	"kafka":   {"brokers"},
+	"kafka":   append([]string{"brokers"}, kafkaSecurityKeys...),
 }
 
 // LoadConsole reads and validates the console's ini file at path.
@@ -88,6 +84,8 @@ func loadConsole(name string, source any) (*Console, error) {
 		k := section("kafka")
 		k.required("brokers", &c.Kafka.Brokers)
 		k.addresses("brokers", c.Kafka.Brokers, false)
+		k.tls(&c.Kafka.TLS, true, &c.Warnings)
+		k.sasl(&c.Kafka, &c.Warnings)
 	}
 	if r.err != nil {
 		return nil, r.err

@@ -1,6 +1,9 @@
 package conf
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -45,5 +48,58 @@ func TestConsoleErrors(t *testing.T) {
 	}
 	if c, err := ParseConsole("c.ini", []byte(base+"[kafka]\nbrokers = a:1, b:2\n")); err != nil || len(c.Kafka.Brokers) != 2 {
 		t.Error(c, err)
+	}
+}
+
+// TestConsoleKafkaSecurity: the console's [kafka] takes the agent's TLS and
+// SASL keys, read and checked by the same code; a bad one is an error
+// naming it, and the producer's keys stay unknown.
+func TestConsoleKafkaSecurity(t *testing.T) {
+	dir := t.TempDir()
+	ca, cl := testCerts(t, dir)
+	pw := filepath.Join(dir, "pw")
+	os.WriteFile(pw, []byte("s3cret\n"), 0o644)
+	base := "[console]\nusers_file = /u\n[etcd]\nendpoints = 127.0.0.1:2379\n[kafka]\nbrokers = b:9093\n"
+	ini := base + fmt.Sprintf(`tls = true
+tls_ca_file = %s
+tls_cert_file = %s
+tls_key_file = %s
+tls_server_name = kafka.example
+tls_insecure_skip_verify = false
+sasl_mechanism = SCRAM-SHA-512
+sasl_username = console
+sasl_password_file = %s
+`, ca.File, cl.Cert, cl.Key, pw)
+	c, err := ParseConsole("c.ini", []byte(ini))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := c.Kafka
+	if !k.TLS.Enabled || k.TLS.CAFile != ca.File || k.TLS.CertFile != cl.Cert || k.TLS.KeyFile != cl.Key ||
+		k.TLS.ServerName != "kafka.example" || k.SASLMechanism != SASLSCRAM512 || k.SASLUsername != "console" ||
+		k.SASLPassword.Reveal() != "s3cret" {
+		t.Errorf("kafka %+v", k)
+	}
+	if !strings.Contains(strings.Join(c.Warnings, "\n"), pw) {
+		t.Errorf("no warning for the password file others can read: %q", c.Warnings)
+	}
+	if c, err := ParseConsole("c.ini", []byte(base+"sasl_mechanism = PLAIN\nsasl_username = u\nsasl_password = p\n")); err != nil ||
+		c.Kafka.SASLPassword.Reveal() != "p" || !strings.Contains(strings.Join(c.Warnings, "\n"), "clear text") {
+		t.Errorf("%+v %v", c, err)
+	}
+
+	for _, tc := range []struct{ keys, want string }{
+		{"sasl_mechanism = MD5\n", "c.ini: [kafka] sasl_mechanism:"},
+		{"sasl_username = u\n", "c.ini: [kafka] sasl_mechanism: required with sasl_username"},
+		{"sasl_mechanism = SCRAM-SHA-256\nsasl_username = u\n", "c.ini: [kafka] sasl_password: required"},
+		{"tls = true\ntls_ca_file = " + filepath.Join(dir, "none.pem") + "\n", "c.ini: [kafka] tls_ca_file:"},
+		{"tls_cert_file = " + cl.Cert + "\n", "c.ini: [kafka] tls_cert_file: set without tls_key_file"},
+		{"tls = maybe\n", "c.ini: [kafka] tls:"},
+		{"client = franz-go\n", "c.ini: [kafka] client: unknown key"},
+	} {
+		_, err := ParseConsole("c.ini", []byte(base+tc.keys))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: %v, want %q", tc.keys, err, tc.want)
+		}
 	}
 }

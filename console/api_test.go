@@ -146,6 +146,42 @@ func TestFleetStates(t *testing.T) {
 	}
 }
 
+// TestFleetSysHeadline: a host whose agent runs the Sys Agent shows its
+// latest headline in its row, as the agent writes it into the status key;
+// a host without one has none.
+func TestFleetSysHeadline(t *testing.T) {
+	h := newHarness(t)
+	h.start()
+	h.put(fleet.StatusKey("web1"), `{"host":"web1","health":"ok","sys":{"topic":"sys","interval":"10s","sent_samples":3,`+
+		`"latest":{"time":"2026-12-06T01:02:03Z","rates":true,"cpu_percent":12.5,"load1":0.42,"memory_used_percent":63,`+
+		`"disk_busy_percent":7,"busiest_disk":"sda","network_rx_bytes_per_s":1024,"network_tx_bytes_per_s":2048}}}`)
+	h.put(fleet.StatusKey("web2"), `{"host":"web2","health":"ok"}`)
+
+	c := h.login("viv")
+	var one struct {
+		Host hostRow `json:"host"`
+	}
+	if st := c.do("GET", "/api/hosts/web1", nil, &one); st != 200 {
+		t.Fatalf("status %d", st)
+	}
+	s := one.Host.Sys
+	if s == nil || s.CPU == nil || *s.CPU != 12.5 || s.Load1 == nil || *s.Load1 != 0.42 || s.MemoryUsed == nil || *s.MemoryUsed != 63 ||
+		s.DiskBusy == nil || *s.DiskBusy != 7 || s.BusiestDisk != "sda" || s.NetworkRx == nil || *s.NetworkRx != 1024 ||
+		s.NetworkTx == nil || *s.NetworkTx != 2048 || !s.Rates {
+		t.Errorf("web1 sys: %+v", s)
+	}
+	var raw struct {
+		Hosts []map[string]json.RawMessage `json:"hosts"`
+	}
+	c.do("GET", "/api/hosts", nil, &raw)
+	for _, r := range raw.Hosts {
+		_, has := r["sys"]
+		if host := string(r["host"]); has != (host == `"web1"`) {
+			t.Errorf("%s: sys present %v", host, has)
+		}
+	}
+}
+
 // TestEntriesSave: the entries are validated by etcd.ParseEntries (the
 // agent's own check), written conditioned on the revision they were
 // loaded at, and a concurrent change is a 409 with the current value.
@@ -483,7 +519,7 @@ func TestStop(t *testing.T) {
 	}
 
 	cfg := h.srv.cfg
-	srv, err := New(cfg, h.cli, nil, h.srv.log)
+	srv, err := New(cfg, h.cli, h.kafka, h.srv.log)
 	if err != nil {
 		t.Fatal(err)
 	}

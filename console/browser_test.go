@@ -112,6 +112,10 @@ func TestBrowserFleetAndHost(t *testing.T) {
 	// The fleet page sends to the login page first.
 	login(t, tab, h.srv.URL()+"/", "ed")
 	waitFor(t, tab, "db1 listed as never seen", `!!document.querySelector('tr[data-host="db1"][data-state="never_seen"]')`)
+	// A host running the Sys Agent shows its headline load; one without, none.
+	h.put(fleet.StatusKey("db3"), `{"host":"db3","health":"ok","sys":{"latest":{"rates":true,"cpu_percent":12.4,"load1":0.42,"memory_used_percent":63.2}}}`)
+	waitFor(t, tab, "db3's load", `(r => r && r.querySelector('.load').textContent === 'CPU 12% · load 0.4 · mem 63%')(document.querySelector('tr[data-host="db3"]'))`+
+		` && document.querySelector('tr[data-host="db1"] .load').textContent === ''`)
 
 	// An agent starts: its host appears, healthy, with no reload.
 	h.put(fleet.ConfigKey("web1"), fmt.Sprintf(`[{"path": %q, "topic": "web_log"}]`, first))

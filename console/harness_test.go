@@ -54,8 +54,8 @@ type harness struct {
 	cli   *clientv3.Client
 	srv   *Server
 	users string
-	// brokers, set before start, are the live tail's Kafka.
-	brokers []string
+	// kafka, set before start, is the live tail's Kafka.
+	kafka conf.Kafka
 	// tls, set before start, serves HTTPS with a self-signed certificate.
 	tls     bool
 	certDER []byte
@@ -134,7 +134,7 @@ func (h *harness) startKafka() *testenv.Kafka {
 		h.t.Fatal(err)
 	}
 	h.t.Cleanup(k.Close)
-	h.brokers = k.Addrs
+	h.kafka.Brokers = k.Addrs
 	return k
 }
 
@@ -147,7 +147,7 @@ func (h *harness) start() {
 		cfg.TLSCertFile, cfg.TLSKeyFile = h.writeCert()
 	}
 	log := slog.New(slog.NewTextHandler(&tlogWriter{t: h.t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv, err := New(cfg, h.cli, h.brokers, log)
+	srv, err := New(cfg, h.cli, h.kafka, log)
 	if err != nil {
 		h.t.Fatal(err)
 	}

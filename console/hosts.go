@@ -46,6 +46,8 @@ type hostRow struct {
 	AppliedRevision int64 `json:"applied_revision,omitempty"`
 	ConfigRevision  int64 `json:"config_revision"`
 	ConfigStale     bool  `json:"config_stale"`
+	// Sys is the Sys Agent's latest headline; absent while it is off.
+	Sys *fleet.SysHeadline `json:"sys,omitempty"`
 }
 
 // row derives a host's line from its keys.
@@ -57,6 +59,9 @@ func row(host string, d hostData, now time.Time) hostRow {
 	case d.hasStatus:
 		st := d.status
 		r.Version, r.Labels = st.Version, st.Labels
+		if st.Sys != nil {
+			r.Sys = st.Sys.Latest
+		}
 		if !st.StartTime.IsZero() {
 			t := st.StartTime
 			r.StartTime = &t

@@ -18,9 +18,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/logagent/logagent/conf"
+	"github.com/logagent/logagent/kafka"
 )
 
 // Server is the console's HTTP server.
@@ -28,13 +30,15 @@ type Server struct {
 	cfg     conf.ConsoleServer
 	cli     *clientv3.Client
 	brokers []string
-	log     *slog.Logger
-	ln      net.Listener
-	tls     bool
-	srv     *http.Server
-	cache   *cache
-	auth    *auth
-	pages   *pages
+	// kafkaOpts are the live tail's TLS and SASL client options.
+	kafkaOpts []kgo.Opt
+	log       *slog.Logger
+	ln        net.Listener
+	tls       bool
+	srv       *http.Server
+	cache     *cache
+	auth      *auth
+	pages     *pages
 	// now is the clock of audit records, sessions and states.
 	now func() time.Time
 	// auditMax is how many audit records are kept (tests lower it).
@@ -49,12 +53,16 @@ type Server struct {
 }
 
 // New opens the listen address (a taken port is a start error) and
-// prepares the server; Run serves. brokers is the Kafka the agents ship
-// to, for the live tail (none: no live tail).
-func New(cfg conf.ConsoleServer, cli *clientv3.Client, brokers []string, log *slog.Logger) (*Server, error) {
-	s := &Server{cfg: cfg, cli: cli, brokers: brokers, log: log.With("component", "console"), now: time.Now, auditMax: auditMax, done: make(chan struct{})}
+// prepares the server; Run serves. k is the Kafka the agents ship to, for
+// the live tail (no brokers: no live tail); the tail connects with its TLS
+// and SASL settings as the agent's franz-go client does.
+func New(cfg conf.ConsoleServer, cli *clientv3.Client, k conf.Kafka, log *slog.Logger) (*Server, error) {
+	sec, err := kafka.FranzSecurity(k)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, cli: cli, brokers: k.Brokers, kafkaOpts: sec, log: log.With("component", "console"), now: time.Now, auditMax: auditMax, done: make(chan struct{})}
 	s.stop, s.cancel = context.WithCancel(context.Background())
-	var err error
 	if s.pages, err = newPages(); err != nil {
 		return nil, err
 	}

@@ -60,9 +60,9 @@ func (s *Server) apiTail(w http.ResponseWriter, r *http.Request, _ *session) {
 		return
 	}
 
-	cl, err := kgo.NewClient(kgo.SeedBrokers(s.brokers...), kgo.ConsumeTopics(topics...),
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(s.brokers...), kgo.ConsumeTopics(topics...),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AfterMilli(s.now().Add(-tailBack).UnixMilli())),
-		kgo.FetchMaxWait(500*time.Millisecond))
+		kgo.FetchMaxWait(500 * time.Millisecond)}, s.kafkaOpts...)...)
 	if err != nil {
 		writeError(w, fmt.Errorf("kafka client: %w", err))
 		return

@@ -9,9 +9,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/logagent/logagent/conf"
 	"github.com/logagent/logagent/fleet"
+	"github.com/logagent/logagent/internal/testenv"
+	"github.com/logagent/logagent/kafka"
 )
 
 // TestTail: the live tail streams the host's lines from the topics of its
@@ -46,32 +50,7 @@ func TestTail(t *testing.T) {
 		// The lines of the last few seconds come first: a 1 may too.
 		{"?path=/var/log/a.log", []string{"a 2"}},
 	} {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		req, _ := http.NewRequestWithContext(ctx, "GET", h.srv.URL()+"/api/hosts/web1/tail"+tc.query, nil)
-		resp, err := c.http.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
-			t.Fatalf("tail%s: %d %s", tc.query, resp.StatusCode, resp.Header.Get("Content-Type"))
-		}
-		sc := bufio.NewScanner(resp.Body)
-		event := func() (string, string) {
-			var name string
-			for sc.Scan() {
-				if n, ok := strings.CutPrefix(sc.Text(), "event: "); ok {
-					name = n
-				}
-				if d, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
-					return name, d
-				}
-			}
-			t.Fatalf("tail%s ended: %v", tc.query, sc.Err())
-			return "", ""
-		}
-		if name, _ := event(); name != "ready" {
-			t.Fatalf("first event %q", name)
-		}
+		event, stop := openTail(t, c, h.srv.URL()+"/api/hosts/web1/tail"+tc.query)
 		n := tc.want[0][2:]
 		produce("web2", "/var/log/a.log", "other host "+n)
 		produce("web1", "/var/log/a.log", "a "+n)
@@ -95,13 +74,97 @@ func TestTail(t *testing.T) {
 		if strings.Join(got, ",") != strings.Join(tc.want, ",") {
 			t.Errorf("tail%s: %v, want %v", tc.query, got, tc.want)
 		}
-		cancel()
-		resp.Body.Close()
+		stop()
 	}
 
 	var e apiError
 	if st := c.do("GET", "/api/hosts/nohost/tail", nil, &e); st != http.StatusNotFound {
 		t.Errorf("unknown host: %d %+v", st, e)
+	}
+}
+
+// openTail opens the live tail at url and reads its first event, "ready";
+// event returns the next event's name and data, stop closes the stream.
+func openTail(t *testing.T, c *client, url string) (event func() (string, string), stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("%s: %d %s", url, resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	sc := bufio.NewScanner(resp.Body)
+	event = func() (string, string) {
+		t.Helper()
+		var name string
+		for sc.Scan() {
+			if n, ok := strings.CutPrefix(sc.Text(), "event: "); ok {
+				name = n
+			}
+			if d, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+				return name, d
+			}
+		}
+		t.Fatalf("%s ended: %v", url, sc.Err())
+		return "", ""
+	}
+	if name, _ := event(); name != "ready" {
+		t.Fatalf("first event %q", name)
+	}
+	return event, func() { cancel(); resp.Body.Close() }
+}
+
+// TestTailSecured: the live tail connects with the [kafka] TLS and SASL
+// settings, as the agent does: kfake with TLS and SCRAM-SHA-512.
+func TestTailSecured(t *testing.T) {
+	dir := t.TempDir()
+	ca, err := testenv.NewCA(dir, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srvCert, err := ca.Issue("kafka", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc, err := testenv.ServerTLS(srvCert, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := testenv.StartKafkaOpts(kfake.TLS(tc), kfake.EnableSASL(), kfake.Superuser(conf.SASLSCRAM512, "console", "s3cret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(k.Close)
+
+	h := newHarness(t)
+	h.kafka = conf.Kafka{Brokers: k.Addrs, TLS: conf.TLS{Enabled: true, CAFile: ca.File},
+		SASLMechanism: conf.SASLSCRAM512, SASLUsername: "console", SASLPassword: "s3cret"}
+	h.start()
+	h.put(fleet.ConfigKey("web1"), `[{"path": "/var/log/a.log", "topic": "t"}]`)
+	sec, err := kafka.FranzSecurity(h.kafka)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prod, err := kgo.NewClient(append(sec, kgo.SeedBrokers(k.Addrs...), kgo.AllowAutoTopicCreation())...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+
+	event, stop := openTail(t, h.login("viv"), h.srv.URL()+"/api/hosts/web1/tail")
+	defer stop()
+	rec := &kgo.Record{Topic: "t", Value: []byte("secured"), Headers: []kgo.RecordHeader{{Key: "host", Value: []byte("web1")}}}
+	if err := prod.ProduceSync(context.Background(), rec).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	name, data := event()
+	var l tailLine
+	json.Unmarshal([]byte(data), &l)
+	if name != "line" || l.Value != "secured" {
+		t.Fatalf("event %s %s, want the line", name, data)
 	}
 }
 

@@ -68,6 +68,27 @@ type Status struct {
 	Config    ConfigState       `json:"config"`
 	Files     []FileStatus      `json:"files"`
 	Labels    map[string]string `json:"labels,omitempty"`
+	Sys       *SysStatus        `json:"sys,omitempty"` // the Sys Agent, while it is on
+}
+
+// SysStatus is the Sys Agent's part of a Status (sysagent.Status); the
+// console reads only its latest headline.
+type SysStatus struct {
+	Latest *SysHeadline `json:"latest,omitempty"`
+}
+
+// SysHeadline is the latest sample's load at a glance (sysagent.Headline).
+// A figure is nil when its collector is off, failed, or has no rate yet.
+type SysHeadline struct {
+	Time        string   `json:"time"`
+	Rates       bool     `json:"rates"`
+	CPU         *float64 `json:"cpu_percent,omitempty"`
+	Load1       *float64 `json:"load1,omitempty"`
+	MemoryUsed  *float64 `json:"memory_used_percent,omitempty"`
+	DiskBusy    *float64 `json:"disk_busy_percent,omitempty"`
+	BusiestDisk string   `json:"busiest_disk,omitempty"`
+	NetworkRx   *float64 `json:"network_rx_bytes_per_s,omitempty"`
+	NetworkTx   *float64 `json:"network_tx_bytes_per_s,omitempty"`
 }
 
 // ConfigState is the collect config the agent applied.

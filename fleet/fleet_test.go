@@ -9,6 +9,7 @@ import (
 	"github.com/logagent/logagent/agent"
 	"github.com/logagent/logagent/etcd"
 	"github.com/logagent/logagent/fleet"
+	"github.com/logagent/logagent/sysagent"
 	"github.com/logagent/logagent/taillog"
 )
 
@@ -21,6 +22,9 @@ func TestAgentDocuments(t *testing.T) {
 		Config: etcd.State{Revision: 42, LastError: "bad", Problems: []string{"p"}},
 		Files: []taillog.Status{{Path: "/a", Topic: "t", State: "error", LastError: "denied", Committed: 1, Size: 3,
 			LagBytes: 2, LinesRead: 4, LinesAcked: 5, BytesRead: 6, Rotations: 7, Truncations: 8}}}
+	cpu, load, mem, disk, rx, tx := 12.5, 0.4, 63.0, 7.0, 1024.0, 2048.0
+	st.Sys = &sysagent.Status{Topic: "sys", Interval: "10s", Latest: &sysagent.Headline{Time: "t", Rates: true, CPU: &cpu,
+		Load1: &load, MemoryUsed: &mem, DiskBusy: &disk, BusiestDisk: "sda", NetworkRx: &rx, NetworkTx: &tx}}
 	data, err := json.Marshal(st)
 	if err != nil {
 		t.Fatal(err)
@@ -32,7 +36,9 @@ func TestAgentDocuments(t *testing.T) {
 	want := fleet.Status{Host: "web1", Owner: fleet.Owner(owner), Version: "v1", StartTime: now, Updated: now, Health: "ok",
 		Config: fleet.ConfigState{Revision: 42, Error: "bad", Problems: []string{"p"}},
 		Files: []fleet.FileStatus{{Path: "/a", Topic: "t", State: fleet.FileStateError, LastError: "denied", Committed: 1, Size: 3,
-			LagBytes: 2, LinesRead: 4, LinesAcked: 5, BytesRead: 6, Rotations: 7, Truncations: 8}}}
+			LagBytes: 2, LinesRead: 4, LinesAcked: 5, BytesRead: 6, Rotations: 7, Truncations: 8}},
+		Sys: &fleet.SysStatus{Latest: &fleet.SysHeadline{Time: "t", Rates: true, CPU: &cpu, Load1: &load, MemoryUsed: &mem,
+			DiskBusy: &disk, BusiestDisk: "sda", NetworkRx: &rx, NetworkTx: &tx}}}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got  %+v\nwant %+v", got, want)
 	}

@@ -97,7 +97,7 @@ func franzOpts(c conf.Kafka, batchMax func(topic string) int32) ([]kgo.Opt, erro
 			}
 		})),
 	}
-	sec, err := franzSecurity(c)
+	sec, err := FranzSecurity(c)
 	if err != nil {
 		return nil, err
 	}

@@ -20,8 +20,9 @@ import (
 // into what the clients take: the franz-go producer, sarama, the franz-go
 // client that reads topic limits, and check all connect the same way.
 
-// franzSecurity returns the kgo options for c's TLS and SASL.
-func franzSecurity(c conf.Kafka) ([]kgo.Opt, error) {
+// FranzSecurity returns the kgo options for c's TLS and SASL (the agent's
+// franz-go producer, and the console's live tail).
+func FranzSecurity(c conf.Kafka) ([]kgo.Opt, error) {
 	var opts []kgo.Opt
 	tc, err := c.TLS.Config()
 	if err != nil {
@@ -116,7 +117,7 @@ func (s *scramClient) Done() bool { return s.done }
 // adminClient is the franz-go client that reads topic configurations
 // (DescribeConfigs), connected as the producers are.
 func adminClient(c conf.Kafka) (*kgo.Client, error) {
-	sec, err := franzSecurity(c)
+	sec, err := FranzSecurity(c)
 	if err != nil {
 		return nil, err
 	}

@@ -50,6 +50,20 @@ function duration(s) {
   return d ? `${d}d ${h}h` : h ? `${h}h ${m}m` : `${m}m ${s % 60}s`;
 }
 
+// load is the Sys Agent's headline in one line ("" while it is off); a
+// figure its collector did not give is left out.
+function load(h) {
+  if (!h) return "";
+  const parts = [];
+  if (h.cpu_percent != null) parts.push(`CPU ${Math.round(h.cpu_percent)}%`);
+  if (h.load1 != null) parts.push(`load ${h.load1.toFixed(1)}`);
+  if (h.memory_used_percent != null) parts.push(`mem ${Math.round(h.memory_used_percent)}%`);
+  if (h.disk_busy_percent != null) parts.push(`disk ${Math.round(h.disk_busy_percent)}%`);
+  if (h.network_rx_bytes_per_s != null) parts.push(`rx ${bytes(Math.round(h.network_rx_bytes_per_s))}/s`);
+  if (h.network_tx_bytes_per_s != null) parts.push(`tx ${bytes(Math.round(h.network_tx_bytes_per_s))}/s`);
+  return parts.join(" · ");
+}
+
 function stateBadge(state) {
   return el("span", { class: "state " + state, text: state.replace("_", " ") });
 }
@@ -98,7 +112,7 @@ function fleetPage() {
         el("td", {}, el("a", { href: "/hosts/" + encodeURIComponent(h.host), text: h.host })),
         state, el("td", { text: h.version || "" }), el("td", { text: duration(h.uptime_seconds) }),
         el("td", { text: h.files }), el("td", { text: h.files_in_error }), el("td", { text: bytes(h.lag_bytes) }),
-        rev, el("td", { text: labels }));
+        rev, el("td", { class: "load", text: load(h.sys) }), el("td", { text: labels }));
     });
     tbody.replaceChildren(...rows);
     const pages = Math.max(1, Math.ceil(r.body.total / st.perPage));
