@@ -13,6 +13,9 @@ type Console struct {
 	// Kafka is where the live tail reads a host's lines; no [kafka]
 	// section: no live tail.
 	Kafka ConsoleKafka
+	// OpenSearch is where the Search page searches the transfer's
+	// indices; no [opensearch] section (no URLs): no search.
+	OpenSearch OpenSearch
 	// Warnings are problems that do not stop the console (a password
 	// file others can read).
 	Warnings []string
@@ -45,6 +48,8 @@ var knownConsole = map[string][]string{
 	"console": {"listen", "users_file", "tls_cert_file", "tls_key_file", "session_ttl", "log_level"},
 	"etcd":    known["etcd"], // the agent's [etcd]: read by the same reader
 	"kafka":   {"brokers"},
+	// The transfer's connection keys: read by the same reader.
+	"opensearch": {"urls", "username", "password", "password_file", "timeout"},
 }
 
 // LoadConsole reads and validates the console's ini file at path.
@@ -58,7 +63,7 @@ func loadConsole(name string, source any) (*Console, error) {
 	if err != nil {
 		return nil, &Error{File: name, Msg: err.Error()}
 	}
-	if err := checkSections(name, f, knownConsole, []string{"console", "etcd", "kafka"}, "console", "etcd"); err != nil {
+	if err := checkSections(name, f, knownConsole, []string{"console", "etcd", "kafka", "opensearch"}, "console", "etcd"); err != nil {
 		return nil, err
 	}
 	c := DefaultConsole()
@@ -88,6 +93,10 @@ func loadConsole(name string, source any) (*Console, error) {
 		k := section("kafka")
 		k.required("brokers", &c.Kafka.Brokers)
 		k.addresses("brokers", c.Kafka.Brokers, false)
+	}
+	if f.HasSection("opensearch") {
+		c.OpenSearch.Timeout = 30 * time.Second
+		section("opensearch").opensearch(&c.OpenSearch, &c.Warnings)
 	}
 	if r.err != nil {
 		return nil, r.err
