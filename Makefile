@@ -53,9 +53,11 @@ faults:
 
 ## e2e: the built binary against real Apache Kafka (Maven jars), real etcd (Debian) and real
 ## OpenSearch (Maven jars), checked with etcdctl, kafka-console-consumer and OpenSearch's API;
-## with the transfer's integration tests, which must not skip there. Installs what it needs.
+## with the transfer's integration tests and the console's search tests, which must not skip there. Installs what it needs.
 e2e: deps
 	LOGAGENT_E2E=1 $(GO) test -count=1 -timeout 30m -v ./e2e/ ./transfer/ 2>&1 | tee .e2e.out | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)' ; \
+	status=$${PIPESTATUS[0]}; [ $$status -eq 0 ] || { tail -200 .e2e.out; exit $$status; }
+	LOGAGENT_E2E=1 $(GO) test -count=1 -timeout 10m -run 'TestSearch' -v ./console/ 2>&1 | tee .e2e.out | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)' ; \
 	status=$${PIPESTATUS[0]}; [ $$status -eq 0 ] || { tail -200 .e2e.out; exit $$status; }
 
 deps:

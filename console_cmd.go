@@ -54,6 +54,7 @@ func runConsole(o *options, out outputs) int {
 		log.Error("cannot start", "err", err)
 		return exitFail
 	}
+	srv.SetSearch(cfg.OpenSearch)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	if err := srv.Run(ctx); err != nil {

@@ -14,6 +14,9 @@ type Console struct {
 	// section: no live tail. Only Brokers and the agent's TLS and SASL
 	// keys are read (knownConsole): the tail connects as an agent does.
 	Kafka Kafka
+	// OpenSearch is where the Search page searches the transfer's
+	// indices; no [opensearch] section (no URLs): no search.
+	OpenSearch OpenSearch
 	// Warnings are problems that do not stop the console (a password
 	// file others can read).
 	Warnings []string
@@ -41,6 +44,8 @@ var knownConsole = map[string][]string{
 	"console": {"listen", "users_file", "tls_cert_file", "tls_key_file", "session_ttl", "log_level"},
 	"etcd":    known["etcd"], // the agent's [etcd]: read by the same reader
 	"kafka":   append([]string{"brokers"}, kafkaSecurityKeys...),
+	// The transfer's connection keys: read by the same reader.
+	"opensearch": {"urls", "username", "password", "password_file", "timeout"},
 }
 
 // LoadConsole reads and validates the console's ini file at path.
@@ -54,7 +59,7 @@ func loadConsole(name string, source any) (*Console, error) {
 	if err != nil {
 		return nil, &Error{File: name, Msg: err.Error()}
 	}
-	if err := checkSections(name, f, knownConsole, []string{"console", "etcd", "kafka"}, "console", "etcd"); err != nil {
+	if err := checkSections(name, f, knownConsole, []string{"console", "etcd", "kafka", "opensearch"}, "console", "etcd"); err != nil {
 		return nil, err
 	}
 	c := DefaultConsole()
@@ -86,6 +91,10 @@ func loadConsole(name string, source any) (*Console, error) {
 		k.addresses("brokers", c.Kafka.Brokers, false)
 		k.tls(&c.Kafka.TLS, true, &c.Warnings)
 		k.sasl(&c.Kafka, &c.Warnings)
+	}
+	if f.HasSection("opensearch") {
+		c.OpenSearch.Timeout = 30 * time.Second
+		section("opensearch").opensearch(&c.OpenSearch, &c.Warnings)
 	}
 	if r.err != nil {
 		return nil, r.err

@@ -27,7 +27,10 @@ func TestConsoleErrors(t *testing.T) {
 		{"[console]\nusers_file = /u\n", "[etcd]: missing section"},
 		{"[etcd]\nendpoints = h:1\n", "[console]: missing section"},
 		{"[console]\n[etcd]\nendpoints = h:1\n", "[console] users_file: required"},
-		{base + "[agent]\n", "[agent]: unknown section (want console, etcd, kafka)"},
+		{base + "[agent]\n", "[agent]: unknown section (want console, etcd, kafka, opensearch)"},
+		{base + "[opensearch]\n", "[opensearch] urls: required"},
+		{base + "[opensearch]\nurls = http://o:9200\nshards = 2\n", "[opensearch] shards: unknown key"},
+		{base + "[opensearch]\nurls = http://o:9200\npassword = p\n", "[opensearch] username: required with a password"},
 		{base + "[kafka]\n", "[kafka] brokers: required"},
 		{base + "[kafka]\nbrokers = nohost\n", "[kafka] brokers: \"nohost\""},
 		{strings.Replace(base, "[console]\n", "[console]\nlisten_addr = :1\n", 1), "[console] listen_addr: unknown key"},
@@ -101,5 +104,25 @@ sasl_password_file = %s
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: %v, want %q", tc.keys, err, tc.want)
 		}
+	}
+}
+
+// TestConsoleOpenSearch: the optional [opensearch] section is read by the
+// transfer's reader (a password from a file too); without it, no search.
+func TestConsoleOpenSearch(t *testing.T) {
+	base := "[console]\nusers_file = /u\n[etcd]\nendpoints = 127.0.0.1:2379\n"
+	if c, err := ParseConsole("c.ini", []byte(base)); err != nil || c.OpenSearch.URLs != nil {
+		t.Fatal(c, err)
+	}
+	pw := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(pw, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := ParseConsole("c.ini", []byte(base+"[opensearch]\nurls = http://o1:9200, http://o2:9200\nusername = u\npassword_file = "+pw+"\ntimeout = 5s\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.OpenSearch.URLs) != 2 || c.OpenSearch.Username != "u" || c.OpenSearch.Password != "s3cret" || c.OpenSearch.Timeout != 5*time.Second {
+		t.Errorf("%+v", c.OpenSearch)
 	}
 }

@@ -48,8 +48,8 @@ type TransferKafka struct {
 type OpenSearch struct {
 	URLs     []string
 	Username string
-	Password string
-	Timeout  time.Duration // one bulk request
+	Password Secret
+	Timeout  time.Duration // one request
 	Shards   int           // of each daily index (the installed template)
 	Replicas int
 }
@@ -87,7 +87,7 @@ var knownTransfer = map[string][]string{
 	"transfer": {"instance", "data_dir", "http_addr", "log_level", "log_format", "buffer_bytes",
 		"bulk_bytes", "retry_backoff", "retry_max", "dead_letter_suffix", "retention_days"},
 	"kafka":      {"brokers", "group", "session_timeout"},
-	"opensearch": {"urls", "username", "password", "timeout", "shards", "replicas"},
+	"opensearch": {"urls", "username", "password", "password_file", "timeout", "shards", "replicas"},
 	"etcd":       known["etcd"],
 }
 
@@ -132,19 +132,7 @@ func loadTransfer(name string, source any) (*TransferConfig, error) {
 	k.duration("session_timeout", &c.Kafka.SessionTimeout, time.Second)
 
 	o := section("opensearch")
-	o.list("urls", &c.OpenSearch.URLs)
-	if len(c.OpenSearch.URLs) == 0 {
-		o.fail("urls", "required, e.g. urls = http://127.0.0.1:9200")
-	}
-	for _, u := range c.OpenSearch.URLs {
-		if p, err := url.Parse(u); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" || checkHostPort(p.Host, false) != nil {
-			o.fail("urls", "%q: want http://host:port or https://host:port", u)
-			break
-		}
-	}
-	o.str("username", &c.OpenSearch.Username)
-	o.str("password", &c.OpenSearch.Password)
-	o.duration("timeout", &c.OpenSearch.Timeout, 100*time.Millisecond)
+	o.opensearch(&c.OpenSearch, &c.Warnings)
 	o.integer("shards", &c.OpenSearch.Shards, 1, 1024)
 	o.integer("replicas", &c.OpenSearch.Replicas, 0, 16)
 
@@ -157,6 +145,28 @@ func loadTransfer(name string, source any) (*TransferConfig, error) {
 			Msg: "must be at most half of buffer_bytes (a bulk is built from records in the buffer)"}
 	}
 	return &c, nil
+}
+
+// opensearch reads the connection keys of an [opensearch] section (the
+// transfer's and the console's): urls, username, password or
+// password_file, timeout.
+func (r *reader) opensearch(c *OpenSearch, warnings *[]string) {
+	r.list("urls", &c.URLs)
+	if len(c.URLs) == 0 {
+		r.fail("urls", "required, e.g. urls = http://127.0.0.1:9200")
+	}
+	for _, u := range c.URLs {
+		if p, err := url.Parse(u); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" || checkHostPort(p.Host, false) != nil {
+			r.fail("urls", "%q: want http://host:port or https://host:port", u)
+			break
+		}
+	}
+	r.str("username", &c.Username)
+	r.secret("password", &c.Password, warnings)
+	if c.Password != "" && c.Username == "" {
+		r.fail("username", "required with a password")
+	}
+	r.duration("timeout", &c.Timeout, 100*time.Millisecond)
 }
 
 // topicSuffixRE is what a dead-letter suffix and a group name may be.

@@ -17,6 +17,7 @@ import (
 	"github.com/logagent/logagent/conf"
 	"github.com/logagent/logagent/fleet"
 	"github.com/logagent/logagent/internal/testenv"
+	"github.com/logagent/logagent/transfer"
 )
 
 // The browser tests run the pages in headless Chromium (Debian's
@@ -319,4 +320,78 @@ func TestBrowserAgentKilled(t *testing.T) {
 	cmd.Process.Kill()
 	cmd.Wait()
 	waitFor(t, tab, "web1 offline after the kill", `(r => r && r.dataset.state === 'offline' && r.textContent.includes('lost contact after'))(document.querySelector('tr[data-host="web1"]'))`)
+}
+
+// TestBrowserSearch: a line written to a file a moment ago travels agent →
+// Kafka → transfer → OpenSearch, and the Search page finds it: the match
+// highlighted, the line's own markup shown as text, the histogram drawn,
+// and the lines around it from the same file.
+func TestBrowserSearch(t *testing.T) {
+	tab := browser(t)
+	root, _ := filepath.Abs("..")
+	node := testenv.SharedOpenSearch(t, root)
+	h := newHarness(t)
+	k := h.startKafka()
+	h.search.URLs = []string{node.URL}
+	h.search.Timeout = 30 * time.Second
+	h.start()
+
+	index := fmt.Sprintf("browser-search-%d", time.Now().UnixNano()%1e6)
+	// Outside the fleet's prefix: the console's cache does not see it.
+	if _, err := h.cli.Put(context.Background(), transfer.ConfigKey, fmt.Sprintf(`[{"topic": "search_log", "index": %q}]`, index)); err != nil {
+		t.Fatal(err)
+	}
+	cfg := conf.DefaultTransfer()
+	cfg.Transfer.Instance, cfg.Transfer.DataDir, cfg.Transfer.HTTPAddr = "t1", t.TempDir(), ""
+	cfg.Kafka.Brokers, cfg.OpenSearch.URLs, cfg.Etcd.Endpoints = k.Addrs, []string{node.URL}, []string{h.etcd.Endpoint}
+	tr, err := transfer.New(&cfg, slog.New(slog.NewTextHandler(&tlogWriter{t: t}, nil)).With("transfer", "t1"), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); tr.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	logFile := filepath.Join(t.TempDir(), "app.log")
+	h.put(fleet.ConfigKey("web1"), fmt.Sprintf(`[{"path": %q, "topic": "search_log", "read_from": "beginning"}]`, logFile))
+	startAgent(t, h, k, "web1")
+	testenv.AppendLine(logFile, "the line before")
+	testenv.AppendLine(logFile, "a needle <b>in bold</b> here")
+	testenv.AppendLine(logFile, "the line after")
+
+	// The page searches once it is loaded: wait until the lines are
+	// searchable, then open it.
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for deadline := time.Now().Add(60 * time.Second); ; {
+		ids, err := node.IDs(index + "-*")
+		if err == nil && len(ids) == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the lines did not reach OpenSearch: %v %v", ids, err)
+		}
+		<-tick.C
+	}
+	login(t, tab, h.srv.URL()+"/", "viv")
+	err = chromedp.Do(tab,
+		chromedp.Navigate(h.srv.URL()+"/search"),
+		chromedp.WaitVisible(chromedp.CSS("#search-form")),
+		chromedp.SendKeys(chromedp.CSS("#s-q"), "needle"),
+		chromedp.Click(chromedp.CSS(`#search-form button[type="submit"]`)),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, tab, "the hit shown", `document.querySelectorAll('#s-hits tbody tr').length === 1 && document.querySelector('#s-hits td.line mark')?.textContent === 'needle'`)
+	waitFor(t, tab, "the line's markup shown as text", `(td => !td.querySelector('b') && td.textContent === 'a needle <b>in bold</b> here')(document.querySelector('#s-hits td.line'))`)
+	waitFor(t, tab, "the hit's host and path", `(r => r.children[1].textContent === 'web1' && r.children[2].textContent === `+fmt.Sprintf("%q", logFile)+`)(document.querySelector('#s-hits tbody tr'))`)
+	waitFor(t, tab, "a histogram bar", `[...document.querySelectorAll('#s-histogram .bar')].some(b => b.style.height === '100%')`)
+	waitFor(t, tab, "the URL holds the search", `location.search.includes('q=needle')`)
+	screenshot(t, tab, "console-search.png")
+	if err := chromedp.Do(tab, chromedp.Click(chromedp.CSS("#s-hits a.context"))); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, tab, "the lines around it", `(rows => rows.length === 3 && rows[0].textContent.includes('the line before') && rows[1].classList.contains('this') && rows[2].textContent.includes('the line after'))([...document.querySelectorAll('#s-context tbody tr')])`)
 }

@@ -56,6 +56,8 @@ type harness struct {
 	users string
 	// kafka, set before start, is the live tail's Kafka.
 	kafka conf.Kafka
+	// search, set before start, is the Search page's OpenSearch.
+	search conf.OpenSearch
 	// tls, set before start, serves HTTPS with a self-signed certificate.
 	tls     bool
 	certDER []byte
@@ -151,6 +153,7 @@ func (h *harness) start() {
 	if err != nil {
 		h.t.Fatal(err)
 	}
+	srv.SetSearch(h.search)
 	h.srv = srv
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(context.Background()) }()

@@ -21,7 +21,7 @@ type pages struct {
 
 func newPages() (*pages, error) {
 	p := &pages{tmpl: map[string]*template.Template{}}
-	for _, name := range []string{"login", "fleet", "host", "bulk", "audit"} {
+	for _, name := range []string{"login", "fleet", "host", "bulk", "audit", "search"} {
 		t, err := template.ParseFS(webFS, "web/layout.html", "web/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("page %s: %w", name, err)
@@ -42,6 +42,8 @@ type pageData struct {
 	Page  string
 	User  *session
 	Host  string
+	// Search says the Search page has an OpenSearch to search.
+	Search bool
 }
 
 func (s *Server) render(w http.ResponseWriter, name string, d pageData) {
@@ -74,6 +76,10 @@ func (s *Server) pageBulk(w http.ResponseWriter, r *http.Request, u *session) {
 
 func (s *Server) pageAudit(w http.ResponseWriter, r *http.Request, u *session) {
 	s.render(w, "audit", pageData{Title: "Audit", User: u})
+}
+
+func (s *Server) pageSearch(w http.ResponseWriter, r *http.Request, u *session) {
+	s.render(w, "search", pageData{Title: "Search", User: u, Search: s.search != nil})
 }
 
 func (s *Server) static(w http.ResponseWriter, r *http.Request, _ *session) {

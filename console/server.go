@@ -23,6 +23,7 @@ import (
 
 	"github.com/logagent/logagent/conf"
 	"github.com/logagent/logagent/kafka"
+	"github.com/logagent/logagent/internal/osclient"
 )
 
 // Server is the console's HTTP server.
@@ -39,6 +40,8 @@ type Server struct {
 	cache     *cache
 	auth      *auth
 	pages     *pages
+	// search is the OpenSearch of the Search page; nil: not configured.
+	search *osclient.Client
 	// now is the clock of audit records, sessions and states.
 	now func() time.Time
 	// auditMax is how many audit records are kept (tests lower it).
@@ -182,6 +185,9 @@ var routeTable = []route{
 	{"GET /api/audit", roleViewer, true, false, (*Server).apiAudit},
 	{"GET /api/events", roleViewer, true, false, (*Server).apiEvents},
 	{"GET /api/hosts/{host}/tail", roleViewer, true, true, (*Server).apiTail},
+	{"GET /search", roleViewer, false, false, (*Server).pageSearch},
+	{"GET /api/search", roleViewer, true, false, (*Server).apiSearch},
+	{"GET /api/search/context", roleViewer, true, false, (*Server).apiSearchContext},
 }
 
 func (s *Server) routes() http.Handler {

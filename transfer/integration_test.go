@@ -31,47 +31,17 @@ import (
 	"github.com/logagent/logagent/internal/testenv"
 )
 
-var (
-	osOnce sync.Once
-	osNode *testenv.OpenSearch
-	osDir  string
-	osErr  error
-)
-
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if osNode != nil {
-		osNode.Stop()
-	}
-	if osDir != "" {
-		os.RemoveAll(osDir)
-	}
+	testenv.StopSharedOpenSearch()
 	os.Exit(code)
 }
 
 // openSearch returns the package's OpenSearch node, started on first use.
-// It skips the test when the node cannot be started, unless
-// LOGAGENT_E2E=1 (make e2e), where that is a failure.
 func openSearch(t testing.TB) *testenv.OpenSearch {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("-short: no OpenSearch node")
-	}
-	osOnce.Do(func() {
-		osDir, osErr = os.MkdirTemp("", "logtransfer-opensearch-")
-		if osErr != nil {
-			return
-		}
-		root, _ := filepath.Abs("..")
-		osNode, osErr = testenv.StartOpenSearch(root, osDir)
-	})
-	if osErr != nil {
-		if os.Getenv("LOGAGENT_E2E") == "1" {
-			t.Fatalf("OpenSearch could not be started: %v", osErr)
-		}
-		t.Skipf("OpenSearch could not be started (scripts/opensearch.sh needs Java 17 and Maven Central): %v", osErr)
-	}
-	return osNode
+	root, _ := filepath.Abs("..")
+	return testenv.SharedOpenSearch(t, root)
 }
 
 // env is one test's servers and a transfer's config for them.

@@ -1,87 +1,30 @@
 package transfer
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"regexp"
-	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/logagent/logagent/conf"
+	"github.com/logagent/logagent/internal/osclient"
 )
 
-// search is a small OpenSearch client over net/http: the bulk API, the
-// index template and the deletion of old daily indices are all the
-// transfer needs. It needs no client library: the per-document results
-// decide which Kafka offsets may be committed, and the same calls work
-// on Elasticsearch 8.
-type search struct {
-	urls       []string
-	user, pass string
-	http       *http.Client
-	next       atomic.Uint32 // round robin over urls
-}
+// search is the transfer's use of OpenSearch: the bulk API, the index
+// template and the deletion of old daily indices. It needs no client
+// library: the per-document results decide which Kafka offsets may be
+// committed, and the same calls work on Elasticsearch 8.
+type search struct{ *osclient.Client }
 
-func newSearch(c conf.OpenSearch) *search {
-	urls := make([]string, len(c.URLs))
-	for i, u := range c.URLs {
-		urls[i] = strings.TrimRight(u, "/")
-	}
-	return &search{urls: urls, user: c.Username, pass: c.Password,
-		http: &http.Client{Timeout: c.Timeout}}
-}
+func newSearch(c conf.OpenSearch) *search { return &search{osclient.New(c)} }
 
 // statusError is an HTTP answer other than 2xx.
-type statusError struct {
-	Status int
-	Body   string
-}
+type statusError = osclient.StatusError
 
-func (e *statusError) Error() string {
-	return fmt.Sprintf("HTTP %d: %s", e.Status, e.Body)
-}
-
-// do sends one request to the next URL and returns the body of a 2xx
-// answer, or a *statusError, or the transport's error.
-func (s *search) do(ctx context.Context, method, path, ctype string, body []byte) ([]byte, error) {
-	base := s.urls[int(s.next.Add(1))%len(s.urls)]
-	req, err := http.NewRequestWithContext(ctx, method, base+path, bytes.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", ctype)
-	}
-	if s.user != "" {
-		req.SetBasicAuth(s.user, s.pass)
-	}
-	resp, err := s.http.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", method, base+path, err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, fmt.Errorf("%s %s: read answer: %w", method, base+path, err)
-	}
-	if resp.StatusCode/100 != 2 {
-		return data, &statusError{Status: resp.StatusCode, Body: truncate(string(data), 300)}
-	}
-	return data, nil
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
-}
+func truncate(s string, n int) string { return osclient.Truncate(s, n) }
 
 // Outcomes of one document in a bulk answer.
 const (
@@ -102,7 +45,7 @@ var errTooLarge = errors.New("bulk request too large (HTTP 413)")
 // bulk sends body (n documents) to _bulk and returns each document's
 // outcome, in order. An error means none of them is known to be indexed.
 func (s *search) bulk(ctx context.Context, body []byte, n int) ([]itemResult, error) {
-	data, err := s.do(ctx, http.MethodPost, "/_bulk", "application/x-ndjson", body)
+	data, err := s.Do(ctx, http.MethodPost, "/_bulk", "application/x-ndjson", body)
 	var se *statusError
 	if errors.As(err, &se) && se.Status == http.StatusRequestEntityTooLarge {
 		return nil, errTooLarge
@@ -157,6 +100,16 @@ func templateName(index string) string { return "logtransfer-" + index }
 // more specific, template must win; equal priorities that overlap are
 // refused by OpenSearch.
 func (s *search) putTemplate(ctx context.Context, index string, shards, replicas int) error {
+	body := IndexTemplate(index, shards, replicas)
+	if _, err := s.Do(ctx, http.MethodPut, "/_index_template/"+templateName(index), "application/json", body); err != nil {
+		return fmt.Errorf("install index template %s: %w", templateName(index), err)
+	}
+	return nil
+}
+
+// IndexTemplate is the body of the index template of index's daily
+// indices (PUT /_index_template/logtransfer-<index>).
+func IndexTemplate(index string, shards, replicas int) []byte {
 	tmpl := map[string]any{
 		"index_patterns": []string{index + "-2*"},
 		"priority":       100 + len(index),
@@ -176,10 +129,7 @@ func (s *search) putTemplate(ctx context.Context, index string, shards, replicas
 		},
 	}
 	body, _ := json.Marshal(tmpl)
-	if _, err := s.do(ctx, http.MethodPut, "/_index_template/"+templateName(index), "application/json", body); err != nil {
-		return fmt.Errorf("install index template %s: %w", templateName(index), err)
-	}
-	return nil
+	return body
 }
 
 var dailyRE = regexp.MustCompile(`-(\d{4}\.\d{2}\.\d{2})$`)
@@ -187,7 +137,7 @@ var dailyRE = regexp.MustCompile(`-(\d{4}\.\d{2}\.\d{2})$`)
 // deleteOlder deletes index's daily indices whose day is more than days
 // before now's (UTC), and returns their names.
 func (s *search) deleteOlder(ctx context.Context, index string, days int, now time.Time) ([]string, error) {
-	data, err := s.do(ctx, http.MethodGet, "/_cat/indices/"+index+"-2*?format=json&h=index", "", nil)
+	data, err := s.Do(ctx, http.MethodGet, "/_cat/indices/"+index+"-2*?format=json&h=index", "", nil)
 	if err != nil {
 		return nil, fmt.Errorf("list indices of %s: %w", index, err)
 	}
@@ -208,7 +158,7 @@ func (s *search) deleteOlder(ctx context.Context, index string, days int, now ti
 		if err != nil || !day.Before(cutoff) {
 			continue
 		}
-		if _, err := s.do(ctx, http.MethodDelete, "/"+r.Index, "", nil); err != nil {
+		if _, err := s.Do(ctx, http.MethodDelete, "/"+r.Index, "", nil); err != nil {
 			return deleted, fmt.Errorf("delete index %s: %w", r.Index, err)
 		}
 		deleted = append(deleted, r.Index)

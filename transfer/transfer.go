@@ -135,7 +135,7 @@ func (t *Transfer) Run(ctx context.Context) error {
 		goRun(func() { t.retain(ctx) })
 	}
 	t.log.Info("transfer started", "instance", t.instance, "group", t.cfg.Kafka.Group,
-		"opensearch", t.search.urls, "version", t.version)
+		"opensearch", t.cfg.OpenSearch.URLs, "version", t.version)
 
 	var routes []Route
 	select {

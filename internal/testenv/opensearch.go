@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"testing"
 	"time"
 )
 
@@ -104,4 +107,47 @@ func (o *OpenSearch) IDs(pattern string) ([]string, error) {
 		ids[i] = h.ID
 	}
 	return ids, nil
+}
+
+var (
+	sharedOnce sync.Once
+	sharedNode *OpenSearch
+	sharedDir  string
+	sharedErr  error
+)
+
+// SharedOpenSearch returns the test binary's OpenSearch node, started on
+// first use (root is the repository root). It skips the test when the node
+// cannot be started, unless LOGAGENT_E2E=1 (make e2e), where that is a
+// failure. TestMain calls StopSharedOpenSearch after the tests.
+func SharedOpenSearch(t testing.TB, root string) *OpenSearch {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: no OpenSearch node")
+	}
+	sharedOnce.Do(func() {
+		sharedDir, sharedErr = os.MkdirTemp("", "logagent-opensearch-")
+		if sharedErr != nil {
+			return
+		}
+		sharedNode, sharedErr = StartOpenSearch(root, sharedDir)
+	})
+	if sharedErr != nil {
+		if os.Getenv("LOGAGENT_E2E") == "1" {
+			t.Fatalf("OpenSearch could not be started: %v", sharedErr)
+		}
+		t.Skipf("OpenSearch could not be started (scripts/opensearch.sh needs Java 17 and Maven Central): %v", sharedErr)
+	}
+	return sharedNode
+}
+
+// StopSharedOpenSearch stops the node SharedOpenSearch started, if it did,
+// and removes its data.
+func StopSharedOpenSearch() {
+	if sharedNode != nil {
+		sharedNode.Stop()
+	}
+	if sharedDir != "" {
+		os.RemoveAll(sharedDir)
+	}
 }

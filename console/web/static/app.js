@@ -318,6 +318,91 @@ function auditPage() {
   live(refresh);
 }
 
+// ---- search
+function searchPage() {
+  const form = $("#search-form");
+  if (!form) return; // not configured: the page says so
+  let page = 1;
+  // The form lives in the URL, so that a search can be linked and reloaded.
+  const params = new URLSearchParams(location.search);
+  for (const k of ["q", "host", "path", "index"]) $("#s-" + k).value = params.get(k) || "";
+  const local = (iso) => { const d = new Date(iso); return new Date(d - d.getTimezoneOffset() * 60000).toISOString().slice(0, 19); };
+  if (params.get("to")) {
+    $("#s-range").value = "custom";
+    $("#s-from").value = local(params.get("from"));
+    $("#s-to").value = local(params.get("to"));
+  } else if (params.get("from")) {
+    $("#s-range").value = params.get("from");
+  }
+  page = Number(params.get("page")) || 1;
+  const showCustom = () => { $("#s-custom").hidden = $("#s-range").value !== "custom"; };
+  showCustom();
+  $("#s-range").addEventListener("change", showCustom);
+
+  function query() {
+    const q = new URLSearchParams();
+    for (const k of ["q", "host", "path", "index"]) if ($("#s-" + k).value.trim()) q.set(k, $("#s-" + k).value.trim());
+    if ($("#s-range").value === "custom") {
+      if ($("#s-from").value) q.set("from", new Date($("#s-from").value).toISOString());
+      q.set("to", ($("#s-to").value ? new Date($("#s-to").value) : new Date()).toISOString());
+    } else {
+      q.set("from", $("#s-range").value);
+    }
+    if (page > 1) q.set("page", page);
+    return q;
+  }
+
+  async function run() {
+    const q = query();
+    history.replaceState(null, "", "/search?" + q);
+    const r = await api("GET", "/api/search?" + q);
+    if (r.status !== 200) { message(r.body.error, true); return; }
+    message("");
+    const res = r.body;
+    $("#s-summary").textContent = res.total + " lines from " + new Date(res.from).toLocaleString() +
+      " to " + new Date(res.to).toLocaleString() + " (bars of " + res.interval + ")";
+    histogram(res);
+    $("#s-hits tbody").replaceChildren(...res.hits.map((h) => {
+      const line = el("td", { class: "line" });
+      // line_html is the line escaped by the server, with only <mark>
+      // added: no markup of the line's own reaches the page.
+      line.innerHTML = h.line_html;
+      const ctx = el("a", { href: "#", class: "context", text: "lines around" });
+      ctx.addEventListener("click", (ev) => { ev.preventDefault(); context(h); });
+      return el("tr", {}, el("td", { text: new Date(h.time).toLocaleString() }), el("td", { text: h.host }),
+        el("td", { text: h.path }), el("td", { text: h.offset }), line, el("td", {}, ctx));
+    }));
+    $("#s-pageno").textContent = res.pages ? "page " + res.page + " of " + res.pages : "";
+    $("#s-prev").disabled = res.page <= 1;
+    $("#s-next").disabled = res.page >= res.pages;
+  }
+
+  function histogram(res) {
+    const max = Math.max(1, ...res.histogram.map((b) => b.count));
+    $("#s-histogram").replaceChildren(...res.histogram.map((b) => {
+      const bar = el("span", { class: "bar", title: new Date(b.time).toLocaleString() + ": " + b.count });
+      bar.style.height = Math.round((100 * b.count) / max) + "%";
+      return bar;
+    }));
+  }
+
+  async function context(h) {
+    const q = new URLSearchParams({ host: h.host, file: h.file, offset: h.offset });
+    const r = await api("GET", "/api/search/context?" + q);
+    if (r.status !== 200) { message(r.body.error, true); return; }
+    $("#s-context-of").textContent = h.host + " " + h.path + " @" + h.offset;
+    $("#s-context tbody").replaceChildren(...r.body.lines.map((l) => el("tr", { class: l.this ? "this" : "" },
+      el("td", { text: l.offset }), el("td", { text: new Date(l.time).toLocaleString() }), el("td", { class: "line", text: l.line }))));
+    $("#s-context").hidden = false;
+    $("#s-context").scrollIntoView();
+  }
+
+  form.addEventListener("submit", (ev) => { ev.preventDefault(); page = 1; run(); });
+  $("#s-prev").addEventListener("click", () => { page--; run(); });
+  $("#s-next").addEventListener("click", () => { page++; run(); });
+  run();
+}
+
 // diff lists the entries removed (-) and added (+), one a line.
 function diff(before, after) {
   const lines = (v) => { try { return JSON.parse(v || "[]").map((e) => JSON.stringify(e)); } catch { return [v]; } };
@@ -333,5 +418,5 @@ document.addEventListener("DOMContentLoaded", async () => {
     csrf = s.body.csrf || "";
     $("#logout").addEventListener("click", async () => { await api("POST", "/api/logout"); location.href = "/login"; });
   }
-  ({ login: loginPage, fleet: fleetPage, host: hostPage, bulk: bulkPage, audit: auditPage })[page]();
+  ({ login: loginPage, fleet: fleetPage, host: hostPage, bulk: bulkPage, audit: auditPage, search: searchPage })[page]();
 });
