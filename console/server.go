@@ -22,8 +22,8 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/logagent/logagent/conf"
-	"github.com/logagent/logagent/kafka"
 	"github.com/logagent/logagent/internal/osclient"
+	"github.com/logagent/logagent/kafka"
 )
 
 // Server is the console's HTTP server.
