@@ -1,0 +1,246 @@
+package taillog
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+)
+
+// Read pacing: when a tailer's reader reads. A busy file is read as it is
+// written; a trickling one gathers lines (max_read_delay), woken by inotify
+// through the watcher, so that one read carries many lines.
+
+// written wakes the reader for a write to the file. Writes are counted: a
+// file that is written hurryWrites times while its reader waits to gather
+// lines is busy, and is read at once.
+func (t *Tailer) written() {
+	t.countWrite()
+	t.poke(false)
+}
+
+// countWrite counts a write event; the hurryWrites-th ends the reader's
+// gathering wait.
+func (t *Tailer) countWrite() {
+	t.evented.Store(true)
+	if t.writes.Add(1) == hurryWrites {
+		t.hurryUp()
+	}
+}
+
+// hurryUp ends the reader's gathering wait.
+func (t *Tailer) hurryUp() {
+	select {
+	case t.hurry <- struct{}{}:
+	default:
+	}
+}
+
+// hurryWrites is how many write events end a read delay early. inotify
+// merges the writes to a file between two reads of its queue (every
+// notifyPace, 5 ms, or 25 ms with many files written) into one event, so a
+// file written without pause is read after 80–400 ms, not after
+// MaxReadDelay (one found to append readGather bytes per read is read at
+// once anyway); ten writes a second, each an event, are gathered for
+// MaxReadDelay.
+const hurryWrites = 16
+
+func (t *Tailer) readLoop(ctx context.Context) {
+	defer t.done.Done()
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	// sleep waits d, or until wake or the end.
+	sleep := func(d time.Duration, wake <-chan struct{}) {
+		if timer == nil {
+			timer = time.NewTimer(d)
+		} else {
+			timer.Reset(d)
+		}
+		select {
+		case <-ctx.Done():
+		case <-timer.C:
+		case <-wake:
+		}
+		woken()
+	}
+	var lastData time.Time // when a step last read something (zero: never)
+	maxDelay := t.m.opts.MaxReadDelay
+	d := maxDelay // the wait before the next read
+	busy := false // the last step read, and the file is busy
+	for ctx.Err() == nil {
+		select {
+		case <-t.hurry:
+		default:
+		}
+		// Wake-ups so far are for what this step reads: the writes
+		// that came during a read delay would otherwise wake the reader
+		// again at once, for a look at the size that finds nothing new.
+		if h := testHookBeforeDrain.Load(); h != nil {
+			(*h)()
+		}
+		select {
+		case <-t.readWake:
+			if ctx.Err() != nil {
+				// It was stop's: it cancels, then pokes.
+				return
+			}
+		default:
+		}
+		// A step that reads nothing (a poll, or a wake-up for bytes an
+		// earlier read already took) says nothing of the file's rate.
+		if n := t.readStep(ctx); n > 0 {
+			now := time.Now()
+			if lastData.IsZero() {
+				d = maxDelay
+			} else {
+				d = readDelay(n, now.Sub(lastData), maxDelay)
+			}
+			lastData = now
+			// With no read delay (max_read_delay = 0) every delay is
+			// 0: only the amount read tells a busy file.
+			busy = n >= readGather || (maxDelay > 0 && d < busyBelow)
+		} else {
+			busy = false
+		}
+	wait:
+		if busy {
+			// A busy file is read again after its read delay (at least
+			// busyPace), not only once inotify says (its queue is read
+			// every notifyPace): the reader keeps up with the writer,
+			// which keeps copytruncate's window (lines written after
+			// the copy, and lines not yet read when the file is
+			// truncated) small.
+			sleep(max(d, busyPace), t.readWake)
+			continue
+		}
+		if f := t.latest(); maxDelay > 0 && f != nil && f.local && !t.hasRotated.Load() &&
+			t.m.watch.awaitWrite(t, d, lastData) {
+			// The file's next write starts its gather, without waking
+			// this reader: the inotify goroutine sets the gather timer
+			// (or sends hurry to read at once). readWake is a poll, a
+			// rotation, stop, or a write that came before this wait.
+			poked := false
+			select {
+			case <-t.gather.C:
+			case <-t.hurry:
+			case <-t.readWake:
+				poked = true
+			}
+			woken()
+			gathering := t.m.watch.awoken(t)
+			t.gather.Stop()
+			if !poked || gathering {
+				continue
+			}
+			// Poked before any write started a gather: look as the
+			// reader woken by a write does.
+		} else {
+			<-t.readWake
+			woken()
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		if t.recordDue.Load() {
+			continue // a held record's timeout: step sends it
+		}
+		if d <= 0 || time.Since(lastData) > maxDelay {
+			// Busy, or quiet for a while: the first line after a pause
+			// is read at once, its rate unknown.
+			continue
+		}
+		switch t.unread() {
+		case unreadNone:
+			// A wake-up for bytes already read: nothing to gather, and
+			// no wait during which a truncation could go unseen.
+			goto wait
+		case unreadNow:
+			continue
+		}
+		// Let a trickling file gather a few lines: one read (and one
+		// batch, one wake-up of the pump) for many lines, not one each.
+		sleep(d, t.hurry)
+	}
+}
+
+// readStep is what the read loop does each time it reads: every write
+// counted so far is for what it reads.
+func (t *Tailer) readStep(ctx context.Context) int64 {
+	t.writes.Store(0)
+	t.recordDue.Store(false)
+	return t.step(ctx)
+}
+
+// testHookBeforeDrain, if set, runs before the read loop drains readWake.
+var testHookBeforeDrain atomic.Pointer[func()]
+
+// isLocalFS is localFS; a test stands in a network file system.
+var isLocalFS = localFS
+
+// testHookWoken, if set, runs each time a reader's wait ends.
+var testHookWoken atomic.Pointer[func()]
+
+func woken() {
+	if h := testHookWoken.Load(); h != nil {
+		(*h)()
+	}
+}
+
+// A file whose read delay is under busyBelow (slowPace) is busy: it is
+// read again after that delay, at least busyPace, without waiting for
+// inotify.
+const (
+	busyBelow = 25 * time.Millisecond
+	busyPace  = 5 * time.Millisecond
+)
+
+// What the current file holds beyond what was read, once a write woke
+// the reader.
+const (
+	unreadNone   = iota // nothing: the wake-up was for bytes already read
+	unreadGather        // a little: wait for more
+	unreadNow           // plenty (readGather), less than was read (truncated), or unknown
+)
+
+// unread looks at the current file's size (one fstat): the reader's, once
+// woken by a write; or the inotify goroutine's, for the first write while
+// the reader waits (watcher.written).
+func (t *Tailer) unread() int {
+	f := t.latest()
+	if f == nil || t.hasRotated.Load() {
+		return unreadNow // rotated files too: their tails are read, they are closed
+	}
+	size, err := f.size()
+	switch {
+	case err != nil || size < f.readOff || size-f.readOff >= readGather:
+		return unreadNow
+	case size == f.readOff:
+		return unreadNone
+	}
+	return unreadGather
+}
+
+// readGather is how much a file should have appended before it is read,
+// when waiting for it takes less than MaxReadDelay: about 40 access-log
+// lines, enough to spread a read's fixed costs (the wake-up, the syscall,
+// the hand-over to the pump) thin.
+const readGather = 4 << 10
+
+// readDelay is how long to wait, once woken, before reading a file that
+// appended n > 0 bytes over the last interval: the time the file takes at
+// that rate to append readGather bytes, at most max. A busy file is read
+// again at once; a quiet one waits max, so no line waits longer than max.
+func readDelay(n int64, interval, max time.Duration) time.Duration {
+	if max <= 0 || n >= readGather {
+		return 0
+	}
+	// In float64: interval × readGather overflows int64 for long intervals.
+	d := float64(interval) * readGather / float64(n)
+	if d >= float64(max) {
+		return max
+	}
+	return time.Duration(d)
+}
