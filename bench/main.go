@@ -76,6 +76,7 @@ type options struct {
 	sysWindow   time.Duration
 	sysInterval time.Duration
 	tDocs       int
+	tRuns       int
 	tRate       int
 	tLatDur     time.Duration
 	tPoll       time.Duration
@@ -136,6 +137,7 @@ func run() (code int) {
 	flag.DurationVar(&o.sysWindow, "sys-window", 5*time.Minute, "workload S: measuring window")
 	flag.DurationVar(&o.sysInterval, "sys-interval", 10*time.Second, "workload S: the Sys Agent's interval")
 	flag.IntVar(&o.tDocs, "t-docs", 100000, "workload T: documents each contender indexes per run")
+	flag.IntVar(&o.tRuns, "t-runs", 5, "workload T: runs of each contender (interleaved); the median is reported")
 	flag.IntVar(&o.tRate, "t-rate", 5000, "workload T: lines per second of the append → searchable run")
 	flag.DurationVar(&o.tLatDur, "t-lat-duration", 20*time.Second, "workload T: how long to write in the append → searchable run")
 	flag.DurationVar(&o.tPoll, "t-poll", 100*time.Millisecond, "workload T: how often the bench searches for new lines")
@@ -152,7 +154,7 @@ func run() (code int) {
 			"warmup": func() { o.warmup = 2 * time.Second }, "window": func() { o.window = 5 * time.Second },
 			"timeout": func() { o.timeout = time.Minute }, "c-runs": func() { o.cRuns = 1 },
 			"sys-window": func() { o.sysWindow = 30 * time.Second },
-			"t-docs":     func() { o.tDocs = 20000 }, "t-lat-duration": func() { o.tLatDur = 5 * time.Second },
+			"t-docs":     func() { o.tDocs = 20000 }, "t-runs": func() { o.tRuns = 1 }, "t-lat-duration": func() { o.tLatDur = 5 * time.Second },
 		}
 		for name, apply := range quick {
 			if !set[name] {
@@ -160,8 +162,8 @@ func run() (code int) {
 			}
 		}
 	}
-	if o.runs < 1 || o.lines < 1 || o.files < 1 || o.partitions < 1 || o.cRuns < 1 {
-		fmt.Fprintln(os.Stderr, "bench: -runs, -lines, -files, -partitions and -c-runs must be at least 1")
+	if o.runs < 1 || o.lines < 1 || o.files < 1 || o.partitions < 1 || o.cRuns < 1 || o.tRuns < 1 || o.tDocs < 1 {
+		fmt.Fprintln(os.Stderr, "bench: -runs, -lines, -files, -partitions, -c-runs, -t-runs and -t-docs must be at least 1")
 		return 2
 	}
 	o.only = map[string]bool{}
@@ -223,7 +225,7 @@ func run() (code int) {
 	rep.total = time.Since(start)
 	text := rep.render()
 	if t != nil {
-		text += renderT(t, o.runs)
+		text += renderT(t, o.tRuns)
 	}
 	fmt.Println()
 	fmt.Print(text)

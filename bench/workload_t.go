@@ -72,6 +72,8 @@ type resultTLat struct {
 	dups            int64
 	p50, p99, max   time.Duration
 	kp50, kp99      time.Duration // append → consumed from Kafka (the bench's own consumer)
+	ip50, ip99      time.Duration // append → indexed (a realtime GET by id finds it)
+	indexedSamples  int
 	bulkMean        time.Duration // the transfer's mean bulk request
 	bulks           int64
 	trCPU, agentCPU float64 // % of a core over the writing period
@@ -83,7 +85,7 @@ type resultTLat struct {
 func (e *env) workloadT(ctx context.Context) *resultT {
 	r := &resultT{docs: e.opts.tDocs}
 	logf("workload T: logagent transfer vs a bare bulk loop, %d documents, %d interleaved runs; then append → searchable at %d lines/s for %s",
-		r.docs, e.opts.runs, e.opts.tRate, e.opts.tLatDur)
+		r.docs, e.opts.tRuns, e.opts.tRate, e.opts.tLatDur)
 	ctx, cancel := context.WithTimeout(ctx, e.opts.tMax)
 	defer cancel()
 	r.err = e.transferBench(ctx, r)
@@ -132,14 +134,14 @@ func (e *env) transferBench(ctx context.Context, r *resultT) error {
 	idx := func(who string, run int) string { return fmt.Sprintf("bench-t-%s-%s-%d", who, e.runID, run) }
 	day := "-" + ts.UTC().Format("2006.01.02")
 
-	// A warm-up (not counted): the node's first bulk requests are slow
-	// (JIT, index creation paths).
-	if s := e.bareBulk(ctx, node, osPid, topic, idx("warm", 0), min(r.docs, 20000), ts); s.err != nil {
+	// A warm-up of the same size (not counted): the node's first bulk
+	// requests are several times slower (the JVM compiling its hot paths).
+	if s := e.bareBulk(ctx, node, osPid, topic, idx("warm", 0), r.docs, ts); s.err != nil {
 		return fmt.Errorf("warm-up: %w", s.err)
 	}
 	node.Do("DELETE", "/"+idx("warm", 0)+day, "") //nolint:errcheck
 
-	for run := 1; run <= e.opts.runs && ctx.Err() == nil; run++ {
+	for run := 1; run <= e.opts.tRuns && ctx.Err() == nil; run++ {
 		// Alternate the order, so that neither contender always runs
 		// on a node that has just been busy.
 		order := []string{"bare", "transfer"}
@@ -636,8 +638,8 @@ func (e *env) searchLatency(ctx context.Context, node *testenv.OpenSearch, osPid
 	if r.err != nil {
 		logf("T latency FAILED: %v", r.err)
 	} else {
-		logf("T latency: %d/%d lines searchable, p50 %s p99 %s max %s (append → Kafka p50 %s p99 %s); mean bulk %s",
-			r.seen, r.written, r.p50, r.p99, r.max, r.kp50, r.kp99, r.bulkMean)
+		logf("T latency: %d/%d lines searchable, p50 %s p99 %s max %s (append → Kafka p50 %s p99 %s; append → indexed p50 %s p99 %s); mean bulk %s",
+			r.seen, r.written, r.p50, r.p99, r.max, r.kp50, r.kp99, r.ip50, r.ip99, r.bulkMean)
 	}
 	return r
 }
@@ -728,6 +730,11 @@ func (e *env) searchLatencyRun(ctx context.Context, node *testenv.OpenSearch, os
 		defer close(done)
 		r.written, werr = writeAtRate(ctx, f, r.rate, r.dur)
 	}()
+	sampled := make(chan []time.Duration, 1)
+	day, idPrefix := index+"-"+time.Now().UTC().Format("2006.01.02"), a.host+":"+s.file+":"
+	go func() {
+		sampled <- sampleIndexed(ctx, node, day, idPrefix, latOffsets(int(float64(r.rate)*r.dur.Seconds())), start, r.rate, done)
+	}()
 	// Search while writing, then until every line is found (at most a
 	// minute more: a line never found is reported, not waited for).
 	var doneAt time.Time
@@ -758,6 +765,10 @@ func (e *env) searchLatencyRun(ctx context.Context, node *testenv.OpenSearch, os
 	if len(s.lats) > 0 {
 		r.p50, r.p99, r.max = quantile(s.lats, 0.50), quantile(s.lats, 0.99), quantile(s.lats, 1)
 	}
+	if il := <-sampled; len(il) > 0 {
+		r.indexedSamples = len(il)
+		r.ip50, r.ip99 = quantile(il, 0.50), quantile(il, 0.99)
+	}
 	ccancel()
 	<-consumed
 	kmu.Lock()
@@ -772,6 +783,61 @@ func (e *env) searchLatencyRun(ctx context.Context, node *testenv.OpenSearch, os
 		serr = fmt.Errorf("%d of %d lines found a minute after the last was written", r.seen, r.written)
 	}
 	return serr
+}
+
+// latOffsets returns the byte offset of each line 0..n that the latency
+// run writes: the warm-up line (seq 0), then lines 1..n (writeAtRate's,
+// whose length does not depend on the 19-digit time stamp's value).
+func latOffsets(n int) []int64 {
+	offs := make([]int64, n+1)
+	now := time.Now().UnixNano()
+	var b []byte
+	for seq := 1; seq <= n; seq++ {
+		b = latLine(b[:0], now, int64(seq-1))
+		offs[seq] = offs[seq-1] + int64(len(b))
+	}
+	return offs
+}
+
+// sampleIndexed measures append → indexed on a sample of lines: a GET by
+// id is realtime (it finds a document once its bulk is answered, before a
+// refresh makes it searchable). Every 100 ms it takes the line due about
+// 10 ms later and polls for it every 5 ms; it ends when done closes.
+func sampleIndexed(ctx context.Context, node *testenv.OpenSearch, index, idPrefix string, offs []int64, start time.Time, rate int, done <-chan struct{}) []time.Duration {
+	var lats []time.Duration
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-done:
+			return lats
+		case <-ctx.Done():
+			return lats
+		case <-tick.C:
+		}
+		seq := int(time.Since(start).Seconds()*float64(rate)) + rate/100
+		if seq < 1 || seq >= len(offs) {
+			continue
+		}
+		path := "/" + index + "/_doc/" + idPrefix + strconv.FormatInt(offs[seq], 10)
+		deadline := time.Now().Add(10 * time.Second)
+		for time.Now().Before(deadline) && ctx.Err() == nil {
+			b, err := node.Do("GET", path, "")
+			now := time.Now().UnixNano()
+			if err == nil {
+				var d struct {
+					Source hit `json:"_source"`
+				}
+				if json.Unmarshal(b, &d) == nil {
+					if ts, got, ok := parseLat([]byte(d.Source.Message)); ok && got == int64(seq) {
+						lats = append(lats, time.Duration(now-ts))
+					}
+				}
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
 }
 
 func refreshOf(settings []byte) string {
@@ -805,6 +871,7 @@ type searcher struct {
 	lats       []time.Duration
 	dups       int64
 	warm       bool
+	file       string // the followed file's id (the agent's file header)
 }
 
 // until searches every `every` until cond holds, ctx ends, or the agent or
@@ -833,7 +900,7 @@ func (s *searcher) until(ctx context.Context, every time.Duration, cond func() b
 }
 
 func (s *searcher) once() error {
-	q := fmt.Sprintf(`{"size": 10000, "track_total_hits": false, "sort": [{"offset": "asc"}], "_source": ["message", "offset"],
+	q := fmt.Sprintf(`{"size": 10000, "track_total_hits": false, "sort": [{"offset": "asc"}], "_source": ["message", "offset", "file"],
 		"query": {"range": {"offset": {"gt": %d}}}}`, s.lastOffset)
 	b, err := s.node.Do("POST", "/"+s.pattern+"/_search?allow_no_indices=true&ignore_unavailable=true", q)
 	now := time.Now().UnixNano()
@@ -851,7 +918,7 @@ func (s *searcher) once() error {
 			continue
 		}
 		if seq == 0 {
-			s.warm = true
+			s.warm, s.file = true, h.File
 			continue
 		}
 		if s.seen[seq] {
@@ -867,6 +934,7 @@ func (s *searcher) once() error {
 type hit struct {
 	Message string `json:"message"`
 	Offset  int64  `json:"offset"`
+	File    string `json:"file"`
 }
 
 func parseHits(b []byte) ([]hit, error) {
@@ -900,7 +968,7 @@ func renderT(x *resultT, runs int) string {
 		"a consumer group of its own per run, timed from its first record consumed to its last offset committed. "+
 		"**Bare bulk loop**: a child process posting the same documents (same ids, fields and bytes) in 5 MiB `_bulk` bodies, "+
 		"one after the other, encoded before the clock starts, checking only each answer's `errors` flag. "+
-		"Each run writes a fresh daily index. A 20,000-document warm-up comes first; then %d runs each, interleaved (order alternating), medians. "+
+		"Each run writes a fresh daily index. A warm-up of the bare loop with the same documents comes first; then %d runs each, interleaved (order alternating), medians. "+
 		"CPU: /proc/PID/stat (transfer, OpenSearch) or rusage (bare loop) over the timed span.\n\n", x.docs, x.lineBytes, runs)
 	p("| contender | docs/s (median) | runs | CPU s per million docs | OpenSearch CPU s per million docs | peak RSS MiB | result |\n")
 	p("|---|---:|---|---:|---:|---:|---|\n")
@@ -960,16 +1028,17 @@ func renderT(x *resultT, runs int) string {
 		"`logagent transfer` (defaults) indexes the topic; the bench searches the index every %s for offsets above the last one found "+
 		"and takes the answer's arrival time − the line's write time (so a figure is late by up to %s + one search). "+
 		"A document is searchable after the next refresh (index refresh_interval %s). "+
-		"A Kafka consumer in the bench measures append → in Kafka in the same run.\n\n", l.poll, l.poll, l.refreshInterval)
-	p("| lines written | found | p50 | p99 | max | append → Kafka p50 / p99 | transfer: bulks, mean bulk | CPU %% of a core: transfer / agent / OpenSearch | result |\n")
-	p("|---:|---:|---:|---:|---:|---|---|---|---|\n")
+		"In the same run, a Kafka consumer in the bench measures append → in Kafka, and a GET by id every 100 ms (realtime: it sees a document "+
+		"as soon as its bulk is answered, before any refresh; polled every 5 ms) measures append → indexed.\n\n", l.poll, l.poll, l.refreshInterval)
+	p("| lines written | found | p50 | p99 | max | append → Kafka p50 / p99 | append → indexed p50 / p99 (samples) | transfer: bulks, mean bulk | CPU %% of a core: transfer / agent / OpenSearch | result |\n")
+	p("|---:|---:|---:|---:|---:|---|---|---|---|---|\n")
 	res := "ok"
 	if l.err != nil {
 		res = "failed: " + oneLine(l.err)
 	} else if l.dups > 0 {
 		res = fmt.Sprintf("ok, %d duplicates", l.dups)
 	}
-	p("| %d | %d | %s | %s | %s | %s / %s | %d, %s | %.1f / %.1f / %.1f | %s |\n\n", l.written, l.seen, ms(l.p50), ms(l.p99), ms(l.max),
-		ms(l.kp50), ms(l.kp99), l.bulks, ms(l.bulkMean), l.trCPU, l.agentCPU, l.osCPU, res)
+	p("| %d | %d | %s | %s | %s | %s / %s | %s / %s (%d) | %d, %s | %.1f / %.1f / %.1f | %s |\n\n", l.written, l.seen, ms(l.p50), ms(l.p99), ms(l.max),
+		ms(l.kp50), ms(l.kp99), ms(l.ip50), ms(l.ip99), l.indexedSamples, l.bulks, ms(l.bulkMean), l.trCPU, l.agentCPU, l.osCPU, res)
 	return b.String()
 }
