@@ -55,3 +55,30 @@ func TestSplitBulk(t *testing.T) {
 		}
 	}
 }
+
+// TestLatOffsets: the offsets the latency run computes are where its lines
+// start in the followed file (the warm-up line, then writeAtRate's lines,
+// each stamped with its own write time), so that a GET by the agent's id
+// (host:file:offset) asks for the line meant.
+func TestLatOffsets(t *testing.T) {
+	const n = 2000
+	base := time.Now().UnixNano()
+	file := latLine(nil, base, 0)
+	starts := []int{0}
+	for seq := int64(1); seq <= n; seq++ {
+		starts = append(starts, len(file))
+		file = latLine(file, base+seq*997, seq)
+	}
+	offs := latOffsets(n)
+	if len(offs) != n+1 {
+		t.Fatalf("%d offsets, want %d", len(offs), n+1)
+	}
+	for seq, want := range starts {
+		if offs[seq] != int64(want) {
+			t.Fatalf("line %d: offset %d, want %d", seq, offs[seq], want)
+		}
+		if _, got, ok := parseLat(file[want:]); !ok || got != int64(seq) {
+			t.Fatalf("line at offset %d is seq %d (ok %v), want %d", want, got, ok, seq)
+		}
+	}
+}
