@@ -65,10 +65,12 @@ deps:
 
 ## bench: Go benchmarks of the hot paths, then the peer comparison (kcat, rsyslog,
 ## bare sarama and franz-go loops) on one broker: in-process kfake, or BROKERS=host:port;
-## and the Sys Agent's CPU, off vs on, over 5 minutes (workload S);
+## and the Sys Agent's CPU, off vs on, over 5 minutes (workload S); `logagent transfer` against a
+## bare _bulk loop on a real OpenSearch node, and append → searchable (workload T, ~5 minutes);
 ## then the fleet simulation (10,000 agents on one real etcd, 10 minutes).
 bench:
 	bash scripts/bench-deps.sh
+	bash scripts/opensearch.sh fetch
 	$(GO) test -run '^$$' -bench . -benchmem ./taillog ./kafka ./agent ./sysagent ./console
 	$(GO) run ./bench -runs 3 -out bench/results.md
 	bash scripts/etcd.sh install

@@ -14,13 +14,16 @@
 //	   warm-up, median of -c-runs runs per client; as peers, kcat and the
 //	   bare loops fed the same lines at the same pace through a pipe (all
 //	   contenders interleaved).
+//	T  the transfer (workload_t.go): `logagent transfer` against a bare
+//	   _bulk loop on a real OpenSearch node (scripts/opensearch.sh), and
+//	   append → searchable through agent, Kafka, transfer and OpenSearch.
 //
 // The broker is an in-process kfake (its CPU is the bench's, not the
 // contenders') unless -brokers or BROKERS names a real Kafka. etcd is
 // embedded. Everything listens on 127.0.0.1. Install kcat and rsyslog with
 // scripts/bench-deps.sh first; a missing peer is reported in the table.
 //
-//	go run ./bench [-runs 3] [-c-runs 3] [-lines 1000000] [-quick] [-only A,B,C,S,kcat,...] [-sys-window 5m] [-out bench/results.md]
+//	go run ./bench [-runs 3] [-c-runs 3] [-lines 1000000] [-quick] [-only A,B,C,S,kcat,...] [-sys-window 5m] [-t-docs 100000] [-out bench/results.md]
 //
 // Environment: BENCH_PROFILE=DIR saves a CPU and a heap profile of each
 // logagent run (A, C); BENCH_AGENT_ENV="K=V ..." is added to the agent's
@@ -72,6 +75,12 @@ type options struct {
 	maxDuration time.Duration
 	sysWindow   time.Duration
 	sysInterval time.Duration
+	tDocs       int
+	tRuns       int
+	tRate       int
+	tLatDur     time.Duration
+	tPoll       time.Duration
+	tMax        time.Duration
 }
 
 // env is what every workload shares: one broker, one etcd, one agent binary.
@@ -91,13 +100,16 @@ type env struct {
 
 // Contender and workload names accepted by -only.
 var (
-	workloadNames  = []string{"A", "B", "C", "S"}
+	workloadNames  = []string{"A", "B", "C", "S", "T"}
 	contenderNames = []string{"kcat", "sarama", "franz-go", "logagent-sarama", "logagent-franz-go", "rsyslog"}
 )
 
 func main() {
 	if len(os.Args) > 1 && (os.Args[1] == childSarama || os.Args[1] == childFranz) {
 		os.Exit(childMain(os.Args[1], os.Args[2:]))
+	}
+	if len(os.Args) > 1 && os.Args[1] == childBulk {
+		os.Exit(bulkChildMain(os.Args[2:]))
 	}
 	os.Exit(run())
 }
@@ -124,8 +136,14 @@ func run() (code int) {
 	flag.DurationVar(&o.window, "window", 20*time.Second, "workload C: measuring window")
 	flag.DurationVar(&o.sysWindow, "sys-window", 5*time.Minute, "workload S: measuring window")
 	flag.DurationVar(&o.sysInterval, "sys-interval", 10*time.Second, "workload S: the Sys Agent's interval")
+	flag.IntVar(&o.tDocs, "t-docs", 100000, "workload T: documents each contender indexes per run")
+	flag.IntVar(&o.tRuns, "t-runs", 5, "workload T: runs of each contender (interleaved); the median is reported")
+	flag.IntVar(&o.tRate, "t-rate", 5000, "workload T: lines per second of the append → searchable run")
+	flag.DurationVar(&o.tLatDur, "t-lat-duration", 20*time.Second, "workload T: how long to write in the append → searchable run")
+	flag.DurationVar(&o.tPoll, "t-poll", 100*time.Millisecond, "workload T: how often the bench searches for new lines")
+	flag.DurationVar(&o.tMax, "t-max", 6*time.Minute, "workload T: bound of the whole workload (OpenSearch start included)")
 	flag.BoolVar(&o.keepTmp, "keep-tmp", false, "keep the temp dir (logs, configs, data)")
-	flag.DurationVar(&o.maxDuration, "max-duration", 20*time.Minute, "bound of the whole benchmark")
+	flag.DurationVar(&o.maxDuration, "max-duration", 30*time.Minute, "bound of the whole benchmark")
 	flag.Parse()
 	set := map[string]bool{}
 	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -136,6 +154,7 @@ func run() (code int) {
 			"warmup": func() { o.warmup = 2 * time.Second }, "window": func() { o.window = 5 * time.Second },
 			"timeout": func() { o.timeout = time.Minute }, "c-runs": func() { o.cRuns = 1 },
 			"sys-window": func() { o.sysWindow = 30 * time.Second },
+			"t-docs":     func() { o.tDocs = 20000 }, "t-runs": func() { o.tRuns = 1 }, "t-lat-duration": func() { o.tLatDur = 5 * time.Second },
 		}
 		for name, apply := range quick {
 			if !set[name] {
@@ -143,8 +162,8 @@ func run() (code int) {
 			}
 		}
 	}
-	if o.runs < 1 || o.lines < 1 || o.files < 1 || o.partitions < 1 || o.cRuns < 1 {
-		fmt.Fprintln(os.Stderr, "bench: -runs, -lines, -files, -partitions and -c-runs must be at least 1")
+	if o.runs < 1 || o.lines < 1 || o.files < 1 || o.partitions < 1 || o.cRuns < 1 || o.tRuns < 1 || o.tDocs < 1 {
+		fmt.Fprintln(os.Stderr, "bench: -runs, -lines, -files, -partitions, -c-runs, -t-runs and -t-docs must be at least 1")
 		return 2
 	}
 	o.only = map[string]bool{}
@@ -199,8 +218,15 @@ func run() (code int) {
 	if e.wantWorkload("S") {
 		rep.s = e.workloadS(ctx)
 	}
+	var t *resultT
+	if e.wantWorkload("T") {
+		t = e.workloadT(ctx)
+	}
 	rep.total = time.Since(start)
 	text := rep.render()
+	if t != nil {
+		text += renderT(t, o.tRuns)
+	}
 	fmt.Println()
 	fmt.Print(text)
 	if o.out != "" {
@@ -247,7 +273,7 @@ func (e *env) wantWorkload(w string) bool {
 		return false
 	case "C":
 		return slices.ContainsFunc(contendersC, e.wantContender)
-	case "S": // logagent with franz-go only
+	case "S", "T": // logagent with franz-go only
 		return e.wantContender("logagent-franz-go")
 	default: // B runs logagent only
 		return e.wantContender("logagent-sarama") || e.wantContender("logagent-franz-go")
@@ -255,7 +281,7 @@ func (e *env) wantWorkload(w string) bool {
 }
 
 func (e *env) needAgent() bool {
-	return e.wantWorkload("B") || e.wantWorkload("C") || e.wantWorkload("S") ||
+	return e.wantWorkload("B") || e.wantWorkload("C") || e.wantWorkload("S") || e.wantWorkload("T") ||
 		(e.wantWorkload("A") && (e.wantContender("logagent-sarama") || e.wantContender("logagent-franz-go")))
 }
 

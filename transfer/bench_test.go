@@ -7,7 +7,10 @@ package transfer
 //	go test -run '^$' -bench 'Index' -benchtime 20000x ./transfer
 //
 // CPU is this process's (user+system): for BenchmarkTransferIndex it
-// includes the in-process Kafka (kfake), so it is an upper bound.
+// includes the in-process Kafka (kfake), so it is an upper bound. The
+// figures that are reported come from `make bench` (go run ./bench,
+// workload T), which runs the transfer as a process and the bare loop as
+// another, each with its own CPU; these are for profiling one package.
 
 import (
 	"bytes"
