@@ -175,6 +175,20 @@ func (p *ackProbe) latencies(from, to time.Time) []time.Duration {
 	}
 }
 
+// timeline renders, for each second of append time from `from` (relative
+// to zero), the longest append → ack latency of its lines.
+func (p *ackProbe) timeline(from, to, zero time.Time) string {
+	var b strings.Builder
+	for at := from; at.Before(to); at = at.Add(time.Second) {
+		ds := p.latencies(at, at.Add(time.Second))
+		if len(ds) == 0 {
+			continue
+		}
+		fmt.Fprintf(&b, " %+ds:%s", int(at.Sub(zero).Round(time.Second).Seconds()), slices.Max(ds).Round(10*time.Millisecond))
+	}
+	return b.String()
+}
+
 // latencySummary renders p50, p99, max and the share over a second.
 func latencySummary(ds []time.Duration) string {
 	if len(ds) == 0 {

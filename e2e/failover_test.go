@@ -113,8 +113,10 @@ func logFailoverTimes(t *testing.T, client string, p *ackProbe, killedAt, electe
 		client, after.written, after.acked, rel(elected), rel(firstNew), flowAgain, rel(drained), drainedAfter(drained, writeEnd))
 	t.Logf("FAILOVER %s: append → ack, lines appended from 15 s before to 15 s after the kill: %s", client,
 		latencySummary(p.latencies(killedAt.Add(-15*time.Second), killedAt.Add(15*time.Second))))
-	t.Logf("FAILOVER %s: append → ack, lines appended in the 5 s before the kill (the steady state): %s", client,
-		latencySummary(p.latencies(killedAt.Add(-5*time.Second), killedAt)))
+	t.Logf("FAILOVER %s: append → ack, lines appended from 10 s to 1 s before the kill (the steady state): %s", client,
+		latencySummary(p.latencies(killedAt.Add(-10*time.Second), killedAt.Add(-time.Second))))
+	t.Logf("FAILOVER %s: longest append → ack of the lines appended in each second (from the kill):%s", client,
+		p.timeline(killedAt.Add(-15*time.Second), killedAt.Add(15*time.Second), killedAt))
 }
 
 func drainedAfter(drained, writeEnd time.Time) string {
