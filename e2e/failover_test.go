@@ -1,8 +1,10 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -11,6 +13,12 @@ import (
 // in the middle of 100,000 lines written at a steady pace. With
 // required_acks = all and the idempotent producer, every line must arrive
 // exactly once: none lost, none duplicated.
+//
+// It also logs what the failure cost in time (docs/performance.md, Broker
+// failover): when the new leader was elected, when the first line appended
+// after the kill was acked, the append → ack latency of the lines appended
+// in the 30 s around the kill, and how long after the writer's last line
+// everything was acked. Only correctness is asserted.
 func TestLeaderFailover(t *testing.T) {
 	needE2E(t)
 	for _, client := range clients {
@@ -38,20 +46,32 @@ func testLeaderFailover(t *testing.T, client string) {
 	if err := os.WriteFile(path, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	a := startAgent(t, dir, client, k.brokers(), e.endpoint)
+	httpAddr := "127.0.0.1:" + strconv.Itoa(freePorts(t, 1))
+	a := startAgentWith(t, dir, client, k.brokers(), e.endpoint, "[agent]\nhttp_addr = "+httpAddr+"\n")
 	a.applied(e.put(configKey, entriesJSON(t, map[string]string{"path": path, "topic": topic, "read_from": "beginning"})))
 	a.waitLog(10*time.Second, `msg="file opened"`, logAttr("path", path))
 
 	w := startSeqWriter(t, path, total, perTick, tick)
+	probe := startAckProbe(t, w, "http://"+httpAddr+"/metrics")
 	writeStart := time.Now()
 	w.waitWritten(t, total/2, time.Minute)
 	leader := k.leader(topic)
-	killedAt := time.Now()
 	k.kill(leader)
+	killedAt := time.Now() // the kill -9 is done when the script returns
+	elected, err := leaderWatch(k.brokers(), topic, int32(leader), time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Logf("killed the leader, node %d, after %d lines (%s into the writer)", leader, w.written.Load(), killedAt.Sub(writeStart).Round(time.Millisecond))
 	w.waitWritten(t, total, 2*time.Minute)
 	w.stop()
+	writeEnd := time.Now()
 	t.Logf("writer done: %d lines in %s", total, since(writeStart))
+	if !probe.waitAcked(total, 2*time.Minute) {
+		t.Errorf("the agent acked %d of %d lines", probe.last().acked, total)
+	}
+	probe.stop()
+	logFailoverTimes(t, client, probe, killedAt, <-elected, writeEnd, total)
 
 	c := newSeqConsumer(t, k.brokers(), topic, path)
 	if c.pollUntil(2*time.Minute, func() bool { return c.unique() == total }) {
@@ -67,4 +87,41 @@ func testLeaderFailover(t *testing.T, client string) {
 	if nMissing > 0 || dups > 0 {
 		t.Errorf("want every line exactly once: %d missing (first: %v), %d duplicate records", nMissing, missing, dups)
 	}
+}
+
+// logFailoverTimes logs what the kill cost in time, from the probe's
+// samples (each time late by up to probeEvery).
+func logFailoverTimes(t *testing.T, client string, p *ackProbe, killedAt, elected, writeEnd time.Time, total int) {
+	t.Helper()
+	rel := func(at time.Time) string {
+		if at.IsZero() {
+			return "never"
+		}
+		return fmt.Sprintf("+%s", at.Sub(killedAt).Round(time.Millisecond))
+	}
+	// Lines appended after the first sample taken once the kill was done
+	// can only be acked by the new leader.
+	after := p.after(killedAt)
+	firstNew := p.firstAt(killedAt, func(s ackSample) bool { return s.acked > after.written })
+	drained := p.firstAt(writeEnd, func(s ackSample) bool { return s.acked >= total })
+	flowAgain := "n/a"
+	if !elected.IsZero() && !firstNew.IsZero() {
+		flowAgain = firstNew.Sub(elected).Round(time.Millisecond).String()
+	}
+	t.Logf("FAILOVER %s: just after the kill %d lines written, %d acked; new leader elected %s; "+
+		"first ack of a line appended after the kill %s, %s after the election; all acked %s, %s after the writer's last line",
+		client, after.written, after.acked, rel(elected), rel(firstNew), flowAgain, rel(drained), drainedAfter(drained, writeEnd))
+	t.Logf("FAILOVER %s: append → ack, lines appended from 15 s before to 15 s after the kill: %s", client,
+		latencySummary(p.latencies(killedAt.Add(-15*time.Second), killedAt.Add(15*time.Second))))
+	t.Logf("FAILOVER %s: append → ack, lines appended from 10 s to 1 s before the kill (the steady state): %s", client,
+		latencySummary(p.latencies(killedAt.Add(-10*time.Second), killedAt.Add(-time.Second))))
+	t.Logf("FAILOVER %s: longest append → ack of the lines appended in each second (from the kill):%s", client,
+		p.timeline(killedAt.Add(-15*time.Second), killedAt.Add(15*time.Second), killedAt))
+}
+
+func drainedAfter(drained, writeEnd time.Time) string {
+	if drained.IsZero() {
+		return "never"
+	}
+	return drained.Sub(writeEnd).Round(time.Millisecond).String()
 }

@@ -88,6 +88,12 @@ func franzOpts(c conf.Kafka, batchMax func(topic string) int32) ([]kgo.Opt, erro
 		kgo.DisableClientMetrics(),
 		kgo.UnknownTopicRetries(3),
 		kgo.RetryBackoffFn(func(n int) time.Duration { return backoff(c.RetryBackoff, n) }),
+		// A send that failed because its leader moved waits for kgo to
+		// look the leader up again, which it does at most every
+		// MetadataMinAge (5 s by default): a leader elected just after a
+		// lookup is found up to 5 s late (issue #21 item 6). Kafka's own
+		// clients look up again after retry.backoff.ms.
+		kgo.MetadataMinAge(max(c.RetryBackoff, minMetadataAge)),
 		// Our read budget bounds the bytes in flight; these are a second fence.
 		kgo.MaxBufferedBytes(64 << 20),
 		kgo.MaxBufferedRecords(1 << 20),
@@ -124,6 +130,10 @@ func franzOpts(c conf.Kafka, batchMax func(topic string) int32) ([]kgo.Opt, erro
 	}
 	return opts, nil
 }
+
+// minMetadataAge bounds how often kgo asks for metadata when retry_backoff
+// is set very low.
+const minMetadataAge = 100 * time.Millisecond
 
 // batchMaxBytes is kgo's batch size limit, which is also the largest
 // record it takes: the largest record the caller sends (520 KiB with the

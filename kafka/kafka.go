@@ -234,6 +234,27 @@ func restamp(m *Message, n *atomic.Uint64, log *slog.Logger) {
 	m.Time = time.Time{}
 }
 
+// retryPolicy is how long a client waits before it sends again a request
+// that failed for a reason that passes on its own: a partition's leader
+// that moved or is being elected, a broker connection lost.
+type retryPolicy struct {
+	first time.Duration // retry_backoff
+	probe *prober       // nil: not known yet
+}
+
+// wait is the wait before attempt (counted from 1). While a broker
+// answers, the cluster can say where a moved leader went (the client
+// looks it up again as it retries): every attempt waits first, so
+// that lines flow again soon after a new leader is elected, not after a
+// wait that grew while the old leader was down. While no broker answers,
+// the wait doubles up to 10 s: a cluster that is down is not hammered.
+func (r retryPolicy) wait(attempt int) time.Duration {
+	if r.probe != nil && r.probe.Err() == nil {
+		return r.first
+	}
+	return backoff(r.first, attempt)
+}
+
 // backoff doubles from first up to 10s.
 func backoff(first time.Duration, attempt int) time.Duration {
 	d := first

@@ -124,9 +124,10 @@ func saramaConfig(c conf.Kafka) (*sarama.Config, error) {
 	// drops nor reorders them. What still comes back on Errors is sent
 	// again by the gate.
 	// sarama keeps per-retry state (Retry.Max+1 entries per partition):
-	// 1,000 retries with a backoff capped at 10 s is hours of outage.
+	// 1,000 retries are minutes while a broker answers (retry_backoff
+	// each) and hours while none does (up to 10 s each; newSarama sets
+	// the wait).
 	cfg.Producer.Retry.Max = 1000
-	cfg.Producer.Retry.BackoffFunc = func(retries, _ int) time.Duration { return backoff(c.RetryBackoff, retries) }
 	cfg.Producer.Partitioner = func(string) sarama.Partitioner { return keyPartitioner{} }
 	cfg.Metadata.Retry.Backoff = c.RetryBackoff
 	cfg.Net.DialTimeout = 5 * time.Second
@@ -160,13 +161,19 @@ func newSarama(c conf.Kafka, ack AckFunc, hooks Hooks, log *slog.Logger) (*saram
 	if err != nil {
 		return nil, fmt.Errorf("franz-go client for topic configs: %w", err)
 	}
+	// The prober tells retries whether the cluster answers (retryPolicy):
+	// sarama looks a partition's leader up before it waits, then sends,
+	// so a wait that grew while the old leader was down leaves lines
+	// waiting for seconds after the new one is elected (issue #21 item 6).
+	sp.probe = startProber(c.Brokers, 2*time.Second, log)
+	retry := retryPolicy{first: c.RetryBackoff, probe: sp.probe}
+	cfg.Producer.Retry.BackoffFunc = func(retries, _ int) time.Duration { return retry.wait(retries) }
 	sp.limits = newTopicLimits(c, log, func(ctx context.Context, topics []string) (map[string]int, error) {
 		return describeLimits(ctx, sp.admin, topics)
 	}, sp.limitChanged)
 	sp.conn = c
 	notYet := errors.New("not connected to Kafka yet")
 	sp.set(notYet)
-	sp.probe = startProber(c.Brokers, 2*time.Second, log)
 	sp.senders.Add(1)
 	go sp.connect()
 	return sp, nil
