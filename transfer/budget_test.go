@@ -38,8 +38,7 @@ func (w *fetchWatch) OnFetchRecordBuffered(*kgo.Record) {
 	}
 }
 
-// lz4Lines starts a Kafka with total log lines in topic, with the agent's
-// headers, in lz4 batches of 64 KiB that compress about tenfold.
+// lz4Lines starts a Kafka with total log lines in topic (see produceLz4).
 func lz4Lines(t *testing.T, topic string, total int) *testenv.Kafka {
 	t.Helper()
 	k, err := testenv.StartKafka(0)
@@ -47,7 +46,15 @@ func lz4Lines(t *testing.T, topic string, total int) *testenv.Kafka {
 		t.Fatal(err)
 	}
 	t.Cleanup(k.Close)
-	prod, err := kgo.NewClient(kgo.SeedBrokers(k.Addrs...), kgo.AllowAutoTopicCreation(),
+	produceLz4(t, k.Addrs, topic, total)
+	return k
+}
+
+// produceLz4 writes total log lines to topic, with the agent's headers,
+// in lz4 batches of 64 KiB that compress about tenfold.
+func produceLz4(t testing.TB, brokers []string, topic string, total int) {
+	t.Helper()
+	prod, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.AllowAutoTopicCreation(),
 		kgo.ProducerBatchCompression(kgo.Lz4Compression()), kgo.ProducerBatchMaxBytes(64<<10))
 	if err != nil {
 		t.Fatal(err)
@@ -62,7 +69,6 @@ func lz4Lines(t *testing.T, topic string, total int) *testenv.Kafka {
 	if err := prod.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
-	return k
 }
 
 // The records held — buffered in the client while the previous poll is

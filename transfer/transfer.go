@@ -52,6 +52,7 @@ type Transfer struct {
 	indexed  int64
 	dlqCount int64
 	consumed int64
+	heldPeak int64 // the most record bytes a session held (within buffer_bytes)
 }
 
 // New checks what can be checked before Run: the HTTP address, the data
@@ -234,6 +235,10 @@ func (t *Transfer) session(ctx context.Context, routes []Route) []Route {
 		cl.Close()
 		t.setAssigned(nil, false)
 		t.m.buffered.Set(0)
+		_, peak := b.held()
+		t.mu.Lock()
+		t.heldPeak = max(t.heldPeak, peak)
+		t.mu.Unlock()
 	}()
 	t.log.Info("consuming", "topics", topics, "group", t.cfg.Kafka.Group)
 	for {
