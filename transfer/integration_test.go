@@ -528,3 +528,43 @@ func TestTooLargeSplits(t *testing.T) {
 		t.Errorf("dead-lettered %d", st.DeadLettered)
 	}
 }
+
+// TestBufferBoundsTheSession: the transfer indexes lz4 lines that expand
+// about twentyfold in memory (10× decompressed, the records' structures)
+// through a 2 MiB buffer, exactly once, and its sessions never held more.
+func TestBufferBoundsTheSession(t *testing.T) {
+	e := newEnv(t)
+	e.cfg.Transfer.BufferBytes = 2 << 20
+	e.cfg.Transfer.BulkBytes = 256 << 10
+	topic, index := uniq(t), uniq(t)
+	const total = 20000
+	produceLz4(t, e.kafka.Addrs, topic, total)
+	e.put(ConfigKey, fmt.Sprintf(`[{"topic": %q, "index": %q}]`, topic, index))
+	tr, stop := e.start("t1")
+	waitFor(t, "offsets committed to the end", func() (bool, string) {
+		c := e.committed(topic)
+		return c == total, fmt.Sprintf("committed %d of %d", c, total)
+	})
+	if m := httpGet(t, tr.Handler(), "/metrics"); !strings.Contains(m, "logtransfer_buffered_bytes ") {
+		t.Errorf("/metrics has no logtransfer_buffered_bytes:\n%s", m)
+	}
+	stop()
+	if _, err := e.os.Do("POST", "/"+index+"-*/_refresh", ""); err != nil {
+		t.Fatal(err)
+	}
+	data, err := e.os.Do("GET", "/"+index+"-*/_count", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n struct{ Count int }
+	if json.Unmarshal(data, &n); n.Count != total {
+		t.Errorf("%d documents indexed, want %d: %s", n.Count, total, data)
+	}
+	tr.mu.Lock()
+	peak := tr.heldPeak
+	tr.mu.Unlock()
+	t.Logf("peak held %d bytes of %d", peak, e.cfg.Transfer.BufferBytes)
+	if peak <= 0 || peak > e.cfg.Transfer.BufferBytes {
+		t.Errorf("the sessions held up to %d bytes of records, want 1 to buffer_bytes %d", peak, e.cfg.Transfer.BufferBytes)
+	}
+}

@@ -15,6 +15,7 @@ type metrics struct {
 	bulkErrors   prometheus.Counter
 	commitErrors prometheus.Counter
 	lag          *prometheus.GaugeVec // by topic, partition
+	buffered     prometheus.Gauge
 	bulkLatency  prometheus.Histogram
 	applied      prometheus.Counter
 	rejected     prometheus.Counter
@@ -37,6 +38,8 @@ func newMetrics() *metrics {
 			Help: "Offset commits Kafka refused (the records are indexed again by the partition's next owner)."}),
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "logtransfer_consumer_lag",
 			Help: "Records in the partition after the last one this transfer read."}, []string{"topic", "partition"}),
+		buffered: prometheus.NewGauge(prometheus.GaugeOpts{Name: "logtransfer_buffered_bytes",
+			Help: "Memory held by the records fetched from Kafka and not yet indexed (decompressed, with each record's structures); at most buffer_bytes."}),
 		bulkLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "logtransfer_bulk_duration_seconds",
 			Help:    "Time of one bulk request, sent to answered.",
 			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14)}),
@@ -46,7 +49,7 @@ func newMetrics() *metrics {
 			Help: "Values of /logtransfer/config rejected (the last good one stays)."}),
 	}
 	m.reg.MustRegister(m.consumed, m.indexed, m.deadLettered, m.retried, m.bulkErrors, m.commitErrors,
-		m.lag, m.bulkLatency, m.applied, m.rejected,
+		m.lag, m.buffered, m.bulkLatency, m.applied, m.rejected,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

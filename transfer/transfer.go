@@ -52,6 +52,7 @@ type Transfer struct {
 	indexed  int64
 	dlqCount int64
 	consumed int64
+	heldPeak int64 // the most record bytes a session held (within buffer_bytes)
 }
 
 // New checks what can be checked before Run: the HTTP address, the data
@@ -195,7 +196,8 @@ func (t *Transfer) session(ctx context.Context, routes []Route) []Route {
 	case t.retainNow <- struct{}{}:
 	default:
 	}
-	cl, err := kgo.NewClient(
+	b := newBudget(t.cfg.Transfer.BufferBytes, t.m.buffered)
+	cl, err := kgo.NewClient(append(b.opts(),
 		kgo.SeedBrokers(t.cfg.Kafka.Brokers...),
 		kgo.ConsumerGroup(t.cfg.Kafka.Group),
 		kgo.SessionTimeout(t.cfg.Kafka.SessionTimeout),
@@ -208,11 +210,6 @@ func (t *Transfer) session(ctx context.Context, routes []Route) []Route {
 		// rebalance takes a partition between the poll and that commit.
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
-		// Bounded memory: one fetch in flight or buffered, of at most
-		// half the buffer; the other half is the batch being indexed.
-		kgo.FetchMaxBytes(int32(min(t.cfg.Transfer.BufferBytes/2, 1<<30))),
-		kgo.FetchMaxPartitionBytes(int32(min(t.cfg.Transfer.BufferBytes/2, 1<<30))),
-		kgo.MaxConcurrentFetches(1),
 		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, a map[string][]int32) {
 			t.log.Info("partitions assigned", "partitions", fmt.Sprint(a))
 			t.setAssigned(a, true)
@@ -225,17 +222,23 @@ func (t *Transfer) session(ctx context.Context, routes []Route) []Route {
 			t.log.Warn("partitions lost", "partitions", fmt.Sprint(l))
 			t.setAssigned(l, false)
 		}),
-	)
+	)...)
 	if err != nil {
 		t.log.Error("cannot make the Kafka client", "err", err)
 		<-sctx.Done()
 		<-done
 		return next
 	}
+	b.setClient(cl)
 	defer func() {
 		// Leaves the group: the partitions go to the others at once.
 		cl.Close()
 		t.setAssigned(nil, false)
+		t.m.buffered.Set(0)
+		_, peak := b.held()
+		t.mu.Lock()
+		t.heldPeak = max(t.heldPeak, peak)
+		t.mu.Unlock()
 	}()
 	t.log.Info("consuming", "topics", topics, "group", t.cfg.Kafka.Group)
 	for {
@@ -265,9 +268,11 @@ func (t *Transfer) session(ctx context.Context, routes []Route) []Route {
 		if !t.index(sctx, recs, index) {
 			// Stopping: what was not committed is read again by the
 			// partition's next owner, and replaces the same documents.
+			b.release(recs)
 			cl.AllowRebalance()
 			break
 		}
+		b.release(recs)
 		cctx, ccancel := context.WithTimeout(context.Background(), 10*time.Second)
 		if err := cl.CommitUncommittedOffsets(cctx); err != nil {
 			t.m.commitErrors.Inc()
