@@ -33,43 +33,39 @@ type Entry struct {
 // entries stand. A non-empty list with no usable entry is an error too:
 // only [] stops every file.
 func ParseEntries(data []byte) (entries []Entry, problems []error, err error) {
-	elems, err := fleet.DecodeList[Entry](data, "entry", "entries", `[{"path": ..., "topic": ...}]`)
+	entries, problems, n, err := fleet.ParseList(data, entryList)
 	if err != nil {
 		return nil, nil, err
 	}
-	seen := map[string]int{}
-	for _, el := range elems {
-		if el.Err != nil {
-			problems = append(problems, el.Err)
-			continue
-		}
-		i, e := el.N, el.V
-		perr := e.check()
-		if perr == nil && e.Multiline != nil {
-			perr = e.Multiline.compile()
-		}
-		if perr != nil {
-			problems = append(problems, fmt.Errorf("entry %d (%q): %w", i, e.Path, perr))
-			continue
-		}
-		e.Path = filepath.Clean(e.Path)
-		if j, dup := seen[e.Path]; dup {
-			problems = append(problems, fmt.Errorf("entry %d: path %s is already listed as entry %d; ignored", i, e.Path, j))
-			continue
-		}
-		seen[e.Path] = i
-		entries = append(entries, e)
-	}
-	if len(elems) > 0 && len(entries) == 0 {
+	if n > 0 && len(entries) == 0 {
 		// Not one usable entry in a non-empty list: a typo in a field
 		// name, most likely, not a wish to stop collecting everything.
 		msgs := make([]string, len(problems))
 		for i, p := range problems {
 			msgs[i] = p.Error()
 		}
-		return nil, nil, fmt.Errorf("no usable entry (%d given): %s", len(elems), strings.Join(msgs, "; "))
+		return nil, nil, fmt.Errorf("no usable entry (%d given): %s", n, strings.Join(msgs, "; "))
 	}
 	return entries, problems, nil
+}
+
+// entryList is collect_config's rules: an entry is known by its cleaned
+// path.
+var entryList = fleet.List[Entry]{Noun: "entry", Nouns: "entries", Example: `[{"path": ..., "topic": ...}]`,
+	Check: func(i int, e *Entry) (string, error) {
+		err := e.check()
+		if err == nil && e.Multiline != nil {
+			err = e.Multiline.compile()
+		}
+		if err != nil {
+			return "", fmt.Errorf("entry %d (%q): %w", i, e.Path, err)
+		}
+		e.Path = filepath.Clean(e.Path)
+		return e.Path, nil
+	},
+	Dup: func(i int, path string, j int) error {
+		return fmt.Errorf("entry %d: path %s is already listed as entry %d; ignored", i, path, j)
+	},
 }
 
 func (e Entry) check() error {

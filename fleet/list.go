@@ -8,45 +8,49 @@ import (
 	"regexp"
 )
 
-// Element is one element of a JSON list in etcd, N counted from 1 as an
-// operator counts. Err says why it did not decode (V is then not used).
-type Element[T any] struct {
-	N   int
-	V   T
-	Err error
+// List says what a JSON list in etcd holds (collect_config,
+// /logtransfer/config) and how its elements are checked: the rules both
+// share live in ParseList, their own in Check.
+type List[T any] struct {
+	Noun, Nouns string // one element and the list in errors: "entry", "entries"
+	Example     string // the expected shape: [{"path": ..., "topic": ...}]
+	// Check validates element n (counted from 1, as an operator counts)
+	// and may normalise it; it returns the key by which an element listed
+	// twice is known, or why it is left out.
+	Check func(n int, v *T) (key string, err error)
+	// Dup is the problem of element n, whose key element first has.
+	Dup func(n int, key string, first int) error
 }
 
-// DecodeList decodes data, a JSON array of objects, each into a T with
-// unknown fields refused: the shape of every list in etcd (collect_config,
-// /logtransfer/config). noun names one element in errors ("entry"), nouns
-// the list ("entries"), example its expected shape.
-//
-// A value that is not a JSON array of objects, or an element with a field
-// of the wrong JSON type, is an error and nothing of it is used. An element
-// that does not decode otherwise (an unknown field: a typo) has its Err:
-// the caller reports it among the problems, in order, with those it finds
-// checking the others' values.
-func DecodeList[T any](data []byte, noun, nouns, example string) ([]Element[T], error) {
+// ParseList decodes data, a JSON array of objects, each into a T with
+// unknown fields refused, and checks each. A value that is not a JSON array
+// of objects, or an element with a field of the wrong JSON type, is an
+// error and nothing of it is used. An element that does not decode
+// otherwise (an unknown field: a typo), that Check rejects, or whose key
+// an earlier one has, is left out and reported in problems, in order; the
+// others stand. n is how many elements the array holds: the caller says
+// what a non-empty list with no usable element means.
+func ParseList[T any](data []byte, l List[T]) (items []T, problems []error, n int, err error) {
 	var raw []json.RawMessage
 	if err := json.Unmarshal(data, &raw); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
 			// Not Go's words ("cannot unmarshal object into Go value of
 			// type []json.RawMessage"): what was expected and what came.
-			return nil, fmt.Errorf("not a JSON array of %s: expected %s, got a JSON %s", nouns, example, te.Value)
+			return nil, nil, 0, fmt.Errorf("not a JSON array of %s: expected %s, got a JSON %s", l.Nouns, l.Example, te.Value)
 		}
-		return nil, fmt.Errorf("not a JSON array of %s: %w", nouns, err)
+		return nil, nil, 0, fmt.Errorf("not a JSON array of %s: %w", l.Nouns, err)
 	}
 	// json.Unmarshal takes null for an empty slice; taken as such it would
 	// stop everything on a value that is not the documented array.
 	if raw == nil {
-		return nil, fmt.Errorf("not a JSON array of %s: %s", nouns, bytes.TrimSpace(data))
+		return nil, nil, 0, fmt.Errorf("not a JSON array of %s: %s", l.Nouns, bytes.TrimSpace(data))
 	}
-	elems := make([]Element[T], 0, len(raw))
+	seen := map[string]int{}
 	for i0, r := range raw {
 		i := i0 + 1
 		if t := bytes.TrimSpace(r); len(t) == 0 || t[0] != '{' {
-			return nil, fmt.Errorf("%s %d: not an object: %s", noun, i, r)
+			return nil, nil, 0, fmt.Errorf("%s %d: not an object: %s", l.Noun, i, r)
 		}
 		var v T
 		dec := json.NewDecoder(bytes.NewReader(r))
@@ -54,14 +58,24 @@ func DecodeList[T any](data []byte, noun, nouns, example string) ([]Element[T], 
 		if err := dec.Decode(&v); err != nil {
 			var te *json.UnmarshalTypeError
 			if errors.As(err, &te) {
-				return nil, fmt.Errorf("%s %d: field %q must be a %s", noun, i, te.Field, te.Type)
+				return nil, nil, 0, fmt.Errorf("%s %d: field %q must be a %s", l.Noun, i, te.Field, te.Type)
 			}
-			elems = append(elems, Element[T]{N: i, Err: fmt.Errorf("%s %d: %w", noun, i, err)})
+			problems = append(problems, fmt.Errorf("%s %d: %w", l.Noun, i, err))
 			continue
 		}
-		elems = append(elems, Element[T]{N: i, V: v})
+		key, err := l.Check(i, &v)
+		if err != nil {
+			problems = append(problems, err)
+			continue
+		}
+		if j, dup := seen[key]; dup {
+			problems = append(problems, l.Dup(i, key, j))
+			continue
+		}
+		seen[key] = i
+		items = append(items, v)
 	}
-	return elems, nil
+	return items, problems, len(raw), nil
 }
 
 var topicRE = regexp.MustCompile(`^[a-zA-Z0-9._-]{1,249}$`)

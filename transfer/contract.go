@@ -32,32 +32,27 @@ var indexRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,243}$`)
 // problems; the others stand. A non-empty list with no usable route is an
 // error too: only [] stops every topic.
 func ParseRoutes(data []byte) (routes []Route, problems []error, err error) {
-	elems, err := fleet.DecodeList[Route](data, "route", "routes", `[{"topic": ..., "index": ...}]`)
+	routes, problems, n, err := fleet.ParseList(data, routeList)
 	if err != nil {
 		return nil, nil, err
 	}
-	seen := map[string]int{}
-	for _, el := range elems {
-		if el.Err != nil {
-			problems = append(problems, el.Err)
-			continue
-		}
-		i, rt := el.N, el.V
-		if perr := rt.check(); perr != nil {
-			problems = append(problems, fmt.Errorf("route %d (topic %q): %w", i, rt.Topic, perr))
-			continue
-		}
-		if j, dup := seen[rt.Topic]; dup {
-			problems = append(problems, fmt.Errorf("route %d: topic %s is already routed by route %d; ignored", i, rt.Topic, j))
-			continue
-		}
-		seen[rt.Topic] = i
-		routes = append(routes, rt)
-	}
-	if len(elems) > 0 && len(routes) == 0 {
-		return nil, problems, fmt.Errorf("no usable route among %d: %w", len(elems), errors.Join(problems...))
+	if n > 0 && len(routes) == 0 {
+		return nil, problems, fmt.Errorf("no usable route among %d: %w", n, errors.Join(problems...))
 	}
 	return routes, problems, nil
+}
+
+// routeList is /logtransfer/config's rules: a route is known by its topic.
+var routeList = fleet.List[Route]{Noun: "route", Nouns: "routes", Example: `[{"topic": ..., "index": ...}]`,
+	Check: func(i int, rt *Route) (string, error) {
+		if err := rt.check(); err != nil {
+			return "", fmt.Errorf("route %d (topic %q): %w", i, rt.Topic, err)
+		}
+		return rt.Topic, nil
+	},
+	Dup: func(i int, topic string, j int) error {
+		return fmt.Errorf("route %d: topic %s is already routed by route %d; ignored", i, topic, j)
+	},
 }
 
 func (r Route) check() error {
