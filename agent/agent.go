@@ -21,6 +21,7 @@ import (
 
 	"github.com/logagent/logagent/conf"
 	"github.com/logagent/logagent/etcd"
+	"github.com/logagent/logagent/fleet"
 	"github.com/logagent/logagent/kafka"
 	"github.com/logagent/logagent/sysagent"
 	"github.com/logagent/logagent/taillog"
@@ -62,7 +63,7 @@ type Agent struct {
 	httpL   net.Listener
 
 	lock    *os.File // data_dir's, held while the agent lives
-	owner   etcd.Owner
+	owner   fleet.Owner
 	claimed <-chan error // the status key's claim (etcd.Publisher.Claim)
 }
 
@@ -99,7 +100,7 @@ func New(cfg *conf.Config, log *slog.Logger, version string) (*Agent, error) {
 		log.Warn("cannot keep this agent's instance id; it holds for this run", "err", err)
 	}
 	machine, _ := os.Hostname()
-	a.owner = etcd.Owner{Instance: instance, Machine: machine, PID: os.Getpid(), StartTime: a.started}
+	a.owner = fleet.Owner{Instance: instance, Machine: machine, PID: os.Getpid(), StartTime: a.started}
 	store, err := taillog.LoadPositions(filepath.Join(cfg.Agent.DataDir, "positions.json"), log.With("component", "positions"))
 	if err != nil {
 		return nil, err
@@ -468,7 +469,7 @@ func toMultiline(m *etcd.Multiline) *taillog.Multiline {
 }
 
 // Status of the agent's files (for the status key, metrics and tests).
-func (a *Agent) Status() []taillog.Status { return a.mgr.Status() }
+func (a *Agent) Status() []fleet.FileStatus { return a.mgr.Status() }
 
 // logEtcdHealth logs once when the etcd connection goes down and once when
 // it is back: the client reconnects by itself, silently.

@@ -20,6 +20,7 @@ import (
 
 	"github.com/logagent/logagent/conf"
 	"github.com/logagent/logagent/etcd"
+	"github.com/logagent/logagent/fleet"
 	"github.com/logagent/logagent/internal/testenv"
 	"github.com/logagent/logagent/taillog"
 )
@@ -181,7 +182,7 @@ func (h *harness) put(entries ...etcd.Entry) {
 
 func (h *harness) putRaw(v string) {
 	h.t.Helper()
-	if _, err := h.cli.Put(context.Background(), etcd.ConfigKey(host), v); err != nil {
+	if _, err := h.cli.Put(context.Background(), fleet.ConfigKey(host), v); err != nil {
 		h.t.Fatal(err)
 	}
 }
@@ -558,7 +559,7 @@ func TestHotAddRemoveAndTopicChange(t *testing.T) {
 		}
 
 		// Deleting the key stops everything.
-		if _, err := h.cli.Delete(context.Background(), etcd.ConfigKey(host)); err != nil {
+		if _, err := h.cli.Delete(context.Background(), fleet.ConfigKey(host)); err != nil {
 			t.Fatal(err)
 		}
 		h.waitState("")

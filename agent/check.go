@@ -18,6 +18,7 @@ import (
 
 	"github.com/logagent/logagent/conf"
 	"github.com/logagent/logagent/etcd"
+	"github.com/logagent/logagent/fleet"
 	"github.com/logagent/logagent/internal/glob"
 	"github.com/logagent/logagent/kafka"
 	"github.com/logagent/logagent/taillog"
@@ -66,21 +67,21 @@ func Check(ctx context.Context, cfg *conf.Config, w io.Writer) int {
 		defer cli.Close()
 		gctx, cancel := context.WithTimeout(ctx, cfg.Etcd.DialTimeout)
 		var resp *clientv3.GetResponse
-		resp, err = cli.Get(gctx, etcd.ConfigKey(host))
+		resp, err = cli.Get(gctx, fleet.ConfigKey(host))
 		cancel()
 		switch {
 		case err != nil:
 		case len(resp.Kvs) == 0:
-			note("etcd", "%s: key %s does not exist: nothing to collect until it is put", strings.Join(cfg.Etcd.Endpoints, ","), etcd.ConfigKey(host))
+			note("etcd", "%s: key %s does not exist: nothing to collect until it is put", strings.Join(cfg.Etcd.Endpoints, ","), fleet.ConfigKey(host))
 		default:
 			var problems []error
 			entries, problems, err = etcd.ParseEntries(resp.Kvs[0].Value)
 			if err != nil {
-				report(false, "etcd", "%s at revision %d: %v", etcd.ConfigKey(host), resp.Kvs[0].ModRevision, err)
+				report(false, "etcd", "%s at revision %d: %v", fleet.ConfigKey(host), resp.Kvs[0].ModRevision, err)
 				err = nil
 				break
 			}
-			report(true, "etcd", "%s at revision %d: %d entries", etcd.ConfigKey(host), resp.Kvs[0].ModRevision, len(entries))
+			report(true, "etcd", "%s at revision %d: %d entries", fleet.ConfigKey(host), resp.Kvs[0].ModRevision, len(entries))
 			for _, p := range problems {
 				report(false, "entry", "%v", p)
 			}
@@ -207,15 +208,15 @@ func checkDataDir(dir string) error {
 
 // runningRefused is the refused topics in the running agent's status key
 // (none when the agent does not run or its status cannot be read).
-func runningRefused(ctx context.Context, cli *clientv3.Client, host string, timeout time.Duration) []TopicStatus {
+func runningRefused(ctx context.Context, cli *clientv3.Client, host string, timeout time.Duration) []fleet.TopicStatus {
 	gctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	resp, err := cli.Get(gctx, etcd.StatusKey(host))
+	resp, err := cli.Get(gctx, fleet.StatusKey(host))
 	if err != nil || len(resp.Kvs) == 0 {
 		return nil
 	}
 	var st struct {
-		Topics []TopicStatus `json:"refused_topics"`
+		Topics []fleet.TopicStatus `json:"refused_topics"`
 	}
 	if json.Unmarshal(resp.Kvs[0].Value, &st) != nil {
 		return nil
@@ -257,7 +258,7 @@ func etcdUpkeep(ctx context.Context, cli *clientv3.Client, endpoint string, time
 	if err != nil {
 		return nil
 	}
-	_, err = cli.Get(gctx, etcd.ConfigKey("_"), clientv3.WithRev(1), clientv3.WithCountOnly())
+	_, err = cli.Get(gctx, fleet.ConfigKey("_"), clientv3.WithRev(1), clientv3.WithCountOnly())
 	compacted := errors.Is(err, rpctypes.ErrCompacted)
 	return upkeepFindings(st.DbSize, st.DbSizeQuota, st.Header.Revision, compacted)
 }

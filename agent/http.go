@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,17 +8,13 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
-	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc/connectivity"
 
-	"github.com/logagent/logagent/etcd"
-	"github.com/logagent/logagent/kafka"
-	"github.com/logagent/logagent/taillog"
+	"github.com/logagent/logagent/fleet"
 )
 
 // etcdHealthy reports whether the etcd connection is usable now.
@@ -124,35 +119,6 @@ func (a *Agent) serveHTTP(ctx context.Context, l net.Listener) {
 	}
 }
 
-// Status is what the agent publishes at /logagent/<host>/status.
-type Status struct {
-	Host      string            `json:"host"`
-	Owner     etcd.Owner        `json:"owner"` // which running agent
-	Version   string            `json:"version"`
-	Labels    map[string]string `json:"labels,omitempty"`
-	StartTime time.Time         `json:"start_time"`
-	Updated   time.Time         `json:"updated"`
-	Health    string            `json:"health"`
-	SysConfig etcd.State        `json:"sys_config"`    // the Sys Agent's key (sys.go)
-	Sys       *sysStatus        `json:"sys,omitempty"` // the Sys Agent, while it is on
-	Config    etcd.State        `json:"config"`
-	// FilesTotal files are followed; FileStates counts them by state, and
-	// LagBytes is their lag (size − committed offset) together.
-	FilesTotal int            `json:"files_total"`
-	FileStates map[string]int `json:"file_states"`
-	LagBytes   int64          `json:"lag_bytes"`
-	// Files: every file at /status; in the etcd key, those in error first,
-	// then the most behind, as many as fit in statusBytes (FilesOmitted:
-	// the rest).
-	Files        []taillog.Status `json:"files"`
-	FilesOmitted int              `json:"files_omitted,omitempty"`
-	// Topics Kafka refuses, with the files waiting on them.
-	Topics []TopicStatus `json:"refused_topics,omitempty"`
-	// TopicLimits are the topics whose message size limit on the brokers
-	// is below [kafka] max_message_bytes, each with what it means.
-	TopicLimits []kafka.TopicLimit `json:"topic_limits,omitempty"`
-}
-
 // statusSummary is the part of the status whose change is published at
 // once: health, the config's revision and errors, each file's state and
 // error — not the counters. Taken every statusInterval, it costs no
@@ -161,12 +127,12 @@ type statusSummary struct {
 	// Which servers are healthy (Kafka, etcd), not the errors' text: it
 	// varies during an outage (another broker, refused or timed out).
 	Health []bool
-	Config etcd.State
-	Files  []taillog.FileState
+	Config fleet.ConfigState
+	Files  []fleet.FileState
 	// Refused is each refused topic's reason: a topic refused or taken
 	// again is published at once.
 	Refused []string
-	Limits  []kafka.TopicLimit
+	Limits  []fleet.TopicLimit
 
 	// The errors, for the status published with this summary: not
 	// compared (unexported, so not in the publisher's JSON).
@@ -175,7 +141,7 @@ type statusSummary struct {
 	// The sys_config key's revision and error, and whether a headline
 	// with rates is there (not the samples' figures: they change at every
 	// sample and go out with the counters).
-	SysConfig etcd.State
+	SysConfig fleet.ConfigState
 	SysRates  bool
 }
 
@@ -197,7 +163,7 @@ func (a *Agent) statusSummary() statusSummary {
 // The status in etcd is bounded (bound): whatever the number of files its
 // size stays under a few KB, so a fleet's statuses fit etcd's request
 // limit and its history; /status serves the whole.
-func (a *Agent) snapshot(sum statusSummary, bound bool) (*Status, statusSummary) {
+func (a *Agent) snapshot(sum statusSummary, bound bool) (*fleet.Status, statusSummary) {
 	health := "ok"
 	topics := a.Topics()
 	if err := joinHealth(sum.kafkaErr, sum.etcdErr, topicsHealth(topics)); err != nil {
@@ -205,16 +171,16 @@ func (a *Agent) snapshot(sum statusSummary, bound bool) (*Status, statusSummary)
 	}
 	files := a.mgr.Status()
 	if files == nil {
-		files = []taillog.Status{}
+		files = []fleet.FileStatus{}
 	}
-	written := statusSummary{Health: sum.Health, Config: sum.Config, Files: make([]taillog.FileState, len(files)), Limits: sum.Limits}
+	written := statusSummary{Health: sum.Health, Config: sum.Config, Files: make([]fleet.FileState, len(files)), Limits: sum.Limits}
 	for _, t := range topics {
 		written.Refused = append(written.Refused, t.Reason)
 	}
 	for i, f := range files {
 		written.Files[i] = f.FileState()
 	}
-	st := &Status{Host: a.host, Owner: a.owner, Version: a.version, Labels: a.cfg.Agent.Labels, StartTime: a.started,
+	st := &fleet.Status{Host: a.host, Owner: a.owner, Version: a.version, Labels: a.cfg.Agent.Labels, StartTime: a.started,
 		Health: health, Config: sum.Config, Topics: topics, TopicLimits: sum.Limits}
 	st.SetFiles(files)
 	if bound {
@@ -223,101 +189,4 @@ func (a *Agent) snapshot(sum statusSummary, bound bool) (*Status, statusSummary)
 		st.Updated = time.Now()
 	}
 	return st, written
-}
-
-// SetFiles sets the files of the status, with their counts and total lag.
-func (st *Status) SetFiles(files []taillog.Status) {
-	st.Files, st.FilesTotal, st.FileStates, st.LagBytes = files, len(files), map[string]int{}, 0
-	for _, f := range files {
-		st.FileStates[f.State]++
-		st.LagBytes += f.LagBytes
-	}
-}
-
-// Bounds of the status in etcd: its size (with room left for the write
-// time and files_omitted), the files and topics listed, the length of each
-// error text.
-const (
-	statusBytes    = 3800
-	statusMaxFiles = 20
-	statusTopics   = 3
-	statusErrText  = 120
-)
-
-// Bound keeps what an operator looks at first, within a few KB: the files
-// in error, then the most behind; the first refused topics and limits,
-// each naming a few of its files; errors cut short.
-func (st *Status) Bound() {
-	files := slices.Clone(st.Files)
-	slices.SortStableFunc(files, func(x, y taillog.Status) int {
-		if ex, ey := x.State == taillog.StateError, y.State == taillog.StateError; ex != ey {
-			if ex {
-				return -1
-			}
-			return 1
-		}
-		return cmp.Compare(y.LagBytes, x.LagBytes)
-	})
-	files = files[:min(len(files), statusMaxFiles)]
-	for i := range files {
-		files[i].Path = cut(files[i].Path, statusErrText)
-		files[i].LastError = cut(files[i].LastError, statusErrText)
-	}
-	st.Files = nil
-	defer func() {
-		// As many files as the size leaves room for, the rest counted.
-		base, _ := json.Marshal(st)
-		size, n := len(base), 0
-		for _, f := range files {
-			b, _ := json.Marshal(f)
-			if size+len(b)+1 > statusBytes {
-				break
-			}
-			size += len(b) + 1
-			n++
-		}
-		st.Files, st.FilesOmitted = files[:n], st.FilesTotal-n
-	}()
-	if len(st.Topics) > statusTopics {
-		st.Topics = st.Topics[:statusTopics]
-	}
-	st.Topics = slices.Clone(st.Topics)
-	for i := range st.Topics {
-		t := &st.Topics[i]
-		t.Error = "" // Kafka's own words; Reason says it plainly
-		t.Reason = cut(t.Reason, statusErrText)
-		if len(t.Files) > statusTopics {
-			t.Files = append(slices.Clone(t.Files[:statusTopics]), fmt.Sprintf("(and %d more)", len(t.Files)-statusTopics))
-		}
-	}
-	if len(st.TopicLimits) > statusTopics {
-		st.TopicLimits = st.TopicLimits[:statusTopics]
-	}
-	st.TopicLimits = slices.Clone(st.TopicLimits)
-	for i := range st.TopicLimits {
-		st.TopicLimits[i].Problem = cut(st.TopicLimits[i].Problem, statusErrText)
-	}
-	st.Health = cut(st.Health, statusErrText)
-	st.Config.LastError = cut(st.Config.LastError, statusErrText)
-	if len(st.Config.Problems) > statusTopics {
-		st.Config.Problems = append(slices.Clone(st.Config.Problems[:statusTopics]), fmt.Sprintf("(and %d more)", len(st.Config.Problems)-statusTopics))
-	}
-	for i := range st.Config.Problems {
-		st.Config.Problems[i] = cut(st.Config.Problems[i], statusErrText)
-	}
-}
-
-// Stamp sets the time the status is written (etcd.Stamper).
-func (st *Status) Stamp(t time.Time) { st.Updated = t }
-
-// cut shortens s to at most n bytes, on a rune boundary, marking the cut.
-func cut(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	i := n
-	for i > 0 && !utf8.RuneStart(s[i]) {
-		i--
-	}
-	return s[:i] + "…"
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/logagent/logagent/conf"
 	"github.com/logagent/logagent/etcd"
+	"github.com/logagent/logagent/fleet"
 )
 
 // Two agents configured with one host would ship every line twice: the
@@ -21,13 +22,13 @@ func TestSecondAgentWithTheSameHostRefuses(t *testing.T) {
 	h := newHarness(t, conf.ClientFranzGo)
 	h.start()
 	// The first holds the status key.
-	var st Status
+	var st fleet.Status
 	deadline := time.Now().Add(10 * time.Second)
 	for st.Owner.Instance == "" {
 		if time.Now().After(deadline) {
 			t.Fatal("the first agent's status key did not appear")
 		}
-		if resp, err := h.cli.Get(context.Background(), etcd.StatusKey(host)); err == nil && len(resp.Kvs) == 1 {
+		if resp, err := h.cli.Get(context.Background(), fleet.StatusKey(host)); err == nil && len(resp.Kvs) == 1 {
 			json.Unmarshal(resp.Kvs[0].Value, &st)
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -54,7 +55,7 @@ func TestSecondAgentWithTheSameHostRefuses(t *testing.T) {
 		t.Fatalf("the refused agent followed files: %+v", b.mgr.States())
 	}
 	// The first still holds its key.
-	resp, err := h.cli.Get(context.Background(), etcd.StatusKey(host))
+	resp, err := h.cli.Get(context.Background(), fleet.StatusKey(host))
 	if err != nil || len(resp.Kvs) != 1 || !strings.Contains(string(resp.Kvs[0].Value), st.Owner.Instance) {
 		t.Fatalf("the first agent's status key after the refusal: %v %v", err, resp)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/logagent/logagent/conf"
 	"github.com/logagent/logagent/etcd"
+	"github.com/logagent/logagent/fleet"
 	"github.com/logagent/logagent/internal/testenv"
 )
 
@@ -165,7 +166,7 @@ func TestCheck(t *testing.T) {
 		}
 	}
 	// No key yet: the agent runs and waits for it, a note.
-	if _, err := h.cli.Delete(context.Background(), etcd.ConfigKey(host)); err != nil {
+	if _, err := h.cli.Delete(context.Background(), fleet.ConfigKey(host)); err != nil {
 		t.Fatal(err)
 	}
 	if n, out := run(); n != 0 || !strings.Contains(out, "note etcd    ") || !strings.Contains(out, "does not exist: nothing to collect until it is put") {

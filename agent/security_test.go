@@ -18,6 +18,7 @@ import (
 
 	"github.com/logagent/logagent/conf"
 	"github.com/logagent/logagent/etcd"
+	"github.com/logagent/logagent/fleet"
 	"github.com/logagent/logagent/internal/testenv"
 )
 
@@ -118,10 +119,10 @@ func TestAllowPathsRefusal(t *testing.T) {
 	secretReal, _ := filepath.EvalSymlinks(secret)
 	reason := fmt.Sprintf("%s is outside [agent] allow_paths (%s/**): refused", secretReal, real)
 	// The status key cuts errors short (it is bounded): its start is there.
-	inKey := strings.TrimSuffix(cut(reason, statusErrText), "…")
+	inKey := strings.TrimSuffix(fleet.CutText(reason), "…")
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		resp, err := h.cli.Get(ctx, etcd.StatusKey(host))
+		resp, err := h.cli.Get(ctx, fleet.StatusKey(host))
 		if err == nil && len(resp.Kvs) == 1 && strings.Contains(string(resp.Kvs[0].Value), inKey) {
 			break
 		}
@@ -236,7 +237,7 @@ func TestSecretsNeverShown(t *testing.T) {
 	outputs = append(outputs, body)
 	var status string
 	for deadline := time.Now().Add(15 * time.Second); status == "" && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if resp, err := h.cli.Get(ctx, etcd.StatusKey(host)); err == nil && len(resp.Kvs) == 1 {
+		if resp, err := h.cli.Get(ctx, fleet.StatusKey(host)); err == nil && len(resp.Kvs) == 1 {
 			status = string(resp.Kvs[0].Value)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/logagent/logagent/conf"
 	"github.com/logagent/logagent/etcd"
+	"github.com/logagent/logagent/fleet"
 	"github.com/logagent/logagent/internal/testenv"
 	"github.com/logagent/logagent/kafka"
 	"github.com/logagent/logagent/taillog"
@@ -24,8 +25,8 @@ const statusBound = 4096
 // and many refused topics, and keeps what an operator looks at first: the
 // files in error, then the most behind, and the counts of all.
 func TestStatusIsBounded(t *testing.T) {
-	st := &Status{Host: "web-1", Version: "v1", Health: strings.Repeat("kafka: no broker reachable; ", 100),
-		Config:     etcd.State{Revision: 7, LastError: strings.Repeat("x", 5000), Problems: make([]string, 300)},
+	st := &fleet.Status{Host: "web-1", Version: "v1", Health: strings.Repeat("kafka: no broker reachable; ", 100),
+		Config:     fleet.ConfigState{Revision: 7, LastError: strings.Repeat("x", 5000), Problems: make([]string, 300)},
 		FileStates: map[string]int{}}
 	for i := range 10000 {
 		f := taillog.Status{Path: fmt.Sprintf("/var/log/service-%05d/application-name.log", i), Topic: "app_log",
@@ -36,7 +37,7 @@ func TestStatusIsBounded(t *testing.T) {
 		st.Files = append(st.Files, f)
 	}
 	for i := range 50 {
-		st.Topics = append(st.Topics, TopicStatus{Topic: fmt.Sprintf("topic-%d", i), Reason: "topic does not exist",
+		st.Topics = append(st.Topics, fleet.TopicStatus{Topic: fmt.Sprintf("topic-%d", i), Reason: "topic does not exist",
 			Error: strings.Repeat("UNKNOWN_TOPIC_OR_PARTITION ", 40), Files: make([]string, 100)})
 		st.TopicLimits = append(st.TopicLimits, kafka.TopicLimit{Topic: fmt.Sprintf("topic-%d", i), Problem: strings.Repeat("p", 300)})
 	}
@@ -68,13 +69,13 @@ func TestStatusKeyBoundedAndFullOverHTTP(t *testing.T) {
 		es = append(es, etcd.Entry{Path: filepath.Join(h.dir, fmt.Sprintf("logs/file-with-a-long-name-%04d.log", i)), Topic: "t"})
 	}
 	h.put(es...)
-	var st Status
+	var st fleet.Status
 	waitHTTP(t, fmt.Sprintf("http://127.0.0.1:%d/status", port), "lists every file", func(c int, b string) bool {
 		return c == 200 && json.Unmarshal([]byte(b), &st) == nil && len(st.Files) == n && st.FileStates[taillog.StateWaiting] == n
 	})
-	var key Status
+	var key fleet.Status
 	waitFor(t, "the status key with every file counted", func() bool {
-		resp, err := h.cli.Get(context.Background(), etcd.StatusKey(host))
+		resp, err := h.cli.Get(context.Background(), fleet.StatusKey(host))
 		if err != nil || len(resp.Kvs) != 1 {
 			return false
 		}

@@ -7,12 +7,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/logagent/logagent/etcd"
+	"github.com/logagent/logagent/fleet"
 	"github.com/logagent/logagent/kafka"
 	"github.com/logagent/logagent/sysagent"
 )
-
-// sysStatus is the Sys Agent's part of the status key.
-type sysStatus = sysagent.Status
 
 // sysAck is the Meta of a Sys Agent record: onAck tells it from a line's.
 type sysAck func(error)
@@ -84,7 +82,7 @@ func (a *Agent) fullSummary() statusSummary {
 }
 
 // fullSnapshot is snapshot with the Sys Agent's part.
-func (a *Agent) fullSnapshot(sum statusSummary, bound bool) (*Status, statusSummary) {
+func (a *Agent) fullSnapshot(sum statusSummary, bound bool) (*fleet.Status, statusSummary) {
 	st, written := a.snapshot(sum, bound)
 	written.SysConfig, written.SysRates = sum.SysConfig, sum.SysRates
 	st.SysConfig, st.Sys = sum.SysConfig, a.sys.Status()

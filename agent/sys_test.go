@@ -11,14 +11,14 @@ import (
 	"time"
 
 	"github.com/logagent/logagent/conf"
-	"github.com/logagent/logagent/etcd"
+	"github.com/logagent/logagent/fleet"
 	"github.com/logagent/logagent/internal/testenv"
 	"github.com/logagent/logagent/sysagent"
 )
 
 func (h *harness) putSys(v string) {
 	h.t.Helper()
-	if _, err := h.cli.Put(context.Background(), etcd.SysConfigKey(host), v); err != nil {
+	if _, err := h.cli.Put(context.Background(), fleet.SysConfigKey(host), v); err != nil {
 		h.t.Fatal(err)
 	}
 }
@@ -133,7 +133,7 @@ func TestSysConfigKey(t *testing.T) {
 	}
 	h.sysRecords("sys2", 2) // still sampling on the last good config
 
-	if _, err := h.cli.Delete(context.Background(), etcd.SysConfigKey(host)); err != nil {
+	if _, err := h.cli.Delete(context.Background(), fleet.SysConfigKey(host)); err != nil {
 		t.Fatal(err)
 	}
 	h.waitSys("off after the delete", func(st *sysagent.Status) bool { return st == nil })
@@ -147,7 +147,7 @@ func waitStatusKey(t *testing.T, h *harness, want string) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		resp, err := h.cli.Get(context.Background(), etcd.StatusKey(host))
+		resp, err := h.cli.Get(context.Background(), fleet.StatusKey(host))
 		if err == nil && len(resp.Kvs) == 1 && strings.Contains(string(resp.Kvs[0].Value), want) {
 			return
 		}

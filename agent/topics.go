@@ -7,26 +7,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/logagent/logagent/fleet"
 	"github.com/logagent/logagent/taillog"
 )
-
-// TopicStatus is a topic Kafka refuses, in the status: the files of its
-// entries are not read further while its lines wait (issue #25).
-type TopicStatus struct {
-	Topic  string    `json:"topic"`
-	State  string    `json:"state"`  // "refused"
-	Reason string    `json:"reason"` // plain words: "topic x does not exist on the brokers"
-	Error  string    `json:"error"`  // Kafka's
-	Since  time.Time `json:"refused_since"`
-	// WaitingRecords wait in the producer; BufferedBytes is the topic's
-	// use of buffer_bytes (at most a quarter of it, or one long line).
-	WaitingRecords int      `json:"waiting_records"`
-	BufferedBytes  int64    `json:"buffered_bytes"`
-	Files          []string `json:"files_waiting"`
-}
-
-// TopicRefused is TopicStatus.State of a topic Kafka refuses.
-const TopicRefused = "refused"
 
 // onTopic follows the producer's view of a topic: a refused topic is
 // held to its share of the read budget, so that its files pause and the
@@ -40,16 +23,16 @@ func (a *Agent) onTopic(topic string, err error) {
 
 // Topics is every topic Kafka refuses, sorted by topic, with the files
 // waiting on it.
-func (a *Agent) Topics() []TopicStatus {
+func (a *Agent) Topics() []fleet.TopicStatus {
 	refused := a.prod.Topics()
 	if len(refused) == 0 {
 		return nil
 	}
 	files := a.mgr.Status()
 	budgets := a.mgr.TopicBudgets()
-	out := make([]TopicStatus, 0, len(refused))
+	out := make([]fleet.TopicStatus, 0, len(refused))
 	for _, r := range refused {
-		ts := TopicStatus{Topic: r.Topic, State: TopicRefused, Reason: r.Reason(), Error: r.Err.Error(), Since: r.Since,
+		ts := fleet.TopicStatus{Topic: r.Topic, State: fleet.TopicRefused, Reason: r.Reason(), Error: r.Err.Error(), Since: r.Since,
 			WaitingRecords: r.Waiting, Files: []string{}}
 		for _, f := range files {
 			if f.Topic == r.Topic {
@@ -66,7 +49,7 @@ func (a *Agent) Topics() []TopicStatus {
 
 // topicsHealth says in plain words which topics Kafka refuses and which
 // files wait on them (nil: none).
-func topicsHealth(ts []TopicStatus) error {
+func topicsHealth(ts []fleet.TopicStatus) error {
 	var errs []error
 	for _, t := range ts {
 		errs = append(errs, fmt.Errorf("%s (since %s); files waiting: %s", t.Reason, t.Since.UTC().Format(time.RFC3339),

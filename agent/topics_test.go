@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/logagent/logagent/etcd"
+	"github.com/logagent/logagent/fleet"
 	"github.com/logagent/logagent/internal/testenv"
 	"github.com/logagent/logagent/taillog"
 )
@@ -58,7 +59,7 @@ func wantLines(t *testing.T, got []string, prefix string, n int) {
 }
 
 // waitRefused waits until the agent reports topic refused and returns it.
-func (h *harness) waitRefused(topic string) TopicStatus {
+func (h *harness) waitRefused(topic string) fleet.TopicStatus {
 	h.t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {

@@ -16,6 +16,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/logagent/logagent/fleet"
 	"github.com/logagent/logagent/internal/testenv"
 )
 
@@ -49,39 +50,31 @@ func (e *env) startAgent(ctx context.Context, dir, host, client string, entries 
 		return nil, err
 	}
 	v, _ := json.Marshal(entries)
-	key := "/logagent/" + host + "/collect_config"
+	key := fleet.ConfigKey(host)
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	_, err = e.etcd.Put(pctx, key, string(v))
 	cancel()
 	if err != nil {
 		return nil, fmt.Errorf("etcd put %s: %w", key, err)
 	}
-	ini := fmt.Sprintf(`; written by go run ./bench: logagent defaults except the servers and the client
-[agent]
-host = %s
-data_dir = %s
+	// logagent's defaults but for the servers, the client, the HTTP port
+	// and what BENCH_INI sets.
+	cfg := filepath.Join(dir, "config.ini")
+	ini := testenv.AgentINI{Host: host, DataDir: filepath.Join(dir, "data"), Brokers: e.kafka.addrs,
+		Client: client, Etcd: e.etcdEndpoint}
+	if err := ini.Write(cfg, fmt.Sprintf(`[agent]
 http_addr = 127.0.0.1:%d
 log_level = warn
 shutdown_timeout = 10s
-allow_paths = /**
 [kafka]
-brokers = %s
-client = %s
 compression = lz4
 required_acks = all
 idempotent = true
 linger = 5ms
 [etcd]
-endpoints = %s
 dial_timeout = 5s
-`, host, filepath.Join(dir, "data"), port, e.kafka.list(), client, e.etcdEndpoint)
-	ini, err = testenv.Overlay(ini, benchINI())
-	if err != nil {
+`, port), benchINI()); err != nil {
 		return nil, fmt.Errorf("BENCH_INI: %w", err)
-	}
-	cfg := filepath.Join(dir, "config.ini")
-	if err := os.WriteFile(cfg, []byte(ini), 0o644); err != nil {
-		return nil, err
 	}
 	// BENCH_AGENT_ENV (space-separated K=V) goes to the agent only, e.g.
 	// GOGC or GOMEMLIMIT experiments that must not slow the bench's kfake.

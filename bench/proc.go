@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -11,19 +12,23 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/logagent/logagent/internal/testenv"
 )
 
 // children are the processes started and not yet reaped, killed by
 // killChildren on any exit path (error, signal, panic).
 var children sync.Map // pid -> *proc
 
-// proc is one child process whose resource usage is measured.
+// proc is one child process whose resource usage is measured: a
+// testenv.Proc, whose exit it records here for the workloads.
 type proc struct {
+	p       *testenv.Proc
 	name    string
 	cmd     *exec.Cmd
 	start   time.Time
 	end     time.Time
-	done    chan struct{}
+	done    chan struct{} // closed once err and end are set
 	err     error
 	logPath string
 	hwmKiB  atomic.Int64 // peak of VmHWM seen while it ran
@@ -40,38 +45,23 @@ func startProc(logPath string, stdin *os.File, name string, args ...string) (*pr
 
 // startProcEnv is startProc with env added to the bench's environment.
 func startProcEnv(logPath string, stdin *os.File, env []string, name string, args ...string) (*proc, error) {
-	out, err := os.Create(logPath)
+	tp, err := testenv.StartProc(logPath, testenv.ProcOptions{Env: env, Stdin: stdin, Group: true}, name, args...)
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(name, args...)
-	cmd.Stdout, cmd.Stderr = out, out
-	if env != nil {
-		cmd.Env = append(os.Environ(), env...)
-	}
-	if stdin != nil {
-		cmd.Stdin = stdin
-	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	p := &proc{name: name, cmd: cmd, done: make(chan struct{}), logPath: logPath}
-	p.start = time.Now()
-	if err := cmd.Start(); err != nil {
-		out.Close()
-		return nil, fmt.Errorf("start %s: %w", name, err)
-	}
-	children.Store(cmd.Process.Pid, p)
+	p := &proc{p: tp, name: name, cmd: tp.Cmd, start: tp.Started, done: make(chan struct{}), logPath: logPath}
+	children.Store(p.pid(), p)
 	go p.sampleHWM()
 	go func() {
-		p.err = cmd.Wait()
-		p.end = time.Now()
-		out.Close()
-		children.Delete(cmd.Process.Pid)
+		p.err = tp.Err()
+		p.end = tp.Ended
+		children.Delete(p.pid())
 		close(p.done)
 	}()
 	return p, nil
 }
 
-func (p *proc) pid() int { return p.cmd.Process.Pid }
+func (p *proc) pid() int { return p.p.PID() }
 
 func (p *proc) exited() bool {
 	select {
@@ -84,18 +74,12 @@ func (p *proc) exited() bool {
 
 // stop sends SIGTERM, waits up to grace, then SIGKILLs the process group.
 func (p *proc) stop(grace time.Duration) error {
-	if p.exited() {
-		return p.err
-	}
-	p.cmd.Process.Signal(syscall.SIGTERM) //nolint:errcheck
-	select {
-	case <-p.done:
-		return p.err
-	case <-time.After(grace):
-	}
-	syscall.Kill(-p.pid(), syscall.SIGKILL) //nolint:errcheck
+	_, err := p.p.Stop(grace)
 	<-p.done
-	return fmt.Errorf("%s did not stop within %s after SIGTERM; killed", p.name, grace)
+	if errors.Is(err, testenv.ErrNotStopped) {
+		return fmt.Errorf("%s did not stop within %s after SIGTERM; killed", p.name, grace)
+	}
+	return err
 }
 
 // usage returns the child's user+system CPU time (rusage) and peak RSS

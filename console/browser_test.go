@@ -338,7 +338,7 @@ func TestBrowserSearch(t *testing.T) {
 
 	index := fmt.Sprintf("browser-search-%d", time.Now().UnixNano()%1e6)
 	// Outside the fleet's prefix: the console's cache does not see it.
-	if _, err := h.cli.Put(context.Background(), transfer.ConfigKey, fmt.Sprintf(`[{"topic": "search_log", "index": %q}]`, index)); err != nil {
+	if _, err := h.cli.Put(context.Background(), fleet.TransferConfigKey, fmt.Sprintf(`[{"topic": "search_log", "index": %q}]`, index)); err != nil {
 		t.Fatal(err)
 	}
 	cfg := conf.DefaultTransfer()

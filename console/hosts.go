@@ -73,8 +73,8 @@ func row(host string, d hostData, now time.Time) hostRow {
 		if st.Health != "ok" {
 			reasons = append(reasons, cmp.Or(st.Health, "the status has no health"))
 		}
-		if st.Config.Error != "" {
-			reasons = append(reasons, "collect_config: "+st.Config.Error)
+		if st.Config.LastError != "" {
+			reasons = append(reasons, "collect_config: "+st.Config.LastError)
 		}
 		for _, f := range st.Files {
 			r.Files++

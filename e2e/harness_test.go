@@ -16,7 +16,6 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -338,10 +337,9 @@ func (e *etcdServer) get(key string) string {
 
 // agentProc is one run of the built logagent binary.
 type agentProc struct {
+	*testenv.Proc
 	t       *testing.T
-	cmd     *exec.Cmd
 	logPath string
-	done    chan struct{} // closed when the process has exited
 	stopped bool
 }
 
@@ -357,27 +355,15 @@ const (
 func writeAgentConfig(t *testing.T, dir, client string, brokers []string, etcdEndpoint string) string {
 	t.Helper()
 	p := filepath.Join(dir, "config.ini")
-	ini := fmt.Sprintf(`; written by the e2e suite
-[agent]
-host = %s
-data_dir = %s
-http_addr =
+	ini := testenv.AgentINI{Host: host, DataDir: filepath.Join(dir, "data"), Brokers: brokers, Client: client, Etcd: etcdEndpoint}
+	if err := ini.Write(p, fmt.Sprintf(`[agent]
 shutdown_timeout = %s
 rotate_wait = 1s
 poll_interval = 100ms
-; the suite's files live in temp dirs, not /var/log
-allow_paths = /**
-
 [kafka]
-brokers = %s
-client = %s
 required_acks = all
 idempotent = true
-
-[etcd]
-endpoints = %s
-`, host, filepath.Join(dir, "data"), shutdownTimeout, strings.Join(brokers, ","), client, etcdEndpoint)
-	if err := os.WriteFile(p, []byte(ini), 0o644); err != nil {
+`, shutdownTimeout)); err != nil {
 		t.Fatal(err)
 	}
 	return p
@@ -404,38 +390,43 @@ func startAgentWith(t *testing.T, dir, client string, brokers []string, etcdEndp
 		}
 		os.WriteFile(cfg, []byte(ini), 0o600)
 	}
-	a := &agentProc{t: t, logPath: filepath.Join(dir, "agent.log"), done: make(chan struct{})}
+	logPath := filepath.Join(dir, "agent.log")
 	// A restart on the same dir keeps the earlier run's log.
 	for i := 2; ; i++ {
-		if _, err := os.Stat(a.logPath); errors.Is(err, os.ErrNotExist) {
+		if _, err := os.Stat(logPath); errors.Is(err, os.ErrNotExist) {
 			break
 		}
-		a.logPath = filepath.Join(dir, fmt.Sprintf("agent.%d.log", i))
+		logPath = filepath.Join(dir, fmt.Sprintf("agent.%d.log", i))
 	}
-	f, err := os.Create(a.logPath)
+	t.Logf("$ logagent -config %s   # [kafka] client = %s", cfg, client)
+	a := startProc(t, logPath, "agent", false, bin, "-config", cfg)
+	a.waitLog(30*time.Second, testenv.AgentStarted)
+	return a
+}
+
+// startProc runs name with args in the directory of logPath, its output in
+// logPath. If the test fails (or LOGAGENT_E2E_AGENT_LOG=1), the log is
+// printed; if the test did not stop the process, it is killed (-9), or
+// with graceful sent SIGTERM (and killed after exitBound).
+func startProc(t *testing.T, logPath, what string, graceful bool, name string, args ...string) *agentProc {
+	t.Helper()
+	p, err := testenv.StartProc(logPath, testenv.ProcOptions{Dir: filepath.Dir(logPath)}, name, args...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	t.Logf("$ logagent -config %s   # [kafka] client = %s", cfg, client)
-	a.cmd = exec.Command(bin, "-config", cfg)
-	a.cmd.Dir = dir
-	a.cmd.Stdout, a.cmd.Stderr = f, f
-	if err := a.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { a.cmd.Wait(); close(a.done) }()
+	a := &agentProc{Proc: p, t: t, logPath: logPath}
 	t.Cleanup(func() {
-		if !a.stopped {
-			a.cmd.Process.Kill()
-			<-a.done
+		switch {
+		case a.stopped:
+		case graceful:
+			a.Stop(exitBound) //nolint:errcheck // the test is over; only the process must go
+		default:
+			a.Kill()
 		}
 		if t.Failed() || os.Getenv("LOGAGENT_E2E_AGENT_LOG") == "1" {
-			data, _ := os.ReadFile(a.logPath)
-			t.Logf("----- agent log (%s) -----\n%s", a.logPath, testenv.LastLines(string(data), 300))
+			t.Logf("----- %s log (%s) -----\n%s", what, logPath, testenv.LastLines(a.Log(), 300))
 		}
 	})
-	a.waitLog(30*time.Second, `msg="logagent started"`)
 	return a
 }
 
@@ -450,29 +441,18 @@ func logAttr(key, value string) string {
 // waitLog waits until one line of the agent's log holds every part.
 func (a *agentProc) waitLog(timeout time.Duration, parts ...string) string {
 	a.t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		data, _ := os.ReadFile(a.logPath)
-	lines:
-		for _, l := range strings.Split(string(data), "\n") {
-			for _, p := range parts {
-				if !strings.Contains(l, p) {
-					continue lines
-				}
-			}
-			return l
-		}
-		if time.Now().After(deadline) {
-			a.t.Fatalf("no agent log line with %q after %s", parts, timeout)
-		}
-		select {
-		case <-a.done:
-			a.t.Fatalf("agent exited (%v) while waiting for a log line with %q", a.cmd.ProcessState, parts)
-		case <-tick.C:
-		}
+	var line string
+	err := a.WaitLog(timeout, func(log string) bool {
+		line = testenv.LineWith(log, parts...)
+		return line != ""
+	})
+	if errors.Is(err, testenv.ErrExited) {
+		a.t.Fatalf("agent exited (%v) while waiting for a log line with %q", a.Cmd.ProcessState, parts)
 	}
+	if err != nil {
+		a.t.Fatalf("no agent log line with %q after %s", parts, timeout)
+	}
+	return line
 }
 
 // applied waits until the agent applied the collect config of revision rev.
@@ -485,21 +465,13 @@ func (a *agentProc) applied(rev int64) {
 func (a *agentProc) stop() time.Duration {
 	a.t.Helper()
 	a.stopped = true
-	start := time.Now()
-	a.t.Logf("$ kill -TERM %d   # the agent", a.cmd.Process.Pid)
-	if err := a.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		a.t.Fatalf("SIGTERM: %v", err)
-	}
-	select {
-	case <-a.done:
-	case <-time.After(exitBound):
-		a.cmd.Process.Kill()
-		<-a.done
+	a.t.Logf("$ kill -TERM %d   # the agent", a.PID())
+	took, err := a.Stop(exitBound)
+	if errors.Is(err, testenv.ErrNotStopped) {
 		a.t.Fatalf("agent still running %s after SIGTERM; killed", exitBound)
 	}
-	took := time.Since(start)
-	if code := a.cmd.ProcessState.ExitCode(); code != 0 {
-		a.t.Fatalf("agent exited with %v after SIGTERM, want exit code 0", a.cmd.ProcessState)
+	if err != nil {
+		a.t.Fatalf("agent exited with %v after SIGTERM, want exit code 0", a.Cmd.ProcessState)
 	}
 	a.t.Logf("agent exited 0, %s after SIGTERM", took.Round(time.Millisecond))
 	return took

@@ -8,12 +8,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -61,34 +59,8 @@ endpoints = %s
 	if err := os.WriteFile(cfg, []byte(ini), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p := &agentProc{t: t, logPath: filepath.Join(dir, name+".log"), done: make(chan struct{})}
-	f, err := os.Create(p.logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
 	t.Logf("$ logagent transfer -config %s", cfg)
-	p.cmd = exec.Command(bin, "transfer", "-config", cfg)
-	p.cmd.Stdout, p.cmd.Stderr = f, f
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		if !p.stopped {
-			p.cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-p.done:
-			case <-time.After(exitBound):
-				p.cmd.Process.Kill()
-				<-p.done
-			}
-		}
-		if t.Failed() || os.Getenv("LOGAGENT_E2E_AGENT_LOG") == "1" {
-			data, _ := os.ReadFile(p.logPath)
-			t.Logf("----- %s log -----\n%s", name, testenv.LastLines(string(data), 150))
-		}
-	})
+	p := startProc(t, filepath.Join(dir, name+".log"), name, true, bin, "transfer", "-config", cfg)
 	p.waitLog(30*time.Second, `msg="transfer started"`)
 	return p
 }
@@ -96,10 +68,9 @@ endpoints = %s
 // kill9 is kill -9 of the process.
 func (a *agentProc) kill9() {
 	a.t.Helper()
-	a.t.Logf("$ kill -9 %d", a.cmd.Process.Pid)
+	a.t.Logf("$ kill -9 %d", a.PID())
 	a.stopped = true
-	a.cmd.Process.Kill()
-	<-a.done
+	a.Kill()
 }
 
 // TestSearchEndToEnd: lines written to three files reach OpenSearch each

@@ -7,26 +7,15 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/logagent/logagent/fleet"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
-
-// Owner says which running agent publishes a host's status: two agents
-// configured with one host would ship the same files twice, so the second
-// refuses to run. Instance is kept in the agent's data_dir: the agent that
-// restarts after a crash, whose leased key has not expired yet, is the same
-// instance and takes its key over at once.
-type Owner struct {
-	Instance  string    `json:"instance"`
-	Machine   string    `json:"machine"`
-	PID       int       `json:"pid"`
-	StartTime time.Time `json:"start_time"`
-}
 
 // HostTakenError is the claim of a host whose status key another agent
 // holds.
 type HostTakenError struct {
 	Host  string
-	Other Owner
+	Other fleet.Owner
 }
 
 func (e *HostTakenError) Error() string {
@@ -35,27 +24,6 @@ func (e *HostTakenError) Error() string {
 		"give this one another [agent] host, or stop that one", e.Host, o.Machine, o.PID, o.StartTime.Format(time.RFC3339), o.Instance)
 }
 
-// LastSeenKey is the etcd key that keeps, without a lease, when host's
-// agent was last seen running and whether it stopped cleanly: the leased
-// status key vanishes with the agent, and "stopped" would look like "never
-// deployed".
-func LastSeenKey(host string) string { return "/logagent/" + host + "/last_seen" }
-
-// LastSeen is the value at LastSeenKey.
-type LastSeen struct {
-	Time    time.Time `json:"time"`
-	State   string    `json:"state"` // LastSeenRunning or LastSeenStopped
-	Version string    `json:"version"`
-	Owner   Owner     `json:"owner"`
-}
-
-// LastSeen states: an agent whose status key is gone and whose last_seen
-// says running died or lost etcd (its lease expired) after Time.
-const (
-	LastSeenRunning = "running"
-	LastSeenStopped = "stopped"
-)
-
 // lastSeenEvery is how often a running agent rewrites LastSeenKey: rarely,
 // since each write is a revision kept until compaction; the leased status
 // says whether it runs now.
@@ -63,7 +31,7 @@ const lastSeenEvery = 5 * time.Minute
 
 // ownerDoc is the part of a status document a claim reads.
 type ownerDoc struct {
-	Owner Owner `json:"owner"`
+	Owner fleet.Owner `json:"owner"`
 }
 
 // claim writes data at the status key under lease if the key is free,
@@ -163,12 +131,12 @@ func (p *Publisher) putOwned(ctx context.Context, lease clientv3.LeaseID, data s
 
 // putLastSeen writes LastSeenKey (no lease).
 func (p *Publisher) putLastSeen(ctx context.Context, state string) error {
-	data, err := json.Marshal(LastSeen{Time: time.Now().UTC(), State: state, Version: p.version, Owner: p.owner})
+	data, err := json.Marshal(fleet.LastSeen{Time: time.Now().UTC(), State: state, Version: p.version, Owner: p.owner})
 	if err != nil {
 		return err
 	}
 	tctx, cancel := context.WithTimeout(ctx, p.interval)
 	defer cancel()
-	_, err = p.cli.Put(tctx, LastSeenKey(p.host), string(data))
+	_, err = p.cli.Put(tctx, fleet.LastSeenKey(p.host), string(data))
 	return err
 }

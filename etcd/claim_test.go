@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logagent/logagent/fleet"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -18,7 +19,7 @@ type claimer struct {
 	waited  bool
 }
 
-func startClaimer(t *testing.T, f *fixture, owner Owner, wait time.Duration) *claimer {
+func startClaimer(t *testing.T, f *fixture, owner fleet.Owner, wait time.Duration) *claimer {
 	t.Helper()
 	status := func(any) (any, any) { return map[string]any{"owner": owner}, nil }
 	p := NewPublisher(Ready(f.cli), "h1", 2*time.Second, 50*time.Millisecond, time.Hour,
@@ -52,9 +53,9 @@ func (c *claimer) result(t *testing.T, within time.Duration) error {
 	}
 }
 
-func statusOwner(t *testing.T, cli *clientv3.Client) (Owner, int64) {
+func statusOwner(t *testing.T, cli *clientv3.Client) (fleet.Owner, int64) {
 	t.Helper()
-	resp, err := cli.Get(context.Background(), StatusKey("h1"))
+	resp, err := cli.Get(context.Background(), fleet.StatusKey("h1"))
 	if err != nil || len(resp.Kvs) == 0 {
 		t.Fatalf("status key: %v, %d keys", err, len(resp.Kvs))
 	}
@@ -68,12 +69,12 @@ func statusOwner(t *testing.T, cli *clientv3.Client) (Owner, int64) {
 func TestClaimRefusesASecondAgent(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	first := Owner{Instance: "aaaa", Machine: "m1", PID: 11, StartTime: time.Now()}
+	first := fleet.Owner{Instance: "aaaa", Machine: "m1", PID: 11, StartTime: time.Now()}
 	a := startClaimer(t, f, first, time.Second)
 	if err := a.result(t, 10*time.Second); err != nil {
 		t.Fatalf("first claim: %v", err)
 	}
-	b := startClaimer(t, f, Owner{Instance: "bbbb", Machine: "m2", PID: 22}, 300*time.Millisecond)
+	b := startClaimer(t, f, fleet.Owner{Instance: "bbbb", Machine: "m2", PID: 22}, 300*time.Millisecond)
 	err := b.result(t, 10*time.Second)
 	var taken *HostTakenError
 	if !errors.As(err, &taken) || taken.Other.Instance != "aaaa" || taken.Other.Machine != "m1" || taken.Other.PID != 11 || !b.waited {
@@ -95,11 +96,11 @@ func TestClaimTakesOverItsOwnEarlierRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	old, _ := json.Marshal(map[string]any{"owner": Owner{Instance: "aaaa", PID: 1}})
-	if _, err := f.cli.Put(ctx, StatusKey("h1"), string(old), clientv3.WithLease(g.ID)); err != nil {
+	old, _ := json.Marshal(map[string]any{"owner": fleet.Owner{Instance: "aaaa", PID: 1}})
+	if _, err := f.cli.Put(ctx, fleet.StatusKey("h1"), string(old), clientv3.WithLease(g.ID)); err != nil {
 		t.Fatal(err)
 	}
-	c := startClaimer(t, f, Owner{Instance: "aaaa", PID: 2}, 0)
+	c := startClaimer(t, f, fleet.Owner{Instance: "aaaa", PID: 2}, 0)
 	if err := c.result(t, 10*time.Second); err != nil {
 		t.Fatalf("claim by the same instance: %v", err)
 	}
@@ -119,11 +120,11 @@ func TestClaimTakesOverItsOwnEarlierRun(t *testing.T) {
 func TestClaimWaitsForAStoppingAgent(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	a := startClaimer(t, f, Owner{Instance: "aaaa"}, 0)
+	a := startClaimer(t, f, fleet.Owner{Instance: "aaaa"}, 0)
 	if err := a.result(t, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	b := startClaimer(t, f, Owner{Instance: "bbbb"}, 20*time.Second)
+	b := startClaimer(t, f, fleet.Owner{Instance: "bbbb"}, 20*time.Second)
 	if err := <-b.claimed; !errors.Is(err, ErrWaitingForOther) {
 		t.Fatalf("second claim answered %v while the first runs, want ErrWaitingForOther", err)
 	}
@@ -141,37 +142,37 @@ func TestClaimWaitsForAStoppingAgent(t *testing.T) {
 func TestLastSeen(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	get := func() LastSeen {
+	get := func() fleet.LastSeen {
 		t.Helper()
-		resp, err := f.cli.Get(context.Background(), LastSeenKey("h1"))
+		resp, err := f.cli.Get(context.Background(), fleet.LastSeenKey("h1"))
 		if err != nil || len(resp.Kvs) != 1 {
 			t.Fatalf("last_seen: %v, %d keys", err, len(resp.Kvs))
 		}
 		if resp.Kvs[0].Lease != 0 {
 			t.Fatalf("last_seen is under a lease")
 		}
-		var ls LastSeen
+		var ls fleet.LastSeen
 		if err := json.Unmarshal(resp.Kvs[0].Value, &ls); err != nil {
 			t.Fatal(err)
 		}
 		return ls
 	}
-	c := startClaimer(t, f, Owner{Instance: "aaaa", Machine: "m1"}, 0)
+	c := startClaimer(t, f, fleet.Owner{Instance: "aaaa", Machine: "m1"}, 0)
 	if err := c.result(t, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	waitCount(t, "last_seen writes", func() int64 {
-		resp, _ := f.cli.Get(context.Background(), LastSeenKey("h1"))
+		resp, _ := f.cli.Get(context.Background(), fleet.LastSeenKey("h1"))
 		return resp.Count
 	}, 1, 5*time.Second)
-	if ls := get(); ls.State != LastSeenRunning || ls.Owner.Machine != "m1" || ls.Version != "v1" {
+	if ls := get(); ls.State != fleet.LastSeenRunning || ls.Owner.Machine != "m1" || ls.Version != "v1" {
 		t.Fatalf("last_seen while running: %+v", ls)
 	}
 	c.stop()
-	if ls := get(); ls.State != LastSeenStopped || time.Since(ls.Time) > time.Minute {
+	if ls := get(); ls.State != fleet.LastSeenStopped || time.Since(ls.Time) > time.Minute {
 		t.Fatalf("last_seen after a clean stop: %+v", ls)
 	}
-	if resp, _ := f.cli.Get(context.Background(), StatusKey("h1")); resp.Count != 0 {
+	if resp, _ := f.cli.Get(context.Background(), fleet.StatusKey("h1")); resp.Count != 0 {
 		t.Fatal("status key still there after a clean stop")
 	}
 }

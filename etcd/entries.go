@@ -4,13 +4,12 @@
 package etcd
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
-	"regexp"
 	"strings"
+
+	"github.com/logagent/logagent/fleet"
 )
 
 // Entry is one element of the collect_config JSON array.
@@ -27,14 +26,6 @@ type Entry struct {
 	Multiline *Multiline `json:"multiline,omitempty"`
 }
 
-// ConfigKey is the etcd key holding host's collect config.
-func ConfigKey(host string) string { return "/logagent/" + host + "/collect_config" }
-
-// StatusKey is the etcd key where the agent of host publishes its status.
-func StatusKey(host string) string { return "/logagent/" + host + "/status" }
-
-var topicRE = regexp.MustCompile(`^[a-zA-Z0-9._-]{1,249}$`)
-
 // ParseEntries decodes a collect_config value. A value that is not a JSON
 // array of objects is an error and nothing of it is used. An entry that is
 // wrong on its own (empty path or topic, a relative path, an invalid topic,
@@ -42,65 +33,39 @@ var topicRE = regexp.MustCompile(`^[a-zA-Z0-9._-]{1,249}$`)
 // entries stand. A non-empty list with no usable entry is an error too:
 // only [] stops every file.
 func ParseEntries(data []byte) (entries []Entry, problems []error, err error) {
-	var raw []json.RawMessage
-	if err := json.Unmarshal(data, &raw); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			// Not Go's words ("cannot unmarshal object into Go value of
-			// type []json.RawMessage"): what was expected and what came.
-			return nil, nil, fmt.Errorf("not a JSON array of entries: expected [{\"path\": ..., \"topic\": ...}], got a JSON %s", te.Value)
-		}
-		return nil, nil, fmt.Errorf("not a JSON array of entries: %w", err)
+	entries, problems, n, err := fleet.ParseList(data, entryList)
+	if err != nil {
+		return nil, nil, err
 	}
-	// json.Unmarshal takes null for an empty slice; taken as such it would
-	// stop every file on a value that is not the documented array.
-	if raw == nil {
-		return nil, nil, fmt.Errorf("not a JSON array of entries: %s", bytes.TrimSpace(data))
-	}
-	// Entries are numbered from 1 in errors, as an operator counts them.
-	seen := map[string]int{}
-	for i0, r := range raw {
-		i := i0 + 1
-		if t := bytes.TrimSpace(r); len(t) == 0 || t[0] != '{' {
-			return nil, nil, fmt.Errorf("entry %d: not an object: %s", i, r)
-		}
-		var e Entry
-		dec := json.NewDecoder(strings.NewReader(string(r)))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&e); err != nil {
-			var te *json.UnmarshalTypeError
-			if errors.As(err, &te) {
-				return nil, nil, fmt.Errorf("entry %d: field %q must be a %s", i, te.Field, te.Type)
-			}
-			problems = append(problems, fmt.Errorf("entry %d: %w", i, err))
-			continue
-		}
-		perr := e.check()
-		if perr == nil && e.Multiline != nil {
-			perr = e.Multiline.compile()
-		}
-		if perr != nil {
-			problems = append(problems, fmt.Errorf("entry %d (%q): %w", i, e.Path, perr))
-			continue
-		}
-		e.Path = filepath.Clean(e.Path)
-		if j, dup := seen[e.Path]; dup {
-			problems = append(problems, fmt.Errorf("entry %d: path %s is already listed as entry %d; ignored", i, e.Path, j))
-			continue
-		}
-		seen[e.Path] = i
-		entries = append(entries, e)
-	}
-	if len(raw) > 0 && len(entries) == 0 {
+	if n > 0 && len(entries) == 0 {
 		// Not one usable entry in a non-empty list: a typo in a field
 		// name, most likely, not a wish to stop collecting everything.
 		msgs := make([]string, len(problems))
 		for i, p := range problems {
 			msgs[i] = p.Error()
 		}
-		return nil, nil, fmt.Errorf("no usable entry (%d given): %s", len(raw), strings.Join(msgs, "; "))
+		return nil, nil, fmt.Errorf("no usable entry (%d given): %s", n, strings.Join(msgs, "; "))
 	}
 	return entries, problems, nil
+}
+
+// entryList is collect_config's rules: an entry is known by its cleaned
+// path.
+var entryList = fleet.List[Entry]{Noun: "entry", Nouns: "entries", Example: `[{"path": ..., "topic": ...}]`,
+	Check: func(i int, e *Entry) (string, error) {
+		err := e.check()
+		if err == nil && e.Multiline != nil {
+			err = e.Multiline.compile()
+		}
+		if err != nil {
+			return "", fmt.Errorf("entry %d (%q): %w", i, e.Path, err)
+		}
+		e.Path = filepath.Clean(e.Path)
+		return e.Path, nil
+	},
+	Dup: func(i int, path string, j int) error {
+		return fmt.Errorf("entry %d: path %s is already listed as entry %d; ignored", i, path, j)
+	},
 }
 
 func (e Entry) check() error {
@@ -130,7 +95,7 @@ func checkTopic(topic string) error {
 	switch {
 	case topic == "":
 		return errors.New("topic is empty")
-	case !topicRE.MatchString(topic) || topic == "." || topic == "..":
+	case !fleet.ValidTopic(topic):
 		return fmt.Errorf("topic %q is not a valid Kafka topic name (letters, digits, '.', '_', '-'; at most 249)", topic)
 	}
 	return nil

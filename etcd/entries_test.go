@@ -6,15 +6,6 @@ import (
 	"testing"
 )
 
-func TestKeys(t *testing.T) {
-	if got, want := ConfigKey("web-1"), "/logagent/web-1/collect_config"; got != want {
-		t.Errorf("ConfigKey = %q, want %q", got, want)
-	}
-	if got, want := StatusKey("web-1"), "/logagent/web-1/status"; got != want {
-		t.Errorf("StatusKey = %q, want %q", got, want)
-	}
-}
-
 // TestParseEntriesValid: values whose every entry is good.
 func TestParseEntriesValid(t *testing.T) {
 	tests := []struct {

@@ -13,6 +13,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/logagent/logagent/fleet"
 	"github.com/logagent/logagent/utils"
 )
 
@@ -66,7 +67,7 @@ type Follower[T any] struct {
 // NewSource returns a source for host's collect config. timeout bounds
 // each Get.
 func NewSource(c *Client, host, dataDir string, timeout time.Duration, hooks Hooks, log *slog.Logger) *Source {
-	return NewFollower(c, Spec[[]Entry]{Key: ConfigKey(host), Cache: "collect_config.json", What: "collect config",
+	return NewFollower(c, Spec[[]Entry]{Key: fleet.ConfigKey(host), Cache: "collect_config.json", What: "collect config",
 		Absent: []byte("[]"), AbsentMeans: "nothing to collect until it is put", Parse: ParseEntries,
 		Attrs: func(es []Entry) []any { return []any{"entries", len(es)} }}, dataDir, timeout, hooks, log)
 }
@@ -80,18 +81,11 @@ func NewFollower[T any](c *Client, spec Spec[T], dataDir string, timeout time.Du
 // Key is the etcd key the source follows.
 func (s *Follower[T]) Key() string { return s.key }
 
-// State is what the source last applied or rejected.
-type State struct {
-	Revision  int64    `json:"config_revision"`
-	LastError string   `json:"config_error,omitempty"`
-	Problems  []string `json:"config_problems,omitempty"`
-}
-
 // State returns the applied revision and the last rejection, if any.
-func (s *Follower[T]) State() State {
+func (s *Follower[T]) State() fleet.ConfigState {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := State{Revision: s.rev, Problems: s.problems}
+	st := fleet.ConfigState{Revision: s.rev, Problems: s.problems}
 	if s.lastErr != nil {
 		st.LastError = s.lastErr.Error()
 	}

@@ -16,6 +16,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
+	"github.com/logagent/logagent/fleet"
 	"github.com/logagent/logagent/internal/testenv"
 )
 
@@ -290,8 +291,8 @@ func TestSourceInitialGet(t *testing.T) {
 	}
 	value := `[{"path": "/var/log/nginx/access.log", "topic": "web_log"},
 	           {"path": "/var/log/app/../syslog", "topic": "sys", "read_from": "beginning"}]`
-	rev := put(t, f.cli, ConfigKey("h1"), value)
-	put(t, f.cli, ConfigKey("h2"), entriesJSON("other", "/other.log")) // another host's key
+	rev := put(t, f.cli, fleet.ConfigKey("h1"), value)
+	put(t, f.cli, fleet.ConfigKey("h2"), entriesJSON("other", "/other.log")) // another host's key
 
 	h := newHarness(t, f.cli, "h1", f.dataDir, 2*time.Second)
 	if got := h.src.Key(); got != "/logagent/h1/collect_config" {
@@ -322,7 +323,7 @@ func TestSourceNoKey(t *testing.T) {
 	h := newHarness(t, f.cli, "h1", f.dataDir, 2*time.Second)
 	h.run(t)
 	h.expect(t, waitFor, nil)
-	put(t, f.cli, ConfigKey("h1"), entriesJSON("t", "/a.log"))
+	put(t, f.cli, fleet.ConfigKey("h1"), entriesJSON("t", "/a.log"))
 	h.expect(t, waitFor, entries("t", "/a.log"))
 }
 
@@ -332,7 +333,7 @@ func TestSourceNoKey(t *testing.T) {
 func TestSourceFollowsPuts(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	key := ConfigKey("h1")
+	key := fleet.ConfigKey("h1")
 	put(t, f.cli, key, entriesJSON("t", "/a.log"))
 	h := newHarness(t, f.cli, "h1", f.dataDir, 2*time.Second)
 	h.run(t)
@@ -360,8 +361,8 @@ func TestSourceFollowsPuts(t *testing.T) {
 	var want [][]Entry
 	for i := range 10 {
 		put(t, f.cli, key, entriesJSON("burst", fmt.Sprintf("/burst/%d.log", i)))
-		put(t, f.cli, ConfigKey("h10"), entriesJSON("x", "/h10.log"))
-		put(t, f.cli, StatusKey("h1"), `{"state": "running"}`)
+		put(t, f.cli, fleet.ConfigKey("h10"), entriesJSON("x", "/h10.log"))
+		put(t, f.cli, fleet.StatusKey("h1"), `{"state": "running"}`)
 		want = append(want, entries("burst", fmt.Sprintf("/burst/%d.log", i)))
 	}
 	for i, w := range want {
@@ -384,7 +385,7 @@ func TestSourceFollowsPuts(t *testing.T) {
 func TestSourceKeepsLastGoodConfig(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	key := ConfigKey("h1")
+	key := fleet.ConfigKey("h1")
 	good := entriesJSON("t", "/a.log", "/b.log")
 	goodRev := put(t, f.cli, key, good)
 	h := newHarness(t, f.cli, "h1", f.dataDir, 2*time.Second)
@@ -450,7 +451,7 @@ func TestSourceKeepsLastGoodConfig(t *testing.T) {
 func TestSourceDelete(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	key := ConfigKey("h1")
+	key := fleet.ConfigKey("h1")
 	put(t, f.cli, key, entriesJSON("t", "/a.log"))
 	h := newHarness(t, f.cli, "h1", f.dataDir, 2*time.Second)
 	h.run(t)
@@ -482,7 +483,7 @@ func TestSourceDelete(t *testing.T) {
 func TestSourceRecoversFromCompaction(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	key := ConfigKey("h1")
+	key := fleet.ConfigKey("h1")
 	put(t, f.cli, key, entriesJSON("t", "/v0.log"))
 	h := newHarness(t, f.cli, "h1", f.dataDir, 2*time.Second)
 
@@ -540,7 +541,7 @@ func TestSourceSurvivesEtcdRestart(t *testing.T) {
 	e := startEtcd(t, dir, port)
 	cli := newClient(t, e.Endpoint)
 	dataDir := t.TempDir()
-	key := ConfigKey("h1")
+	key := fleet.ConfigKey("h1")
 	put(t, cli, key, entriesJSON("t", "/before.log"))
 	h := newHarness(t, cli, "h1", dataDir, time.Second)
 	h.run(t)
@@ -602,7 +603,7 @@ func TestSourceStartsOnCache(t *testing.T) {
 	// source's first successful Get already sees it.
 	etcdDir := filepath.Join(dir, "etcd")
 	e := startEtcd(t, etcdDir, 0)
-	put(t, newClient(t, e.Endpoint), ConfigKey("h1"), entriesJSON("live", "/live.log"))
+	put(t, newClient(t, e.Endpoint), fleet.ConfigKey("h1"), entriesJSON("live", "/live.log"))
 	e.Close()
 
 	cli := newClient(t, endpoint)
@@ -622,7 +623,7 @@ func TestSourceStartsOnCache(t *testing.T) {
 	if st := h.src.State(); st.Revision == 0 {
 		t.Errorf("State().Revision = 0 after etcd answered")
 	}
-	put(t, cli, ConfigKey("h1"), entriesJSON("live", "/live2.log"))
+	put(t, cli, fleet.ConfigKey("h1"), entriesJSON("live", "/live2.log"))
 	h.expect(t, waitFor, entries("live", "/live2.log"))
 	// Before the cleanup closes etcd: closing it under a watch is slow.
 	h.stop(t)
@@ -637,7 +638,7 @@ func TestSourceRejectedAtStartKeepsCache(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(f.dataDir, "collect_config.json"), []byte(cached), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	put(t, f.cli, ConfigKey("h1"), `[{"path": "/a.log"`)
+	put(t, f.cli, fleet.ConfigKey("h1"), `[{"path": "/a.log"`)
 	h := newHarness(t, f.cli, "h1", f.dataDir, 2*time.Second)
 	h.run(t)
 	h.expect(t, waitFor, entries("c", "/cached.log"))
@@ -647,7 +648,7 @@ func TestSourceRejectedAtStartKeepsCache(t *testing.T) {
 	if got := readCache(t, f.dataDir); got != cached {
 		t.Errorf("cache = %q, want it kept", got)
 	}
-	put(t, f.cli, ConfigKey("h1"), entriesJSON("t", "/b.log"))
+	put(t, f.cli, fleet.ConfigKey("h1"), entriesJSON("t", "/b.log"))
 	h.expect(t, waitFor, entries("t", "/b.log"))
 	h.stop(t)
 }
@@ -657,11 +658,11 @@ func TestSourceRejectedAtStartKeepsCache(t *testing.T) {
 func TestSourceCacheSurvivesRestart(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	put(t, f.cli, ConfigKey("h1"), entriesJSON("t", "/first.log"))
+	put(t, f.cli, fleet.ConfigKey("h1"), entriesJSON("t", "/first.log"))
 	h1 := newHarness(t, f.cli, "h1", f.dataDir, 2*time.Second)
 	h1.run(t)
 	h1.expect(t, waitFor, entries("t", "/first.log"))
-	put(t, f.cli, ConfigKey("h1"), entriesJSON("t", "/second.log", "/third.log"))
+	put(t, f.cli, fleet.ConfigKey("h1"), entriesJSON("t", "/second.log", "/third.log"))
 	h1.expect(t, waitFor, entries("t", "/second.log", "/third.log"))
 	h1.stop(t)
 
@@ -724,7 +725,7 @@ func TestSourceStopsPromptly(t *testing.T) {
 	t.Run("watching", func(t *testing.T) {
 		t.Parallel()
 		f := newFixture(t)
-		put(t, f.cli, ConfigKey("h1"), entriesJSON("t", "/a.log"))
+		put(t, f.cli, fleet.ConfigKey("h1"), entriesJSON("t", "/a.log"))
 		h := newHarness(t, f.cli, "h1", f.dataDir, 2*time.Second)
 		h.run(t)
 		h.expect(t, waitFor, entries("t", "/a.log"))
@@ -761,7 +762,7 @@ func TestSourceStopsPromptly(t *testing.T) {
 		}
 		t.Parallel()
 		f := newFixture(t)
-		put(t, f.cli, ConfigKey("h1"), entriesJSON("t", "/a.log"))
+		put(t, f.cli, fleet.ConfigKey("h1"), entriesJSON("t", "/a.log"))
 		h := newHarness(t, f.cli, "h1", f.dataDir, 2*time.Second)
 		h.run(t)
 		h.expect(t, waitFor, entries("t", "/a.log"))

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/logagent/logagent/fleet"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -27,7 +28,7 @@ type Publisher struct {
 	log      *slog.Logger
 
 	// Set by Claim before Run.
-	owner     Owner
+	owner     fleet.Owner
 	version   string
 	claimWait time.Duration
 	claimed   chan error
@@ -41,8 +42,8 @@ type Publisher struct {
 // once: nil when the key is held, or the *HostTakenError. If the key is
 // taken later (this agent's lease expired while etcd was unreachable, and
 // another agent with the same host started meanwhile), that error is sent
-// then. Run also keeps LastSeenKey. Call before Run.
-func (p *Publisher) Claim(owner Owner, version string, wait time.Duration) <-chan error {
+// then. Run also keeps fleet.LastSeenKey. Call before Run.
+func (p *Publisher) Claim(owner fleet.Owner, version string, wait time.Duration) <-chan error {
 	p.owner, p.version, p.claimWait = owner, version, wait
 	// nil once, then at most one error; ErrWaitingForOther at most once
 	// per claim, and a claim that waits ends Run or sends nil.
@@ -66,8 +67,8 @@ func (p *Publisher) Claim(owner Owner, version string, wait time.Duration) <-cha
 // next summaries are compared with: the key must not keep a state that
 // was already gone again by the next interval.
 func NewPublisher(c *Client, host string, ttl, interval, refresh time.Duration, summary func() any, status func(summary any) (status, itsSummary any), log *slog.Logger) *Publisher {
-	return &Publisher{c: c, host: host, key: StatusKey(host), ttl: ttl, interval: interval, refresh: refresh,
-		summary: summary, status: status, log: log.With("key", StatusKey(host))}
+	return &Publisher{c: c, host: host, key: fleet.StatusKey(host), ttl: ttl, interval: interval, refresh: refresh,
+		summary: summary, status: status, log: log.With("key", fleet.StatusKey(host))}
 }
 
 // Run publishes until ctx is done, then revokes the lease.
@@ -78,12 +79,12 @@ func (p *Publisher) Run(ctx context.Context) {
 	}
 	var lease clientv3.LeaseID
 	var alive <-chan *clientv3.LeaseKeepAliveResponse
-	var lastSeen time.Time // when LastSeenKey was last written (zero: never)
+	var lastSeen time.Time // when fleet.LastSeenKey was last written (zero: never)
 	defer func() {
 		if !lastSeen.IsZero() {
 			sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			if err := p.putLastSeen(sctx, LastSeenStopped); err != nil {
-				p.log.Warn("cannot record the clean stop in etcd", "key", LastSeenKey(p.host), "err", err)
+			if err := p.putLastSeen(sctx, fleet.LastSeenStopped); err != nil {
+				p.log.Warn("cannot record the clean stop in etcd", "key", fleet.LastSeenKey(p.host), "err", err)
 			}
 			cancel()
 		}
@@ -161,7 +162,7 @@ func (p *Publisher) Run(ctx context.Context) {
 		}
 	lastSeen:
 		if p.claimed != nil && putLease != 0 && putLease == lease && time.Since(lastSeen) >= lastSeenEvery {
-			if err := p.putLastSeen(ctx, LastSeenRunning); err == nil {
+			if err := p.putLastSeen(ctx, fleet.LastSeenRunning); err == nil {
 				lastSeen = time.Now()
 			}
 		}

@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/logagent/logagent/fleet"
 )
 
 // publishing is a Publisher of h1's status run by a test, every 50 ms.
@@ -30,7 +32,7 @@ func publish(t *testing.T, refresh time.Duration, summary func() any, status fun
 // version is how many times the status key was written since it was
 // created, 0 when there is none.
 func (p *publishing) version() int64 {
-	resp, err := p.f.cli.Get(context.Background(), StatusKey("h1"))
+	resp, err := p.f.cli.Get(context.Background(), fleet.StatusKey("h1"))
 	if err != nil {
 		p.t.Fatal(err)
 	}
@@ -134,7 +136,7 @@ func TestPublisherRewritesAStateGoneBeforeTheNextInterval(t *testing.T) {
 	p.waitVersion(2, 5*time.Second) // says 2, though the state is 1 again
 	p.waitVersion(3, 5*time.Second)
 	waitCount(t, "summaries taken", summaries.Load, summaries.Load()+5, 5*time.Second)
-	resp, err := p.f.cli.Get(context.Background(), StatusKey("h1"))
+	resp, err := p.f.cli.Get(context.Background(), fleet.StatusKey("h1"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,11 +158,11 @@ func TestPublisherSkipsAnUnchangedStatus(t *testing.T) {
 	if v := p.version(); v != 1 {
 		t.Fatalf("an unchanged status was written %d times", v)
 	}
-	resp, err := p.f.cli.Get(context.Background(), StatusKey("h1"))
+	resp, err := p.f.cli.Get(context.Background(), fleet.StatusKey("h1"))
 	if err != nil || len(resp.Kvs) != 1 || !strings.Contains(string(resp.Kvs[0].Value), `"counter":7,"updated":"20`) {
 		t.Fatalf("status not stamped with the time of its write: %v %v", err, resp.Kvs)
 	}
-	if _, err := p.f.cli.Delete(context.Background(), StatusKey("h1")); err != nil {
+	if _, err := p.f.cli.Delete(context.Background(), fleet.StatusKey("h1")); err != nil {
 		t.Fatal(err)
 	}
 	p.waitVersion(1, 5*time.Second) // written again (a new key: version 1)

@@ -9,10 +9,9 @@ import (
 	"slices"
 	"strings"
 	"time"
-)
 
-// SysConfigKey is the etcd key holding host's Sys Agent config.
-func SysConfigKey(host string) string { return "/logagent/" + host + "/sys_config" }
+	"github.com/logagent/logagent/fleet"
+)
 
 // SysCollectors are the Sys Agent's collectors, in record order: the
 // default when the config names none.
@@ -40,7 +39,7 @@ type SysConfig struct {
 // NewSysSource returns a follower of host's sys_config key, cached as
 // sys_config.json in dataDir. It delivers nil while the key is absent.
 func NewSysSource(c *Client, host, dataDir string, timeout time.Duration, hooks Hooks, log *slog.Logger) *Follower[*SysConfig] {
-	return NewFollower(c, Spec[*SysConfig]{Key: SysConfigKey(host), Cache: "sys_config.json", What: "sys config",
+	return NewFollower(c, Spec[*SysConfig]{Key: fleet.SysConfigKey(host), Cache: "sys_config.json", What: "sys config",
 		AbsentMeans: "the Sys Agent is off",
 		Parse: func(v []byte) (*SysConfig, []error, error) {
 			c, err := ParseSysConfig(v)

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/logagent/logagent/fleet"
 )
 
 func TestParseSysConfig(t *testing.T) {
@@ -86,7 +88,7 @@ func nextSys(t *testing.T, ch <-chan *SysConfig) *SysConfig {
 func TestSysSource(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	key := SysConfigKey("h1")
+	key := fleet.SysConfigKey("h1")
 	src, got, logs := runSys(t, f, 2*time.Second)
 	if c := nextSys(t, got); c != nil {
 		t.Fatalf("absent key: applied %+v, want nil (off)", c)

@@ -84,7 +84,7 @@ func TestEtcdDownWhileRunning(t *testing.T) {
 		}
 		t.Logf("etcd down at line %d; lines up to %d, written while it was down, delivered", downAt, whileDown)
 		if a.exited() {
-			t.Fatalf("the agent exited while etcd was down: %v", a.err)
+			t.Fatalf("the agent exited while etcd was down: %v", a.Err())
 		}
 
 		e.startEtcd()

@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -147,26 +148,17 @@ func newEnv(t *testing.T, name, client string, o envOpts) *env {
 	t.Cleanup(e.stopKafka)
 
 	e.cfgPath = filepath.Join(e.dir, "config.ini")
-	ini := fmt.Sprintf(`[agent]
-host = %s
-data_dir = %s
-http_addr =
+	ini := testenv.AgentINI{Host: host, DataDir: e.dataDir, Brokers: e.brokers(), Client: client, Etcd: e.etcdAddr()}
+	if err := ini.Write(e.cfgPath, `[agent]
 shutdown_timeout = 10s
 rotate_wait = 1s
 poll_interval = 100ms
-; the cases read files anywhere under their temp dirs; allow_paths has its own tests
-allow_paths = /**
-%s
 [kafka]
-brokers = 127.0.0.1:%d
-client = %s
 linger = 5ms
 retry_backoff = 100ms
 [etcd]
-endpoints = %s
 dial_timeout = 1s
-`, host, e.dataDir, o.extraAgent, e.kafkaPort, client, e.etcdAddr())
-	if err := os.WriteFile(e.cfgPath, []byte(ini), 0o644); err != nil {
+`, "[agent]\n"+o.extraAgent); err != nil {
 		t.Fatal(err)
 	}
 	// Registered last, so it runs first: no agent outlives its servers,
@@ -285,12 +277,10 @@ func (e *env) peakMB() float64 { return float64(e.peakKB.Load()) / 1024 }
 
 // agentProc is one run of the agent binary.
 type agentProc struct {
-	e       *env
-	n       int
-	cmd     *exec.Cmd
-	logPath string
-	done    chan struct{}
-	err     error // Wait's result, once done is closed
+	*testenv.Proc
+	e   *env
+	n   int
+	cmd *exec.Cmd
 }
 
 func (e *env) startAgent() *agentProc {
@@ -298,28 +288,19 @@ func (e *env) startAgent() *agentProc {
 	e.mu.Lock()
 	n := len(e.agents) + 1
 	e.mu.Unlock()
-	a := &agentProc{e: e, n: n, logPath: filepath.Join(e.dir, fmt.Sprintf("agent-%d.log", n)), done: make(chan struct{})}
-	f, err := os.Create(a.logPath)
+	p, err := testenv.StartAgent(bin, e.cfgPath, filepath.Join(e.dir, fmt.Sprintf("agent-%d.log", n)), testenv.ProcOptions{Wrap: e.wrap})
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	args := append(append([]string(nil), e.wrap...), bin, "-config", e.cfgPath)
-	a.cmd = exec.Command(args[0], args[1:]...)
-	a.cmd.Stdout, a.cmd.Stderr = f, f
-	err = a.cmd.Start()
-	f.Close() // the child has its own descriptor
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	a := &agentProc{Proc: p, e: e, n: n, cmd: p.Cmd}
 	e.mu.Lock()
 	e.agents = append(e.agents, a)
 	e.mu.Unlock()
-	go func() { a.err = a.cmd.Wait(); close(a.done) }()
 	go a.sampleRSS()
 	return a
 }
 
-func (a *agentProc) pid() int { return a.cmd.Process.Pid }
+func (a *agentProc) pid() int { return a.PID() }
 
 // sampleRSS records the peak resident memory of the run: VmHWM (the
 // kernel's own high-water mark) and VmRSS, every 50 ms until it exits.
@@ -346,58 +327,33 @@ func (a *agentProc) sampleRSS() {
 			}
 		}
 		select {
-		case <-a.done:
+		case <-a.Done():
 			return
 		case <-tick.C:
 		}
 	}
 }
 
-func (a *agentProc) exited() bool {
-	select {
-	case <-a.done:
-		return true
-	default:
-		return false
-	}
-}
-
-func (a *agentProc) exitCode() int {
-	if a.cmd.ProcessState == nil {
-		return -1
-	}
-	return a.cmd.ProcessState.ExitCode()
-}
+func (a *agentProc) exited() bool { return a.Exited() }
 
 // stop sends SIGTERM and waits (bounded) for the exit; it fails the test
 // unless the agent exits 0 in time. It returns how long the stop took.
 func (a *agentProc) stop() time.Duration {
 	a.e.t.Helper()
-	start := time.Now()
-	a.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-a.done:
-	case <-time.After(25 * time.Second): // shutdown_timeout 10s, and margin
-		a.cmd.Process.Kill()
-		<-a.done
+	took, err := a.Stop(25 * time.Second) // shutdown_timeout 10s, and margin
+	if errors.Is(err, testenv.ErrNotStopped) {
 		a.e.t.Fatalf("agent run %d did not exit within 25s of SIGTERM", a.n)
 	}
-	if code := a.exitCode(); code != 0 {
-		a.e.t.Fatalf("agent run %d exited %d after SIGTERM (%v), want 0", a.n, code, a.err)
+	if err != nil {
+		a.e.t.Fatalf("agent run %d exited %d after SIGTERM (%v), want 0", a.n, a.ExitCode(), err)
 	}
-	return time.Since(start)
+	return took
 }
 
 // kill sends SIGKILL and waits for the exit.
-func (a *agentProc) kill() {
-	a.cmd.Process.Kill()
-	<-a.done
-}
+func (a *agentProc) kill() { a.Kill() }
 
-func (a *agentProc) logText() string {
-	data, _ := os.ReadFile(a.logPath)
-	return string(data)
-}
+func (a *agentProc) logText() string { return a.Log() }
 
 // waitLog waits until the run's log contains s.
 func (a *agentProc) waitLog(s string, within time.Duration) {
@@ -408,15 +364,12 @@ func (a *agentProc) waitLog(s string, within time.Duration) {
 // waitLogN waits until the run's log contains s at least n times.
 func (a *agentProc) waitLogN(s string, n int, within time.Duration) {
 	a.e.t.Helper()
-	deadline := time.Now().Add(within)
-	for strings.Count(a.logText(), s) < n {
-		if a.exited() {
-			a.e.t.Fatalf("agent run %d exited (%v) before logging %q", a.n, a.err, s)
-		}
-		if time.Now().After(deadline) {
-			a.e.t.Fatalf("agent run %d did not log %q (%d times) within %s", a.n, s, n, within)
-		}
-		time.Sleep(50 * time.Millisecond)
+	err := a.WaitLog(within, func(log string) bool { return strings.Count(log, s) >= n })
+	if errors.Is(err, testenv.ErrExited) {
+		a.e.t.Fatalf("agent run %d exited (%v) before logging %q", a.n, a.Err(), s)
+	}
+	if err != nil {
+		a.e.t.Fatalf("agent run %d did not log %q (%d times) within %s", a.n, s, n, within)
 	}
 }
 
@@ -432,7 +385,7 @@ func (e *env) cleanupAgents() {
 	}
 	if e.t.Failed() || os.Getenv("LOGAGENT_FAULT_DUMP") == "1" {
 		for _, a := range agents {
-			e.t.Logf("----- agent run %d (pid %d, %v) stderr -----\n%s", a.n, a.pid(), a.err, testenv.LastLines(a.logText(), 300))
+			e.t.Logf("----- agent run %d (pid %d, %v) stderr -----\n%s", a.n, a.pid(), a.Err(), testenv.LastLines(a.logText(), 300))
 		}
 	}
 }

@@ -48,7 +48,7 @@ func kafkaOutage(t *testing.T, name, client string, outage time.Duration, total 
 	downAt := w.written()
 	time.Sleep(outage)
 	if a.exited() {
-		t.Fatalf("the agent exited during the Kafka outage: %v", a.err)
+		t.Fatalf("the agent exited during the Kafka outage: %v", a.Err())
 	}
 	e.startKafka()
 	upAt := w.written()
@@ -94,11 +94,11 @@ func TestKafkaDownAtStart(t *testing.T) {
 		done := w.run(rate, total, 0, nil)
 		time.Sleep(2 * time.Second)
 		if a.exited() {
-			t.Fatalf("the agent exited with Kafka down at start: %v", a.err)
+			t.Fatalf("the agent exited with Kafka down at start: %v", a.Err())
 		}
 		time.Sleep(10*time.Second - time.Since(start))
 		if a.exited() {
-			t.Fatalf("the agent exited with Kafka down: %v", a.err)
+			t.Fatalf("the agent exited with Kafka down: %v", a.Err())
 		}
 		e.startKafka()
 		<-done
@@ -111,7 +111,7 @@ func TestKafkaDownAtStart(t *testing.T) {
 		lost, dup := c.result(total, w)
 		e.report(lost, dup, total, "")
 		if a.exited() {
-			t.Fatalf("the agent exited: %v", a.err)
+			t.Fatalf("the agent exited: %v", a.Err())
 		}
 		a.stop()
 		if c.bad > 0 {

@@ -17,16 +17,13 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/logagent/logagent/conf"
+	"github.com/logagent/logagent/fleet"
 )
 
 // TopicLimit is a topic whose message size limit on the brokers (its
 // max.message.bytes, which inherits the brokers' message.max.bytes) is
-// below [kafka] max_message_bytes.
-type TopicLimit struct {
-	Topic           string `json:"topic"`
-	MaxMessageBytes int    `json:"max_message_bytes"`
-	Problem         string `json:"problem"` // in plain words, with what to do
-}
+// below [kafka] max_message_bytes: a part of the status document.
+type TopicLimit = fleet.TopicLimit
 
 // limitProblem says what a topic limit below max_message_bytes means for
 // the agent's lines, or "" when there is no mismatch.

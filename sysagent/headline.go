@@ -1,20 +1,10 @@
 package sysagent
 
+import "github.com/logagent/logagent/fleet"
+
 // Headline is a sample's few figures that tell a host's load at a glance
-// (the status key, /metrics). A figure is absent when its collector is
-// off, failed, or has no rate yet.
-type Headline struct {
-	Time        string   `json:"time"`
-	Rates       bool     `json:"rates"` // false: the first sample, no rate figures yet
-	CPU         *float64 `json:"cpu_percent,omitempty"`
-	Load1       *float64 `json:"load1,omitempty"`
-	MemoryUsed  *float64 `json:"memory_used_percent,omitempty"`
-	DiskBusy    *float64 `json:"disk_busy_percent,omitempty"` // the busiest disk's
-	BusiestDisk string   `json:"busiest_disk,omitempty"`
-	// Network totals over every interface but loopback.
-	NetworkRx *float64 `json:"network_rx_bytes_per_s,omitempty"`
-	NetworkTx *float64 `json:"network_tx_bytes_per_s,omitempty"`
-}
+// (the status key, /metrics): the status document's.
+type Headline = fleet.SysHeadline
 
 // headline picks r's headline figures.
 func headline(r *Record) *Headline {

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/logagent/logagent/fleet"
 )
 
 // Config is what the Sys Agent does: sample with Collectors every
@@ -275,15 +277,7 @@ func (a *Agent) sendLoop(ctx context.Context) {
 }
 
 // Status is the Sys Agent's state for the agent's status key.
-type Status struct {
-	Topic    string    `json:"topic"`
-	Interval string    `json:"interval"`
-	Buffered int       `json:"buffered_samples"`
-	Sent     int64     `json:"sent_samples"`
-	Dropped  int64     `json:"dropped_samples"`
-	LastSeq  uint64    `json:"last_seq"` // the latest sample's seq
-	Latest   *Headline `json:"latest,omitempty"`
-}
+type Status = fleet.SysStatus
 
 // Status returns nil while the Sys Agent is off.
 func (a *Agent) Status() *Status {

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/logagent/logagent/internal/glob"
 )
 
 // ErrNotAllowed is wrapped by the error for a file whose real path is
@@ -23,7 +25,7 @@ var ErrNotAllowed = errors.New("outside [agent] allow_paths")
 // path.
 type AllowList struct {
 	raw      string
-	patterns [][]string
+	patterns []string
 }
 
 // NewAllowList compiles patterns (absolute, clean; conf checks them).
@@ -33,13 +35,12 @@ func NewAllowList(patterns []string) (*AllowList, error) {
 		if !path.IsAbs(p) || path.Clean(p) != p {
 			return nil, fmt.Errorf("allow_paths: %q is not a clean absolute path", p)
 		}
-		segs := strings.Split(p[1:], "/")
-		for _, s := range segs {
+		for _, s := range strings.Split(p[1:], "/") {
 			if _, err := path.Match(s, ""); err != nil {
 				return nil, fmt.Errorf("allow_paths: %q: %w", p, err)
 			}
 		}
-		a.patterns = append(a.patterns, segs)
+		a.patterns = append(a.patterns, p)
 	}
 	return a, nil
 }
@@ -52,37 +53,13 @@ func (a *AllowList) Allowed(resolvedPath string) error {
 		return nil
 	}
 	if path.IsAbs(resolvedPath) && path.Clean(resolvedPath) == resolvedPath {
-		segs := strings.Split(resolvedPath[1:], "/")
 		for _, p := range a.patterns {
-			if matchSegs(p, segs) {
+			if glob.Match(p, resolvedPath) {
 				return nil
 			}
 		}
 	}
 	return fmt.Errorf("%s is %w (%s): refused", resolvedPath, ErrNotAllowed, a.raw)
-}
-
-// matchSegs matches path segments against pattern segments, '**' taking
-// zero or more of them.
-func matchSegs(pat, segs []string) bool {
-	for len(pat) > 0 {
-		if pat[0] == "**" {
-			for i := 0; i <= len(segs); i++ {
-				if matchSegs(pat[1:], segs[i:]) {
-					return true
-				}
-			}
-			return false
-		}
-		if len(segs) == 0 {
-			return false
-		}
-		if ok, _ := path.Match(pat[0], segs[0]); !ok {
-			return false
-		}
-		pat, segs = pat[1:], segs[1:]
-	}
-	return len(segs) == 0
 }
 
 // Check resolves p's symlinks and '..' and checks the real path. A path

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/logagent/logagent/fleet"
 )
 
 // Options tune every tailer of a manager.
@@ -273,38 +275,8 @@ func (m *Manager) Stop() {
 	m.watch.close()
 }
 
-// Status describes one tailer.
-type Status struct {
-	Path string `json:"path"`
-	// Entry is the entry's path pattern when Path is one of its matches.
-	Entry       string `json:"entry,omitempty"`
-	Topic       string `json:"topic"`
-	State       string `json:"state"`
-	LastError   string `json:"last_error,omitempty"`
-	Committed   int64  `json:"committed_offset"`
-	Size        int64  `json:"size"`
-	LagBytes    int64  `json:"lag_bytes"`
-	LinesRead   int64  `json:"lines_read"`
-	LinesAcked  int64  `json:"lines_acked"`
-	BytesRead   int64  `json:"bytes_read"`
-	Rotations   int64  `json:"rotations"`
-	Truncations int64  `json:"truncations"`
-	Oversized   int64  `json:"oversized_lines"`
-	// RecordsSplit counts multiline records ended by max_lines or
-	// max_bytes rather than by the next record's first line.
-	RecordsSplit int64 `json:"records_split,omitempty"`
-	// LostBytes is what files deleted while the agent was stopped held
-	// beyond what was read, as far as known (#24).
-	LostBytes int64 `json:"lost_bytes,omitempty"`
-}
-
-// Lag is how many bytes of the file are not yet acknowledged.
-func (s Status) Lag() int64 {
-	if s.Size < s.Committed {
-		return 0
-	}
-	return s.Size - s.Committed
-}
+// Status describes one tailer: a file of the status document.
+type Status = fleet.FileStatus
 
 // Status returns the state of every tailer, sorted by path.
 func (m *Manager) Status() []Status {

@@ -1,16 +1,13 @@
 package taillog
 
-import "sort"
+import (
+	"sort"
 
-// FileState is the part of a tailer's Status that costs no system call:
-// what it follows and how that goes, without counters, offsets or sizes.
-type FileState struct {
-	Path      string `json:"path"`
-	Entry     string `json:"entry,omitempty"`
-	Topic     string `json:"topic"`
-	State     string `json:"state"`
-	LastError string `json:"last_error,omitempty"`
-}
+	"github.com/logagent/logagent/fleet"
+)
+
+// FileState is the part of a tailer's Status that costs no system call.
+type FileState = fleet.FileState
 
 // States returns the state and last error of every tailer, sorted by path.
 // Unlike Status it neither stats the files nor looks up their positions:
@@ -29,9 +26,4 @@ func (m *Manager) States() []FileState {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
 	return out
-}
-
-// FileState is the state part of s.
-func (s Status) FileState() FileState {
-	return FileState{Path: s.Path, Entry: s.Entry, Topic: s.Topic, State: s.State, LastError: s.LastError}
 }

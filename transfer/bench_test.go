@@ -23,6 +23,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/logagent/logagent/conf"
+	"github.com/logagent/logagent/fleet"
 )
 
 func cpuTime() time.Duration {
@@ -88,7 +89,7 @@ func BenchmarkBareBulkIndex(b *testing.B) {
 func BenchmarkTransferIndex(b *testing.B) {
 	e := newEnv(b)
 	topic, index := fmt.Sprintf("bench-%d", time.Now().UnixNano()), fmt.Sprintf("bench-tr-%d", time.Now().UnixNano())
-	e.put(ConfigKey, fmt.Sprintf(`[{"topic": %q, "index": %q}]`, topic, index))
+	e.put(fleet.TransferConfigKey, fmt.Sprintf(`[{"topic": %q, "index": %q}]`, topic, index))
 	recs := benchRecords(topic, b.N)
 	for i := 0; i < len(recs); i += 5000 {
 		e.produce(recs[i:min(i+5000, len(recs))]...)

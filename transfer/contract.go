@@ -6,27 +6,19 @@
 package transfer
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/logagent/logagent/fleet"
 )
-
-// ConfigKey is the etcd key listing the topics to index.
-const ConfigKey = "/logtransfer/config"
-
-// StatusKey is the etcd key where a transfer publishes its status (leased).
-func StatusKey(instance string) string { return "/logtransfer/" + instance + "/status" }
 
 // Route sends one topic into one family of daily indices, <index>-YYYY.MM.DD.
 type Route struct {
 	Topic string `json:"topic"`
 	Index string `json:"index"`
 }
-
-var topicRE = regexp.MustCompile(`^[a-zA-Z0-9._-]{1,249}$`)
 
 // indexRE is an OpenSearch index name (lowercase, none of \/*?"<>| ,#:,
 // not starting with - _ +), less the room the daily suffix takes.
@@ -40,56 +32,34 @@ var indexRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,243}$`)
 // problems; the others stand. A non-empty list with no usable route is an
 // error too: only [] stops every topic.
 func ParseRoutes(data []byte) (routes []Route, problems []error, err error) {
-	var raw []json.RawMessage
-	if err := json.Unmarshal(data, &raw); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			return nil, nil, fmt.Errorf("not a JSON array of routes: expected [{\"topic\": ..., \"index\": ...}], got a JSON %s", te.Value)
-		}
-		return nil, nil, fmt.Errorf("not a JSON array of routes: %w", err)
+	routes, problems, n, err := fleet.ParseList(data, routeList)
+	if err != nil {
+		return nil, nil, err
 	}
-	if raw == nil {
-		return nil, nil, fmt.Errorf("not a JSON array of routes: %s", bytes.TrimSpace(data))
-	}
-	seen := map[string]int{}
-	for i0, r := range raw {
-		i := i0 + 1 // as an operator counts
-		if t := bytes.TrimSpace(r); len(t) == 0 || t[0] != '{' {
-			return nil, nil, fmt.Errorf("route %d: not an object: %s", i, r)
-		}
-		var rt Route
-		dec := json.NewDecoder(bytes.NewReader(r))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&rt); err != nil {
-			var te *json.UnmarshalTypeError
-			if errors.As(err, &te) {
-				return nil, nil, fmt.Errorf("route %d: field %q must be a %s", i, te.Field, te.Type)
-			}
-			problems = append(problems, fmt.Errorf("route %d: %w", i, err))
-			continue
-		}
-		if perr := rt.check(); perr != nil {
-			problems = append(problems, fmt.Errorf("route %d (topic %q): %w", i, rt.Topic, perr))
-			continue
-		}
-		if j, dup := seen[rt.Topic]; dup {
-			problems = append(problems, fmt.Errorf("route %d: topic %s is already routed by route %d; ignored", i, rt.Topic, j))
-			continue
-		}
-		seen[rt.Topic] = i
-		routes = append(routes, rt)
-	}
-	if len(raw) > 0 && len(routes) == 0 {
-		return nil, problems, fmt.Errorf("no usable route among %d: %w", len(raw), errors.Join(problems...))
+	if n > 0 && len(routes) == 0 {
+		return nil, problems, fmt.Errorf("no usable route among %d: %w", n, errors.Join(problems...))
 	}
 	return routes, problems, nil
+}
+
+// routeList is /logtransfer/config's rules: a route is known by its topic.
+var routeList = fleet.List[Route]{Noun: "route", Nouns: "routes", Example: `[{"topic": ..., "index": ...}]`,
+	Check: func(i int, rt *Route) (string, error) {
+		if err := rt.check(); err != nil {
+			return "", fmt.Errorf("route %d (topic %q): %w", i, rt.Topic, err)
+		}
+		return rt.Topic, nil
+	},
+	Dup: func(i int, topic string, j int) error {
+		return fmt.Errorf("route %d: topic %s is already routed by route %d; ignored", i, topic, j)
+	},
 }
 
 func (r Route) check() error {
 	switch {
 	case r.Topic == "":
 		return errors.New(`"topic" is required`)
-	case !topicRE.MatchString(r.Topic) || r.Topic == "." || r.Topic == "..":
+	case !fleet.ValidTopic(r.Topic):
 		return fmt.Errorf("invalid topic %q (letters, digits, '.', '_', '-', at most 249)", r.Topic)
 	case r.Index == "":
 		return errors.New(`"index" is required`)

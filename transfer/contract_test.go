@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/logagent/logagent/fleet"
 )
 
 func TestParseRoutes(t *testing.T) {
@@ -66,7 +68,7 @@ func TestRouteJSONRoundTrip(t *testing.T) {
 	if err != nil || fmt.Sprint(out) != fmt.Sprint(in) {
 		t.Fatalf("%s → %v, %v", data, out, err)
 	}
-	if StatusKey("t1") != "/logtransfer/t1/status" || ConfigKey != "/logtransfer/config" {
+	if fleet.TransferStatusKey("t1") != "/logtransfer/t1/status" || fleet.TransferConfigKey != "/logtransfer/config" {
 		t.Error("key names changed: they are a contract (the console reads them)")
 	}
 }

@@ -28,6 +28,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/logagent/logagent/conf"
+	"github.com/logagent/logagent/fleet"
 	"github.com/logagent/logagent/internal/testenv"
 )
 
@@ -194,7 +195,7 @@ func (e *env) committed(topic string) int64 {
 func TestIndexesEachLineOnce(t *testing.T) {
 	e := newEnv(t)
 	topic, index := uniq(t), uniq(t)
-	e.put(ConfigKey, fmt.Sprintf(`[{"topic": %q, "index": %q}]`, topic, index))
+	e.put(fleet.TransferConfigKey, fmt.Sprintf(`[{"topic": %q, "index": %q}]`, topic, index))
 	var want []string
 	var recs []*kgo.Record
 	for i := range 50 {
@@ -250,7 +251,7 @@ func TestRefusedDocumentGoesToDeadLetter(t *testing.T) {
 	if _, err := e.os.Do("PUT", "/"+day, `{"settings": {"number_of_replicas": 0}, "mappings": {"properties": {"message": {"type": "long"}}}}`); err != nil {
 		t.Fatal(err)
 	}
-	e.put(ConfigKey, fmt.Sprintf(`[{"topic": %q, "index": %q}]`, topic, index))
+	e.put(fleet.TransferConfigKey, fmt.Sprintf(`[{"topic": %q, "index": %q}]`, topic, index))
 	e.produce(line(topic, "h", "f", 0, "1"), line(topic, "h", "f", 2, "not a number"), line(topic, "h", "f", 15, "3"))
 	tr, _ := e.start("t1")
 	e.waitIDs(day, []string{"h:f:0", "h:f:15"})
@@ -348,7 +349,7 @@ func TestOpenSearchDownAndBusy(t *testing.T) {
 	p := newFaultProxy(t, e.os.URL)
 	p.mode.Store("down")
 	e.cfg.OpenSearch.URLs = []string{p.url}
-	e.put(ConfigKey, fmt.Sprintf(`[{"topic": %q, "index": %q}]`, topic, index))
+	e.put(fleet.TransferConfigKey, fmt.Sprintf(`[{"topic": %q, "index": %q}]`, topic, index))
 	var want []string
 	for i := range 20 {
 		e.produce(line(topic, "h", "f", int64(i), "x"))
@@ -390,12 +391,12 @@ func TestOpenSearchDownAndBusy(t *testing.T) {
 func TestConfigChanges(t *testing.T) {
 	e := newEnv(t)
 	t1, t2, index := uniq(t)+"-a", uniq(t)+"-b", uniq(t)
-	e.put(ConfigKey, fmt.Sprintf(`[{"topic": %q, "index": %q}]`, t1, index))
+	e.put(fleet.TransferConfigKey, fmt.Sprintf(`[{"topic": %q, "index": %q}]`, t1, index))
 	e.produce(line(t1, "h", "f", 0, "a0"))
 	tr, _ := e.start("t1")
 	e.waitIDs(index+"-*", []string{"h:f:0"})
 
-	e.put(ConfigKey, `{"topic": "x", "index": "y"}`)
+	e.put(fleet.TransferConfigKey, `{"topic": "x", "index": "y"}`)
 	waitFor(t, "the bad value rejected", func() (bool, string) {
 		return strings.Contains(tr.Status().ConfigError, "not a JSON array of routes"), tr.Status().ConfigError
 	})
@@ -405,7 +406,7 @@ func TestConfigChanges(t *testing.T) {
 	e.produce(line(t1, "h", "f", 3, "a1"))
 	e.waitIDs(index+"-*", []string{"h:f:0", "h:f:3"})
 
-	e.put(ConfigKey, fmt.Sprintf(`[{"topic": %q, "index": %q}, {"topic": %q, "index": %q}]`, t1, index, t2, index))
+	e.put(fleet.TransferConfigKey, fmt.Sprintf(`[{"topic": %q, "index": %q}, {"topic": %q, "index": %q}]`, t1, index, t2, index))
 	e.produce(line(t2, "h", "g", 0, "b0"))
 	e.waitIDs(index+"-*", []string{"h:f:0", "h:f:3", "h:g:0"})
 	if st := tr.Status(); st.ConfigError != "" || len(st.Routes) != 2 {
@@ -415,7 +416,7 @@ func TestConfigChanges(t *testing.T) {
 	// A route to a topic that does not exist does not create it (a typo
 	// must not make topics on the brokers); the others go on.
 	missing := uniq(t) + "-typo"
-	e.put(ConfigKey, fmt.Sprintf(`[{"topic": %q, "index": %q}, {"topic": %q, "index": %q}]`, t1, index, missing, index))
+	e.put(fleet.TransferConfigKey, fmt.Sprintf(`[{"topic": %q, "index": %q}, {"topic": %q, "index": %q}]`, t1, index, missing, index))
 	e.produce(line(t1, "h", "f", 6, "a2"))
 	e.waitIDs(index+"-*", []string{"h:f:0", "h:f:3", "h:g:0", "h:f:6"})
 	topics, err := kadm.NewClient(e.prod).ListTopics(context.Background())
@@ -435,13 +436,13 @@ func TestStatusKeyAndStop(t *testing.T) {
 	topic, index := uniq(t), uniq(t)
 	p := newFaultProxy(t, e.os.URL)
 	e.cfg.OpenSearch.URLs = []string{p.url}
-	e.put(ConfigKey, fmt.Sprintf(`[{"topic": %q, "index": %q}]`, topic, index))
+	e.put(fleet.TransferConfigKey, fmt.Sprintf(`[{"topic": %q, "index": %q}]`, topic, index))
 	e.produce(line(topic, "h", "f", 0, "x"))
 	p.mode.Store("down")
 	tr, stop := e.start("status-1")
 	var st Status
 	waitFor(t, "the status key", func() (bool, string) {
-		resp, err := e.etcd.Get(context.Background(), StatusKey("status-1"))
+		resp, err := e.etcd.Get(context.Background(), fleet.TransferStatusKey("status-1"))
 		if err != nil || len(resp.Kvs) == 0 {
 			return false, fmt.Sprint(err)
 		}
@@ -453,7 +454,7 @@ func TestStatusKeyAndStop(t *testing.T) {
 	})
 	waitFor(t, "a failing bulk", func() (bool, string) { return tr.Health() != nil, "" })
 	stop() // returns: the retry loop ends with the context
-	resp, err := e.etcd.Get(context.Background(), StatusKey("status-1"))
+	resp, err := e.etcd.Get(context.Background(), fleet.TransferStatusKey("status-1"))
 	if err != nil || len(resp.Kvs) != 0 {
 		t.Fatalf("status key after stop: %v %v", resp.Kvs, err)
 	}
@@ -511,7 +512,7 @@ func TestTooLargeSplits(t *testing.T) {
 	p := newFaultProxy(t, e.os.URL)
 	p.mode.Store("one-doc")
 	e.cfg.OpenSearch.URLs = []string{p.url}
-	e.put(ConfigKey, fmt.Sprintf(`[{"topic": %q, "index": %q}]`, topic, index))
+	e.put(fleet.TransferConfigKey, fmt.Sprintf(`[{"topic": %q, "index": %q}]`, topic, index))
 	var recs []*kgo.Record
 	var want []string
 	for i := range 7 {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/logagent/logagent/fleet"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -59,7 +60,7 @@ func (t *Transfer) publishStatus(ctx context.Context) {
 	if err != nil {
 		return
 	}
-	key := StatusKey(t.instance)
+	key := fleet.TransferStatusKey(t.instance)
 	var lease clientv3.LeaseID
 	var alive <-chan *clientv3.LeaseKeepAliveResponse
 	defer func() {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/logagent/logagent/conf"
 	"github.com/logagent/logagent/etcd"
+	"github.com/logagent/logagent/fleet"
 )
 
 // Transfer consumes the routed topics and indexes their records.
@@ -88,7 +89,7 @@ func New(cfg *conf.TransferConfig, log *slog.Logger, version string) (*Transfer,
 		t.etcd = etcd.Dial(err, connect, log.With("component", "etcd"))
 	}
 	t.feed = etcd.NewFollower(t.etcd, etcd.Spec[[]Route]{
-		Key:         ConfigKey,
+		Key:         fleet.TransferConfigKey,
 		Cache:       "transfer_config.json",
 		What:        "transfer config",
 		Absent:      []byte("[]"),
@@ -173,7 +174,7 @@ func (t *Transfer) session(ctx context.Context, routes []Route) []Route {
 	t.current = routes
 	t.mu.Unlock()
 	if len(routes) == 0 {
-		t.log.Warn("no topic routed in " + ConfigKey + "; waiting for one")
+		t.log.Warn("no topic routed in " + fleet.TransferConfigKey + "; waiting for one")
 		<-sctx.Done()
 		<-done
 		return next

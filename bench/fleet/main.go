@@ -7,7 +7,7 @@
 //     running the agent's own code: an etcd.Source watching its
 //     collect_config and an etcd.Publisher keeping its leased status key
 //     with the status of -files files (default 100), the agent's bounded
-//     status document (agent.Status.Bound);
+//     status document (fleet.Status.Bound);
 //   - every second, -flips agents see one file change state (running ↔
 //     error): their summary changes and they publish;
 //   - every -change-every, one bulk change puts a new collect_config to
@@ -47,6 +47,7 @@ import (
 
 	agentpkg "github.com/logagent/logagent/agent"
 	"github.com/logagent/logagent/etcd"
+	"github.com/logagent/logagent/fleet"
 	"github.com/logagent/logagent/taillog"
 )
 
@@ -179,7 +180,7 @@ func (a *agent) status(sum any) (any, any) {
 	}
 	a.files = files
 	// The agent's own status document, bounded as it publishes it.
-	st := &agentpkg.Status{Host: a.host, Version: "bench", Health: "ok"}
+	st := &fleet.Status{Host: a.host, Version: "bench", Health: "ok"}
 	st.SetFiles(files)
 	st.Bound()
 	return st, sum
@@ -425,7 +426,7 @@ func bulkPut(ctx context.Context, c *clientv3.Client, hosts []string, gen int) (
 		chunk := hosts[i:min(len(hosts), i+128)]
 		ops := make([]clientv3.Op, len(chunk))
 		for j, h := range chunk {
-			ops[j] = clientv3.OpPut(etcd.ConfigKey(h), string(value))
+			ops[j] = clientv3.OpPut(fleet.ConfigKey(h), string(value))
 		}
 		resp, err := c.Txn(ctx).Then(ops...).Commit()
 		if err != nil {
@@ -497,7 +498,7 @@ func dbStatus(ctx context.Context, c *clientv3.Client, ep string) (rev, size int
 }
 
 func sampleStatusSize(ctx context.Context, c *clientv3.Client, host string) int {
-	resp, err := c.Get(ctx, etcd.StatusKey(host))
+	resp, err := c.Get(ctx, fleet.StatusKey(host))
 	if err != nil || len(resp.Kvs) == 0 {
 		return 0
 	}

@@ -26,6 +26,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
+	"github.com/logagent/logagent/fleet"
 	"github.com/logagent/logagent/internal/testenv"
 )
 
@@ -95,8 +96,8 @@ func run(bin string, duration time.Duration) error {
 	os.MkdirAll(logs, 0o755)
 	app := filepath.Join(logs, "access.log")
 	for key, value := range map[string]string{
-		"/logagent/" + host + "/collect_config": fmt.Sprintf(`[{"path": %q, "topic": %q}]`, app, topic),
-		"/logtransfer/config":                   fmt.Sprintf(`[{"topic": %q, "index": %q}]`, topic, index),
+		fleet.ConfigKey(host): fmt.Sprintf(`[{"path": %q, "topic": %q}]`, app, topic),
+		"/logtransfer/config": fmt.Sprintf(`[{"topic": %q, "index": %q}]`, topic, index),
 	} {
 		if _, err := cli.Put(ctx, key, value); err != nil {
 			return err

@@ -31,6 +31,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
+	"github.com/logagent/logagent/fleet"
 	"github.com/logagent/logagent/internal/testenv"
 )
 
@@ -104,7 +105,7 @@ func run(agentBin string, etcdPort, kafkaPort int, duration time.Duration) error
 	logs := filepath.Join(dir, "logs")
 	os.MkdirAll(logs, 0o755)
 	first, second := filepath.Join(logs, "app.log"), filepath.Join(logs, "second.log")
-	key := "/logagent/" + host + "/collect_config"
+	key := fleet.ConfigKey(host)
 	value := mustJSON([]map[string]string{{"path": first, "topic": "web_log"}})
 	if _, err := cli.Put(ctx, key, value); err != nil {
 		return err
@@ -269,7 +270,7 @@ func showState(ctx context.Context, cli *clientv3.Client, httpAddr string) {
 		}
 		resp.Body.Close()
 	}
-	if r, err := cli.Get(ctx, "/logagent/"+host+"/status"); err == nil && len(r.Kvs) == 1 {
+	if r, err := cli.Get(ctx, fleet.StatusKey(host)); err == nil && len(r.Kvs) == 1 {
 		v := string(r.Kvs[0].Value)
 		if len(v) > 300 {
 			v = v[:300] + "…"

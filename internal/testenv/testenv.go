@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -238,30 +237,22 @@ func (c *Consumer) Poll(ctx context.Context, d time.Duration) ([]Record, error) 
 // Close closes the consumer.
 func (c *Consumer) Close() { c.cl.Close() }
 
-// WriteConfig writes an agent ini for the given servers into dir and returns its path.
+// WriteConfig writes an agent ini for the given servers into dir, with
+// timings that keep in-process tests quick and extra's keys over them, and
+// returns its path.
 func WriteConfig(dir, host string, brokers []string, etcdEndpoint, extra string) (string, error) {
 	p := filepath.Join(dir, "config.ini")
-	ini := fmt.Sprintf(`[agent]
-host = %s
-data_dir = %s
-http_addr =
+	c := AgentINI{Host: host, DataDir: filepath.Join(dir, "data"), Brokers: brokers, Etcd: etcdEndpoint}
+	return p, c.Write(p, `[agent]
 shutdown_timeout = 5s
 rotate_wait = 500ms
 poll_interval = 100ms
-allow_paths = /**
 [kafka]
-brokers = %s
 linger = 1ms
 retry_backoff = 50ms
 [etcd]
-endpoints = %s
 dial_timeout = 1s
-`, host, filepath.Join(dir, "data"), join(brokers), etcdEndpoint)
-	ini, err := Overlay(ini, extra)
-	if err != nil {
-		return "", err
-	}
-	return p, os.WriteFile(p, []byte(ini), 0o644)
+`, extra)
 }
 
 // Overlay returns the ini text base with the keys of extra set in it:
@@ -286,17 +277,6 @@ func Overlay(base, extra string) (string, error) {
 		return "", err
 	}
 	return b.String(), nil
-}
-
-func join(s []string) string {
-	out := ""
-	for i, x := range s {
-		if i > 0 {
-			out += ","
-		}
-		out += x
-	}
-	return out
 }
 
 // AlterConfig sets key to value on a topic (typ kmsg.ConfigResourceTypeTopic,
