@@ -20,6 +20,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/logagent/logagent/fleet"
 	"github.com/logagent/logagent/internal/testenv"
 	"github.com/logagent/logagent/transfer"
 )
@@ -439,10 +440,10 @@ func (e *env) startTransfer(ctx context.Context, dir, name, topic, index, osURL 
 	}
 	routes := fmt.Sprintf(`[{"topic": %q, "index": %q}]`, topic, index)
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	_, err = e.etcd.Put(pctx, transfer.ConfigKey, routes)
+	_, err = e.etcd.Put(pctx, fleet.TransferConfigKey, routes)
 	cancel()
 	if err != nil {
-		return nil, fmt.Errorf("etcd put %s: %w", transfer.ConfigKey, err)
+		return nil, fmt.Errorf("etcd put %s: %w", fleet.TransferConfigKey, err)
 	}
 	ini := fmt.Sprintf(`; written by go run ./bench: the defaults of conf/transfer.ini except the servers
 [transfer]

@@ -540,7 +540,7 @@ func TestBufferBoundsTheSession(t *testing.T) {
 	topic, index := uniq(t), uniq(t)
 	const total = 20000
 	produceLz4(t, e.kafka.Addrs, topic, total)
-	e.put(ConfigKey, fmt.Sprintf(`[{"topic": %q, "index": %q}]`, topic, index))
+	e.put(fleet.TransferConfigKey, fmt.Sprintf(`[{"topic": %q, "index": %q}]`, topic, index))
 	tr, stop := e.start("t1")
 	waitFor(t, "offsets committed to the end", func() (bool, string) {
 		c := e.committed(topic)

@@ -270,7 +270,7 @@ func run(ctx context.Context, o options) (string, error) {
 		// As the agent does: its owner lets a publisher whose write timed out
 		// (applied by etcd all the same, under a lease it then lost) take
 		// its own key back, and the claim keeps last_seen too.
-		claimed := pub.Claim(etcd.Owner{Instance: a.host + "-bench", Machine: a.host, PID: i, StartTime: start},
+		claimed := pub.Claim(fleet.Owner{Instance: a.host + "-bench", Machine: a.host, PID: i, StartTime: start},
 			"bench", ttl+interval)
 		wg.Add(3)
 		go func() {
