@@ -28,13 +28,14 @@ import (
 	"github.com/logagent/logagent/utils"
 )
 
-// Header keys of every record. host + file + offset identify a line: the
-// record key (with [kafka] key = id) is "<host>:<file>:<offset>".
+// Header keys of every record (fleet.Header*). host + file + offset
+// identify a line: the record key (with [kafka] key = id) is
+// fleet.RecordID, built in place in sendBuf.ids.
 var (
-	hdrHost   = kafka.NewHeaderKey("host")
-	hdrPath   = kafka.NewHeaderKey("path")
-	hdrOffset = kafka.NewHeaderKey("offset")
-	hdrFile   = kafka.NewHeaderKey("file")
+	hdrHost   = kafka.NewHeaderKey(fleet.HeaderHost)
+	hdrPath   = kafka.NewHeaderKey(fleet.HeaderPath)
+	hdrOffset = kafka.NewHeaderKey(fleet.HeaderOffset)
+	hdrFile   = kafka.NewHeaderKey(fleet.HeaderFile)
 )
 
 // recordHeaders is how many headers each record carries.

@@ -6,28 +6,21 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/logagent/logagent/fleet"
 	"github.com/twmb/franz-go/pkg/kgo"
-)
-
-// Record headers the agent sets (see the README, Kafka record).
-const (
-	headerHost   = "host"
-	headerPath   = "path"
-	headerOffset = "offset"
-	headerFile   = "file"
 )
 
 // headers returns the agent's headers of r ("" for those it lacks).
 func headers(r *kgo.Record) (host, path, file, offset string) {
 	for _, h := range r.Headers {
 		switch h.Key {
-		case headerHost:
+		case fleet.HeaderHost:
 			host = string(h.Value)
-		case headerPath:
+		case fleet.HeaderPath:
 			path = string(h.Value)
-		case headerFile:
+		case fleet.HeaderFile:
 			file = string(h.Value)
-		case headerOffset:
+		case fleet.HeaderOffset:
 			offset = string(h.Value)
 		}
 	}
@@ -42,8 +35,8 @@ func headers(r *kgo.Record) (host, path, file, offset string) {
 // coordinates, topic+partition+offset: still idempotent on this hop.
 func docID(r *kgo.Record) string {
 	host, _, file, offset := headers(r)
-	if host != "" && file != "" && isDigits(offset) {
-		return host + ":" + file + ":" + offset
+	if off, err := strconv.ParseInt(offset, 10, 64); host != "" && file != "" && isDigits(offset) && err == nil {
+		return fleet.RecordID(host, file, off)
 	}
 	return r.Topic + "+" + strconv.Itoa(int(r.Partition)) + "+" + strconv.FormatInt(r.Offset, 10)
 }
