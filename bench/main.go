@@ -14,13 +14,22 @@
 //	   warm-up, median of -c-runs runs per client; as peers, kcat and the
 //	   bare loops fed the same lines at the same pace through a pipe (all
 //	   contenders interleaved).
+//	R  restarts and rotations: one file written at -r-rate lines/s while the
+//	   follower is killed with SIGKILL and restarted -r-events times (or the
+//	   file renamed away and created anew as often); a consumer counts the
+//	   lines lost, duplicated and out of order.
+//
+// The OpenTelemetry Collector (filelog → kafka, built by
+// scripts/bench-deps.sh from bench/otelcol-builder.yaml into the user's
+// cache) runs in A, B, C and R beside logagent, with its in-memory sending
+// queue (otelcol) and with the queue in file_storage (otelcol-persistent).
 //
 // The broker is an in-process kfake (its CPU is the bench's, not the
 // contenders') unless -brokers or BROKERS names a real Kafka. etcd is
 // embedded. Everything listens on 127.0.0.1. Install kcat and rsyslog with
 // scripts/bench-deps.sh first; a missing peer is reported in the table.
 //
-//	go run ./bench [-runs 3] [-c-runs 3] [-lines 1000000] [-quick] [-only A,B,C,S,kcat,...] [-sys-window 5m] [-out bench/results.md]
+//	go run ./bench [-runs 3] [-c-runs 3] [-lines 1000000] [-quick] [-only A,B,C,R,S,kcat,otelcol,...] [-sys-window 5m] [-out bench/results.md]
 //
 // Environment: BENCH_PROFILE=DIR saves a CPU and a heap profile of each
 // logagent run (A, C); BENCH_AGENT_ENV="K=V ..." is added to the agent's
@@ -72,6 +81,10 @@ type options struct {
 	maxDuration time.Duration
 	sysWindow   time.Duration
 	sysInterval time.Duration
+	otelcol     string
+	rRate       int
+	rDur        time.Duration
+	rEvents     int
 }
 
 // env is what every workload shares: one broker, one etcd, one agent binary.
@@ -91,8 +104,8 @@ type env struct {
 
 // Contender and workload names accepted by -only.
 var (
-	workloadNames  = []string{"A", "B", "C", "S"}
-	contenderNames = []string{"kcat", "sarama", "franz-go", "logagent-sarama", "logagent-franz-go", "rsyslog"}
+	workloadNames  = []string{"A", "B", "C", "R", "S"}
+	contenderNames = []string{"kcat", "sarama", "franz-go", "logagent-sarama", "logagent-franz-go", "rsyslog", "otelcol", "otelcol-persistent"}
 )
 
 func main() {
@@ -124,6 +137,10 @@ func run() (code int) {
 	flag.DurationVar(&o.window, "window", 20*time.Second, "workload C: measuring window")
 	flag.DurationVar(&o.sysWindow, "sys-window", 5*time.Minute, "workload S: measuring window")
 	flag.DurationVar(&o.sysInterval, "sys-interval", 10*time.Second, "workload S: the Sys Agent's interval")
+	flag.StringVar(&o.otelcol, "otelcol", defaultOtelcol(), "the OpenTelemetry Collector binary (scripts/bench-deps.sh builds it there)")
+	flag.IntVar(&o.rRate, "r-rate", 2000, "workload R: lines per second")
+	flag.DurationVar(&o.rDur, "r-duration", 12*time.Second, "workload R: how long to write")
+	flag.IntVar(&o.rEvents, "r-events", 4, "workload R: kills (and, in the rotation run, rotations) while writing")
 	flag.BoolVar(&o.keepTmp, "keep-tmp", false, "keep the temp dir (logs, configs, data)")
 	flag.DurationVar(&o.maxDuration, "max-duration", 20*time.Minute, "bound of the whole benchmark")
 	flag.Parse()
@@ -136,6 +153,7 @@ func run() (code int) {
 			"warmup": func() { o.warmup = 2 * time.Second }, "window": func() { o.window = 5 * time.Second },
 			"timeout": func() { o.timeout = time.Minute }, "c-runs": func() { o.cRuns = 1 },
 			"sys-window": func() { o.sysWindow = 30 * time.Second },
+			"r-duration": func() { o.rDur = 6 * time.Second }, "r-events": func() { o.rEvents = 2 },
 		}
 		for name, apply := range quick {
 			if !set[name] {
@@ -196,6 +214,9 @@ func run() (code int) {
 	if e.wantWorkload("C") {
 		rep.c = e.workloadC(ctx)
 	}
+	if e.wantWorkload("R") {
+		rep.r = e.workloadR(ctx)
+	}
 	if e.wantWorkload("S") {
 		rep.s = e.workloadS(ctx)
 	}
@@ -249,14 +270,16 @@ func (e *env) wantWorkload(w string) bool {
 		return slices.ContainsFunc(contendersC, e.wantContender)
 	case "S": // logagent with franz-go only
 		return e.wantContender("logagent-franz-go")
-	default: // B runs logagent only
-		return e.wantContender("logagent-sarama") || e.wantContender("logagent-franz-go")
+	case "R":
+		return slices.ContainsFunc(contendersR, e.wantContender)
+	default: // B runs the followers only
+		return slices.ContainsFunc(contendersB, e.wantContender)
 	}
 }
 
 func (e *env) needAgent() bool {
-	return e.wantWorkload("B") || e.wantWorkload("C") || e.wantWorkload("S") ||
-		(e.wantWorkload("A") && (e.wantContender("logagent-sarama") || e.wantContender("logagent-franz-go")))
+	agent := e.wantContender("logagent-sarama") || e.wantContender("logagent-franz-go")
+	return e.wantWorkload("S") || (agent && (e.wantWorkload("A") || e.wantWorkload("B") || e.wantWorkload("C") || e.wantWorkload("R")))
 }
 
 func logf(format string, args ...any) {
