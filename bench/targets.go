@@ -44,9 +44,10 @@ func (r *report) targets() []target {
 	}
 	c := medianCPUC(r.c)
 	if c["logagent-franz-go"] > 0 && c["kcat"] > 0 {
-		ratio("1,000 files × 10 lines/s (C) CPU ≤ 1.0× kcat's from a pipe", c["logagent-franz-go"], c["kcat"], 1.0, "% of a core")
+		ratio(fmt.Sprintf("%d files × %d lines/s (C) CPU ≤ 1.0× kcat's from a pipe", r.opts.files, r.opts.fileRate),
+			c["logagent-franz-go"], c["kcat"], 1.0, "% of a core")
 	} else {
-		na("1,000 files (C) CPU ≤ 1.0× kcat's", "C did not run logagent-franz-go and kcat")
+		na("many files (C) CPU ≤ 1.0× kcat's", "C did not run logagent-franz-go and kcat")
 	}
 	var b *resultB
 	for _, x := range r.b {
