@@ -69,8 +69,9 @@ func TestOtelcolConfigSendsLinesWithLz4AndAllAcks(t *testing.T) {
 						RequiredAcks int    `json:"required_acks"`
 						Linger       string `json:"linger"`
 					} `json:"producer"`
-					Queue *struct {
+					Queue struct {
 						Storage string `json:"storage"`
+						Block   bool   `json:"block_on_overflow"`
 					} `json:"sending_queue"`
 				} `json:"kafka"`
 			} `json:"exporters"`
@@ -85,7 +86,7 @@ func TestOtelcolConfigSendsLinesWithLz4AndAllAcks(t *testing.T) {
 		if k.Logs.Topic != "t" || k.Logs.Encoding != "raw" || k.Producer.Compression != "lz4" || k.Producer.RequiredAcks != -1 || k.Producer.Linger != "5ms" {
 			t.Errorf("kafka %+v", k)
 		}
-		if persistent != (k.Queue != nil && k.Queue.Storage == "file_storage") {
+		if persistent != (k.Queue.Storage == "file_storage") || !k.Queue.Block {
 			t.Errorf("persistent %v: sending_queue %+v", persistent, k.Queue)
 		}
 	}

@@ -45,8 +45,9 @@ func isOtelcol(id string) bool { return id == "otelcol" || id == "otelcol-persis
 // every other contender has. The exporter's raw encoding sends a string body
 // JSON-quoted; it is still the closest to the bare line (filelog's nop
 // encoding would keep the body as bytes, but it also stops splitting lines
-// and sends the file in max_log_size chunks). persistent puts the sending
-// queue in file_storage too (its default is in memory).
+// and sends the file in max_log_size chunks). The sending queue blocks when
+// full (by default the receiver then drops what it hands over, see above);
+// persistent puts it in file_storage too (its default is in memory).
 func otelcolConfig(storage string, include, brokers []string, topic string, persistent bool) ([]byte, error) {
 	exporter := map[string]any{
 		"brokers": brokers,
@@ -57,9 +58,13 @@ func otelcolConfig(storage string, include, brokers []string, topic string, pers
 			"linger":        benchLinger.String(),
 		},
 	}
+	// A full sending queue makes the receiver drop the lines it hands over
+	// (filelog does not retry by default): blocking makes it wait instead.
+	queue := map[string]any{"block_on_overflow": true}
 	if persistent {
-		exporter["sending_queue"] = map[string]any{"storage": "file_storage"}
+		queue["storage"] = "file_storage"
 	}
+	exporter["sending_queue"] = queue
 	cfg := map[string]any{
 		"extensions": map[string]any{"file_storage": map[string]any{"directory": storage}},
 		"receivers": map[string]any{"filelog": map[string]any{
