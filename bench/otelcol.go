@@ -46,7 +46,7 @@ func isOtelcol(id string) bool { return id == "otelcol" || id == "otelcol-persis
 // JSON-quoted; it is still the closest to the bare line (filelog's nop
 // encoding would keep the body as bytes, but it also stops splitting lines
 // and sends the file in max_log_size chunks). The sending queue blocks when
-// full (by default the receiver then drops what it hands over, see above);
+// full (by default the receiver then drops what it hands over, see below);
 // persistent puts it in file_storage too (its default is in memory).
 func otelcolConfig(storage string, include, brokers []string, topic string, persistent bool) ([]byte, error) {
 	exporter := map[string]any{
@@ -122,19 +122,7 @@ func (e *env) runOtelcolA(id string) func(ctx context.Context, dir, topic string
 		if err != nil {
 			return sample{err: err}
 		}
-		var s sample
-		at, _, werr := e.kafka.waitEndOffset(ctx, topic, int64(e.opts.lines), 25*time.Millisecond, p.done)
-		s.wall = at.Sub(p.start)
-		serr := p.stop(20 * time.Second)
-		s.cpu, s.rssKiB = p.usage()
-		s.anonKiB = p.anonKiB.Load()
-		switch {
-		case werr != nil:
-			s.err = fmt.Errorf("%v; otelcol output:\n%s", werr, p.logTail(15))
-		case serr != nil && !isSignalExit(serr):
-			s.err = fmt.Errorf("otelcol exit: %v; output:\n%s", serr, p.logTail(15))
-		}
-		return s
+		return e.finishAtOffset(ctx, p, topic)
 	}
 }
 

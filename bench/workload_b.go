@@ -96,46 +96,31 @@ func (e *env) latency(ctx context.Context, id string) *resultB {
 	defer e.kafka.deleteTopic(context.Background(), topic)
 
 	// Consumer: one time.Now() per fetch, latency = that − the line's ts.
-	cl, err := kgo.NewClient(kgo.SeedBrokers(e.kafka.addrs...), kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(500*time.Millisecond))
-	if err != nil {
-		r.err = err
-		return r
-	}
-	defer cl.Close()
-	var mu sync.Mutex
 	var lats []time.Duration
 	var count seqCount
 	var warm = make(chan struct{})
 	var warmOnce sync.Once
-	cctx, ccancel := context.WithCancel(ctx)
-	consumed := make(chan struct{})
-	go func() {
-		defer close(consumed)
-		for cctx.Err() == nil {
-			fs := cl.PollFetches(cctx)
-			now := time.Now().UnixNano()
-			mu.Lock()
-			fs.EachRecord(func(rec *kgo.Record) {
-				ts, seq, ok := parseLat(rec.Value)
-				if !ok {
-					return
-				}
-				if seq == 0 {
-					warmOnce.Do(func() { close(warm) })
-					return
-				}
-				if _, quoted := bareValue(rec.Value); quoted {
-					r.quoted = true
-				}
-				if count.add(seq) {
-					lats = append(lats, time.Duration(now-ts))
-				}
-			})
-			mu.Unlock()
+	c, err := e.consume(ctx, topic, 500*time.Millisecond, func(now int64, rec *kgo.Record) {
+		ts, seq, ok := parseLat(rec.Value)
+		if !ok {
+			return
 		}
-	}()
-	defer func() { ccancel(); <-consumed }()
+		if seq == 0 {
+			warmOnce.Do(func() { close(warm) })
+			return
+		}
+		if _, quoted := bareValue(rec.Value); quoted {
+			r.quoted = true
+		}
+		if count.add(seq) {
+			lats = append(lats, time.Duration(now-ts))
+		}
+	})
+	if err != nil {
+		r.err = err
+		return r
+	}
+	defer c.stop()
 
 	a, err := e.startFollower(ctx, id, filepath.Join(dir, "follower"), "b-"+id,
 		[]collectEntry{{Path: file, Topic: topic, ReadFrom: "beginning"}})
@@ -179,18 +164,15 @@ func (e *env) latency(ctx context.Context, id string) *resultB {
 	// Wait for the tail of the run to arrive.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		mu.Lock()
+		c.mu.Lock()
 		n := int64(len(count.seen))
-		mu.Unlock()
+		c.mu.Unlock()
 		if n >= r.written || time.Now().After(deadline) || ctx.Err() != nil {
 			break
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	ccancel()
-	<-consumed
-	mu.Lock()
-	defer mu.Unlock()
+	c.stop()
 	r.received, r.dups, r.reordered = int64(len(count.seen)), count.dups, count.reordered
 	if r.received < r.written {
 		r.err = fmt.Errorf("only %d of %d lines consumed (max seq %d)", r.received, r.written, count.max)
@@ -238,6 +220,48 @@ func writeAtRate(ctx context.Context, f io.Writer, rate int, d time.Duration) (i
 		case <-t.C:
 		}
 	}
+}
+
+// consumer reads a topic from its start in the background.
+type consumer struct {
+	mu     sync.Mutex // held while the records of a fetch are handed over
+	cl     *kgo.Client
+	cancel context.CancelFunc
+	done   chan struct{}
+	once   sync.Once
+}
+
+// consume starts a consumer of topic that calls fn with each record, and
+// the time its fetch returned, under c.mu.
+func (e *env) consume(ctx context.Context, topic string, maxWait time.Duration, fn func(now int64, rec *kgo.Record)) (*consumer, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(e.kafka.addrs...), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(maxWait))
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	c := &consumer{cl: cl, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(c.done)
+		for ctx.Err() == nil {
+			fs := cl.PollFetches(ctx)
+			now := time.Now().UnixNano()
+			c.mu.Lock()
+			fs.EachRecord(func(rec *kgo.Record) { fn(now, rec) })
+			c.mu.Unlock()
+		}
+	}()
+	return c, nil
+}
+
+// stop ends the consumer and waits for it; fn is not called after it.
+// Safe to call twice.
+func (c *consumer) stop() {
+	c.once.Do(func() {
+		c.cancel()
+		<-c.done
+		c.cl.Close()
+	})
 }
 
 // sampleRSS records the peak VmRSS and RssAnon of pid every 250 ms until

@@ -170,34 +170,20 @@ func (e *env) restarts(ctx context.Context, id, scenario string) *resultR {
 	}
 	defer w.Close()
 
-	cl, err := kgo.NewClient(kgo.SeedBrokers(e.kafka.addrs...), kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(200*time.Millisecond))
+	var count seqCount
+	c, err := e.consume(ctx, topic, 200*time.Millisecond, func(_ int64, rec *kgo.Record) {
+		if _, seq, ok := parseLat(rec.Value); ok {
+			count.add(seq)
+		}
+		if _, quoted := bareValue(rec.Value); quoted {
+			r.quoted = true
+		}
+	})
 	if err != nil {
 		r.err = err
 		return r
 	}
-	defer cl.Close()
-	var mu sync.Mutex
-	var count seqCount
-	cctx, ccancel := context.WithCancel(ctx)
-	consumed := make(chan struct{})
-	go func() {
-		defer close(consumed)
-		for cctx.Err() == nil {
-			fs := cl.PollFetches(cctx)
-			mu.Lock()
-			fs.EachRecord(func(rec *kgo.Record) {
-				if _, seq, ok := parseLat(rec.Value); ok {
-					count.add(seq)
-				}
-				if _, quoted := bareValue(rec.Value); quoted {
-					r.quoted = true
-				}
-			})
-			mu.Unlock()
-		}
-	}()
-	defer func() { ccancel(); <-consumed }()
+	defer c.stop()
 
 	host := "r-" + name
 	entries := []collectEntry{{Path: w.path, Topic: topic, ReadFrom: "beginning"}}
@@ -259,9 +245,9 @@ func (e *env) restarts(ctx context.Context, id, scenario string) *resultR {
 	// The drain: until every line is in or drainR has passed.
 	deadline := time.Now().Add(drainR)
 	for time.Now().Before(deadline) && ctx.Err() == nil && !f.exited() {
-		mu.Lock()
+		c.mu.Lock()
 		n := int64(len(count.seen))
-		mu.Unlock()
+		c.mu.Unlock()
 		if n >= r.written {
 			break
 		}
@@ -270,10 +256,7 @@ func (e *env) restarts(ctx context.Context, id, scenario string) *resultR {
 	if f.exited() {
 		r.err = fmt.Errorf("%s exited; last log lines:\n%s", id, f.logTail(15))
 	}
-	ccancel()
-	<-consumed
-	mu.Lock()
-	defer mu.Unlock()
+	c.stop()
 	r.distinct, r.dups, r.reordered = int64(len(count.seen)), count.dups, count.reordered
 	r.lost = count.lost(r.written)
 	return r
