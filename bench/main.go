@@ -121,7 +121,7 @@ func run() (code int) {
 	flag.IntVar(&o.runs, "runs", 3, "runs of each workload A contender (interleaved); the median is reported")
 	flag.IntVar(&o.lines, "lines", 1000000, "lines in workload A's file")
 	flag.BoolVar(&o.quick, "quick", false, "smoke run: 100k lines, 1 run, 3 s latency run, 100 files, short window (explicit flags win)")
-	flag.StringVar(&only, "only", "", "comma list of workloads (A,B,C) and/or contenders ("+strings.Join(contenderNames, ",")+"); empty = all")
+	flag.StringVar(&only, "only", "", "comma list of workloads ("+strings.Join(workloadNames, ",")+") and/or contenders ("+strings.Join(contenderNames, ",")+"); empty = all")
 	flag.StringVar(&o.out, "out", "bench/results.md", "also write the table here (empty = don't)")
 	flag.StringVar(&o.brokers, "brokers", os.Getenv("BROKERS"), "real Kafka bootstrap brokers host:port,... (default: env BROKERS; empty = in-process kfake)")
 	flag.IntVar(&o.partitions, "partitions", 1, "partitions of each topic the bench creates")
