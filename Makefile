@@ -64,8 +64,10 @@ deps:
 	bash scripts/deps.sh
 
 ## bench: Go benchmarks of the hot paths, then the peer comparison (kcat, rsyslog,
-## bare sarama and franz-go loops) on one broker: in-process kfake, or BROKERS=host:port;
-## and the Sys Agent's CPU, off vs on, over 5 minutes (workload S); `logagent transfer` against a
+## bare sarama and franz-go loops, the OpenTelemetry Collector, which bench-deps.sh
+## builds once into ~/.cache/logagent-bench) on one broker: in-process kfake, or
+## BROKERS=host:port; kill -9 and rotation runs (workload R); the targets table;
+## the Sys Agent's CPU, off vs on, over 5 minutes (workload S); `logagent transfer` against a
 ## bare _bulk loop on a real OpenSearch node, and append → searchable (workload T, ~5 minutes);
 ## then the fleet simulation (10,000 agents on one real etcd, 10 minutes).
 bench:

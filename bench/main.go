@@ -17,13 +17,22 @@
 //	T  the transfer (workload_t.go): `logagent transfer` against a bare
 //	   _bulk loop on a real OpenSearch node (scripts/opensearch.sh), and
 //	   append → searchable through agent, Kafka, transfer and OpenSearch.
+//	R  restarts and rotations: one file written at -r-rate lines/s while the
+//	   follower is killed with SIGKILL and restarted -r-events times (or the
+//	   file renamed away and created anew as often); a consumer counts the
+//	   lines lost, duplicated and out of order.
+//
+// The OpenTelemetry Collector (filelog → kafka, built by
+// scripts/bench-deps.sh from bench/otelcol-builder.yaml into the user's
+// cache) runs in A, B, C and R beside logagent, with its in-memory sending
+// queue (otelcol) and with the queue in file_storage (otelcol-persistent).
 //
 // The broker is an in-process kfake (its CPU is the bench's, not the
 // contenders') unless -brokers or BROKERS names a real Kafka. etcd is
 // embedded. Everything listens on 127.0.0.1. Install kcat and rsyslog with
 // scripts/bench-deps.sh first; a missing peer is reported in the table.
 //
-//	go run ./bench [-runs 3] [-c-runs 3] [-lines 1000000] [-quick] [-only A,B,C,S,kcat,...] [-sys-window 5m] [-t-docs 100000] [-out bench/results.md]
+//	go run ./bench [-runs 3] [-c-runs 3] [-lines 1000000] [-quick] [-only A,B,C,R,S,T,kcat,otelcol,...] [-sys-window 5m] [-t-docs 100000] [-out bench/results.md]
 //
 // Environment: BENCH_PROFILE=DIR saves a CPU and a heap profile of each
 // logagent run (A, C); BENCH_AGENT_ENV="K=V ..." is added to the agent's
@@ -81,6 +90,10 @@ type options struct {
 	tLatDur     time.Duration
 	tPoll       time.Duration
 	tMax        time.Duration
+	otelcol     string
+	rRate       int
+	rDur        time.Duration
+	rEvents     int
 }
 
 // env is what every workload shares: one broker, one etcd, one agent binary.
@@ -100,8 +113,8 @@ type env struct {
 
 // Contender and workload names accepted by -only.
 var (
-	workloadNames  = []string{"A", "B", "C", "S", "T"}
-	contenderNames = []string{"kcat", "sarama", "franz-go", "logagent-sarama", "logagent-franz-go", "rsyslog"}
+	workloadNames  = []string{"A", "B", "C", "R", "S", "T"}
+	contenderNames = []string{"kcat", "sarama", "franz-go", "logagent-sarama", "logagent-franz-go", "rsyslog", "otelcol", "otelcol-persistent"}
 )
 
 func main() {
@@ -120,7 +133,7 @@ func run() (code int) {
 	flag.IntVar(&o.runs, "runs", 3, "runs of each workload A contender (interleaved); the median is reported")
 	flag.IntVar(&o.lines, "lines", 1000000, "lines in workload A's file")
 	flag.BoolVar(&o.quick, "quick", false, "smoke run: 100k lines, 1 run, 3 s latency run, 100 files, short window (explicit flags win)")
-	flag.StringVar(&only, "only", "", "comma list of workloads (A,B,C) and/or contenders ("+strings.Join(contenderNames, ",")+"); empty = all")
+	flag.StringVar(&only, "only", "", "comma list of workloads ("+strings.Join(workloadNames, ",")+") and/or contenders ("+strings.Join(contenderNames, ",")+"); empty = all")
 	flag.StringVar(&o.out, "out", "bench/results.md", "also write the table here (empty = don't)")
 	flag.StringVar(&o.brokers, "brokers", os.Getenv("BROKERS"), "real Kafka bootstrap brokers host:port,... (default: env BROKERS; empty = in-process kfake)")
 	flag.IntVar(&o.partitions, "partitions", 1, "partitions of each topic the bench creates")
@@ -142,8 +155,12 @@ func run() (code int) {
 	flag.DurationVar(&o.tLatDur, "t-lat-duration", 20*time.Second, "workload T: how long to write in the append → searchable run")
 	flag.DurationVar(&o.tPoll, "t-poll", 100*time.Millisecond, "workload T: how often the bench searches for new lines")
 	flag.DurationVar(&o.tMax, "t-max", 6*time.Minute, "workload T: bound of the whole workload (OpenSearch start included)")
+	flag.StringVar(&o.otelcol, "otelcol", defaultOtelcol(), "the OpenTelemetry Collector binary (scripts/bench-deps.sh builds it there)")
+	flag.IntVar(&o.rRate, "r-rate", 2000, "workload R: lines per second")
+	flag.DurationVar(&o.rDur, "r-duration", 12*time.Second, "workload R: how long to write")
+	flag.IntVar(&o.rEvents, "r-events", 4, "workload R: kills (and, in the rotation run, rotations) while writing")
 	flag.BoolVar(&o.keepTmp, "keep-tmp", false, "keep the temp dir (logs, configs, data)")
-	flag.DurationVar(&o.maxDuration, "max-duration", 30*time.Minute, "bound of the whole benchmark")
+	flag.DurationVar(&o.maxDuration, "max-duration", 45*time.Minute, "bound of the whole benchmark")
 	flag.Parse()
 	set := map[string]bool{}
 	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -155,6 +172,7 @@ func run() (code int) {
 			"timeout": func() { o.timeout = time.Minute }, "c-runs": func() { o.cRuns = 1 },
 			"sys-window": func() { o.sysWindow = 30 * time.Second },
 			"t-docs":     func() { o.tDocs = 20000 }, "t-runs": func() { o.tRuns = 1 }, "t-lat-duration": func() { o.tLatDur = 5 * time.Second },
+			"r-duration": func() { o.rDur = 6 * time.Second }, "r-events": func() { o.rEvents = 2 },
 		}
 		for name, apply := range quick {
 			if !set[name] {
@@ -214,6 +232,9 @@ func run() (code int) {
 	}
 	if e.wantWorkload("C") {
 		rep.c = e.workloadC(ctx)
+	}
+	if e.wantWorkload("R") {
+		rep.r = e.workloadR(ctx)
 	}
 	if e.wantWorkload("S") {
 		rep.s = e.workloadS(ctx)
@@ -275,14 +296,16 @@ func (e *env) wantWorkload(w string) bool {
 		return slices.ContainsFunc(contendersC, e.wantContender)
 	case "S", "T": // logagent with franz-go only
 		return e.wantContender("logagent-franz-go")
-	default: // B runs logagent only
-		return e.wantContender("logagent-sarama") || e.wantContender("logagent-franz-go")
+	case "R":
+		return slices.ContainsFunc(contendersR, e.wantContender)
+	default: // B runs the followers only
+		return slices.ContainsFunc(contendersB, e.wantContender)
 	}
 }
 
 func (e *env) needAgent() bool {
-	return e.wantWorkload("B") || e.wantWorkload("C") || e.wantWorkload("S") || e.wantWorkload("T") ||
-		(e.wantWorkload("A") && (e.wantContender("logagent-sarama") || e.wantContender("logagent-franz-go")))
+	agent := e.wantContender("logagent-sarama") || e.wantContender("logagent-franz-go")
+	return e.wantWorkload("S") || e.wantWorkload("T") || (agent && (e.wantWorkload("A") || e.wantWorkload("B") || e.wantWorkload("C") || e.wantWorkload("R")))
 }
 
 func logf(format string, args ...any) {

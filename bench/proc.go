@@ -196,15 +196,6 @@ func procSwitches(pid int) (int64, error) {
 	return sum, nil
 }
 
-// procRSS reads VmRSS (KiB) of a running process.
-func procRSS(pid int) (int64, error) {
-	v, err := statusNumbers(fmt.Sprintf("/proc/%d/status", pid), "VmRSS:")
-	if err != nil {
-		return 0, err
-	}
-	return v[0], nil
-}
-
 // statusNumbers reads a /proc/PID/status file once and returns the number
 // of each "Name:  N" or "Name:  N kB" field named, in order.
 func statusNumbers(path string, fields ...string) ([]int64, error) {

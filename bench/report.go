@@ -20,6 +20,7 @@ type report struct {
 	a         *resultA
 	b         []*resultB
 	c         []*resultC
+	r         []*resultR
 	s         *resultS
 }
 
@@ -98,6 +99,9 @@ func (r *report) render() string {
 		v, _, _ = strings.Cut(v, " compiled with")
 		p("; %s with omkafka", strings.Join(strings.Fields(v), " "))
 	}
+	if e.otelcolAvailable() == nil {
+		p("; %s (filelog, file_storage, kafka; bench/otelcol-builder.yaml)", firstLine(e.opts.otelcol, "--version"))
+	}
 	p("\n- command: `go run ./bench %s`; whole run took %s; 1-min load average at start %s, at end %s\n\n",
 		strings.Join(os.Args[1:], " "), r.total.Round(time.Second), r.loadStart, loadAvg())
 
@@ -109,6 +113,12 @@ func (r *report) render() string {
 	}
 	if len(r.c) > 0 {
 		r.renderC(p)
+	}
+	if len(r.r) > 0 {
+		r.renderR(p)
+	}
+	if r.a != nil || len(r.b) > 0 || len(r.c) > 0 {
+		r.renderTargets(p)
 	}
 	if r.s != nil {
 		r.renderS(p)
@@ -201,6 +211,14 @@ func (r *report) renderA(p func(string, ...any)) {
 			}
 		}
 	}
+	if la, ok := st["logagent-franz-go"]; ok && la.ok > 0 {
+		for _, id := range []string{"otelcol", "otelcol-persistent"} {
+			if s, ok := st[id]; ok && s.ok > 0 {
+				p("- %s vs logagent-franz-go: wall %.2f×, CPU %.2f×, RSS %.2f×, anonymous RSS %.2f×\n", id, s.wall.Seconds()/la.wall.Seconds(),
+					s.cpu.Seconds()/la.cpu.Seconds(), float64(s.rss)/float64(la.rss), float64(s.anon)/float64(la.anon))
+			}
+		}
+	}
 	for _, id := range []string{"logagent-sarama", "logagent-franz-go"} {
 		bare := strings.TrimPrefix(id, "logagent-")
 		if s, ok := st[id]; ok && s.ok > 0 {
@@ -212,7 +230,15 @@ func (r *report) renderA(p func(string, ...any)) {
 	p("\nWhat each sends: kcat and rsyslog (librdkafka 2.0: linger 5 ms, idempotence off) and the bare loops send the line as " +
 		"the record value only; logagent adds three headers per record (host, path, offset), so it sends more bytes and does " +
 		"per-line bookkeeping (ack tracking, positions). The bare loops use logagent's producer settings: lz4, acks=all, " +
-		"idempotent (sarama then allows one request in flight), linger 5 ms.\n")
+		"idempotent (sarama then allows one request in flight), linger 5 ms.")
+	for _, c := range a.contender {
+		if isOtelcol(c.id) && slices.ContainsFunc(a.samples[c.id], func(s sample) bool { return s.quoted }) {
+			p(" %s: the filelog receiver makes each line a string body, which the kafka exporter's raw encoding sends "+
+				"JSON-quoted (`\"...\"`, inner quotes escaped): every record is a few bytes longer than the line and is not the line's bytes.", c.id)
+			break
+		}
+	}
+	p("\n")
 	var fails []string
 	for _, c := range a.contender {
 		if c.unavailable != nil {
@@ -233,11 +259,11 @@ func (r *report) renderA(p func(string, ...any)) {
 }
 
 func (r *report) renderB(p func(string, ...any)) {
-	p("## B. Latency: logagent following a file written at %d lines/s for %s\n\n", r.opts.latRate, r.opts.latDur)
+	p("## B. Latency: a file written at %d lines/s for %s, followed by logagent or the collector\n\n", r.opts.latRate, r.opts.latDur)
 	p("Each line carries the time of the write() that appended it; a franz-go consumer in the bench takes the time " +
 		"each fetch returns. consume − write is an upper bound of append → acked (it adds the consumer's fetch).\n\n")
-	p("| logagent client | lines written | consumed | p50 | p99 | p99.9 | max | agent CPU (%% of a core) | agent peak RSS MiB | Go heap in use / from OS MiB (end) | result |\n")
-	p("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+	p("| contender | lines written | consumed | p50 | p99 | p99.9 | max | CPU (%% of a core) | peak RSS MiB | anon MiB | Go heap in use / from OS MiB (end) | out of order | result |\n")
+	p("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 	for _, x := range r.b {
 		res := "ok"
 		if x.err != nil {
@@ -245,9 +271,17 @@ func (r *report) renderB(p func(string, ...any)) {
 		} else if x.dups > 0 {
 			res = fmt.Sprintf("ok, %d duplicates", x.dups)
 		}
-		p("| %s | %d | %d | %s | %s | %s | %s | %.1f | %s | %s / %s | %s |\n", x.client, x.written, x.received, ms(x.p50), ms(x.p99),
-			ms(x.p999), ms(x.max), x.cpuPct, mib(x.rssKiB), mib(x.end.heap>>10), mib(x.end.sys>>10), res)
+		if x.quoted {
+			res += "; values JSON-quoted"
+		}
+		heap := "–"
+		if !isOtelcol(x.id) {
+			heap = mib(x.end.heap>>10) + " / " + mib(x.end.sys>>10)
+		}
+		p("| %s | %d | %d | %s | %s | %s | %s | %.1f | %s | %s | %s | %d | %s |\n", x.id, x.written, x.received, ms(x.p50), ms(x.p99),
+			ms(x.p999), ms(x.max), x.cpuPct, mib(x.rssKiB), mib(x.anonKiB), heap, x.reordered, res)
 	}
+	p("\nOut of order: lines consumed after a later line of the same file (one partition, so Kafka keeps the order it was sent in).\n")
 	p("\n")
 }
 
@@ -258,17 +292,17 @@ func (r *report) renderC(p func(string, ...any)) {
 		"Peers: the same lines at the same pace, each 1 ms slot's lines in one write to a pipe that kcat -P or the bare client loop (as in A) reads and produces to one topic; "+
 		"they follow no files, so their CPU is what producing alone costs at this rate. CPU from /proc/PID/stat "+
 		"(utime+stime delta over the window); context switches: those of all the process's threads over the window, per second (/proc/PID/task/*/status), "+
-		"a measure of its wake-ups that varies less from run to run than its CPU. RSS: peak VmRSS sampled every 250 ms. Delivered: records in Kafka after the writers stop. "+
+		"a measure of its wake-ups that varies less from run to run than its CPU. RSS: peak VmRSS (and RssAnon, without the mapped binary's pages) sampled every 250 ms. Delivered: records in Kafka after the writers stop. "+
 		"Each contender ran %d time(s), the contenders interleaved: the CPU is the median of the runs that succeeded (all of them listed), "+
 		"the other columns are those of the median run.\n\n", o.cRuns)
-	p("| contender | files (dirs, topics) | start → all followed | lines/s written | CPU (%% of a core) | runs: CPU %% | context switches/s | peak RSS MiB | Go heap in use / from OS MiB (end) | goroutines | delivered / written | result |\n")
-	p("|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---|\n")
-	medians := map[string]float64{}
+	p("The collector follows the same files through one include glob (`dir*/app*.log`) and sends every line to one topic; it does not tell when it follows them all (its first poll finds them).\n\n")
+	p("| contender | files (dirs, topics) | start → all followed | lines/s written | CPU (%% of a core) | runs: CPU %% | context switches/s | peak RSS MiB | anon MiB | Go heap in use / from OS MiB (end) | goroutines | delivered / written | result |\n")
+	p("|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---|\n")
+	medians := medianCPUC(r.c)
 	for _, id := range contendersC {
 		var ok []*resultC
 		var runs []string
 		var failed []string
-		var cpus []float64
 		for _, x := range r.c {
 			if x.id != id {
 				continue
@@ -279,7 +313,6 @@ func (r *report) renderC(p func(string, ...any)) {
 				continue
 			}
 			ok = append(ok, x)
-			cpus = append(cpus, x.cpuPct)
 			runs = append(runs, fmt.Sprintf("%.1f", x.cpuPct))
 		}
 		if len(runs) == 0 {
@@ -296,15 +329,18 @@ func (r *report) renderC(p func(string, ...any)) {
 		}
 		slices.SortFunc(ok, func(a, b *resultC) int { return cmp.Compare(a.cpuPct, b.cpuPct) })
 		x := ok[len(ok)/2]
-		cpu := median(cpus)
-		medians[id] = cpu
-		if strings.HasPrefix(id, "logagent-") {
-			p("| %s | %d (%d, %d) | %s s | %.0f | %.1f | %s | %.0f | %s | %s / %s | %d | %d / %d | %s |\n", name, x.files, x.dirs, x.topics,
-				secs(x.startup), x.rate, cpu, strings.Join(runs, ", "), x.switches, mib(x.rssKiB), mib(x.end.heap>>10), mib(x.end.sys>>10), x.end.gorout,
+		cpu := medians[id]
+		switch {
+		case strings.HasPrefix(id, "logagent-"):
+			p("| %s | %d (%d, %d) | %s s | %.0f | %.1f | %s | %.0f | %s | %s | %s / %s | %d | %d / %d | %s |\n", name, x.files, x.dirs, x.topics,
+				secs(x.startup), x.rate, cpu, strings.Join(runs, ", "), x.switches, mib(x.rssKiB), mib(x.anonKiB), mib(x.end.heap>>10), mib(x.end.sys>>10), x.end.gorout,
 				x.delivered, x.written, res)
-		} else {
-			p("| %s | pipe (–, 1) | | %.0f | %.1f | %s | %.0f | %s | | | %d / %d | %s |\n", name,
-				x.rate, cpu, strings.Join(runs, ", "), x.switches, mib(x.rssKiB), x.delivered, x.written, res)
+		case isOtelcol(id):
+			p("| %s | %d (%d, %d) | – | %.0f | %.1f | %s | %.0f | %s | %s | – | – | %d / %d | %s |\n", name, x.files, x.dirs, x.topics,
+				x.rate, cpu, strings.Join(runs, ", "), x.switches, mib(x.rssKiB), mib(x.anonKiB), x.delivered, x.written, res)
+		default:
+			p("| %s | pipe (–, 1) | | %.0f | %.1f | %s | %.0f | %s | %s | | | %d / %d | %s |\n", name,
+				x.rate, cpu, strings.Join(runs, ", "), x.switches, mib(x.rssKiB), mib(x.anonKiB), x.delivered, x.written, res)
 		}
 	}
 	p("\n")
@@ -319,9 +355,31 @@ func (r *report) renderC(p func(string, ...any)) {
 			ratios = append(ratios, fmt.Sprintf("logagent with %s takes %.1f× kcat's", client, agent/k))
 		}
 	}
+	if o, k := medians["otelcol"], medians["kcat"]; o > 0 && k > 0 {
+		ratios = append(ratios, fmt.Sprintf("otelcol takes %.1f× kcat's", o/k))
+	}
+	if o, a := medians["otelcol"], medians["logagent-franz-go"]; o > 0 && a > 0 {
+		ratios = append(ratios, fmt.Sprintf("logagent with franz-go takes %.2f× otelcol's", a/o))
+	}
 	if len(ratios) > 0 {
 		p("Same run, CPU medians: %s.\n\n", strings.Join(ratios, "; "))
 	}
+}
+
+// medianCPUC is each contender's median CPU (%% of a core) over its
+// successful runs of workload C.
+func medianCPUC(rs []*resultC) map[string]float64 {
+	cpus := map[string][]float64{}
+	for _, x := range rs {
+		if x.err == nil {
+			cpus[x.id] = append(cpus[x.id], x.cpuPct)
+		}
+	}
+	out := map[string]float64{}
+	for id, v := range cpus {
+		out[id] = median(v)
+	}
+	return out
 }
 
 func contenderNameC(id string) string {
@@ -332,6 +390,8 @@ func contenderNameC(id string) string {
 		return "logagent, franz-go"
 	case "kcat":
 		return "kcat -P (librdkafka)"
+	case "otelcol":
+		return "otelcol filelog→kafka"
 	default:
 		return "bare " + id + " loop"
 	}

@@ -59,17 +59,25 @@ func (e *env) runRsyslog(ctx context.Context, dir, topic string) sample {
 	if err != nil {
 		return sample{err: err}
 	}
+	return e.finishAtOffset(ctx, p, topic)
+}
+
+// finishAtOffset waits until topic holds workload A's lines, then stops p
+// (a daemon: it does not exit by itself) with SIGTERM. Its wall time ends
+// when the lines were seen in Kafka.
+func (e *env) finishAtOffset(ctx context.Context, p *proc, topic string) sample {
 	var s sample
 	at, _, werr := e.kafka.waitEndOffset(ctx, topic, int64(e.opts.lines), 25*time.Millisecond, p.done)
 	s.wall = at.Sub(p.start)
-	serr := p.stop(15 * time.Second)
+	serr := p.stop(20 * time.Second)
 	s.cpu, s.rssKiB = p.usage()
 	s.anonKiB = p.anonKiB.Load()
+	name := filepath.Base(p.name)
 	switch {
 	case werr != nil:
-		s.err = fmt.Errorf("%v; rsyslogd output:\n%s", werr, p.logTail(15))
+		s.err = fmt.Errorf("%v; %s output:\n%s", werr, name, p.logTail(15))
 	case serr != nil && !isSignalExit(serr):
-		s.err = fmt.Errorf("rsyslogd exit: %v; output:\n%s", serr, p.logTail(15))
+		s.err = fmt.Errorf("%s exit: %v; output:\n%s", name, serr, p.logTail(15))
 	}
 	return s
 }

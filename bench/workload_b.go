@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,31 +16,41 @@ import (
 )
 
 type resultB struct {
-	client    string
+	id        string // contender: logagent-sarama, logagent-franz-go, otelcol, otelcol-persistent
 	written   int64
 	received  int64
 	dups      int64
+	reordered int64 // lines consumed after a later line of the file
+	quoted    bool  // the values were the lines JSON-quoted
 	p50, p99  time.Duration
 	p999, max time.Duration
 	cpuPct    float64 // agent CPU over the writing period, % of one core
 	rssKiB    int64   // peak VmRSS over the writing period
+	anonKiB   int64   // peak RssAnon over the writing period
 	end       agentMetrics
 	err       error
 }
 
+// contendersB are the followers workload B runs.
+var contendersB = []string{"logagent-sarama", "logagent-franz-go", "otelcol", "otelcol-persistent"}
+
 func (e *env) workloadB(ctx context.Context) []*resultB {
 	var out []*resultB
-	for _, client := range []string{"sarama", "franz-go"} {
-		if !e.wantContender("logagent-"+client) || ctx.Err() != nil {
+	for _, id := range contendersB {
+		if !e.wantContender(id) || ctx.Err() != nil {
 			continue
 		}
-		logf("workload B: logagent client=%s, %d lines/s for %s", client, e.opts.latRate, e.opts.latDur)
-		r := e.latency(ctx, client)
+		if isOtelcol(id) && e.otelcolAvailable() != nil {
+			out = append(out, &resultB{id: id, err: e.otelcolAvailable()})
+			continue
+		}
+		logf("workload B: %s, %d lines/s for %s", id, e.opts.latRate, e.opts.latDur)
+		r := e.latency(ctx, id)
 		if r.err != nil {
-			logf("B %s FAILED: %v", client, r.err)
+			logf("B %s FAILED: %v", id, r.err)
 		} else {
-			logf("B %s: %d/%d lines, p50 %s p99 %s max %s, agent cpu %.1f%%", client, r.received, r.written,
-				r.p50, r.p99, r.max, r.cpuPct)
+			logf("B %s: %d/%d lines, p50 %s p99 %s max %s, cpu %.1f%%, %d out of order", id, r.received, r.written,
+				r.p50, r.p99, r.max, r.cpuPct, r.reordered)
 		}
 		out = append(out, r)
 	}
@@ -52,6 +63,7 @@ func latLine(b []byte, ts int64, seq int64) []byte {
 }
 
 func parseLat(v []byte) (ts, seq int64, ok bool) {
+	v, _ = bareValue(v)
 	if !bytes.HasPrefix(v, []byte("ts=")) {
 		return 0, 0, false
 	}
@@ -64,12 +76,12 @@ func parseLat(v []byte) (ts, seq int64, ok bool) {
 	return ts, seq, err1 == nil && err2 == nil
 }
 
-func (e *env) latency(ctx context.Context, client string) *resultB {
-	r := &resultB{client: client}
+func (e *env) latency(ctx context.Context, id string) *resultB {
+	r := &resultB{id: id}
 	ctx, cancel := context.WithTimeout(ctx, e.opts.latDur+2*e.opts.timeout/3)
 	defer cancel()
-	topic := fmt.Sprintf("bench-b-%s-%s", client, e.runID)
-	dir := filepath.Join(e.dir, "b-"+client)
+	topic := fmt.Sprintf("bench-b-%s-%s", id, e.runID)
+	dir := filepath.Join(e.dir, "b-"+id)
 	os.MkdirAll(dir, 0o755)
 	file := filepath.Join(dir, "follow.log")
 	f, err := os.OpenFile(file, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
@@ -84,50 +96,33 @@ func (e *env) latency(ctx context.Context, client string) *resultB {
 	defer e.kafka.deleteTopic(context.Background(), topic)
 
 	// Consumer: one time.Now() per fetch, latency = that − the line's ts.
-	cl, err := kgo.NewClient(kgo.SeedBrokers(e.kafka.addrs...), kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(500*time.Millisecond))
+	var lats []time.Duration
+	var count seqCount
+	var warm = make(chan struct{})
+	var warmOnce sync.Once
+	c, err := e.consume(ctx, topic, 500*time.Millisecond, func(now int64, rec *kgo.Record) {
+		ts, seq, ok := parseLat(rec.Value)
+		if !ok {
+			return
+		}
+		if seq == 0 {
+			warmOnce.Do(func() { close(warm) })
+			return
+		}
+		if _, quoted := bareValue(rec.Value); quoted {
+			r.quoted = true
+		}
+		if count.add(seq) {
+			lats = append(lats, time.Duration(now-ts))
+		}
+	})
 	if err != nil {
 		r.err = err
 		return r
 	}
-	defer cl.Close()
-	var mu sync.Mutex
-	var lats []time.Duration
-	seen := map[int64]bool{}
-	var maxSeq int64 = -1
-	var warm = make(chan struct{})
-	var warmOnce sync.Once
-	cctx, ccancel := context.WithCancel(ctx)
-	consumed := make(chan struct{})
-	go func() {
-		defer close(consumed)
-		for cctx.Err() == nil {
-			fs := cl.PollFetches(cctx)
-			now := time.Now().UnixNano()
-			mu.Lock()
-			fs.EachRecord(func(rec *kgo.Record) {
-				ts, seq, ok := parseLat(rec.Value)
-				if !ok {
-					return
-				}
-				if seq == 0 {
-					warmOnce.Do(func() { close(warm) })
-					return
-				}
-				if seen[seq] {
-					r.dups++
-					return
-				}
-				seen[seq] = true
-				lats = append(lats, time.Duration(now-ts))
-				maxSeq = max(maxSeq, seq)
-			})
-			mu.Unlock()
-		}
-	}()
-	defer func() { ccancel(); <-consumed }()
+	defer c.stop()
 
-	a, err := e.startAgent(ctx, filepath.Join(dir, "agent"), "b-"+client, client,
+	a, err := e.startFollower(ctx, id, filepath.Join(dir, "follower"), "b-"+id,
 		[]collectEntry{{Path: file, Topic: topic, ReadFrom: "beginning"}})
 	if err != nil {
 		r.err = err
@@ -138,7 +133,7 @@ func (e *env) latency(ctx context.Context, client string) *resultB {
 			r.err = err
 		}
 	}()
-	if _, _, err := a.waitMetrics(ctx, 50*time.Millisecond, func(m agentMetrics) bool { return m.running >= 1 }); err != nil {
+	if _, err := a.followed(ctx, 1); err != nil {
 		r.err = fmt.Errorf("waiting for the file to be followed: %w", err)
 		return r
 	}
@@ -147,20 +142,20 @@ func (e *env) latency(ctx context.Context, client string) *resultB {
 	select {
 	case <-warm:
 	case <-ctx.Done():
-		r.err = fmt.Errorf("warm-up line not consumed; agent log:\n%s", a.logTail(10))
+		r.err = fmt.Errorf("warm-up line not consumed; %s log:\n%s", id, a.logTail(10))
 		return r
 	}
 
 	cpu0, _ := procCPU(a.pid())
-	rssStop := sampleRSS(a.pid(), &r.rssKiB)
+	rssStop := sampleRSS(a.pid(), &r.rssKiB, &r.anonKiB)
 	t0 := time.Now()
-	prof := a.profile(ctx, filepath.Join(os.Getenv("BENCH_PROFILE"), "B-"+client+".pprof"), max(1, int(e.opts.latDur/time.Second)-1))
+	prof := a.profile(ctx, filepath.Join(os.Getenv("BENCH_PROFILE"), "B-"+id+".pprof"), max(1, int(e.opts.latDur/time.Second)-1))
 	r.written, err = writeAtRate(ctx, f, e.opts.latRate, e.opts.latDur)
 	<-prof
 	elapsed := time.Since(t0)
 	cpu1, _ := procCPU(a.pid())
 	rssStop()
-	r.end, _ = a.scrape(ctx)
+	r.end = a.scrape(ctx)
 	r.cpuPct = 100 * (cpu1 - cpu0).Seconds() / elapsed.Seconds()
 	if err != nil {
 		r.err = err
@@ -169,21 +164,18 @@ func (e *env) latency(ctx context.Context, client string) *resultB {
 	// Wait for the tail of the run to arrive.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		mu.Lock()
-		n := int64(len(seen))
-		mu.Unlock()
+		c.mu.Lock()
+		n := int64(len(count.seen))
+		c.mu.Unlock()
 		if n >= r.written || time.Now().After(deadline) || ctx.Err() != nil {
 			break
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	ccancel()
-	<-consumed
-	mu.Lock()
-	defer mu.Unlock()
-	r.received = int64(len(seen))
+	c.stop()
+	r.received, r.dups, r.reordered = int64(len(count.seen)), count.dups, count.reordered
 	if r.received < r.written {
-		r.err = fmt.Errorf("only %d of %d lines consumed (max seq %d)", r.received, r.written, maxSeq)
+		r.err = fmt.Errorf("only %d of %d lines consumed (max seq %d)", r.received, r.written, count.max)
 	}
 	if len(lats) > 0 {
 		slices.Sort(lats)
@@ -196,7 +188,7 @@ func (e *env) latency(ctx context.Context, client string) *resultB {
 // writeAtRate appends lines at rate per second for d, stamping each with
 // the time of the write call that carries it (one write per millisecond
 // tick, as many lines as are due).
-func writeAtRate(ctx context.Context, f *os.File, rate int, d time.Duration) (int64, error) {
+func writeAtRate(ctx context.Context, f io.Writer, rate int, d time.Duration) (int64, error) {
 	t := time.NewTicker(time.Millisecond)
 	defer t.Stop()
 	start := time.Now()
@@ -230,8 +222,51 @@ func writeAtRate(ctx context.Context, f *os.File, rate int, d time.Duration) (in
 	}
 }
 
-// sampleRSS records the peak VmRSS of pid every 250 ms until stopped.
-func sampleRSS(pid int, peak *int64) (stop func()) {
+// consumer reads a topic from its start in the background.
+type consumer struct {
+	mu     sync.Mutex // held while the records of a fetch are handed over
+	cl     *kgo.Client
+	cancel context.CancelFunc
+	done   chan struct{}
+	once   sync.Once
+}
+
+// consume starts a consumer of topic that calls fn with each record, and
+// the time its fetch returned, under c.mu.
+func (e *env) consume(ctx context.Context, topic string, maxWait time.Duration, fn func(now int64, rec *kgo.Record)) (*consumer, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(e.kafka.addrs...), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(maxWait))
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	c := &consumer{cl: cl, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(c.done)
+		for ctx.Err() == nil {
+			fs := cl.PollFetches(ctx)
+			now := time.Now().UnixNano()
+			c.mu.Lock()
+			fs.EachRecord(func(rec *kgo.Record) { fn(now, rec) })
+			c.mu.Unlock()
+		}
+	}()
+	return c, nil
+}
+
+// stop ends the consumer and waits for it; fn is not called after it.
+// Safe to call twice.
+func (c *consumer) stop() {
+	c.once.Do(func() {
+		c.cancel()
+		<-c.done
+		c.cl.Close()
+	})
+}
+
+// sampleRSS records the peak VmRSS and RssAnon of pid every 250 ms until
+// stopped.
+func sampleRSS(pid int, peak, anon *int64) (stop func()) {
 	done := make(chan struct{})
 	finished := make(chan struct{})
 	go func() {
@@ -239,8 +274,8 @@ func sampleRSS(pid int, peak *int64) (stop func()) {
 		t := time.NewTicker(250 * time.Millisecond)
 		defer t.Stop()
 		for {
-			if v, err := procRSS(pid); err == nil && v > *peak {
-				*peak = v
+			if v, err := statusNumbers(fmt.Sprintf("/proc/%d/status", pid), "VmRSS:", "RssAnon:"); err == nil {
+				*peak, *anon = max(*peak, v[0]), max(*anon, v[1])
 			}
 			select {
 			case <-done:

@@ -24,6 +24,7 @@ type resultC struct {
 	cpuPct    float64 // the contender's CPU over the window, % of one core
 	switches  float64 // its threads' context switches per second over the window
 	rssKiB    int64   // peak VmRSS over the window
+	anonKiB   int64   // peak RssAnon over the window
 	end       agentMetrics
 	err       error
 }
@@ -32,7 +33,7 @@ type resultC struct {
 // handed at the same pace to kcat and to the bare client loops, each
 // reading them from a pipe. The peers have no files to follow: their CPU
 // is what producing alone costs at this rate, the floor under the agent's.
-var contendersC = []string{"logagent-sarama", "logagent-franz-go", "kcat", "sarama", "franz-go"}
+var contendersC = []string{"logagent-sarama", "logagent-franz-go", "otelcol", "kcat", "sarama", "franz-go"}
 
 // workloadC runs each contender -c-runs times, the contenders interleaved
 // and their order alternating: on this kind of machine one process's CPU
@@ -46,10 +47,13 @@ func (e *env) workloadC(ctx context.Context) []*resultC {
 				continue
 			}
 			var r *resultC
-			if client, ok := strings.CutPrefix(id, "logagent-"); ok {
-				logf("workload C run %d: logagent client=%s, %d files × %d lines/s, warm-up %s, window %s", run, client,
+			if strings.HasPrefix(id, "logagent-") || isOtelcol(id) {
+				if isOtelcol(id) && e.otelcolAvailable() != nil {
+					continue
+				}
+				logf("workload C run %d: %s, %d files × %d lines/s, warm-up %s, window %s", run, id,
 					e.opts.files, e.opts.fileRate, e.opts.warmup, e.opts.window)
-				r = e.manyFiles(ctx, client, run)
+				r = e.manyFiles(ctx, id, run)
 			} else {
 				if _, err := tool("kcat"); id == "kcat" && err != nil {
 					continue
@@ -71,14 +75,19 @@ func (e *env) workloadC(ctx context.Context) []*resultC {
 	return out
 }
 
-func (e *env) manyFiles(ctx context.Context, client string, run int) *resultC {
+// manyFiles runs a follower (logagent, or the collector, which sends every
+// line to one topic) over the files.
+func (e *env) manyFiles(ctx context.Context, id string, run int) *resultC {
 	o := e.opts
-	r := &resultC{id: "logagent-" + client, files: o.files}
+	r := &resultC{id: id, files: o.files}
 	ctx, cancel := context.WithTimeout(ctx, o.warmup+o.window+2*o.timeout/3)
 	defer cancel()
 	r.dirs = min(10, max(1, (o.files+99)/100))
 	r.topics = min(10, o.files)
-	base := filepath.Join(e.dir, "c-"+client)
+	if isOtelcol(id) {
+		r.topics = 1
+	}
+	base := filepath.Join(e.dir, fmt.Sprintf("c-%s-r%d", id, run))
 	topics, err := e.topicsC(ctx, r.id, r.topics)
 	defer e.deleteTopics(topics)
 	if err != nil {
@@ -107,7 +116,12 @@ func (e *env) manyFiles(ctx context.Context, client string, run int) *resultC {
 		entries[i] = collectEntry{Path: p, Topic: topics[i%r.topics], ReadFrom: "beginning"}
 	}
 
-	a, err := e.startAgent(ctx, filepath.Join(base, "agent"), "c-"+client, client, entries)
+	if isOtelcol(id) {
+		// One glob, as a user of the collector would write it (1,000
+		// include patterns would each be matched at every poll).
+		entries = []collectEntry{{Path: filepath.Join(base, "dir*", "app*.log"), Topic: topics[0]}}
+	}
+	a, err := e.startFollower(ctx, id, filepath.Join(base, "follower"), fmt.Sprintf("c-%s-r%d", id, run), entries)
 	if err != nil {
 		r.err = err
 		return r
@@ -117,11 +131,9 @@ func (e *env) manyFiles(ctx context.Context, client string, run int) *resultC {
 			r.err = err
 		}
 	}()
-	if _, at, err := a.waitMetrics(ctx, 200*time.Millisecond, func(m agentMetrics) bool { return m.running >= o.files }); err != nil {
+	if r.startup, err = a.followed(ctx, o.files); err != nil {
 		r.err = fmt.Errorf("waiting for %d files to be followed: %w", o.files, err)
 		return r
-	} else {
-		r.startup = at.Sub(a.start)
 	}
 
 	// Writers: a few goroutines, each appending to its share of the files,
@@ -147,10 +159,10 @@ func (e *env) manyFiles(ctx context.Context, client string, run int) *resultC {
 	}
 	stop := func() { stopWriters(); wg.Wait() }
 	r.err = e.windowC(ctx, a.proc, &written, r, func() func() {
-		prof := a.profile(ctx, filepath.Join(os.Getenv("BENCH_PROFILE"), fmt.Sprintf("C-%s-r%d.pprof", client, run)), int(o.window/time.Second)/2)
+		prof := a.profile(ctx, filepath.Join(os.Getenv("BENCH_PROFILE"), fmt.Sprintf("C-%s-r%d.pprof", id, run)), int(o.window/time.Second)/2)
 		return func() { <-prof }
 	})
-	r.end, _ = a.scrape(ctx) // after the window: the scrape of 1,000 files is not measured
+	r.end = a.scrape(ctx) // after the window: the scrape of 1,000 files is not measured
 	stop()
 	r.written = written.Load()
 	if r.err != nil {
@@ -302,7 +314,7 @@ func (e *env) windowC(ctx context.Context, p *proc, written *atomic.Int64, r *re
 	cpu0, err0 := procCPU(pid)
 	sw0, swErr0 := procSwitches(pid)
 	w0 := written.Load()
-	rssStop := sampleRSS(pid, &r.rssKiB)
+	rssStop := sampleRSS(pid, &r.rssKiB, &r.anonKiB)
 	t0 := time.Now()
 	end := func() {}
 	if inWindow != nil {

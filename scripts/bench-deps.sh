@@ -4,6 +4,10 @@
 #
 #   - kcat                    (Debian package kcat: librdkafka's producer CLI)
 #   - rsyslog + rsyslog-kafka (imfile → omkafka)
+#   - the OpenTelemetry Collector (filelog → kafka, bench/otelcol-builder.yaml),
+#     built once from the Go module proxy with the collector builder into
+#     ${XDG_CACHE_HOME:-~/.cache}/logagent-bench/otelcol-0.165.1/otelcol (the
+#     build takes minutes; GOFLAGS=-p=1 keeps it to one compile at a time)
 #
 # Installing rsyslog must not leave a system rsyslogd running during the
 # benchmark (it would compete for the CPU): its start is suppressed
@@ -17,30 +21,48 @@ export LOG_PREFIX=bench-deps.sh # used by log() in common.sh
 source "$SCRIPT_DIR/common.sh"
 
 pkgs=(kcat rsyslog rsyslog-kafka)
-installed "${pkgs[@]}" && exit 0
 
-# Pids of rsyslogd processes running now (none on a fresh machine).
-rsyslogd_pids() { pgrep -x rsyslogd 2>/dev/null | sort || true; }
-before=$(rsyslogd_pids)
+install_packages() {
+  # Pids of rsyslogd processes running now (none on a fresh machine).
+  rsyslogd_pids() { pgrep -x rsyslogd 2>/dev/null | sort || true; }
+  before=$(rsyslogd_pids)
 
-apt_install_no_start "${pkgs[@]}" || die "could not install ${pkgs[*]}"
+  apt_install_no_start "${pkgs[@]}" || die "could not install ${pkgs[*]}"
 
-# Stop an rsyslogd the install started (there was none before it).
-if [[ -z $before ]]; then
-  if [[ -d /run/systemd/system ]] && command -v systemctl >/dev/null; then
-    as_root systemctl stop rsyslog.service syslog.socket 2>/dev/null || true
-  fi
-  for pid in $(rsyslogd_pids); do
-    log "stopping the system rsyslogd (pid $pid) that the install started"
-    as_root kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 50; i++)); do
-      pid_alive "$pid" || break
-      sleep 0.1
+  # Stop an rsyslogd the install started (there was none before it).
+  if [[ -z $before ]]; then
+    if [[ -d /run/systemd/system ]] && command -v systemctl >/dev/null; then
+      as_root systemctl stop rsyslog.service syslog.socket 2>/dev/null || true
+    fi
+    for pid in $(rsyslogd_pids); do
+      log "stopping the system rsyslogd (pid $pid) that the install started"
+      as_root kill -TERM "$pid" 2>/dev/null || true
+      for ((i = 0; i < 50; i++)); do
+        pid_alive "$pid" || break
+        sleep 0.1
+      done
     done
-  done
-fi
+  fi
 
-for t in kcat rsyslogd; do
-  command -v "$t" >/dev/null || die "$t is still missing after the install"
-done
-compgen -G '/usr/lib/*/rsyslog/omkafka.so' >/dev/null || die "rsyslog's omkafka.so is missing after the install"
+  for t in kcat rsyslogd; do
+    command -v "$t" >/dev/null || die "$t is still missing after the install"
+  done
+  compgen -G '/usr/lib/*/rsyslog/omkafka.so' >/dev/null || die "rsyslog's omkafka.so is missing after the install"
+}
+
+installed "${pkgs[@]}" || install_packages
+
+OTELCOL_RELEASE=0.165.1
+OTELCOL_BUILDER=go.opentelemetry.io/collector/cmd/builder@v0.165.0
+otelcol_dir=${XDG_CACHE_HOME:-$HOME/.cache}/logagent-bench/otelcol-$OTELCOL_RELEASE
+if [[ ! -x $otelcol_dir/otelcol ]]; then
+  command -v go >/dev/null || die "go is needed to build the OpenTelemetry Collector"
+  log "building the OpenTelemetry Collector $OTELCOL_RELEASE into $otelcol_dir (once)"
+  mkdir -p "$otelcol_dir"
+  sed "s|OUTPUT_PATH|$otelcol_dir|" "$SCRIPT_DIR/../bench/otelcol-builder.yaml" >"$otelcol_dir/builder.yaml"
+  start=$SECONDS
+  (cd "$otelcol_dir" && CGO_ENABLED=0 go run "$OTELCOL_BUILDER" --config builder.yaml >build.log 2>&1) ||
+    { show_tail "$otelcol_dir/build.log"; die "could not build the OpenTelemetry Collector"; }
+  [[ -x $otelcol_dir/otelcol ]] || die "the collector builder made no $otelcol_dir/otelcol"
+  log "built $otelcol_dir/otelcol in $((SECONDS - start)) s"
+fi
