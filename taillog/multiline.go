@@ -176,7 +176,7 @@ func joinLines(raw []byte) []byte {
 // multiline rule.
 func (t *Tailer) joiner(f *openFile) *joiner {
 	if f.ml == nil && t.entry.Multiline != nil {
-		f.ml = newJoiner(t.entry.Multiline, t.m.opts.MaxLineBytes, func() {
+		f.ml = newJoiner(t.entry.Multiline, t.deps.opts.MaxLineBytes, func() {
 			t.recordDue.Store(true)
 			t.poke(false)
 		})

@@ -67,7 +67,7 @@ func (t *Tailer) readLoop(ctx context.Context) {
 		woken()
 	}
 	var lastData time.Time // when a step last read something (zero: never)
-	maxDelay := t.m.opts.MaxReadDelay
+	maxDelay := t.deps.opts.MaxReadDelay
 	d := maxDelay // the wait before the next read
 	busy := false // the last step read, and the file is busy
 	for ctx.Err() == nil {
@@ -117,7 +117,7 @@ func (t *Tailer) readLoop(ctx context.Context) {
 			continue
 		}
 		if f := t.latest(); maxDelay > 0 && f != nil && f.local && !t.hasRotated.Load() &&
-			t.m.watch.awaitWrite(t, d, lastData) {
+			t.deps.watch.awaitWrite(t, d, lastData) {
 			// The file's next write starts its gather, without waking
 			// this reader: the inotify goroutine sets the gather timer
 			// (or sends hurry to read at once). readWake is a poll, a
@@ -130,7 +130,7 @@ func (t *Tailer) readLoop(ctx context.Context) {
 				poked = true
 			}
 			woken()
-			gathering := t.m.watch.awoken(t)
+			gathering := t.deps.watch.awoken(t)
 			t.gather.Stop()
 			if !poked || gathering {
 				continue

@@ -38,7 +38,7 @@ func (t *Tailer) restartFile(ctx context.Context, f *openFile, size int64) {
 	t.flushRecord(ctx, f, nil)
 	t.log.Warn("file truncated; reading it again from the start", "file_id", f.id, "offset", f.readOff, "size", size)
 	t.stats.truncations.Add(1)
-	f.restartTracker(t.m.store, t.entry.Path)
+	f.restartTracker(t.deps.store, t.entry.Path)
 	t.retireHead(f)
 	f.readOff = 0
 	f.pending = nil
@@ -142,10 +142,10 @@ const LineBytes = int64(unsafe.Sizeof(Line{}))
 // lines never asks for more than the whole budget at once. read is when
 // data was read: the timestamp of its lines.
 func (t *Tailer) emit(ctx context.Context, f *openFile, c *chunk, data []byte, base int64, reserved int64, read time.Time) {
-	maxLine := t.m.opts.MaxLineBytes
+	maxLine := t.deps.opts.MaxLineBytes
 	complete := len(data)
 	held := reserved
-	limit := max(reserved, min(groupBytes, t.m.opts.BufferBytes/4))
+	limit := max(reserved, min(groupBytes, t.deps.opts.BufferBytes/4))
 	var b *Batch
 	p := 0 // where the next line starts in data: b's lines end there
 	ml := t.joiner(f)
@@ -180,7 +180,7 @@ func (t *Tailer) emit(ctx context.Context, f *openFile, c *chunk, data []byte, b
 	}
 	// add puts l, which takes n bytes of data, into b.
 	add := func(l Line, n int) bool {
-		cost := int64(n) + t.m.opts.LineOverhead
+		cost := int64(n) + t.deps.opts.LineOverhead
 		if b != nil && b.cost+cost > limit {
 			if !flush() {
 				return false
@@ -245,7 +245,7 @@ func (t *Tailer) emit(ctx context.Context, f *openFile, c *chunk, data []byte, b
 // completeLines is how much of data emit sends: up to its last newline,
 // and whole max_line_bytes pieces of an oversized line after it.
 func (t *Tailer) completeLines(data []byte) int {
-	maxLine := t.m.opts.MaxLineBytes
+	maxLine := t.deps.opts.MaxLineBytes
 	complete := bytes.LastIndexByte(data, '\n') + 1
 	if rest := len(data) - complete; rest >= maxLine {
 		complete += rest / maxLine * maxLine
@@ -274,7 +274,7 @@ func (t *Tailer) flushPending(ctx context.Context, f *openFile) {
 func (t *Tailer) sendOwn(ctx context.Context, f *openFile, lines []Line, c Check, read time.Time) {
 	var cost int64
 	for _, l := range lines {
-		cost += int64(len(l.Data)) + t.m.opts.LineOverhead
+		cost += int64(len(l.Data)) + t.deps.opts.LineOverhead
 	}
 	if err := t.bud.Acquire(ctx, cost); err != nil {
 		return
@@ -301,7 +301,7 @@ func (t *Tailer) send(ctx context.Context, f *openFile, b *Batch, c Check) bool 
 		// any line carries it, so that a crash cannot give the lines sent
 		// again another id. A failed save is retried by the flush loop,
 		// which logs it; the lines are sent all the same.
-		_ = t.m.store.Sync()
+		_ = t.deps.store.Sync()
 		f.tr.fresh = false
 	}
 	for i := range b.Lines {
@@ -311,13 +311,13 @@ func (t *Tailer) send(ctx context.Context, f *openFile, b *Batch, c Check) bool 
 	n := len(b.Lines)
 	b.left.Store(int32(n))
 	t.stats.linesRead.Add(int64(n))
-	t.m.inFlight.Add(int64(n))
+	t.deps.inFlight.Add(int64(n))
 	select {
-	case t.m.out <- b:
+	case t.deps.out <- b:
 		return true
 	case <-ctx.Done():
 		t.stats.linesRead.Add(-int64(n))
-		t.m.inFlight.Add(-int64(n))
+		t.deps.inFlight.Add(-int64(n))
 		f.tr.unadd(n)
 		return false
 	}

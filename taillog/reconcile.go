@@ -23,7 +23,7 @@ import (
 //
 // Rotated files still being read at the stop are restoreRotated's.
 func (t *Tailer) reconcileSaved() {
-	saved, ok := t.m.store.Get(t.entry.Path)
+	saved, ok := t.deps.store.Get(t.entry.Path)
 	if !ok || saved.Current.FileID == (FileID{}) {
 		return
 	}
@@ -56,13 +56,13 @@ func (t *Tailer) reconcileSaved() {
 		if fi, err := os.Stat(name); err != nil || fileID(fi) != cur.FileID {
 			continue
 		}
-		f, fi, err := t.m.opts.Allow.open(name, openRegular)
+		f, fi, err := t.deps.opts.Allow.open(name, openRegular)
 		if err != nil {
 			// Kept as a rotated file of the path: the next start looks again.
 			t.log.Error("cannot open a file rotated while stopped; its position is kept for the next start",
 				"name", name, "file_id", cur.FileID, "offset", cur.Offset, "err", err)
-			t.m.store.SetRotated(t.entry.Path, cur)
-			t.m.store.SetCurrent(t.entry.Path, FilePos{})
+			t.deps.store.SetRotated(t.entry.Path, cur)
+			t.deps.store.SetCurrent(t.entry.Path, FilePos{})
 			return
 		}
 		if fileID(fi) != cur.FileID || !matches(f, cur.Check) {
@@ -72,7 +72,7 @@ func (t *Tailer) reconcileSaved() {
 		t.log.Info("file rotated while stopped; reading it on from the saved offset", "name", name,
 			"file_id", cur.FileID, "offset", cur.Offset, "size", fi.Size())
 		t.stats.rotations.Add(1)
-		t.m.store.SetCurrent(t.entry.Path, FilePos{})
+		t.deps.store.SetCurrent(t.entry.Path, FilePos{})
 		t.resumeRotated(f, cur)
 		// Generations that held the name after it, rotated away while
 		// stopped too, are read from 0 after it.
@@ -81,7 +81,7 @@ func (t *Tailer) reconcileSaved() {
 		t.lastOpen = time.Time{}
 		return
 	}
-	t.m.store.SetCurrent(t.entry.Path, FilePos{})
+	t.deps.store.SetCurrent(t.entry.Path, FilePos{})
 	t.goneWhileStopped(cur)
 }
 
@@ -91,7 +91,7 @@ func (t *Tailer) checkRewritten(cur FilePos) {
 	if cur.Check.Len == 0 {
 		return
 	}
-	f, _, err := t.m.opts.Allow.open(t.entry.Path, openRegular)
+	f, _, err := t.deps.opts.Allow.open(t.entry.Path, openRegular)
 	if err != nil {
 		return // open tells
 	}
@@ -102,7 +102,7 @@ func (t *Tailer) checkRewritten(cur FilePos) {
 	t.log.Warn("file rewritten while stopped (the bytes before the saved offset are not those read); reading it again from the start",
 		"file_id", cur.FileID, "saved_offset", cur.Offset)
 	t.stats.truncations.Add(1)
-	t.m.store.SetCurrent(t.entry.Path, FilePos{FileID: cur.FileID})
+	t.deps.store.SetCurrent(t.entry.Path, FilePos{FileID: cur.FileID})
 }
 
 // goneWhileStopped reports a saved file found nowhere: what was known of
@@ -123,7 +123,7 @@ func (t *Tailer) goneWhileStopped(pos FilePos) {
 // the saved pos.
 func (t *Tailer) resumeRotated(found *os.File, pos FilePos) {
 	f := &openFile{f: found, id: pos.FileID, readOff: pos.Offset, head: readHead(found, pos.Offset),
-		tr: newTracker(t.m.store, t.entry.Path, pos.FileID, pos.Offset, roleRotated, pos.Gen)}
+		tr: newTracker(t.deps.store, t.entry.Path, pos.FileID, pos.Offset, roleRotated, pos.Gen)}
 	f.tr.resume(pos)
 	f.lastGrowth.Store(time.Now().UnixNano())
 	f.superseded.Store(true)

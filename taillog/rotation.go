@@ -33,12 +33,12 @@ func (t *Tailer) awaiting() {
 	// Forget the saved position of the file that was here: a new file may
 	// get the same inode (ext4 reuses a freed one at once) and must not
 	// resume at the old file's offset.
-	t.m.store.SetCurrent(t.entry.Path, FilePos{})
+	t.deps.store.SetCurrent(t.entry.Path, FilePos{})
 	t.setState(StateWaiting, "")
 }
 
 func (t *Tailer) rotatedDone(f *openFile) bool {
-	if time.Since(time.Unix(0, f.lastGrowth.Load())) < t.m.opts.RotateWait {
+	if time.Since(time.Unix(0, f.lastGrowth.Load())) < t.deps.opts.RotateWait {
 		return false
 	}
 	_, inFlight := f.tr.position()
@@ -67,7 +67,7 @@ func (t *Tailer) closeRotated(ctx context.Context, f *openFile, err error) {
 	t.retireHead(f)
 	// Late acks (after a read error) must not bring the entry back.
 	f.tr.setRole(roleDetached)
-	t.m.store.DropRotated(t.entry.Path, f.id)
+	t.deps.store.DropRotated(t.entry.Path, f.id)
 	t.log.Info("rotated file read to its end and closed", "file_id", f.id, "offset", f.readOff)
 }
 
@@ -118,7 +118,7 @@ func (t *Tailer) adoptMissed(newID FileID, adopt bool) {
 		// A first open only notes what is there: tailers started
 		// together share a listing of their directory (a thousand files
 		// in one directory would otherwise be listed a thousand times).
-		list = t.m.listDir
+		list = t.deps.listDir
 	}
 	ents, err := list(filepath.Clean(dir))
 	if err != nil {
@@ -150,7 +150,7 @@ func (t *Tailer) adoptMissed(newID FileID, adopt bool) {
 	}
 	sort.Slice(cands, func(i, j int) bool { return cands[i].fi.ModTime().Before(cands[j].fi.ModTime()) })
 	for _, c := range cands {
-		f, fi, err := t.m.opts.Allow.open(filepath.Join(dir, c.name), openRegular)
+		f, fi, err := t.deps.opts.Allow.open(filepath.Join(dir, c.name), openRegular)
 		if err != nil {
 			continue
 		}
@@ -169,7 +169,7 @@ func (t *Tailer) adoptMissed(newID FileID, adopt bool) {
 		t.stats.rotations.Add(1)
 		t.log.Warn("found a rotated file never opened under the path; reading it from the start",
 			"name", c.name, "file_id", id, "size", fi.Size())
-		of := &openFile{f: f, id: id, tr: newTracker(t.m.store, t.entry.Path, id, 0, roleRotated, 0)}
+		of := &openFile{f: f, id: id, tr: newTracker(t.deps.store, t.entry.Path, id, 0, roleRotated, 0)}
 		of.lastGrowth.Store(time.Now().UnixNano())
 		of.superseded.Store(true)
 		t.mu.Lock()
@@ -193,7 +193,7 @@ func (t *Tailer) holds(id FileID) bool {
 // restoreRotated reopens rotated files that were still being read when the
 // agent stopped, found by identity in the path's directory.
 func (t *Tailer) restoreRotated() {
-	saved, ok := t.m.store.Get(t.entry.Path)
+	saved, ok := t.deps.store.Get(t.entry.Path)
 	if !ok || len(saved.Rotated) == 0 {
 		return
 	}
@@ -214,11 +214,11 @@ func (t *Tailer) restoreRotated() {
 				continue
 			}
 			name := filepath.Join(dir, de.Name())
-			if openErr = t.m.opts.Allow.Check(name); openErr == nil {
+			if openErr = t.deps.opts.Allow.Check(name); openErr == nil {
 				found, openErr = openRotated(name)
 			}
 			if openErr == nil {
-				if openErr = t.m.opts.Allow.checkOpen(name, found); openErr != nil {
+				if openErr = t.deps.opts.Allow.checkOpen(name, found); openErr != nil {
 					found.Close()
 				}
 			}
@@ -232,7 +232,7 @@ func (t *Tailer) restoreRotated() {
 		if found != nil && r.FileID == saved.Current.FileID {
 			found.Close()
 			t.log.Warn("rotated file not found again; it may not have been read to its end", "file_id", r.FileID, "offset", r.Offset)
-			t.m.store.DropRotated(t.entry.Path, r.FileID)
+			t.deps.store.DropRotated(t.entry.Path, r.FileID)
 			continue
 		}
 		if found != nil && !matches(found, r.Check) {
@@ -241,7 +241,7 @@ func (t *Tailer) restoreRotated() {
 		}
 		if found == nil {
 			t.goneWhileStopped(r)
-			t.m.store.DropRotated(t.entry.Path, r.FileID)
+			t.deps.store.DropRotated(t.entry.Path, r.FileID)
 			continue
 		}
 		t.log.Info("resuming rotated file", "name", found.Name(), "file_id", r.FileID, "offset", r.Offset)

@@ -169,7 +169,7 @@ func (f *openFile) restartTracker(store *Positions, path string) {
 // every line to learn its offset.
 type Tailer struct {
 	entry Entry
-	m     *Manager
+	deps  tailerDeps
 	bud   *topicBudget // its topic's share of the read budget
 	log   *slog.Logger
 
@@ -216,8 +216,26 @@ type tailerStats struct {
 	lostBytes                                                      atomic.Int64 // of files deleted while stopped
 }
 
+// tailerDeps is what a manager hands each of its tailers, and all a tailer
+// reaches of it: the options, the position store, where batches go and
+// the count of lines in flight, the watcher of its directory, and the
+// directory listings shared by tailers that start together.
+type tailerDeps struct {
+	opts     *Options
+	store    *Positions
+	out      chan<- *Batch
+	inFlight *atomic.Int64 // lines handed to out and not yet acked, every tailer's
+	watch    *watcher
+	listDir  func(dir string) ([]os.DirEntry, error)
+}
+
+// deps is what m hands its tailers.
+func (m *Manager) deps() tailerDeps {
+	return tailerDeps{opts: &m.opts, store: m.store, out: m.out, inFlight: &m.inFlight, watch: m.watch, listDir: m.listDir}
+}
+
 func newTailer(m *Manager, e Entry) *Tailer {
-	t := &Tailer{entry: e, m: m, bud: m.budget.topic(e.Topic), wake: make(chan struct{}, 1), readWake: make(chan struct{}, 1),
+	t := &Tailer{entry: e, deps: m.deps(), bud: m.budget.topic(e.Topic), wake: make(chan struct{}, 1), readWake: make(chan struct{}, 1),
 		hurry: make(chan struct{}, 1), gather: time.NewTimer(time.Hour),
 		log: m.log.With("path", e.Path, "topic", e.Topic)}
 	t.gather.Stop()
@@ -269,7 +287,7 @@ func (t *Tailer) start() {
 	t.restoreRotated()
 	t.reconcileSaved()
 	t.noteStart()
-	t.m.watch.add(t)
+	t.deps.watch.add(t)
 	t.done.Add(2)
 	go t.watchLoop(ctx)
 	go t.readLoop(ctx)
@@ -286,14 +304,14 @@ func (t *Tailer) noteStart() {
 	if t.entry.ReadFrom == "beginning" {
 		return
 	}
-	if _, ok := t.m.store.Get(t.entry.Path); ok {
+	if _, ok := t.deps.store.Get(t.entry.Path); ok {
 		return // not the entry's first appearance: its saved position wins
 	}
 	fi, err := statEntry(t.entry.Path)
 	if err != nil || !fi.Mode().IsRegular() {
 		return
 	}
-	t.m.store.SetCurrent(t.entry.Path, FilePos{FileID: fileID(fi), Offset: fi.Size()})
+	t.deps.store.SetCurrent(t.entry.Path, FilePos{FileID: fileID(fi), Offset: fi.Size()})
 	t.log.Info("file exists; reading starts at its end as it is now", "file_id", fileID(fi), "offset", fi.Size())
 }
 
@@ -311,7 +329,7 @@ func (t *Tailer) stop(ctx context.Context, handover bool) {
 		t.cancel()
 		t.poke(true)
 		t.done.Wait()
-		t.m.watch.remove(t)
+		t.deps.watch.remove(t)
 		for _, f := range t.files {
 			if err := f.tr.wait(ctx); err != nil {
 				_, n := f.tr.position()
@@ -467,7 +485,7 @@ func (t *Tailer) notRegular(cur *openFile, err error) {
 		t.supersede(cur)
 	}
 	t.missing = true
-	t.m.store.SetCurrent(t.entry.Path, FilePos{})
+	t.deps.store.SetCurrent(t.entry.Path, FilePos{})
 	t.fail(err)
 }
 
@@ -475,7 +493,7 @@ func (t *Tailer) notRegular(cur *openFile, err error) {
 // hands it to the reader; prev, the file the path named before, is read
 // to its end first.
 func (t *Tailer) open(prev *openFile) {
-	f, fi, err := t.m.opts.Allow.open(t.entry.Path, openEntry)
+	f, fi, err := t.deps.opts.Allow.open(t.entry.Path, openEntry)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		t.awaiting()
@@ -489,7 +507,7 @@ func (t *Tailer) open(prev *openFile) {
 	}
 	id := fileID(fi)
 	var off int64
-	saved, ok := t.m.store.Get(t.entry.Path)
+	saved, ok := t.deps.store.Get(t.entry.Path)
 	switch {
 	case prev == nil && ok && saved.Current.FileID == id:
 		// A saved offset for the same file always wins; that of a file
@@ -517,7 +535,7 @@ func (t *Tailer) open(prev *openFile) {
 	t.opened, t.missing, t.lastOpen = true, false, time.Now()
 	t.markSeen(id)
 	nf := &openFile{f: f, id: id, readOff: off, local: isLocalFS(f), head: readHead(f, off),
-		tr: newTracker(t.m.store, t.entry.Path, id, off, roleCurrent, resumedGen(prev, saved, id, off))}
+		tr: newTracker(t.deps.store, t.entry.Path, id, off, roleCurrent, resumedGen(prev, saved, id, off))}
 	if off > 0 {
 		// What is saved with the offset goes on being saved with it; a
 		// fingerprint of the bytes before it is taken now if there is
@@ -573,7 +591,7 @@ func (t *Tailer) status() Status {
 	s.Oversized = t.stats.oversized.Load()
 	s.RecordsSplit = t.stats.recordsSplit.Load()
 	s.LostBytes = t.stats.lostBytes.Load()
-	if saved, ok := t.m.store.Get(t.entry.Path); ok {
+	if saved, ok := t.deps.store.Get(t.entry.Path); ok {
 		s.Committed = saved.Current.Offset
 		if fi, err := os.Stat(t.entry.Path); err == nil && fileID(fi) == saved.Current.FileID {
 			s.Size = fi.Size()

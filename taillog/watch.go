@@ -210,7 +210,7 @@ func (wt *watcher) written(t *Tailer, now time.Time) {
 		return
 	case unreadGather:
 		// No delay: the last read found the file busy.
-		if w.delay > 0 && now.Sub(w.since) <= t.m.opts.MaxReadDelay {
+		if w.delay > 0 && now.Sub(w.since) <= t.deps.opts.MaxReadDelay {
 			t.countWrite()
 			wt.waits[t] = readerWait{gathering: true}
 			t.gather.Reset(w.delay)
