@@ -46,30 +46,10 @@ const hurryWrites = 16
 
 func (t *Tailer) readLoop(ctx context.Context) {
 	defer t.done.Done()
-	var timer *time.Timer
-	defer func() {
-		if timer != nil {
-			timer.Stop()
-		}
-	}()
-	// sleep waits d, or until wake or the end.
-	sleep := func(d time.Duration, wake <-chan struct{}) {
-		if timer == nil {
-			timer = time.NewTimer(d)
-		} else {
-			timer.Reset(d)
-		}
-		select {
-		case <-ctx.Done():
-		case <-timer.C:
-		case <-wake:
-		}
-		woken()
-	}
+	w := readWaits{t: t, ctx: ctx, maxDelay: t.deps.opts.MaxReadDelay}
+	defer w.stopTimer()
 	var lastData time.Time // when a step last read something (zero: never)
-	maxDelay := t.deps.opts.MaxReadDelay
-	d := maxDelay // the wait before the next read
-	busy := false // the last step read, and the file is busy
+	d := w.maxDelay        // the wait before the next read
 	for ctx.Err() == nil {
 		select {
 		case <-t.hurry:
@@ -91,21 +71,19 @@ func (t *Tailer) readLoop(ctx context.Context) {
 		}
 		// A step that reads nothing (a poll, or a wake-up for bytes an
 		// earlier read already took) says nothing of the file's rate.
+		busy := false // the step read, and the file is busy
 		if n := t.readStep(ctx); n > 0 {
 			now := time.Now()
 			if lastData.IsZero() {
-				d = maxDelay
+				d = w.maxDelay
 			} else {
-				d = readDelay(n, now.Sub(lastData), maxDelay)
+				d = readDelay(n, now.Sub(lastData), w.maxDelay)
 			}
 			lastData = now
 			// With no read delay (max_read_delay = 0) every delay is
 			// 0: only the amount read tells a busy file.
-			busy = n >= readGather || (maxDelay > 0 && d < busyBelow)
-		} else {
-			busy = false
+			busy = n >= readGather || (w.maxDelay > 0 && d < busyBelow)
 		}
-	wait:
 		if busy {
 			// A busy file is read again after its read delay (at least
 			// busyPace), not only once inotify says (its queue is read
@@ -113,10 +91,50 @@ func (t *Tailer) readLoop(ctx context.Context) {
 			// which keeps copytruncate's window (lines written after
 			// the copy, and lines not yet read when the file is
 			// truncated) small.
-			sleep(max(d, busyPace), t.readWake)
+			w.sleep(max(d, busyPace), t.readWake)
 			continue
 		}
-		if f := t.latest(); maxDelay > 0 && f != nil && f.local && !t.hasRotated.Load() &&
+		w.untilReadable(d, lastData)
+	}
+}
+
+// readWaits is how the read loop waits (reader goroutine).
+type readWaits struct {
+	t        *Tailer
+	ctx      context.Context
+	maxDelay time.Duration
+	timer    *time.Timer // made at the first sleep
+}
+
+// sleep waits d, or until wake or the end.
+func (w *readWaits) sleep(d time.Duration, wake <-chan struct{}) {
+	if w.timer == nil {
+		w.timer = time.NewTimer(d)
+	} else {
+		w.timer.Reset(d)
+	}
+	select {
+	case <-w.ctx.Done():
+	case <-w.timer.C:
+	case <-wake:
+	}
+	woken()
+}
+
+func (w *readWaits) stopTimer() {
+	if w.timer != nil {
+		w.timer.Stop()
+	}
+}
+
+// untilReadable waits, once a step found the file quiet, until there is
+// something to read (or a held record to send, or the end): a wake-up
+// for bytes a read already took is waited past; a trickling file gathers
+// for d (its read delay; lastData is when a step last read data).
+func (w *readWaits) untilReadable(d time.Duration, lastData time.Time) {
+	t := w.t
+	for {
+		if f := t.latest(); w.maxDelay > 0 && f != nil && f.local && !t.hasRotated.Load() &&
 			t.deps.watch.awaitWrite(t, d, lastData) {
 			// The file's next write starts its gather, without waking
 			// this reader: the inotify goroutine sets the gather timer
@@ -133,7 +151,7 @@ func (t *Tailer) readLoop(ctx context.Context) {
 			gathering := t.deps.watch.awoken(t)
 			t.gather.Stop()
 			if !poked || gathering {
-				continue
+				return
 			}
 			// Poked before any write started a gather: look as the
 			// reader woken by a write does.
@@ -141,28 +159,26 @@ func (t *Tailer) readLoop(ctx context.Context) {
 			<-t.readWake
 			woken()
 		}
-		if ctx.Err() != nil {
-			break
+		if w.ctx.Err() != nil || t.recordDue.Load() {
+			return // the end; or a held record's timeout: step sends it
 		}
-		if t.recordDue.Load() {
-			continue // a held record's timeout: step sends it
-		}
-		if d <= 0 || time.Since(lastData) > maxDelay {
+		if d <= 0 || time.Since(lastData) > w.maxDelay {
 			// Busy, or quiet for a while: the first line after a pause
 			// is read at once, its rate unknown.
-			continue
+			return
 		}
 		switch t.unread() {
 		case unreadNone:
 			// A wake-up for bytes already read: nothing to gather, and
 			// no wait during which a truncation could go unseen.
-			goto wait
-		case unreadNow:
 			continue
+		case unreadNow:
+			return
 		}
 		// Let a trickling file gather a few lines: one read (and one
 		// batch, one wake-up of the pump) for many lines, not one each.
-		sleep(d, t.hurry)
+		w.sleep(d, t.hurry)
+		return
 	}
 }
 
