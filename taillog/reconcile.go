@@ -48,14 +48,8 @@ func (t *Tailer) reconcileSaved() {
 			"dir", dir, "err", err)
 		return
 	}
-	for _, de := range ents {
-		if !rotatedName(de.Name(), base) {
-			continue
-		}
-		name := filepath.Join(dir, de.Name())
-		if fi, err := os.Stat(name); err != nil || fileID(fi) != cur.FileID {
-			continue
-		}
+	rotation := func(name string) bool { return rotatedName(name, base) }
+	if name, _, ok := fileByID(dir, ents, cur.FileID, rotation); ok {
 		f, fi, err := t.deps.opts.Allow.open(name, openRegular)
 		if err != nil {
 			// Kept as a rotated file of the path: the next start looks again.
@@ -65,21 +59,20 @@ func (t *Tailer) reconcileSaved() {
 			t.deps.store.SetCurrent(t.entry.Path, FilePos{})
 			return
 		}
-		if fileID(fi) != cur.FileID || !matches(f, cur.Check) {
-			f.Close() // the inode was reused by another file
-			break
+		if fileID(fi) == cur.FileID && matches(f, cur.Check) {
+			t.log.Info("file rotated while stopped; reading it on from the saved offset", "name", name,
+				"file_id", cur.FileID, "offset", cur.Offset, "size", fi.Size())
+			t.stats.rotations.Add(1)
+			t.deps.store.SetCurrent(t.entry.Path, FilePos{})
+			t.resumeRotated(f, cur)
+			// Generations that held the name after it, rotated away while
+			// stopped too, are read from 0 after it.
+			t.lastOpen = fi.ModTime()
+			t.adoptMissed(now, true)
+			t.lastOpen = time.Time{}
+			return
 		}
-		t.log.Info("file rotated while stopped; reading it on from the saved offset", "name", name,
-			"file_id", cur.FileID, "offset", cur.Offset, "size", fi.Size())
-		t.stats.rotations.Add(1)
-		t.deps.store.SetCurrent(t.entry.Path, FilePos{})
-		t.resumeRotated(f, cur)
-		// Generations that held the name after it, rotated away while
-		// stopped too, are read from 0 after it.
-		t.lastOpen = fi.ModTime()
-		t.adoptMissed(now, true)
-		t.lastOpen = time.Time{}
-		return
+		f.Close() // the inode was reused by another file
 	}
 	t.deps.store.SetCurrent(t.entry.Path, FilePos{})
 	t.goneWhileStopped(cur)

@@ -104,6 +104,60 @@ func rotatedName(name, base string) bool {
 	return false
 }
 
+// rotatedFile is a file of a path's directory named like a rotation of it.
+type rotatedFile struct {
+	name string // its name in the directory
+	fi   os.FileInfo
+}
+
+// rotatedFiles are the regular files of ents, dir's listing, named like a
+// rotation of base (rotatedName), in the listing's order.
+func rotatedFiles(dir, base string, ents []os.DirEntry) []rotatedFile {
+	var out []rotatedFile
+	for _, de := range ents {
+		name := de.Name()
+		if !rotatedName(name, base) {
+			continue
+		}
+		fi, err := os.Stat(filepath.Join(dir, name))
+		if err != nil || !fi.Mode().IsRegular() {
+			continue
+		}
+		out = append(out, rotatedFile{name, fi})
+	}
+	return out
+}
+
+// missedRotations are the files of rotated that were written since since
+// and are not known (skip), oldest first: generations of a path that
+// were rotated away before they were seen.
+func missedRotations(rotated []rotatedFile, since time.Time, skip func(FileID) bool) []rotatedFile {
+	var out []rotatedFile
+	for _, r := range rotated {
+		if r.fi.ModTime().Before(since) || skip(fileID(r.fi)) {
+			continue
+		}
+		out = append(out, r)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].fi.ModTime().Before(out[j].fi.ModTime()) })
+	return out
+}
+
+// fileByID finds file id in ents, dir's listing, among the names named
+// accepts (nil: any): the first such entry's name and FileInfo, if any.
+func fileByID(dir string, ents []os.DirEntry, id FileID, named func(string) bool) (string, os.FileInfo, bool) {
+	for _, de := range ents {
+		if named != nil && !named(de.Name()) {
+			continue
+		}
+		name := filepath.Join(dir, de.Name())
+		if fi, err := os.Stat(name); err == nil && fileID(fi) == id {
+			return name, fi, true
+		}
+	}
+	return "", nil, false
+}
+
 // adoptMissed finds files rotated away before they were ever opened (with
 // adopt false it only notes the rotated files there are as known): in
 // the path's directory, named like a rotation of it (path.1, path-date,
@@ -124,31 +178,14 @@ func (t *Tailer) adoptMissed(newID FileID, adopt bool) {
 	if err != nil {
 		return
 	}
-	type cand struct {
-		name string
-		fi   os.FileInfo
+	rotated := rotatedFiles(dir, base, ents)
+	if !adopt {
+		for _, r := range rotated {
+			t.markSeen(fileID(r.fi))
+		}
+		return
 	}
-	var cands []cand
-	for _, de := range ents {
-		name := de.Name()
-		if !rotatedName(name, base) {
-			continue
-		}
-		fi, err := os.Stat(filepath.Join(dir, name))
-		if err != nil || !fi.Mode().IsRegular() {
-			continue
-		}
-		id := fileID(fi)
-		if !adopt {
-			t.markSeen(id)
-			continue
-		}
-		if fi.ModTime().Before(t.lastOpen) || id == newID || t.seen[id] || t.holds(id) {
-			continue
-		}
-		cands = append(cands, cand{name, fi})
-	}
-	sort.Slice(cands, func(i, j int) bool { return cands[i].fi.ModTime().Before(cands[j].fi.ModTime()) })
+	cands := missedRotations(rotated, t.lastOpen, func(id FileID) bool { return id == newID || t.seen[id] || t.holds(id) })
 	for _, c := range cands {
 		f, fi, err := t.deps.opts.Allow.open(filepath.Join(dir, c.name), openRegular)
 		if err != nil {
@@ -208,12 +245,8 @@ func (t *Tailer) restoreRotated() {
 	for _, r := range saved.Rotated {
 		var found *os.File
 		var openErr error
-		for _, de := range ents {
-			fi, err := os.Stat(filepath.Join(dir, de.Name()))
-			if err != nil || fileID(fi) != r.FileID || !fi.Mode().IsRegular() {
-				continue
-			}
-			name := filepath.Join(dir, de.Name())
+		// Every name of one inode is the same file: the first names it.
+		if name, fi, ok := fileByID(dir, ents, r.FileID, nil); ok && fi.Mode().IsRegular() {
 			if openErr = t.deps.opts.Allow.Check(name); openErr == nil {
 				found, openErr = openRotated(name)
 			}
@@ -222,7 +255,6 @@ func (t *Tailer) restoreRotated() {
 					found.Close()
 				}
 			}
-			break
 		}
 		if openErr != nil {
 			t.log.Error("cannot open a rotated file still to read; its position is kept for the next start",
