@@ -228,7 +228,7 @@ func (t *Tailer) flushRecord(ctx context.Context, f *openFile, pending []byte) {
 	var lines []Line
 	var last []byte
 	if len(pending) > 0 {
-		rec, raw, ok, split := j.push(pending, 0, len(pending), f.readOff-int64(len(pending)), f.pendingRead)
+		rec, raw, ok, split := j.push(pending, 0, len(pending), f.rd.off-int64(len(pending)), f.rd.pendingRead)
 		if ok {
 			lines, last = append(lines, rec), raw
 		}

@@ -231,9 +231,9 @@ func (t *Tailer) unread() int {
 	}
 	size, err := f.size()
 	switch {
-	case err != nil || size < f.readOff || size-f.readOff >= readGather:
+	case err != nil || size < f.rd.off || size-f.rd.off >= readGather:
 		return unreadNow
-	case size == f.readOff:
+	case size == f.rd.off:
 		return unreadNone
 	}
 	return unreadGather

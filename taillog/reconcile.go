@@ -115,7 +115,7 @@ func (t *Tailer) goneWhileStopped(pos FilePos) {
 // resumeRotated holds f, a rotated-away file of the path, to be read from
 // the saved pos.
 func (t *Tailer) resumeRotated(found *os.File, pos FilePos) {
-	f := &openFile{f: found, id: pos.FileID, readOff: pos.Offset, head: readHead(found, pos.Offset),
+	f := &openFile{f: found, id: pos.FileID, rd: reader{off: pos.Offset}, head: readHead(found, pos.Offset),
 		tr: newTracker(t.deps.store, t.entry.Path, pos.FileID, pos.Offset, roleRotated, pos.Gen)}
 	f.tr.resume(pos)
 	f.lastGrowth.Store(time.Now().UnixNano())

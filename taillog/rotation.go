@@ -51,7 +51,7 @@ func (t *Tailer) closeRotated(ctx context.Context, f *openFile, err error) {
 	}
 	// An unfinished last line will never be completed now: send it, and
 	// the record it ends (a record is never split by a rotation).
-	if (len(f.pending) > 0 || f.ml.held()) && err == nil {
+	if (len(f.rd.pending) > 0 || f.ml.held()) && err == nil {
 		t.flushPending(ctx, f)
 		if werr := f.tr.wait(ctx); werr != nil {
 			// Stopping: the descriptor goes, the saved position stays and
@@ -68,7 +68,7 @@ func (t *Tailer) closeRotated(ctx context.Context, f *openFile, err error) {
 	// Late acks (after a read error) must not bring the entry back.
 	f.tr.setRole(roleDetached)
 	t.deps.store.DropRotated(t.entry.Path, f.id)
-	t.log.Info("rotated file read to its end and closed", "file_id", f.id, "offset", f.readOff)
+	t.log.Info("rotated file read to its end and closed", "file_id", f.id, "offset", f.rd.off)
 }
 
 func (t *Tailer) markSeen(id FileID) {

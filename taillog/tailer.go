@@ -1,11 +1,9 @@
 package taillog
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -53,19 +51,7 @@ type openFile struct {
 	// its size only then.
 	local bool
 
-	// Owned by the reader goroutine.
-	readOff int64  // offset of the next byte to read from f
-	pending []byte // bytes of an unfinished line, starting at readOff-len(pending)
-	// pendingRead is when pending's last bytes were read: its record's
-	// timestamp if it is sent unfinished (flushPending).
-	pendingRead time.Time
-	// splitting is set while the pieces of an oversized line are sent.
-	splitting bool
-	// last holds the bytes just before readOff (up to lookBack): each
-	// read starts with them, and if the file no longer has them there it
-	// was truncated, and perhaps written past readOff again.
-	last    [lookBack]byte
-	lastLen int
+	rd reader // reader goroutine
 
 	// head is the generation's first bytes (head.go): written by the
 	// reader under Tailer.headMu.
@@ -74,26 +60,6 @@ type openFile struct {
 	// ml frames lines into records when the entry has a multiline rule
 	// (reader goroutine; made at the first emit).
 	ml *joiner
-}
-
-// lookBack is how many of the bytes last read each read reads again.
-const lookBack = 32
-
-// remember notes the end of what was just read, data ending at readOff.
-func (f *openFile) remember(data []byte) {
-	f.lastLen = copy(f.last[:], data[max(0, len(data)-len(f.last)):])
-}
-
-// lastGone confirms what a read suggested: the bytes last read are no
-// longer where they were. ReadAt reads on after a short read, to the
-// file's end; it runs only when a read found them gone.
-func (f *openFile) lastGone() bool {
-	var b [lookBack]byte
-	n, err := f.f.ReadAt(b[:f.lastLen], f.readOff-int64(f.lastLen))
-	if err != nil && !errors.Is(err, io.EOF) {
-		return false // not known (an I/O error): the next read tells
-	}
-	return n < f.lastLen || !bytes.Equal(b[:n], f.last[:f.lastLen])
 }
 
 // testHookPread, if set, stands in for pread(2).
@@ -334,7 +300,7 @@ func (t *Tailer) stop(ctx context.Context, handover bool) {
 			if err := f.tr.wait(ctx); err != nil {
 				_, n := f.tr.position()
 				t.log.Warn("stopped before Kafka acknowledged every line read; they are sent again on the next start",
-					"in_flight", n, "file_offset", f.readOff)
+					"in_flight", n, "file_offset", f.rd.off)
 				if handover {
 					// Their late acks must not move the saved offset: a
 					// successor (the entry's topic changed) owns it now
@@ -415,7 +381,7 @@ func (t *Tailer) step(ctx context.Context) (total int64) {
 		case err != nil || (!current && t.rotatedDone(f)):
 			t.closeRotated(ctx, f, err)
 			t.remove(f)
-		case n == 0 && f.lastLen == 0 && f.readOff > 0:
+		case n == 0 && f.rd.lastLen == 0 && f.rd.off > 0:
 			// Woken with nothing to read, and nothing read from the file
 			// yet to compare (opened at its end or at a saved offset):
 			// perhaps a truncation. Otherwise read saw it.
@@ -534,7 +500,7 @@ func (t *Tailer) open(prev *openFile) {
 	t.adoptMissed(id, t.opened)
 	t.opened, t.missing, t.lastOpen = true, false, time.Now()
 	t.markSeen(id)
-	nf := &openFile{f: f, id: id, readOff: off, local: isLocalFS(f), head: readHead(f, off),
+	nf := &openFile{f: f, id: id, rd: reader{off: off}, local: isLocalFS(f), head: readHead(f, off),
 		tr: newTracker(t.deps.store, t.entry.Path, id, off, roleCurrent, resumedGen(prev, saved, id, off))}
 	if off > 0 {
 		// What is saved with the offset goes on being saved with it; a
