@@ -177,8 +177,8 @@ func joinLines(raw []byte) []byte {
 func (t *Tailer) joiner(f *openFile) *joiner {
 	if f.ml == nil && t.entry.Multiline != nil {
 		f.ml = newJoiner(t.entry.Multiline, t.deps.opts.MaxLineBytes, func() {
-			t.recordDue.Store(true)
-			t.poke(false)
+			t.pace.recordDue.Store(true)
+			t.pace.poke(false)
 		})
 	}
 	return f.ml

@@ -123,7 +123,7 @@ func (t *Tailer) resumeRotated(found *os.File, pos FilePos) {
 	t.mu.Lock()
 	t.files = append(t.files, f)
 	t.mu.Unlock()
-	t.hasRotated.Store(true)
+	t.pace.hasRotated.Store(true)
 }
 
 // matches reports whether f holds the bytes c fingerprints (no

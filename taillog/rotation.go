@@ -18,11 +18,8 @@ import (
 
 func (t *Tailer) supersede(f *openFile) {
 	f.supersede()
-	t.hasRotated.Store(true)
-	select {
-	case t.readWake <- struct{}{}:
-	default:
-	}
+	t.pace.hasRotated.Store(true)
+	t.pace.wakeReader()
 }
 
 // awaiting notes that the path names no file. Once the path has been seen
@@ -212,7 +209,7 @@ func (t *Tailer) adoptMissed(newID FileID, adopt bool) {
 		t.mu.Lock()
 		t.files = append(t.files, of)
 		t.mu.Unlock()
-		t.hasRotated.Store(true)
+		t.pace.hasRotated.Store(true)
 	}
 }
 

@@ -139,20 +139,11 @@ type Tailer struct {
 	bud   *topicBudget // its topic's share of the read budget
 	log   *slog.Logger
 
-	wake     chan struct{} // pokes the watcher
-	readWake chan struct{} // pokes the reader
-	hurry    chan struct{} // cuts a read delay short: the file is busy
-	// gather ends a gather that a write's event started while the reader
-	// waited (watcher.awaitWrite); reset by the inotify goroutine.
-	gather     *time.Timer
-	writes     atomic.Int32 // write events since the reader last read
-	evented    atomic.Bool  // an inotify event came since the last poll
-	unchecked  int          // polls that skipped the path check (poller only)
-	hasRotated atomic.Bool
-	recordDue  atomic.Bool // a held multiline record's timeout passed
-	cancel     context.CancelFunc
-	done       sync.WaitGroup
-	stopOnce   sync.Once
+	pace *pacer // its wake-ups: the watcher and the poller talk to it
+
+	cancel   context.CancelFunc
+	done     sync.WaitGroup
+	stopOnce sync.Once
 
 	mu    sync.Mutex
 	files []*openFile // oldest first; the last is the path's current file unless superseded
@@ -201,27 +192,10 @@ func (m *Manager) deps() tailerDeps {
 }
 
 func newTailer(m *Manager, e Entry) *Tailer {
-	t := &Tailer{entry: e, deps: m.deps(), bud: m.budget.topic(e.Topic), wake: make(chan struct{}, 1), readWake: make(chan struct{}, 1),
-		hurry: make(chan struct{}, 1), gather: time.NewTimer(time.Hour),
-		log: m.log.With("path", e.Path, "topic", e.Topic)}
-	t.gather.Stop()
+	t := &Tailer{entry: e, deps: m.deps(), bud: m.budget.topic(e.Topic), log: m.log.With("path", e.Path, "topic", e.Topic)}
+	t.pace = newPacer(e.Path, m.opts.MaxReadDelay, t.unread)
 	t.stats.state = StateStarting
 	return t
-}
-
-// poke wakes the reader, and the watcher too when the path may name
-// another file now.
-func (t *Tailer) poke(pathChanged bool) {
-	if pathChanged {
-		select {
-		case t.wake <- struct{}{}:
-		default:
-		}
-	}
-	select {
-	case t.readWake <- struct{}{}:
-	default:
-	}
 }
 
 // following tells whether the tailer is reading the file its path named
@@ -231,14 +205,6 @@ func (t *Tailer) following() bool {
 	running := t.stats.state == StateRunning
 	t.stats.mu.Unlock()
 	return running && t.latest() != nil
-}
-
-// check wakes the watcher only: the path is looked at again.
-func (t *Tailer) check() {
-	select {
-	case t.wake <- struct{}{}:
-	default:
-	}
 }
 
 func (t *Tailer) setState(state, errText string) {
@@ -253,7 +219,7 @@ func (t *Tailer) start() {
 	t.restoreRotated()
 	t.reconcileSaved()
 	t.noteStart()
-	t.deps.watch.add(t)
+	t.deps.watch.add(t.pace)
 	t.done.Add(2)
 	go t.watchLoop(ctx)
 	go t.readLoop(ctx)
@@ -293,9 +259,9 @@ var (
 func (t *Tailer) stop(ctx context.Context, handover bool) {
 	t.stopOnce.Do(func() {
 		t.cancel()
-		t.poke(true)
+		t.pace.poke(true)
 		t.done.Wait()
-		t.deps.watch.remove(t)
+		t.deps.watch.remove(t.pace)
 		for _, f := range t.files {
 			if err := f.tr.wait(ctx); err != nil {
 				_, n := f.tr.position()
@@ -342,7 +308,7 @@ func (t *Tailer) remove(f *openFile) {
 			break
 		}
 	}
-	t.hasRotated.Store(len(t.files) > 1 || (len(t.files) == 1 && t.files[0].superseded.Load()))
+	t.pace.hasRotated.Store(len(t.files) > 1 || (len(t.files) == 1 && t.files[0].superseded.Load()))
 }
 
 // watchLoop and readLoop wait on a plain channel receive: the manager's
@@ -353,7 +319,7 @@ func (t *Tailer) watchLoop(ctx context.Context) {
 	defer t.done.Done()
 	for ctx.Err() == nil {
 		t.checkPath()
-		<-t.wake
+		<-t.pace.wake
 	}
 }
 
@@ -521,10 +487,7 @@ func (t *Tailer) open(prev *openFile) {
 	t.mu.Unlock()
 	t.setState(StateRunning, "")
 	t.log.Info("file opened", "file_id", id, "offset", off, "size", fi.Size())
-	select {
-	case t.readWake <- struct{}{}:
-	default:
-	}
+	t.pace.wakeReader()
 }
 
 // resumedGen is the generation id of a file opened at off: the saved one
