@@ -54,20 +54,10 @@ func (p *pacer) poke(pathChanged bool) {
 }
 
 // check wakes the watcher only: the path is looked at again.
-func (p *pacer) check() {
-	select {
-	case p.wake <- struct{}{}:
-	default:
-	}
-}
+func (p *pacer) check() { signal(p.wake) }
 
 // wakeReader wakes the reader only.
-func (p *pacer) wakeReader() {
-	select {
-	case p.readWake <- struct{}{}:
-	default:
-	}
-}
+func (p *pacer) wakeReader() { signal(p.readWake) }
 
 // written wakes the reader for a write to the file. Writes are counted: a
 // file that is written hurryWrites times while its reader waits to gather
@@ -87,9 +77,13 @@ func (p *pacer) countWrite() {
 }
 
 // hurryUp ends the reader's gathering wait.
-func (p *pacer) hurryUp() {
+func (p *pacer) hurryUp() { signal(p.hurry) }
+
+// signal sends on ch, a channel of one slot, unless a wake-up is already
+// there: one pending wake-up stands for any number.
+func signal(ch chan struct{}) {
 	select {
-	case p.hurry <- struct{}{}:
+	case ch <- struct{}{}:
 	default:
 	}
 }
