@@ -66,13 +66,14 @@ type Batch struct {
 
 	path, topic string
 	tr          *tracker
-	st          *tailerStats
-	m           *Manager
-	bud         *topicBudget
-	ch          *chunk // the read buffer Data points into (nil: own copy)
-	cost        int64  // its share of the read budget
-	left        atomic.Int32
-	pinned      atomic.Bool
+	// acked and inFlight count the batch's lines once all are acked: its
+	// tailer's and every tailer's.
+	acked, inFlight *atomic.Int64
+	bud             *topicBudget
+	ch              *chunk // the read buffer Data points into (nil: own copy)
+	cost            int64  // its share of the read budget
+	left            atomic.Int32
+	pinned          atomic.Bool
 }
 
 var batches = sync.Pool{New: func() any { return new(Batch) }}
@@ -80,7 +81,7 @@ var batches = sync.Pool{New: func() any { return new(Batch) }}
 func (t *Tailer) newBatch(f *openFile, ch *chunk, read time.Time) *Batch {
 	b := batches.Get().(*Batch)
 	b.path, b.topic = t.entry.Path, t.entry.Topic
-	b.tr, b.st, b.m, b.bud = f.tr, &t.stats, t.m, t.bud
+	b.tr, b.acked, b.inFlight, b.bud = f.tr, &t.stats.acked, t.deps.inFlight, t.bud
 	b.Read = read
 	b.File = f.tr.gen
 	if ch != nil {
@@ -98,8 +99,8 @@ func (b *Batch) add(l Line) {
 // done runs when the last line is acked.
 func (b *Batch) done() {
 	n := int64(len(b.Lines))
-	b.st.acked.Add(n)
-	b.m.inFlight.Add(-n)
+	b.acked.Add(n)
+	b.inFlight.Add(-n)
 	b.bud.Release(b.cost)
 	if b.pinned.Load() {
 		return

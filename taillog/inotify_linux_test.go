@@ -39,9 +39,8 @@ func TestWriteEventCostsNoAllocation(t *testing.T) {
 	// A path longer than 32 bytes: shorter temporaries live on the stack.
 	const dir, wd = "/var/log/containers/web-7d9f8b6c5-x2k4z", 7
 	in := &inotify{dirs: map[string]int32{dir: wd}, wds: map[int32]string{wd: dir}}
-	wt := &watcher{dirs: map[string]map[*Tailer]struct{}{}, names: map[string]map[string]*Tailer{}}
-	tl := &Tailer{entry: Entry{Path: dir + "/web.log"}, wake: make(chan struct{}, 1),
-		readWake: make(chan struct{}, 1), hurry: make(chan struct{}, 1)}
+	wt := &watcher{dirs: map[string]map[*pacer]struct{}{}, names: map[string]map[string]*pacer{}}
+	tl := newPacer(dir+"/web.log", 0, nil)
 	wt.add(tl)
 
 	// One IN_MODIFY event for web.log, its name NUL-padded as the kernel does.
@@ -183,8 +182,7 @@ func TestGlobDirectoryWatchedForNamesOnly(t *testing.T) {
 	if d := <-changed; d != dir {
 		t.Fatalf("change reported for %s", d)
 	}
-	tl := &Tailer{entry: Entry{Path: dir + "/new.log"}, wake: make(chan struct{}, 1), readWake: make(chan struct{}, 1),
-		hurry: make(chan struct{}, 1)}
+	tl := newPacer(dir+"/new.log", 0, nil)
 	wt.add(tl)
 	if m := watchMask(t, wt.w, dir); m&unix.IN_MODIFY == 0 {
 		t.Errorf("a followed file's directory is watched with mask %#x, without writes", m)

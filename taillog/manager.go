@@ -174,13 +174,13 @@ func (m *Manager) poll() {
 			// not see a parent directory renamed or re-linked while the
 			// old file is still written.
 			switch {
-			case !t.evented.Swap(false):
-				t.poke(true)
-			case !t.following() || t.unchecked >= checkEvery:
-				t.unchecked = 0
-				t.check()
+			case !t.pace.evented.Swap(false):
+				t.pace.poke(true)
+			case !t.following() || t.pace.unchecked >= checkEvery:
+				t.pace.unchecked = 0
+				t.pace.check()
 			default:
-				t.unchecked++
+				t.pace.unchecked++
 			}
 		}
 	}

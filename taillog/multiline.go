@@ -176,9 +176,9 @@ func joinLines(raw []byte) []byte {
 // multiline rule.
 func (t *Tailer) joiner(f *openFile) *joiner {
 	if f.ml == nil && t.entry.Multiline != nil {
-		f.ml = newJoiner(t.entry.Multiline, t.m.opts.MaxLineBytes, func() {
-			t.recordDue.Store(true)
-			t.poke(false)
+		f.ml = newJoiner(t.entry.Multiline, t.deps.opts.MaxLineBytes, func() {
+			t.pace.recordDue.Store(true)
+			t.pace.poke(false)
 		})
 	}
 	return f.ml
@@ -228,7 +228,7 @@ func (t *Tailer) flushRecord(ctx context.Context, f *openFile, pending []byte) {
 	var lines []Line
 	var last []byte
 	if len(pending) > 0 {
-		rec, raw, ok, split := j.push(pending, 0, len(pending), f.readOff-int64(len(pending)), f.pendingRead)
+		rec, raw, ok, split := j.push(pending, 0, len(pending), f.rd.off-int64(len(pending)), f.rd.pendingRead)
 		if ok {
 			lines, last = append(lines, rec), raw
 		}

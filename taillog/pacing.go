@@ -10,28 +10,110 @@ import (
 // written; a trickling one gathers lines (max_read_delay), woken by inotify
 // through the watcher, so that one read carries many lines.
 
+// pacer owns a tailer's wake-ups: the channels that wake its watcher and
+// its reader, the timers the reader waits on, and what the inotify
+// goroutine and the manager's poller note for the reader. The watcher
+// (watch.go) and the poller talk to the pacer, not to the tailer.
+type pacer struct {
+	path     string        // the tailed path: the watcher finds the pacer by its name
+	maxDelay time.Duration // MaxReadDelay
+	// unread tells what the current file holds beyond what was read
+	// (Tailer.unread): the inotify goroutine asks, for the first write
+	// while the reader waits (watcher.written).
+	unread func() int
+
+	wake     chan struct{} // pokes the watcher
+	readWake chan struct{} // pokes the reader
+	hurry    chan struct{} // cuts a read delay short: the file is busy
+	// gather ends a gather that a write's event started while the reader
+	// waited (watcher.awaitWrite); reset by the inotify goroutine.
+	gather     *time.Timer
+	writes     atomic.Int32 // write events since the reader last read
+	evented    atomic.Bool  // an inotify event came since the last poll
+	unchecked  int          // polls that skipped the path check (poller only)
+	hasRotated atomic.Bool  // rotated files are held: each event may be theirs
+	recordDue  atomic.Bool  // a held multiline record's timeout passed
+
+	sleepTimer *time.Timer // the reader's own waits (sleep), made at the first
+}
+
+func newPacer(path string, maxDelay time.Duration, unread func() int) *pacer {
+	p := &pacer{path: path, maxDelay: maxDelay, unread: unread, wake: make(chan struct{}, 1),
+		readWake: make(chan struct{}, 1), hurry: make(chan struct{}, 1), gather: time.NewTimer(time.Hour)}
+	p.gather.Stop()
+	return p
+}
+
+// poke wakes the reader, and the watcher too when the path may name
+// another file now.
+func (p *pacer) poke(pathChanged bool) {
+	if pathChanged {
+		p.check()
+	}
+	p.wakeReader()
+}
+
+// check wakes the watcher only: the path is looked at again.
+func (p *pacer) check() { signal(p.wake) }
+
+// wakeReader wakes the reader only.
+func (p *pacer) wakeReader() { signal(p.readWake) }
+
 // written wakes the reader for a write to the file. Writes are counted: a
 // file that is written hurryWrites times while its reader waits to gather
 // lines is busy, and is read at once.
-func (t *Tailer) written() {
-	t.countWrite()
-	t.poke(false)
+func (p *pacer) written() {
+	p.countWrite()
+	p.poke(false)
 }
 
 // countWrite counts a write event; the hurryWrites-th ends the reader's
 // gathering wait.
-func (t *Tailer) countWrite() {
-	t.evented.Store(true)
-	if t.writes.Add(1) == hurryWrites {
-		t.hurryUp()
+func (p *pacer) countWrite() {
+	p.evented.Store(true)
+	if p.writes.Add(1) == hurryWrites {
+		p.hurryUp()
 	}
 }
 
 // hurryUp ends the reader's gathering wait.
-func (t *Tailer) hurryUp() {
+func (p *pacer) hurryUp() { signal(p.hurry) }
+
+// signal sends on ch, a channel of one slot, unless a wake-up is already
+// there: one pending wake-up stands for any number.
+func signal(ch chan struct{}) {
 	select {
-	case t.hurry <- struct{}{}:
+	case ch <- struct{}{}:
 	default:
+	}
+}
+
+// reading notes that the reader reads: every write counted so far, and a
+// held record's timeout, are for what it reads.
+func (p *pacer) reading() {
+	p.writes.Store(0)
+	p.recordDue.Store(false)
+}
+
+// sleep waits d, or until wake or the end (reader goroutine).
+func (p *pacer) sleep(ctx context.Context, d time.Duration, wake <-chan struct{}) {
+	if p.sleepTimer == nil {
+		p.sleepTimer = time.NewTimer(d)
+	} else {
+		p.sleepTimer.Reset(d)
+	}
+	select {
+	case <-ctx.Done():
+	case <-p.sleepTimer.C:
+	case <-wake:
+	}
+	woken()
+}
+
+// stopSleep releases the reader's timer: the reader ends.
+func (p *pacer) stopSleep() {
+	if p.sleepTimer != nil {
+		p.sleepTimer.Stop()
 	}
 }
 
@@ -46,33 +128,13 @@ const hurryWrites = 16
 
 func (t *Tailer) readLoop(ctx context.Context) {
 	defer t.done.Done()
-	var timer *time.Timer
-	defer func() {
-		if timer != nil {
-			timer.Stop()
-		}
-	}()
-	// sleep waits d, or until wake or the end.
-	sleep := func(d time.Duration, wake <-chan struct{}) {
-		if timer == nil {
-			timer = time.NewTimer(d)
-		} else {
-			timer.Reset(d)
-		}
-		select {
-		case <-ctx.Done():
-		case <-timer.C:
-		case <-wake:
-		}
-		woken()
-	}
+	p := t.pace
+	defer p.stopSleep()
 	var lastData time.Time // when a step last read something (zero: never)
-	maxDelay := t.m.opts.MaxReadDelay
-	d := maxDelay // the wait before the next read
-	busy := false // the last step read, and the file is busy
+	d := p.maxDelay        // the wait before the next read
 	for ctx.Err() == nil {
 		select {
-		case <-t.hurry:
+		case <-p.hurry:
 		default:
 		}
 		// Wake-ups so far are for what this step reads: the writes
@@ -82,7 +144,7 @@ func (t *Tailer) readLoop(ctx context.Context) {
 			(*h)()
 		}
 		select {
-		case <-t.readWake:
+		case <-p.readWake:
 			if ctx.Err() != nil {
 				// It was stop's: it cancels, then pokes.
 				return
@@ -91,21 +153,19 @@ func (t *Tailer) readLoop(ctx context.Context) {
 		}
 		// A step that reads nothing (a poll, or a wake-up for bytes an
 		// earlier read already took) says nothing of the file's rate.
+		busy := false // the step read, and the file is busy
 		if n := t.readStep(ctx); n > 0 {
 			now := time.Now()
 			if lastData.IsZero() {
-				d = maxDelay
+				d = p.maxDelay
 			} else {
-				d = readDelay(n, now.Sub(lastData), maxDelay)
+				d = readDelay(n, now.Sub(lastData), p.maxDelay)
 			}
 			lastData = now
 			// With no read delay (max_read_delay = 0) every delay is
 			// 0: only the amount read tells a busy file.
-			busy = n >= readGather || (maxDelay > 0 && d < busyBelow)
-		} else {
-			busy = false
+			busy = n >= readGather || (p.maxDelay > 0 && d < busyBelow)
 		}
-	wait:
 		if busy {
 			// A busy file is read again after its read delay (at least
 			// busyPace), not only once inotify says (its queue is read
@@ -113,64 +173,72 @@ func (t *Tailer) readLoop(ctx context.Context) {
 			// which keeps copytruncate's window (lines written after
 			// the copy, and lines not yet read when the file is
 			// truncated) small.
-			sleep(max(d, busyPace), t.readWake)
+			p.sleep(ctx, max(d, busyPace), p.readWake)
 			continue
 		}
-		if f := t.latest(); maxDelay > 0 && f != nil && f.local && !t.hasRotated.Load() &&
-			t.m.watch.awaitWrite(t, d, lastData) {
+		t.untilReadable(ctx, d, lastData)
+	}
+}
+
+// untilReadable waits, once a step found the file quiet, until there is
+// something to read (or a held record to send, or the end): a wake-up
+// for bytes a read already took is waited past; a trickling file gathers
+// for d (its read delay; lastData is when a step last read data).
+func (t *Tailer) untilReadable(ctx context.Context, d time.Duration, lastData time.Time) {
+	p := t.pace
+	for {
+		if f := t.latest(); p.maxDelay > 0 && f != nil && f.local && !p.hasRotated.Load() &&
+			t.deps.watch.awaitWrite(p, d, lastData) {
 			// The file's next write starts its gather, without waking
 			// this reader: the inotify goroutine sets the gather timer
 			// (or sends hurry to read at once). readWake is a poll, a
 			// rotation, stop, or a write that came before this wait.
 			poked := false
 			select {
-			case <-t.gather.C:
-			case <-t.hurry:
-			case <-t.readWake:
+			case <-p.gather.C:
+			case <-p.hurry:
+			case <-p.readWake:
 				poked = true
 			}
 			woken()
-			gathering := t.m.watch.awoken(t)
-			t.gather.Stop()
+			gathering := t.deps.watch.awoken(p)
+			p.gather.Stop()
 			if !poked || gathering {
-				continue
+				return
 			}
 			// Poked before any write started a gather: look as the
 			// reader woken by a write does.
 		} else {
-			<-t.readWake
+			<-p.readWake
 			woken()
 		}
-		if ctx.Err() != nil {
-			break
+		if ctx.Err() != nil || p.recordDue.Load() {
+			return // the end; or a held record's timeout: step sends it
 		}
-		if t.recordDue.Load() {
-			continue // a held record's timeout: step sends it
-		}
-		if d <= 0 || time.Since(lastData) > maxDelay {
+		if d <= 0 || time.Since(lastData) > p.maxDelay {
 			// Busy, or quiet for a while: the first line after a pause
 			// is read at once, its rate unknown.
-			continue
+			return
 		}
 		switch t.unread() {
 		case unreadNone:
 			// A wake-up for bytes already read: nothing to gather, and
 			// no wait during which a truncation could go unseen.
-			goto wait
-		case unreadNow:
 			continue
+		case unreadNow:
+			return
 		}
 		// Let a trickling file gather a few lines: one read (and one
 		// batch, one wake-up of the pump) for many lines, not one each.
-		sleep(d, t.hurry)
+		p.sleep(ctx, d, p.hurry)
+		return
 	}
 }
 
 // readStep is what the read loop does each time it reads: every write
 // counted so far is for what it reads.
 func (t *Tailer) readStep(ctx context.Context) int64 {
-	t.writes.Store(0)
-	t.recordDue.Store(false)
+	t.pace.reading()
 	return t.step(ctx)
 }
 
@@ -210,14 +278,14 @@ const (
 // the reader waits (watcher.written).
 func (t *Tailer) unread() int {
 	f := t.latest()
-	if f == nil || t.hasRotated.Load() {
+	if f == nil || t.pace.hasRotated.Load() {
 		return unreadNow // rotated files too: their tails are read, they are closed
 	}
 	size, err := f.size()
 	switch {
-	case err != nil || size < f.readOff || size-f.readOff >= readGather:
+	case err != nil || size < f.rd.off || size-f.rd.off >= readGather:
 		return unreadNow
-	case size == f.readOff:
+	case size == f.rd.off:
 		return unreadNone
 	}
 	return unreadGather

@@ -15,7 +15,7 @@ import (
 // copytruncate or a plain truncate. The file is read again from 0.
 func (t *Tailer) checkTruncated(ctx context.Context, f *openFile) {
 	size, err := f.size()
-	if err != nil || size >= f.readOff {
+	if err != nil || size >= f.rd.off {
 		return
 	}
 	t.restartFile(ctx, f, size)
@@ -36,14 +36,11 @@ func (t *Tailer) restartFile(ctx context.Context, f *openFile, size int64) {
 	// A record held from the old content is complete: it is sent with
 	// the old content's offsets before they are forgotten.
 	t.flushRecord(ctx, f, nil)
-	t.log.Warn("file truncated; reading it again from the start", "file_id", f.id, "offset", f.readOff, "size", size)
+	t.log.Warn("file truncated; reading it again from the start", "file_id", f.id, "offset", f.rd.off, "size", size)
 	t.stats.truncations.Add(1)
-	f.restartTracker(t.m.store, t.entry.Path)
+	f.restartTracker(t.deps.store, t.entry.Path)
 	t.retireHead(f)
-	f.readOff = 0
-	f.pending = nil
-	f.splitting = false
-	f.lastLen = 0
+	f.rd.restart()
 }
 
 // read reads f up to its current end and emits its complete lines. It
@@ -57,10 +54,10 @@ func (t *Tailer) read(ctx context.Context, f *openFile) (int64, error) {
 		if err := t.bud.Acquire(ctx, int64(size)); err != nil {
 			return total, nil
 		}
-		have, back := len(f.pending), f.lastLen
+		have, back := len(f.rd.pending), f.rd.lastLen
 		c := getChunk(size, lookBack+have+size)
 		buf := c.buf[:cap(c.buf)]
-		copy(buf[lookBack:], f.pending)
+		copy(buf[lookBack:], f.rd.pending)
 		// One pread takes the new bytes and, just before them, the last
 		// bytes read (the end of pending, when there is one: the same
 		// bytes). If those are no longer there, the file was truncated,
@@ -68,11 +65,11 @@ func (t *Tailer) read(ctx context.Context, f *openFile) (int64, error) {
 		// one read delay or between two reads of a busy file), which its
 		// size alone would not show. One system call for both: it was a
 		// pread and a read, and a fstat after every empty read.
-		n, err := f.pread(buf[lookBack+have-back:lookBack+have+size], f.readOff-int64(back))
-		if err == nil && back > 0 && (n < back || !bytes.Equal(buf[lookBack+have-back:lookBack+have], f.last[:back])) {
+		n, err := f.pread(buf[lookBack+have-back:lookBack+have+size], f.rd.off-int64(back))
+		if err == nil && back > 0 && (n < back || !bytes.Equal(buf[lookBack+have-back:lookBack+have], f.rd.last[:back])) {
 			c.release()
 			t.bud.Release(int64(size))
-			if !f.lastGone() {
+			if !f.rd.lastGone(f.f) {
 				// A short read that was not the file's end (some
 				// network and FUSE file systems): read again later.
 				return total, nil
@@ -93,16 +90,16 @@ func (t *Tailer) read(ctx context.Context, f *openFile) (int64, error) {
 		read := time.Now()
 		total += int64(n)
 		t.stats.bytesRead.Add(int64(n))
-		start := f.readOff - int64(have)
-		f.readOff += int64(n)
-		f.remember(buf[lookBack+have-back : lookBack+have+n])
+		start := f.rd.off - int64(have)
+		f.rd.off += int64(n)
+		f.rd.remember(buf[lookBack+have-back : lookBack+have+n])
 		data := buf[lookBack : lookBack+have+n]
 		if len(f.head) < headBytes {
 			t.keepHead(f, data, start)
 		}
-		complete := t.completeLines(data)
-		f.pending = append(f.pending[:0], data[complete:]...)
-		f.pendingRead = read
+		complete := f.rd.lines.complete(data, t.deps.opts.MaxLineBytes)
+		f.rd.pending = append(f.rd.pending[:0], data[complete:]...)
+		f.rd.pendingRead = read
 		lines, in := data[:complete], c
 		if complete < len(c.buf)/4 {
 			// A few lines in a large buffer (a followed file, woken per
@@ -134,7 +131,7 @@ const DefaultLineOverhead = 1024
 const LineBytes = int64(unsafe.Sizeof(Line{}))
 
 // emit sends the lines of data, which ends at a line's end or a
-// max_line_bytes piece (see completeLines), starts at file offset base and
+// max_line_bytes piece (see splitter.complete), starts at file offset base and
 // lies in chunk c (nil: in memory of its own). It splits lines longer than
 // MaxLineBytes. It takes over reserved, budget acquired
 // before the read: what the lines do not use is released, and what they
@@ -142,10 +139,9 @@ const LineBytes = int64(unsafe.Sizeof(Line{}))
 // lines never asks for more than the whole budget at once. read is when
 // data was read: the timestamp of its lines.
 func (t *Tailer) emit(ctx context.Context, f *openFile, c *chunk, data []byte, base int64, reserved int64, read time.Time) {
-	maxLine := t.m.opts.MaxLineBytes
-	complete := len(data)
+	maxLine := t.deps.opts.MaxLineBytes
 	held := reserved
-	limit := max(reserved, min(groupBytes, t.m.opts.BufferBytes/4))
+	limit := max(reserved, min(groupBytes, t.deps.opts.BufferBytes/4))
 	var b *Batch
 	p := 0 // where the next line starts in data: b's lines end there
 	ml := t.joiner(f)
@@ -180,7 +176,7 @@ func (t *Tailer) emit(ctx context.Context, f *openFile, c *chunk, data []byte, b
 	}
 	// add puts l, which takes n bytes of data, into b.
 	add := func(l Line, n int) bool {
-		cost := int64(n) + t.m.opts.LineOverhead
+		cost := int64(n) + t.deps.opts.LineOverhead
 		if b != nil && b.cost+cost > limit {
 			if !flush() {
 				return false
@@ -193,33 +189,13 @@ func (t *Tailer) emit(ctx context.Context, f *openFile, c *chunk, data []byte, b
 		b.cost += cost
 		return true
 	}
-	for p < complete {
-		i := bytes.IndexByte(data[p:complete], '\n')
-		var end int
-		l := Line{Offset: base + int64(p)}
-		if i < 0 || i > maxLine {
-			// An oversized line: a piece of maxLine bytes, the rest follows.
-			end = p + maxLine
-			l.Data = data[p:end]
-			if !f.splitting {
-				f.splitting = true
-				t.stats.oversized.Add(1)
-				t.log.Warn("line longer than max_line_bytes; sent in pieces", "offset", base+int64(p), "max_line_bytes", maxLine)
-			}
-		} else {
-			end = p + i + 1
-			l.Data = data[p : p+i]
-			if i > 0 && l.Data[i-1] == '\r' {
-				l.Data = l.Data[:i-1]
-			}
-			if f.splitting && len(l.Data) == 0 {
-				// The terminator of an oversized line whose pieces are
-				// all sent: no record of its own, only its offset.
-				l.Data, l.Skip = nil, true
-			}
-			f.splitting = false
+	for p < len(data) {
+		line, end, skip, first := f.rd.lines.next(data, p, maxLine)
+		if first {
+			t.stats.oversized.Add(1)
+			t.log.Warn("line longer than max_line_bytes; sent in pieces", "offset", base+int64(p), "max_line_bytes", maxLine)
 		}
-		l.next = base + int64(end)
+		l := Line{Offset: base + int64(p), Data: line, Skip: skip, next: base + int64(end)}
 		if ml != nil {
 			if !t.frame(ml, data, p, end, l, add, &recEnd, read) {
 				break
@@ -242,31 +218,18 @@ func (t *Tailer) emit(ctx context.Context, f *openFile, c *chunk, data []byte, b
 	t.bud.Release(held)
 }
 
-// completeLines is how much of data emit sends: up to its last newline,
-// and whole max_line_bytes pieces of an oversized line after it.
-func (t *Tailer) completeLines(data []byte) int {
-	maxLine := t.m.opts.MaxLineBytes
-	complete := bytes.LastIndexByte(data, '\n') + 1
-	if rest := len(data) - complete; rest >= maxLine {
-		complete += rest / maxLine * maxLine
-	}
-	return complete
-}
-
 // groupBytes bounds the budget one batch of lines acquires at once.
 const groupBytes = 256 << 10
 
 // flushPending sends an unfinished last line of a file that will not grow
 // again, and the multiline record it ends.
 func (t *Tailer) flushPending(ctx context.Context, f *openFile) {
-	n := int64(len(f.pending))
-	data := append([]byte(nil), f.pending...)
-	f.pending = nil
+	data, at := f.rd.takePending()
 	if t.joiner(f) != nil {
 		t.flushRecord(ctx, f, data)
 		return
 	}
-	t.sendOwn(ctx, f, []Line{{Offset: f.readOff - n, Data: data, next: f.readOff}}, checkOf(data, f.readOff), f.pendingRead)
+	t.sendOwn(ctx, f, []Line{{Offset: at, Data: data, next: f.rd.off}}, checkOf(data, f.rd.off), f.rd.pendingRead)
 }
 
 // sendOwn sends lines in memory of their own, c being the fingerprint at
@@ -274,7 +237,7 @@ func (t *Tailer) flushPending(ctx context.Context, f *openFile) {
 func (t *Tailer) sendOwn(ctx context.Context, f *openFile, lines []Line, c Check, read time.Time) {
 	var cost int64
 	for _, l := range lines {
-		cost += int64(len(l.Data)) + t.m.opts.LineOverhead
+		cost += int64(len(l.Data)) + t.deps.opts.LineOverhead
 	}
 	if err := t.bud.Acquire(ctx, cost); err != nil {
 		return
@@ -301,7 +264,7 @@ func (t *Tailer) send(ctx context.Context, f *openFile, b *Batch, c Check) bool 
 		// any line carries it, so that a crash cannot give the lines sent
 		// again another id. A failed save is retried by the flush loop,
 		// which logs it; the lines are sent all the same.
-		_ = t.m.store.Sync()
+		_ = t.deps.store.Sync()
 		f.tr.fresh = false
 	}
 	for i := range b.Lines {
@@ -311,13 +274,13 @@ func (t *Tailer) send(ctx context.Context, f *openFile, b *Batch, c Check) bool 
 	n := len(b.Lines)
 	b.left.Store(int32(n))
 	t.stats.linesRead.Add(int64(n))
-	t.m.inFlight.Add(int64(n))
+	t.deps.inFlight.Add(int64(n))
 	select {
-	case t.m.out <- b:
+	case t.deps.out <- b:
 		return true
 	case <-ctx.Done():
 		t.stats.linesRead.Add(-int64(n))
-		t.m.inFlight.Add(-int64(n))
+		t.deps.inFlight.Add(-int64(n))
 		f.tr.unadd(n)
 		return false
 	}

@@ -23,7 +23,7 @@ import (
 //
 // Rotated files still being read at the stop are restoreRotated's.
 func (t *Tailer) reconcileSaved() {
-	saved, ok := t.m.store.Get(t.entry.Path)
+	saved, ok := t.deps.store.Get(t.entry.Path)
 	if !ok || saved.Current.FileID == (FileID{}) {
 		return
 	}
@@ -48,40 +48,33 @@ func (t *Tailer) reconcileSaved() {
 			"dir", dir, "err", err)
 		return
 	}
-	for _, de := range ents {
-		if !rotatedName(de.Name(), base) {
-			continue
-		}
-		name := filepath.Join(dir, de.Name())
-		if fi, err := os.Stat(name); err != nil || fileID(fi) != cur.FileID {
-			continue
-		}
-		f, fi, err := t.m.opts.Allow.open(name, openRegular)
+	rotation := func(name string) bool { return rotatedName(name, base) }
+	if name, _, ok := fileByID(dir, ents, cur.FileID, rotation); ok {
+		f, fi, err := t.deps.opts.Allow.open(name, openRegular)
 		if err != nil {
 			// Kept as a rotated file of the path: the next start looks again.
 			t.log.Error("cannot open a file rotated while stopped; its position is kept for the next start",
 				"name", name, "file_id", cur.FileID, "offset", cur.Offset, "err", err)
-			t.m.store.SetRotated(t.entry.Path, cur)
-			t.m.store.SetCurrent(t.entry.Path, FilePos{})
+			t.deps.store.SetRotated(t.entry.Path, cur)
+			t.deps.store.SetCurrent(t.entry.Path, FilePos{})
 			return
 		}
-		if fileID(fi) != cur.FileID || !matches(f, cur.Check) {
-			f.Close() // the inode was reused by another file
-			break
+		if fileID(fi) == cur.FileID && matches(f, cur.Check) {
+			t.log.Info("file rotated while stopped; reading it on from the saved offset", "name", name,
+				"file_id", cur.FileID, "offset", cur.Offset, "size", fi.Size())
+			t.stats.rotations.Add(1)
+			t.deps.store.SetCurrent(t.entry.Path, FilePos{})
+			t.resumeRotated(f, cur)
+			// Generations that held the name after it, rotated away while
+			// stopped too, are read from 0 after it.
+			t.lastOpen = fi.ModTime()
+			t.adoptMissed(now, true)
+			t.lastOpen = time.Time{}
+			return
 		}
-		t.log.Info("file rotated while stopped; reading it on from the saved offset", "name", name,
-			"file_id", cur.FileID, "offset", cur.Offset, "size", fi.Size())
-		t.stats.rotations.Add(1)
-		t.m.store.SetCurrent(t.entry.Path, FilePos{})
-		t.resumeRotated(f, cur)
-		// Generations that held the name after it, rotated away while
-		// stopped too, are read from 0 after it.
-		t.lastOpen = fi.ModTime()
-		t.adoptMissed(now, true)
-		t.lastOpen = time.Time{}
-		return
+		f.Close() // the inode was reused by another file
 	}
-	t.m.store.SetCurrent(t.entry.Path, FilePos{})
+	t.deps.store.SetCurrent(t.entry.Path, FilePos{})
 	t.goneWhileStopped(cur)
 }
 
@@ -91,7 +84,7 @@ func (t *Tailer) checkRewritten(cur FilePos) {
 	if cur.Check.Len == 0 {
 		return
 	}
-	f, _, err := t.m.opts.Allow.open(t.entry.Path, openRegular)
+	f, _, err := t.deps.opts.Allow.open(t.entry.Path, openRegular)
 	if err != nil {
 		return // open tells
 	}
@@ -102,7 +95,7 @@ func (t *Tailer) checkRewritten(cur FilePos) {
 	t.log.Warn("file rewritten while stopped (the bytes before the saved offset are not those read); reading it again from the start",
 		"file_id", cur.FileID, "saved_offset", cur.Offset)
 	t.stats.truncations.Add(1)
-	t.m.store.SetCurrent(t.entry.Path, FilePos{FileID: cur.FileID})
+	t.deps.store.SetCurrent(t.entry.Path, FilePos{FileID: cur.FileID})
 }
 
 // goneWhileStopped reports a saved file found nowhere: what was known of
@@ -122,15 +115,15 @@ func (t *Tailer) goneWhileStopped(pos FilePos) {
 // resumeRotated holds f, a rotated-away file of the path, to be read from
 // the saved pos.
 func (t *Tailer) resumeRotated(found *os.File, pos FilePos) {
-	f := &openFile{f: found, id: pos.FileID, readOff: pos.Offset, head: readHead(found, pos.Offset),
-		tr: newTracker(t.m.store, t.entry.Path, pos.FileID, pos.Offset, roleRotated, pos.Gen)}
+	f := &openFile{f: found, id: pos.FileID, rd: reader{off: pos.Offset}, head: readHead(found, pos.Offset),
+		tr: newTracker(t.deps.store, t.entry.Path, pos.FileID, pos.Offset, roleRotated, pos.Gen)}
 	f.tr.resume(pos)
 	f.lastGrowth.Store(time.Now().UnixNano())
 	f.superseded.Store(true)
 	t.mu.Lock()
 	t.files = append(t.files, f)
 	t.mu.Unlock()
-	t.hasRotated.Store(true)
+	t.pace.hasRotated.Store(true)
 }
 
 // matches reports whether f holds the bytes c fingerprints (no

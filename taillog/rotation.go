@@ -18,11 +18,8 @@ import (
 
 func (t *Tailer) supersede(f *openFile) {
 	f.supersede()
-	t.hasRotated.Store(true)
-	select {
-	case t.readWake <- struct{}{}:
-	default:
-	}
+	t.pace.hasRotated.Store(true)
+	t.pace.wakeReader()
 }
 
 // awaiting notes that the path names no file. Once the path has been seen
@@ -33,12 +30,12 @@ func (t *Tailer) awaiting() {
 	// Forget the saved position of the file that was here: a new file may
 	// get the same inode (ext4 reuses a freed one at once) and must not
 	// resume at the old file's offset.
-	t.m.store.SetCurrent(t.entry.Path, FilePos{})
+	t.deps.store.SetCurrent(t.entry.Path, FilePos{})
 	t.setState(StateWaiting, "")
 }
 
 func (t *Tailer) rotatedDone(f *openFile) bool {
-	if time.Since(time.Unix(0, f.lastGrowth.Load())) < t.m.opts.RotateWait {
+	if time.Since(time.Unix(0, f.lastGrowth.Load())) < t.deps.opts.RotateWait {
 		return false
 	}
 	_, inFlight := f.tr.position()
@@ -51,7 +48,7 @@ func (t *Tailer) closeRotated(ctx context.Context, f *openFile, err error) {
 	}
 	// An unfinished last line will never be completed now: send it, and
 	// the record it ends (a record is never split by a rotation).
-	if (len(f.pending) > 0 || f.ml.held()) && err == nil {
+	if (len(f.rd.pending) > 0 || f.ml.held()) && err == nil {
 		t.flushPending(ctx, f)
 		if werr := f.tr.wait(ctx); werr != nil {
 			// Stopping: the descriptor goes, the saved position stays and
@@ -67,8 +64,8 @@ func (t *Tailer) closeRotated(ctx context.Context, f *openFile, err error) {
 	t.retireHead(f)
 	// Late acks (after a read error) must not bring the entry back.
 	f.tr.setRole(roleDetached)
-	t.m.store.DropRotated(t.entry.Path, f.id)
-	t.log.Info("rotated file read to its end and closed", "file_id", f.id, "offset", f.readOff)
+	t.deps.store.DropRotated(t.entry.Path, f.id)
+	t.log.Info("rotated file read to its end and closed", "file_id", f.id, "offset", f.rd.off)
 }
 
 func (t *Tailer) markSeen(id FileID) {
@@ -104,6 +101,60 @@ func rotatedName(name, base string) bool {
 	return false
 }
 
+// rotatedFile is a file of a path's directory named like a rotation of it.
+type rotatedFile struct {
+	name string // its name in the directory
+	fi   os.FileInfo
+}
+
+// rotatedFiles are the regular files of ents, dir's listing, named like a
+// rotation of base (rotatedName), in the listing's order.
+func rotatedFiles(dir, base string, ents []os.DirEntry) []rotatedFile {
+	var out []rotatedFile
+	for _, de := range ents {
+		name := de.Name()
+		if !rotatedName(name, base) {
+			continue
+		}
+		fi, err := os.Stat(filepath.Join(dir, name))
+		if err != nil || !fi.Mode().IsRegular() {
+			continue
+		}
+		out = append(out, rotatedFile{name, fi})
+	}
+	return out
+}
+
+// missedRotations are the files of rotated that were written since since
+// and are not known (skip), oldest first: generations of a path that
+// were rotated away before they were seen.
+func missedRotations(rotated []rotatedFile, since time.Time, skip func(FileID) bool) []rotatedFile {
+	var out []rotatedFile
+	for _, r := range rotated {
+		if r.fi.ModTime().Before(since) || skip(fileID(r.fi)) {
+			continue
+		}
+		out = append(out, r)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].fi.ModTime().Before(out[j].fi.ModTime()) })
+	return out
+}
+
+// fileByID finds file id in ents, dir's listing, among the names named
+// accepts (nil: any): the first such entry's name and FileInfo, if any.
+func fileByID(dir string, ents []os.DirEntry, id FileID, named func(string) bool) (string, os.FileInfo, bool) {
+	for _, de := range ents {
+		if named != nil && !named(de.Name()) {
+			continue
+		}
+		name := filepath.Join(dir, de.Name())
+		if fi, err := os.Stat(name); err == nil && fileID(fi) == id {
+			return name, fi, true
+		}
+	}
+	return "", nil, false
+}
+
 // adoptMissed finds files rotated away before they were ever opened (with
 // adopt false it only notes the rotated files there are as known): in
 // the path's directory, named like a rotation of it (path.1, path-date,
@@ -118,39 +169,22 @@ func (t *Tailer) adoptMissed(newID FileID, adopt bool) {
 		// A first open only notes what is there: tailers started
 		// together share a listing of their directory (a thousand files
 		// in one directory would otherwise be listed a thousand times).
-		list = t.m.listDir
+		list = t.deps.listDir
 	}
 	ents, err := list(filepath.Clean(dir))
 	if err != nil {
 		return
 	}
-	type cand struct {
-		name string
-		fi   os.FileInfo
+	rotated := rotatedFiles(dir, base, ents)
+	if !adopt {
+		for _, r := range rotated {
+			t.markSeen(fileID(r.fi))
+		}
+		return
 	}
-	var cands []cand
-	for _, de := range ents {
-		name := de.Name()
-		if !rotatedName(name, base) {
-			continue
-		}
-		fi, err := os.Stat(filepath.Join(dir, name))
-		if err != nil || !fi.Mode().IsRegular() {
-			continue
-		}
-		id := fileID(fi)
-		if !adopt {
-			t.markSeen(id)
-			continue
-		}
-		if fi.ModTime().Before(t.lastOpen) || id == newID || t.seen[id] || t.holds(id) {
-			continue
-		}
-		cands = append(cands, cand{name, fi})
-	}
-	sort.Slice(cands, func(i, j int) bool { return cands[i].fi.ModTime().Before(cands[j].fi.ModTime()) })
+	cands := missedRotations(rotated, t.lastOpen, func(id FileID) bool { return id == newID || t.seen[id] || t.holds(id) })
 	for _, c := range cands {
-		f, fi, err := t.m.opts.Allow.open(filepath.Join(dir, c.name), openRegular)
+		f, fi, err := t.deps.opts.Allow.open(filepath.Join(dir, c.name), openRegular)
 		if err != nil {
 			continue
 		}
@@ -169,13 +203,13 @@ func (t *Tailer) adoptMissed(newID FileID, adopt bool) {
 		t.stats.rotations.Add(1)
 		t.log.Warn("found a rotated file never opened under the path; reading it from the start",
 			"name", c.name, "file_id", id, "size", fi.Size())
-		of := &openFile{f: f, id: id, tr: newTracker(t.m.store, t.entry.Path, id, 0, roleRotated, 0)}
+		of := &openFile{f: f, id: id, tr: newTracker(t.deps.store, t.entry.Path, id, 0, roleRotated, 0)}
 		of.lastGrowth.Store(time.Now().UnixNano())
 		of.superseded.Store(true)
 		t.mu.Lock()
 		t.files = append(t.files, of)
 		t.mu.Unlock()
-		t.hasRotated.Store(true)
+		t.pace.hasRotated.Store(true)
 	}
 }
 
@@ -193,7 +227,7 @@ func (t *Tailer) holds(id FileID) bool {
 // restoreRotated reopens rotated files that were still being read when the
 // agent stopped, found by identity in the path's directory.
 func (t *Tailer) restoreRotated() {
-	saved, ok := t.m.store.Get(t.entry.Path)
+	saved, ok := t.deps.store.Get(t.entry.Path)
 	if !ok || len(saved.Rotated) == 0 {
 		return
 	}
@@ -208,21 +242,16 @@ func (t *Tailer) restoreRotated() {
 	for _, r := range saved.Rotated {
 		var found *os.File
 		var openErr error
-		for _, de := range ents {
-			fi, err := os.Stat(filepath.Join(dir, de.Name()))
-			if err != nil || fileID(fi) != r.FileID || !fi.Mode().IsRegular() {
-				continue
-			}
-			name := filepath.Join(dir, de.Name())
-			if openErr = t.m.opts.Allow.Check(name); openErr == nil {
+		// Every name of one inode is the same file: the first names it.
+		if name, fi, ok := fileByID(dir, ents, r.FileID, nil); ok && fi.Mode().IsRegular() {
+			if openErr = t.deps.opts.Allow.Check(name); openErr == nil {
 				found, openErr = openRotated(name)
 			}
 			if openErr == nil {
-				if openErr = t.m.opts.Allow.checkOpen(name, found); openErr != nil {
+				if openErr = t.deps.opts.Allow.checkOpen(name, found); openErr != nil {
 					found.Close()
 				}
 			}
-			break
 		}
 		if openErr != nil {
 			t.log.Error("cannot open a rotated file still to read; its position is kept for the next start",
@@ -232,7 +261,7 @@ func (t *Tailer) restoreRotated() {
 		if found != nil && r.FileID == saved.Current.FileID {
 			found.Close()
 			t.log.Warn("rotated file not found again; it may not have been read to its end", "file_id", r.FileID, "offset", r.Offset)
-			t.m.store.DropRotated(t.entry.Path, r.FileID)
+			t.deps.store.DropRotated(t.entry.Path, r.FileID)
 			continue
 		}
 		if found != nil && !matches(found, r.Check) {
@@ -241,7 +270,7 @@ func (t *Tailer) restoreRotated() {
 		}
 		if found == nil {
 			t.goneWhileStopped(r)
-			t.m.store.DropRotated(t.entry.Path, r.FileID)
+			t.deps.store.DropRotated(t.entry.Path, r.FileID)
 			continue
 		}
 		t.log.Info("resuming rotated file", "name", found.Name(), "file_id", r.FileID, "offset", r.Offset)

@@ -1,11 +1,9 @@
 package taillog
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -53,19 +51,7 @@ type openFile struct {
 	// its size only then.
 	local bool
 
-	// Owned by the reader goroutine.
-	readOff int64  // offset of the next byte to read from f
-	pending []byte // bytes of an unfinished line, starting at readOff-len(pending)
-	// pendingRead is when pending's last bytes were read: its record's
-	// timestamp if it is sent unfinished (flushPending).
-	pendingRead time.Time
-	// splitting is set while the pieces of an oversized line are sent.
-	splitting bool
-	// last holds the bytes just before readOff (up to lookBack): each
-	// read starts with them, and if the file no longer has them there it
-	// was truncated, and perhaps written past readOff again.
-	last    [lookBack]byte
-	lastLen int
+	rd reader // reader goroutine
 
 	// head is the generation's first bytes (head.go): written by the
 	// reader under Tailer.headMu.
@@ -74,26 +60,6 @@ type openFile struct {
 	// ml frames lines into records when the entry has a multiline rule
 	// (reader goroutine; made at the first emit).
 	ml *joiner
-}
-
-// lookBack is how many of the bytes last read each read reads again.
-const lookBack = 32
-
-// remember notes the end of what was just read, data ending at readOff.
-func (f *openFile) remember(data []byte) {
-	f.lastLen = copy(f.last[:], data[max(0, len(data)-len(f.last)):])
-}
-
-// lastGone confirms what a read suggested: the bytes last read are no
-// longer where they were. ReadAt reads on after a short read, to the
-// file's end; it runs only when a read found them gone.
-func (f *openFile) lastGone() bool {
-	var b [lookBack]byte
-	n, err := f.f.ReadAt(b[:f.lastLen], f.readOff-int64(f.lastLen))
-	if err != nil && !errors.Is(err, io.EOF) {
-		return false // not known (an I/O error): the next read tells
-	}
-	return n < f.lastLen || !bytes.Equal(b[:n], f.last[:f.lastLen])
 }
 
 // testHookPread, if set, stands in for pread(2).
@@ -169,24 +135,15 @@ func (f *openFile) restartTracker(store *Positions, path string) {
 // every line to learn its offset.
 type Tailer struct {
 	entry Entry
-	m     *Manager
+	deps  tailerDeps
 	bud   *topicBudget // its topic's share of the read budget
 	log   *slog.Logger
 
-	wake     chan struct{} // pokes the watcher
-	readWake chan struct{} // pokes the reader
-	hurry    chan struct{} // cuts a read delay short: the file is busy
-	// gather ends a gather that a write's event started while the reader
-	// waited (watcher.awaitWrite); reset by the inotify goroutine.
-	gather     *time.Timer
-	writes     atomic.Int32 // write events since the reader last read
-	evented    atomic.Bool  // an inotify event came since the last poll
-	unchecked  int          // polls that skipped the path check (poller only)
-	hasRotated atomic.Bool
-	recordDue  atomic.Bool // a held multiline record's timeout passed
-	cancel     context.CancelFunc
-	done       sync.WaitGroup
-	stopOnce   sync.Once
+	pace *pacer // its wake-ups: the watcher and the poller talk to it
+
+	cancel   context.CancelFunc
+	done     sync.WaitGroup
+	stopOnce sync.Once
 
 	mu    sync.Mutex
 	files []*openFile // oldest first; the last is the path's current file unless superseded
@@ -216,28 +173,29 @@ type tailerStats struct {
 	lostBytes                                                      atomic.Int64 // of files deleted while stopped
 }
 
-func newTailer(m *Manager, e Entry) *Tailer {
-	t := &Tailer{entry: e, m: m, bud: m.budget.topic(e.Topic), wake: make(chan struct{}, 1), readWake: make(chan struct{}, 1),
-		hurry: make(chan struct{}, 1), gather: time.NewTimer(time.Hour),
-		log: m.log.With("path", e.Path, "topic", e.Topic)}
-	t.gather.Stop()
-	t.stats.state = StateStarting
-	return t
+// tailerDeps is what a manager hands each of its tailers, and all a tailer
+// reaches of it: the options, the position store, where batches go and
+// the count of lines in flight, the watcher of its directory, and the
+// directory listings shared by tailers that start together.
+type tailerDeps struct {
+	opts     *Options
+	store    *Positions
+	out      chan<- *Batch
+	inFlight *atomic.Int64 // lines handed to out and not yet acked, every tailer's
+	watch    *watcher
+	listDir  func(dir string) ([]os.DirEntry, error)
 }
 
-// poke wakes the reader, and the watcher too when the path may name
-// another file now.
-func (t *Tailer) poke(pathChanged bool) {
-	if pathChanged {
-		select {
-		case t.wake <- struct{}{}:
-		default:
-		}
-	}
-	select {
-	case t.readWake <- struct{}{}:
-	default:
-	}
+// deps is what m hands its tailers.
+func (m *Manager) deps() tailerDeps {
+	return tailerDeps{opts: &m.opts, store: m.store, out: m.out, inFlight: &m.inFlight, watch: m.watch, listDir: m.listDir}
+}
+
+func newTailer(m *Manager, e Entry) *Tailer {
+	t := &Tailer{entry: e, deps: m.deps(), bud: m.budget.topic(e.Topic), log: m.log.With("path", e.Path, "topic", e.Topic)}
+	t.pace = newPacer(e.Path, m.opts.MaxReadDelay, t.unread)
+	t.stats.state = StateStarting
+	return t
 }
 
 // following tells whether the tailer is reading the file its path named
@@ -247,14 +205,6 @@ func (t *Tailer) following() bool {
 	running := t.stats.state == StateRunning
 	t.stats.mu.Unlock()
 	return running && t.latest() != nil
-}
-
-// check wakes the watcher only: the path is looked at again.
-func (t *Tailer) check() {
-	select {
-	case t.wake <- struct{}{}:
-	default:
-	}
 }
 
 func (t *Tailer) setState(state, errText string) {
@@ -269,7 +219,7 @@ func (t *Tailer) start() {
 	t.restoreRotated()
 	t.reconcileSaved()
 	t.noteStart()
-	t.m.watch.add(t)
+	t.deps.watch.add(t.pace)
 	t.done.Add(2)
 	go t.watchLoop(ctx)
 	go t.readLoop(ctx)
@@ -286,14 +236,14 @@ func (t *Tailer) noteStart() {
 	if t.entry.ReadFrom == "beginning" {
 		return
 	}
-	if _, ok := t.m.store.Get(t.entry.Path); ok {
+	if _, ok := t.deps.store.Get(t.entry.Path); ok {
 		return // not the entry's first appearance: its saved position wins
 	}
 	fi, err := statEntry(t.entry.Path)
 	if err != nil || !fi.Mode().IsRegular() {
 		return
 	}
-	t.m.store.SetCurrent(t.entry.Path, FilePos{FileID: fileID(fi), Offset: fi.Size()})
+	t.deps.store.SetCurrent(t.entry.Path, FilePos{FileID: fileID(fi), Offset: fi.Size()})
 	t.log.Info("file exists; reading starts at its end as it is now", "file_id", fileID(fi), "offset", fi.Size())
 }
 
@@ -309,14 +259,14 @@ var (
 func (t *Tailer) stop(ctx context.Context, handover bool) {
 	t.stopOnce.Do(func() {
 		t.cancel()
-		t.poke(true)
+		t.pace.poke(true)
 		t.done.Wait()
-		t.m.watch.remove(t)
+		t.deps.watch.remove(t.pace)
 		for _, f := range t.files {
 			if err := f.tr.wait(ctx); err != nil {
 				_, n := f.tr.position()
 				t.log.Warn("stopped before Kafka acknowledged every line read; they are sent again on the next start",
-					"in_flight", n, "file_offset", f.readOff)
+					"in_flight", n, "file_offset", f.rd.off)
 				if handover {
 					// Their late acks must not move the saved offset: a
 					// successor (the entry's topic changed) owns it now
@@ -358,7 +308,7 @@ func (t *Tailer) remove(f *openFile) {
 			break
 		}
 	}
-	t.hasRotated.Store(len(t.files) > 1 || (len(t.files) == 1 && t.files[0].superseded.Load()))
+	t.pace.hasRotated.Store(len(t.files) > 1 || (len(t.files) == 1 && t.files[0].superseded.Load()))
 }
 
 // watchLoop and readLoop wait on a plain channel receive: the manager's
@@ -369,7 +319,7 @@ func (t *Tailer) watchLoop(ctx context.Context) {
 	defer t.done.Done()
 	for ctx.Err() == nil {
 		t.checkPath()
-		<-t.wake
+		<-t.pace.wake
 	}
 }
 
@@ -397,7 +347,7 @@ func (t *Tailer) step(ctx context.Context) (total int64) {
 		case err != nil || (!current && t.rotatedDone(f)):
 			t.closeRotated(ctx, f, err)
 			t.remove(f)
-		case n == 0 && f.lastLen == 0 && f.readOff > 0:
+		case n == 0 && f.rd.lastLen == 0 && f.rd.off > 0:
 			// Woken with nothing to read, and nothing read from the file
 			// yet to compare (opened at its end or at a saved offset):
 			// perhaps a truncation. Otherwise read saw it.
@@ -467,7 +417,7 @@ func (t *Tailer) notRegular(cur *openFile, err error) {
 		t.supersede(cur)
 	}
 	t.missing = true
-	t.m.store.SetCurrent(t.entry.Path, FilePos{})
+	t.deps.store.SetCurrent(t.entry.Path, FilePos{})
 	t.fail(err)
 }
 
@@ -475,7 +425,7 @@ func (t *Tailer) notRegular(cur *openFile, err error) {
 // hands it to the reader; prev, the file the path named before, is read
 // to its end first.
 func (t *Tailer) open(prev *openFile) {
-	f, fi, err := t.m.opts.Allow.open(t.entry.Path, openEntry)
+	f, fi, err := t.deps.opts.Allow.open(t.entry.Path, openEntry)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		t.awaiting()
@@ -489,7 +439,7 @@ func (t *Tailer) open(prev *openFile) {
 	}
 	id := fileID(fi)
 	var off int64
-	saved, ok := t.m.store.Get(t.entry.Path)
+	saved, ok := t.deps.store.Get(t.entry.Path)
 	switch {
 	case prev == nil && ok && saved.Current.FileID == id:
 		// A saved offset for the same file always wins; that of a file
@@ -516,8 +466,8 @@ func (t *Tailer) open(prev *openFile) {
 	t.adoptMissed(id, t.opened)
 	t.opened, t.missing, t.lastOpen = true, false, time.Now()
 	t.markSeen(id)
-	nf := &openFile{f: f, id: id, readOff: off, local: isLocalFS(f), head: readHead(f, off),
-		tr: newTracker(t.m.store, t.entry.Path, id, off, roleCurrent, resumedGen(prev, saved, id, off))}
+	nf := &openFile{f: f, id: id, rd: reader{off: off}, local: isLocalFS(f), head: readHead(f, off),
+		tr: newTracker(t.deps.store, t.entry.Path, id, off, roleCurrent, resumedGen(prev, saved, id, off))}
 	if off > 0 {
 		// What is saved with the offset goes on being saved with it; a
 		// fingerprint of the bytes before it is taken now if there is
@@ -537,10 +487,7 @@ func (t *Tailer) open(prev *openFile) {
 	t.mu.Unlock()
 	t.setState(StateRunning, "")
 	t.log.Info("file opened", "file_id", id, "offset", off, "size", fi.Size())
-	select {
-	case t.readWake <- struct{}{}:
-	default:
-	}
+	t.pace.wakeReader()
 }
 
 // resumedGen is the generation id of a file opened at off: the saved one
@@ -573,7 +520,7 @@ func (t *Tailer) status() Status {
 	s.Oversized = t.stats.oversized.Load()
 	s.RecordsSplit = t.stats.recordsSplit.Load()
 	s.LostBytes = t.stats.lostBytes.Load()
-	if saved, ok := t.m.store.Get(t.entry.Path); ok {
+	if saved, ok := t.deps.store.Get(t.entry.Path); ok {
 		s.Committed = saved.Current.Offset
 		if fi, err := os.Stat(t.entry.Path); err == nil && fileID(fi) == saved.Current.FileID {
 			s.Size = fi.Size()

@@ -1096,7 +1096,7 @@ func TestBusyFileReadWithoutInotify(t *testing.T) {
 	f.m.mu.Lock()
 	tl := f.m.tailers[p]
 	f.m.mu.Unlock()
-	tl.poke(false) // the one wake-up the reader gets
+	tl.pace.poke(false) // the one wake-up the reader gets
 	checkSequence(t, f.col.wait(t, chunks*lines), chunks*lines)
 	if err := appendErr.Load(); err != nil {
 		t.Fatal(err)
@@ -1298,7 +1298,7 @@ func awaitWaiting(t *testing.T, m *Manager, path string) {
 		tl := m.tailers[path]
 		m.mu.Unlock()
 		m.watch.waitMu.Lock()
-		_, ok := m.watch.waits[tl]
+		_, ok := m.watch.waits[tl.pace]
 		m.watch.waitMu.Unlock()
 		if ok {
 			return

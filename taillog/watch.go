@@ -18,11 +18,11 @@ type watcher struct {
 	w   *inotify // nil: polling only
 
 	mu   sync.Mutex
-	dirs map[string]map[*Tailer]struct{} // every tailer of a directory
+	dirs map[string]map[*pacer]struct{} // every tailer of a directory (its pacer)
 	// names finds the tailer of a path by its directory and base name, as
 	// inotify reports them: a write's event is dispatched without building
 	// its path.
-	names map[string]map[string]*Tailer
+	names map[string]map[string]*pacer
 	// scans are the directories glob entries watch for new matches
 	// (globwatch.go), each with how many entries watch it; dirChanged is
 	// told of each creation, rename or removal in them.
@@ -31,22 +31,22 @@ type watcher struct {
 	stop       chan struct{}
 	done       chan struct{}
 
-	// Readers waiting for their file's next write (Tailer.readLoop): its
+	// Readers waiting for their file's next write (Tailer.untilReadable): its
 	// event, dispatched by the goroutine that reads inotify's queue,
 	// starts the reader's gather (or has it read at once) without waking
 	// it first. A trickling file's reader then wakes once per read, not
 	// once more for the first write after each read; and not at all for
 	// a write whose event was still queued when the read took its bytes.
 	waitMu  sync.Mutex
-	serving bool                   // run reads the queue: waits are served
-	waits   map[*Tailer]readerWait // readers waiting for a write, or gathering since one came
+	serving bool                  // run reads the queue: waits are served
+	waits   map[*pacer]readerWait // readers waiting for a write, or gathering since one came
 }
 
 // startInotify is newInotify; tests take inotify away.
 var startInotify = newInotify
 
 func newWatcher(log *slog.Logger) *watcher {
-	wt := &watcher{log: log, dirs: map[string]map[*Tailer]struct{}{}, names: map[string]map[string]*Tailer{},
+	wt := &watcher{log: log, dirs: map[string]map[*pacer]struct{}{}, names: map[string]map[string]*pacer{},
 		done: make(chan struct{})}
 	w, err := startInotify()
 	if err != nil {
@@ -56,19 +56,19 @@ func newWatcher(log *slog.Logger) *watcher {
 	}
 	wt.w = w
 	wt.stop = make(chan struct{})
-	wt.waits = map[*Tailer]readerWait{}
+	wt.waits = map[*pacer]readerWait{}
 	wt.serving = true
 	go wt.run()
 	return wt
 }
 
-func (wt *watcher) add(t *Tailer) {
-	dir, base := filepath.Dir(t.entry.Path), filepath.Base(t.entry.Path)
+func (wt *watcher) add(p *pacer) {
+	dir, base := filepath.Dir(p.path), filepath.Base(p.path)
 	wt.mu.Lock()
 	defer wt.mu.Unlock()
 	subs, ok := wt.dirs[dir]
 	if !ok {
-		subs = map[*Tailer]struct{}{}
+		subs = map[*pacer]struct{}{}
 		wt.dirs[dir] = subs
 		if wt.w != nil {
 			// A directory that does not exist yet is polled; the file
@@ -78,13 +78,13 @@ func (wt *watcher) add(t *Tailer) {
 			}
 		}
 	}
-	subs[t] = struct{}{}
+	subs[p] = struct{}{}
 	names := wt.names[dir]
 	if names == nil {
-		names = map[string]*Tailer{}
+		names = map[string]*pacer{}
 		wt.names[dir] = names
 	}
-	names[base] = t
+	names[base] = p
 }
 
 // rewatch watches again the directories whose watch failed (not there
@@ -105,23 +105,23 @@ func (wt *watcher) rewatch() {
 			readded = append(readded, dir)
 			wt.log.Debug("watching directory again", "dir", dir)
 			// What happened while it was not watched is looked at now.
-			for t := range subs {
-				t.poke(true)
+			for p := range subs {
+				p.poke(true)
 			}
 		}
 	}
 }
 
-func (wt *watcher) remove(t *Tailer) {
-	dir, base := filepath.Dir(t.entry.Path), filepath.Base(t.entry.Path)
+func (wt *watcher) remove(p *pacer) {
+	dir, base := filepath.Dir(p.path), filepath.Base(p.path)
 	wt.mu.Lock()
 	defer wt.mu.Unlock()
 	subs := wt.dirs[dir]
-	delete(subs, t)
-	if names := wt.names[dir]; names[base] == t {
+	delete(subs, p)
+	if names := wt.names[dir]; names[base] == p {
 		delete(names, base)
 	}
-	wt.awoken(t)
+	wt.awoken(p)
 	if len(subs) == 0 {
 		delete(wt.dirs, dir)
 		delete(wt.names, dir)
@@ -141,8 +141,8 @@ func (wt *watcher) run() {
 				// An overflow loses events, not data: every tailer looks now.
 				wt.log.Warn("inotify queue overflowed; every file is checked")
 				for _, subs := range wt.dirs {
-					for t := range subs {
-						t.poke(true)
+					for p := range subs {
+						p.poke(true)
 					}
 				}
 				wt.rescanAll()
@@ -163,63 +163,63 @@ type readerWait struct {
 	gathering bool          // the write came: the reader's gather timer runs
 }
 
-// awaitWrite has the reader t wait for its file's next write without
-// being woken by it: the write's event starts t's gather of delay on
-// t.gather, or sends t.hurry to have it read at once (since is when it
+// awaitWrite has the reader of p wait for its file's next write without
+// being woken by it: the write's event starts its gather of delay on
+// p.gather, or sends p.hurry to have it read at once (since is when it
 // last read data). It tells whether it will be: without inotify the
 // reader is woken by each write, and keeps its own timer.
-func (wt *watcher) awaitWrite(t *Tailer, delay time.Duration, since time.Time) bool {
+func (wt *watcher) awaitWrite(p *pacer, delay time.Duration, since time.Time) bool {
 	wt.waitMu.Lock()
 	defer wt.waitMu.Unlock()
 	if !wt.serving {
 		return false
 	}
-	wt.waits[t] = readerWait{delay: delay, since: since}
+	wt.waits[p] = readerWait{delay: delay, since: since}
 	return true
 }
 
-// awoken ends t's wait (it was woken, or stops), and tells whether a
-// write had started its gather.
-func (wt *watcher) awoken(t *Tailer) (gathering bool) {
+// awoken ends p's reader's wait (it was woken, or stops), and tells
+// whether a write had started its gather.
+func (wt *watcher) awoken(p *pacer) (gathering bool) {
 	wt.waitMu.Lock()
 	defer wt.waitMu.Unlock()
-	gathering = wt.waits[t].gathering
-	delete(wt.waits, t)
+	gathering = wt.waits[p].gathering
+	delete(wt.waits, p)
 	return gathering
 }
 
-// written is a write's event for t's file (the inotify goroutine).
-func (wt *watcher) written(t *Tailer, now time.Time) {
+// written is a write's event for p's file (the inotify goroutine).
+func (wt *watcher) written(p *pacer, now time.Time) {
 	wt.waitMu.Lock()
 	defer wt.waitMu.Unlock()
-	w, ok := wt.waits[t]
+	w, ok := wt.waits[p]
 	switch {
 	case !ok:
-		t.written()
+		p.written()
 		return
 	case w.gathering:
-		t.countWrite()
+		p.countWrite()
 		return
 	}
-	t.evented.Store(true)
+	p.evented.Store(true)
 	// The reader is waiting: it closes none of its files (under waitMu),
 	// and its offsets hold still.
-	switch t.unread() {
+	switch p.unread() {
 	case unreadNone:
 		// A write the last read took already: wait on.
 		return
 	case unreadGather:
 		// No delay: the last read found the file busy.
-		if w.delay > 0 && now.Sub(w.since) <= t.m.opts.MaxReadDelay {
-			t.countWrite()
-			wt.waits[t] = readerWait{gathering: true}
-			t.gather.Reset(w.delay)
+		if w.delay > 0 && now.Sub(w.since) <= p.maxDelay {
+			p.countWrite()
+			wt.waits[p] = readerWait{gathering: true}
+			p.gather.Reset(w.delay)
 			return
 		}
 	}
 	// Plenty, truncated, or the first line after a pause: read at once.
-	delete(wt.waits, t)
-	t.hurryUp()
+	delete(wt.waits, p)
+	p.hurryUp()
 }
 
 // endWaits ends every wait for a write: run has stopped reading the
@@ -228,9 +228,9 @@ func (wt *watcher) endWaits() {
 	wt.waitMu.Lock()
 	defer wt.waitMu.Unlock()
 	wt.serving = false
-	for t := range wt.waits {
-		delete(wt.waits, t)
-		t.hurryUp()
+	for p := range wt.waits {
+		delete(wt.waits, p)
+		p.hurryUp()
 	}
 }
 
@@ -240,15 +240,15 @@ func (wt *watcher) dispatch(ev fsEvent, now time.Time) {
 	// which may hold hundreds of followed files.
 	if !ev.pathChanged {
 		// string(ev.name) in the index does not allocate.
-		if t, ok := wt.names[ev.dir][string(ev.name)]; ok {
-			wt.written(t, now)
+		if p, ok := wt.names[ev.dir][string(ev.name)]; ok {
+			wt.written(p, now)
 			return
 		}
 		// Perhaps a rotated-away file still being read (its new name is
 		// not one we know): wake the tailers that hold one.
-		for t := range wt.dirs[ev.dir] {
-			if t.hasRotated.Load() {
-				t.poke(false)
+		for p := range wt.dirs[ev.dir] {
+			if p.hasRotated.Load() {
+				p.poke(false)
 			}
 		}
 		return
@@ -261,8 +261,8 @@ func (wt *watcher) dispatch(ev fsEvent, now time.Time) {
 	if !ok {
 		subs = wt.dirs[ev.dir]
 	}
-	for t := range subs {
-		t.poke(true)
+	for p := range subs {
+		p.poke(true)
 	}
 }
 
