@@ -68,6 +68,10 @@ func (t *Tailer) closeRotated(ctx context.Context, f *openFile, err error) {
 	t.log.Info("rotated file read to its end and closed", "file_id", f.id, "offset", f.rd.off)
 }
 
+// fsClockLag bounds how far the clock files are stamped with lags
+// time.Now: one tick of the kernel's coarse clock at HZ=100.
+const fsClockLag = 10 * time.Millisecond
+
 func (t *Tailer) markSeen(id FileID) {
 	if t.seen == nil || len(t.seen) > 4096 {
 		t.seen = map[FileID]bool{}

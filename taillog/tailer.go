@@ -150,7 +150,7 @@ type Tailer struct {
 
 	// Owned by the watcher goroutine.
 	opened   bool      // a file has been opened at least once
-	lastOpen time.Time // when the newest generation was opened
+	lastOpen time.Time // when the newest generation was opened, on the files' clock (fsNow)
 	seen     map[FileID]bool
 	missing  bool // the path was seen naming nothing
 
@@ -464,7 +464,10 @@ func (t *Tailer) open(prev *openFile) {
 	// away before this one was seen are read; at the first open, the
 	// rotated files already there are only noted as known.
 	t.adoptMissed(id, t.opened)
-	t.opened, t.missing, t.lastOpen = true, false, time.Now()
+	// lastOpen is compared with the mtimes of later generations: taken on
+	// the clock the kernel stamps them with, or a generation created just
+	// after this open would look older than it and be skipped.
+	t.opened, t.missing, t.lastOpen = true, false, fsNow()
 	t.markSeen(id)
 	nf := &openFile{f: f, id: id, rd: reader{off: off}, local: isLocalFS(f), head: readHead(f, off),
 		tr: newTracker(t.deps.store, t.entry.Path, id, off, roleCurrent, resumedGen(prev, saved, id, off))}
