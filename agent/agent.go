@@ -185,9 +185,14 @@ const positionsRecent = 100 * time.Millisecond
 // statusInterval of a change an operator looks for (statusSummary), and
 // at most every statusRefresh for its counters, only if they moved: each
 // write is a revision etcd keeps until it compacts, and the collect
-// configs of the whole fleet share that etcd.
+// configs of the whole fleet share that etcd. The lease's keep-alives
+// (one every statusTTL/3 per agent) are etcd's steadiest load from a fleet,
+// and a leader stalled longer than statusTTL (a defragmentation, a
+// starved CPU) expires every lease at once, and every agent claims its key
+// again: 30 s keeps both small, at the price of a dead agent's status
+// lasting up to 30 s after it died (a clean stop deletes it at once).
 const (
-	statusTTL      = 10 * time.Second
+	statusTTL      = 30 * time.Second
 	statusInterval = 3 * time.Second
 	statusRefresh  = time.Minute
 )

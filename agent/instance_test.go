@@ -48,7 +48,7 @@ func TestSecondAgentWithTheSameHostRefuses(t *testing.T) {
 		if !errors.As(err, &taken) || taken.Other.Instance != st.Owner.Instance || taken.Other.PID != os.Getpid() {
 			t.Fatalf("second agent's Run: %v, want a HostTakenError naming the first (%+v)", err, st.Owner)
 		}
-	case <-time.After(30 * time.Second):
+	case <-time.After(2 * (statusTTL + statusInterval)): // it waits that long for the first's lease
 		t.Fatal("the second agent with the same host is still running")
 	}
 	if len(b.mgr.States()) > 0 {

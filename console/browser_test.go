@@ -52,7 +52,7 @@ func browser(t *testing.T) context.Context {
 // waitFor waits until the JavaScript expression is true on the page.
 func waitFor(t *testing.T, tab context.Context, what, expr string) {
 	t.Helper()
-	if _, err := chromedp.Run(tab, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(30*time.Second))); err != nil {
+	if _, err := chromedp.Run(tab, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(time.Minute))); err != nil {
 		msg, _ := chromedp.Run(tab, chromedp.Evaluate[string](`document.body.innerText`))
 		t.Fatalf("%s: %v\npage:\n%s", what, err, msg)
 	}

@@ -154,6 +154,7 @@ func newClient(ep string) (*clientv3.Client, error) {
 // status of files files.
 type agent struct {
 	host      string
+	owner     fleet.Owner
 	files     []taillog.Status
 	mu        sync.Mutex
 	applied   atomic.Int64 // the revision of the config last applied
@@ -180,7 +181,7 @@ func (a *agent) status(sum any) (any, any) {
 	}
 	a.files = files
 	// The agent's own status document, bounded as it publishes it.
-	st := &fleet.Status{Host: a.host, Version: "bench", Health: "ok"}
+	st := &fleet.Status{Host: a.host, Version: "bench", Health: "ok", Owner: a.owner}
 	st.SetFiles(files)
 	st.Bound()
 	return st, sum
@@ -267,11 +268,12 @@ func run(ctx context.Context, o options) (string, error) {
 		// The agent's own intervals.
 		ttl, interval, refresh := agentpkg.StatusTimes()
 		pub := etcd.NewPublisher(c, a.host, ttl, interval, refresh, a.summary, a.status, log)
-		// As the agent does: its owner lets a publisher whose write timed out
-		// (applied by etcd all the same, under a lease it then lost) take
-		// its own key back, and the claim keeps last_seen too.
-		claimed := pub.Claim(fleet.Owner{Instance: a.host + "-bench", Machine: a.host, PID: i, StartTime: start},
-			"bench", ttl+interval)
+		// As the agent does: its owner (also in the status it writes)
+		// lets a publisher whose write timed out (applied by etcd all the
+		// same, under a lease it then lost) take its own key back, and
+		// the claim keeps last_seen too.
+		a.owner = fleet.Owner{Instance: a.host + "-bench", Machine: a.host, PID: i, StartTime: start}
+		claimed := pub.Claim(a.owner, "bench", ttl+interval)
 		wg.Add(3)
 		go func() {
 			defer wg.Done()
