@@ -57,6 +57,12 @@ func childMain(kind string, args []string) int {
 	if err != nil {
 		res.Err = err.Error()
 	}
+	return printResult(res, err)
+}
+
+// printResult writes a child's result as one JSON line on stdout, for the
+// bench to read, and returns the child's exit code.
+func printResult(res any, err error) int {
 	b, _ := json.Marshal(res)
 	fmt.Println(string(b))
 	if err != nil {

@@ -413,12 +413,7 @@ func bulkChildMain(args []string) int {
 	if err != nil {
 		res.Err = err.Error()
 	}
-	b, _ := json.Marshal(res)
-	fmt.Println(string(b))
-	if err != nil {
-		return 1
-	}
-	return 0
+	return printResult(res, err)
 }
 
 // transferProc is one `logagent transfer` process.
