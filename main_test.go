@@ -16,6 +16,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
+	"github.com/logagent/logagent/agent"
 	"github.com/logagent/logagent/internal/testenv"
 )
 
@@ -194,7 +195,8 @@ func TestStatusKeyLifecycle(t *testing.T) {
 			cmd.Wait()
 			within := time.Second
 			if stop == syscall.SIGKILL {
-				within = 12 * time.Second // TTL 10 s
+				ttl, _, _ := agent.StatusTimes()
+				within = ttl + 2*time.Second // the lease expires
 			}
 			waitFor("gone", within, func(m map[string]any) bool { return m == nil })
 			t.Logf("status gone %s after %s", time.Since(start).Round(10*time.Millisecond), stop)
