@@ -18,7 +18,7 @@
 // and offset headers. A sampler reads the agent's VmHWM and VmRSS from
 // /proc/<pid>/status every 50 ms. Each case logs one line for the record:
 //
-//	RESULT case=<name> client=<sarama|franz-go> lost=N dup=M peak_rss_mb=X lines=L [key=value ...]
+//	RESULT case=<name> client=<sarama|franz-go> lost=N dup=M peak_rss_mb=X peak_anon_mb=A lines=L [key=value ...]
 //
 // Run it with
 //

@@ -118,9 +118,10 @@ type env struct {
 	// wrap runs the agent under a command (setpriv, as another user).
 	wrap []string
 
-	mu     sync.Mutex
-	agents []*agentProc
-	peakKB atomic.Int64 // highest VmHWM/VmRSS of any agent run
+	mu         sync.Mutex
+	agents     []*agentProc
+	peakKB     atomic.Int64 // highest VmHWM/VmRSS of any agent run
+	peakAnonKB atomic.Int64 // highest RssAnon (without the binary's file-backed pages)
 }
 
 type envOpts struct {
@@ -244,8 +245,8 @@ func (e *env) putRaw(value string) {
 // report logs the case's RESULT line (and appends it to
 // $LOGAGENT_FAULT_RESULTS when set).
 func (e *env) report(lost, dup, lines int, more string) {
-	line := fmt.Sprintf("RESULT case=%s client=%s lost=%d dup=%d peak_rss_mb=%.1f lines=%d",
-		e.name, e.client, lost, dup, e.peakMB(), lines)
+	line := fmt.Sprintf("RESULT case=%s client=%s lost=%d dup=%d peak_rss_mb=%.1f peak_anon_mb=%.1f lines=%d",
+		e.name, e.client, lost, dup, e.peakMB(), float64(e.peakAnonKB.Load())/1024, lines)
 	if more != "" {
 		line += " " + more
 	}
@@ -303,7 +304,9 @@ func (e *env) startAgent() *agentProc {
 func (a *agentProc) pid() int { return a.PID() }
 
 // sampleRSS records the peak resident memory of the run: VmHWM (the
-// kernel's own high-water mark) and VmRSS, every 50 ms until it exits.
+// kernel's own high-water mark) and VmRSS, and apart its anonymous part
+// (RssAnon: without the binary's pages, which the page cache shares), every
+// 50 ms until it exits.
 func (a *agentProc) sampleRSS() {
 	path := fmt.Sprintf("/proc/%d/status", a.pid())
 	tick := time.NewTicker(50 * time.Millisecond)
@@ -311,17 +314,17 @@ func (a *agentProc) sampleRSS() {
 	for {
 		if data, err := os.ReadFile(path); err == nil {
 			for _, l := range strings.Split(string(data), "\n") {
-				if strings.HasPrefix(l, "VmHWM:") || strings.HasPrefix(l, "VmRSS:") {
-					f := strings.Fields(l)
-					if len(f) >= 2 {
-						if kb, err := strconv.ParseInt(f[1], 10, 64); err == nil {
-							for {
-								old := a.e.peakKB.Load()
-								if kb <= old || a.e.peakKB.CompareAndSwap(old, kb) {
-									break
-								}
-							}
-						}
+				peak := &a.e.peakKB
+				switch {
+				case strings.HasPrefix(l, "VmHWM:"), strings.HasPrefix(l, "VmRSS:"):
+				case strings.HasPrefix(l, "RssAnon:"):
+					peak = &a.e.peakAnonKB
+				default:
+					continue
+				}
+				if f := strings.Fields(l); len(f) >= 2 {
+					if kb, err := strconv.ParseInt(f[1], 10, 64); err == nil {
+						raise(peak, kb)
 					}
 				}
 			}
@@ -330,6 +333,16 @@ func (a *agentProc) sampleRSS() {
 		case <-a.Done():
 			return
 		case <-tick.C:
+		}
+	}
+}
+
+// raise sets peak to v if v is higher.
+func raise(peak *atomic.Int64, v int64) {
+	for {
+		old := peak.Load()
+		if v <= old || peak.CompareAndSwap(old, v) {
+			return
 		}
 	}
 }
