@@ -118,12 +118,7 @@ func (t *Tailer) resumeRotated(found *os.File, pos FilePos) {
 	f := &openFile{f: found, id: pos.FileID, rd: reader{off: pos.Offset}, head: readHead(found, pos.Offset),
 		tr: newTracker(t.deps.store, t.entry.Path, pos.FileID, pos.Offset, roleRotated, pos.Gen)}
 	f.tr.resume(pos)
-	f.lastGrowth.Store(time.Now().UnixNano())
-	f.superseded.Store(true)
-	t.mu.Lock()
-	t.files = append(t.files, f)
-	t.mu.Unlock()
-	t.pace.hasRotated.Store(true)
+	t.holdRotated(f)
 }
 
 // matches reports whether f holds the bytes c fingerprints (no

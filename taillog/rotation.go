@@ -207,14 +207,19 @@ func (t *Tailer) adoptMissed(newID FileID, adopt bool) {
 		t.stats.rotations.Add(1)
 		t.log.Warn("found a rotated file never opened under the path; reading it from the start",
 			"name", c.name, "file_id", id, "size", fi.Size())
-		of := &openFile{f: f, id: id, tr: newTracker(t.deps.store, t.entry.Path, id, 0, roleRotated, 0)}
-		of.lastGrowth.Store(time.Now().UnixNano())
-		of.superseded.Store(true)
-		t.mu.Lock()
-		t.files = append(t.files, of)
-		t.mu.Unlock()
-		t.pace.hasRotated.Store(true)
+		t.holdRotated(&openFile{f: f, id: id, tr: newTracker(t.deps.store, t.entry.Path, id, 0, roleRotated, 0)})
 	}
+}
+
+// holdRotated adds f, a generation no longer under the path, to the files
+// read: to its end, and then closed.
+func (t *Tailer) holdRotated(f *openFile) {
+	f.lastGrowth.Store(time.Now().UnixNano())
+	f.superseded.Store(true)
+	t.mu.Lock()
+	t.files = append(t.files, f)
+	t.mu.Unlock()
+	t.pace.hasRotated.Store(true)
 }
 
 func (t *Tailer) holds(id FileID) bool {
