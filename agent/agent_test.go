@@ -291,7 +291,7 @@ func TestRecordsAreByteExactWithHeaders(t *testing.T) {
 			if fmt.Sprint(r.Headers) != fmt.Sprint(want) {
 				t.Errorf("record %d headers = %v, want %v", i, r.Headers, want)
 			}
-			if key := fleet.RecordID(host, file, off); string(r.Key) != key {
+			if key := fleet.RecordID(host, file, strconv.FormatInt(off, 10)); string(r.Key) != key {
 				t.Errorf("record %d key = %q, want %q", i, r.Key, key)
 			}
 			off += int64(len(lines[i])) + 1

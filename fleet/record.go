@@ -1,7 +1,5 @@
 package fleet
 
-import "strconv"
-
 // Headers of every record the agent sends to Kafka. host, file and offset
 // together identify a line (RecordID); path is the file's name when read.
 const (
@@ -13,9 +11,9 @@ const (
 
 // RecordID is a line's id, "<host>:<file>:<offset>": file is the id of the
 // file generation the line was read from (hex), offset where the line
-// starts in it. The agent keys records with it ([kafka] key = id) and the
+// starts in it (decimal, as the offset header carries it). The agent keys records with it ([kafka] key = id) and the
 // transfer indexes the line under it, so a line the agent sends again is
 // the same document.
-func RecordID(host, file string, offset int64) string {
-	return host + ":" + file + ":" + strconv.FormatInt(offset, 10)
+func RecordID(host, file, offset string) string {
+	return host + ":" + file + ":" + offset
 }

@@ -35,8 +35,8 @@ func headers(r *kgo.Record) (host, path, file, offset string) {
 // coordinates, topic+partition+offset: still idempotent on this hop.
 func docID(r *kgo.Record) string {
 	host, _, file, offset := headers(r)
-	if off, err := strconv.ParseInt(offset, 10, 64); host != "" && file != "" && isDigits(offset) && err == nil {
-		return fleet.RecordID(host, file, off)
+	if host != "" && file != "" && isDigits(offset) {
+		return fleet.RecordID(host, file, offset)
 	}
 	return r.Topic + "+" + strconv.Itoa(int(r.Partition)) + "+" + strconv.FormatInt(r.Offset, 10)
 }
