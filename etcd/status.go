@@ -166,20 +166,42 @@ func (p *Publisher) Run(ctx context.Context) {
 				lastSeen = time.Now()
 			}
 		}
-	wait:
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-				break wait
-			case _, ok := <-alive:
-				if !ok {
-					// Keep-alive ended (the lease expired while etcd was
-					// unreachable): grant a new lease now.
-					lease, alive = 0, nil
-					break wait
+		switch NextTick(ctx, tick.C, alive) {
+		case Stopped:
+			return
+		case LeaseLost:
+			lease, alive = 0, nil // grant a new one now
+		}
+	}
+}
+
+// Wake is why NextTick returned.
+type Wake int
+
+const (
+	Tick      Wake = iota // the ticker fired
+	LeaseLost             // the keep-alive ended: the lease expired while etcd was unreachable
+	Stopped               // ctx is done: the caller revokes its lease and returns
+)
+
+// NextTick waits for the next tick of a loop that keeps a leased key,
+// passing over the keep-alive's answers. Stopping closes the keep-alive
+// channel as well as ctx, and a caller busy when it stops sees both at
+// once: that is Stopped, never LeaseLost (the lease must still be revoked,
+// or the key stays for the whole TTL).
+func NextTick(ctx context.Context, tick <-chan time.Time, alive <-chan *clientv3.LeaseKeepAliveResponse) Wake {
+	for {
+		select {
+		case <-ctx.Done():
+			return Stopped
+		case <-tick:
+			return Tick
+		case _, ok := <-alive:
+			if !ok {
+				if ctx.Err() != nil {
+					return Stopped
 				}
+				return LeaseLost
 			}
 		}
 	}

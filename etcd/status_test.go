@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/logagent/logagent/fleet"
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // publishing is a Publisher of h1's status run by a test, every 50 ms.
@@ -81,6 +82,85 @@ func TestPublisherWritesOnChangeOrRefresh(t *testing.T) {
 	p.stop()
 	if v := p.version(); v != 0 {
 		t.Fatalf("status key still there after the publisher stopped (version %d)", v)
+	}
+}
+
+// TestPublisherStopRevokesWhenKeepAliveEndsFirst: stopping closes the
+// lease's keep-alive channel as well as the context; a publisher busy when
+// it stops sees both at once, and must still revoke the lease rather than
+// take the closed channel for an expired lease (the key would then stay
+// for the whole TTL). Each round loses the race half the time without it.
+func TestPublisherStopRevokesWhenKeepAliveEndsFirst(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	for round := range 8 {
+		var busy atomic.Bool
+		entered, release := make(chan struct{}, 1), make(chan struct{})
+		summary := func() any {
+			if busy.Load() {
+				entered <- struct{}{}
+				<-release
+			}
+			return 0
+		}
+		status := func(sum any) (any, any) { return map[string]int{"round": round}, sum }
+		p := NewPublisher(Ready(f.cli), "h1", 10*time.Second, 20*time.Millisecond, time.Minute, summary, status, slog.New(slog.DiscardHandler))
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { p.Run(ctx); close(done) }()
+		waitCount(t, "status key writes", func() int64 {
+			resp, err := f.cli.Get(context.Background(), fleet.StatusKey("h1"))
+			if err != nil || len(resp.Kvs) == 0 {
+				return 0
+			}
+			return resp.Kvs[0].Version
+		}, 1, 5*time.Second)
+		busy.Store(true)
+		<-entered
+		cancel()
+		time.Sleep(100 * time.Millisecond) // the keep-alive channel closes meanwhile
+		close(release)
+		<-done
+		resp, err := f.cli.Get(context.Background(), fleet.StatusKey("h1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(resp.Kvs) != 0 {
+			t.Fatalf("round %d: status key still there after the publisher stopped", round)
+		}
+	}
+}
+
+// TestNextTick: keep-alive answers are passed over; a keep-alive closed
+// while ctx is live is a lost lease; closed with ctx done (both ready at
+// once, so select picks either) it is always a stop.
+func TestNextTick(t *testing.T) {
+	t.Parallel()
+	answers := make(chan *clientv3.LeaseKeepAliveResponse, 3)
+	for range 3 {
+		answers <- &clientv3.LeaseKeepAliveResponse{}
+	}
+	tick := make(chan time.Time, 1)
+	go func() {
+		for len(answers) > 0 {
+			time.Sleep(time.Millisecond)
+		}
+		tick <- time.Now()
+	}()
+	if w := NextTick(context.Background(), tick, answers); w != Tick || len(answers) != 0 {
+		t.Fatalf("got %v with %d answers left, want the tick after all answers", w, len(answers))
+	}
+	closed := make(chan *clientv3.LeaseKeepAliveResponse)
+	close(closed)
+	if w := NextTick(context.Background(), nil, closed); w != LeaseLost {
+		t.Fatalf("keep-alive ended with ctx live: got %v, want LeaseLost", w)
+	}
+	stopped, cancel := context.WithCancel(context.Background())
+	cancel()
+	for i := range 64 {
+		if w := NextTick(stopped, nil, closed); w != Stopped {
+			t.Fatalf("try %d: keep-alive closed by the stop: got %v, want Stopped", i, w)
+		}
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/logagent/logagent/etcd"
 	"github.com/logagent/logagent/fleet"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -98,14 +99,11 @@ func (t *Transfer) publishStatus(ctx context.Context) {
 				failing = false
 			}
 		}
-		select {
-		case <-ctx.Done():
+		switch etcd.NextTick(ctx, tick.C, alive) {
+		case etcd.Stopped:
 			return
-		case <-tick.C:
-		case _, ok := <-alive:
-			if !ok { // the lease expired while etcd was unreachable
-				lease, alive = 0, nil
-			}
+		case etcd.LeaseLost:
+			lease, alive = 0, nil
 		}
 	}
 }
