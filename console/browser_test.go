@@ -337,6 +337,14 @@ func TestBrowserSearch(t *testing.T) {
 	h.start()
 
 	index := fmt.Sprintf("browser-search-%d", time.Now().UnixNano()%1e6)
+	// The page searches every index: an earlier run's (go test -count=N,
+	// one node) would be hits too. Registered before the transfer starts,
+	// so it runs after the transfer has stopped.
+	t.Cleanup(func() {
+		if err := node.DeleteIndices(index + "-*"); err != nil {
+			t.Errorf("deleting the test's indices: %v", err)
+		}
+	})
 	// Outside the fleet's prefix: the console's cache does not see it.
 	if _, err := h.cli.Put(context.Background(), fleet.TransferConfigKey, fmt.Sprintf(`[{"topic": "search_log", "index": %q}]`, index)); err != nil {
 		t.Fatal(err)

@@ -109,6 +109,28 @@ func (o *OpenSearch) IDs(pattern string) ([]string, error) {
 	return ids, nil
 }
 
+// DeleteIndices deletes every index matching pattern, one by name (the
+// node may refuse a wildcard delete): a test that shares the node leaves
+// nothing for the next one to find.
+func (o *OpenSearch) DeleteIndices(pattern string) error {
+	data, err := o.Do("GET", "/_cat/indices/"+pattern+"?h=index&format=json&expand_wildcards=all", "")
+	if err != nil {
+		return err
+	}
+	var indices []struct {
+		Index string `json:"index"`
+	}
+	if err := json.Unmarshal(data, &indices); err != nil {
+		return err
+	}
+	for _, i := range indices {
+		if _, err := o.Do("DELETE", "/"+i.Index, ""); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 var (
 	sharedOnce sync.Once
 	sharedNode *OpenSearch
