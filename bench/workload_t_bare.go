@@ -176,7 +176,9 @@ func bulkChildMain(args []string) int {
 	cpu0, start := selfCPU(), time.Now()
 	err := func() error {
 		for i, body := range parts {
-			resp, err := client.Post(*url+"/_bulk", "application/x-ndjson", bytes.NewReader(body))
+			// Only the errors flag is asked for: the least any client
+			// can read back (the transfer asks for each item's status).
+			resp, err := client.Post(*url+"/_bulk?filter_path=errors", "application/x-ndjson", bytes.NewReader(body))
 			if err != nil {
 				return err
 			}

@@ -20,7 +20,8 @@ func renderT(x *resultT, runs int) string {
 		"**logagent transfer**: the binary as a process with the defaults of conf/transfer.ini (5 MiB bulks, one at a time), "+
 		"a consumer group of its own per run, timed from its first record consumed to its last offset committed. "+
 		"**Bare bulk loop**: a child process posting the same documents (same ids, fields and bytes) in 5 MiB `_bulk` bodies, "+
-		"one after the other, encoded before the clock starts, checking only each answer's `errors` flag. "+
+		"one after the other, encoded before the clock starts, asking for and checking only each answer's `errors` flag (`filter_path=errors`; "+
+		"the transfer asks for each document's status and error). "+
 		"Each run writes a fresh daily index. A warm-up of the bare loop with the same documents comes first; then %d runs each, interleaved (order alternating), medians. "+
 		"CPU: /proc/PID/stat (transfer, OpenSearch) or rusage (bare loop) over the timed span.\n\n", x.docs, x.lineBytes, runs)
 	p("| contender | docs/s (median) | runs | CPU s per million docs | OpenSearch CPU s per million docs | peak RSS MiB | result |\n")
