@@ -314,32 +314,60 @@ func (t *Transfer) setAssigned(ps map[string][]int32, add bool) {
 }
 
 // index puts every record into OpenSearch or the dead-letter topic, in
-// bulk requests of at most bulk_bytes. It returns false only when ctx
-// ended first.
+// bulk requests of at most bulk_bytes, one at a time. The next request's
+// body is encoded while the one before is in flight, so that OpenSearch
+// is not left waiting for it. It returns false only when ctx ended first.
 func (t *Transfer) index(ctx context.Context, recs []*kgo.Record, index map[string]string) bool {
-	limit := int(t.cfg.Transfer.BulkBytes)
-	var body bytes.Buffer
-	start := 0
-	for start < len(recs) {
-		body.Reset()
-		end := start
-		for end < len(recs) && (end == start || body.Len() < limit) {
-			before := body.Len()
-			if err := appendBulk(&body, recs[end], index[recs[end].Topic]); err != nil {
-				t.log.Error("cannot encode a record", "topic", recs[end].Topic, "offset", recs[end].Offset, "err", err)
+	type chunk struct {
+		recs []*kgo.Record
+		body []byte
+	}
+	// Unbuffered: the encoder fills one body while the other is sent,
+	// and takes a body back only once the request that used it is done.
+	chunks, quit := make(chan chunk), make(chan struct{})
+	go func() {
+		defer close(chunks)
+		var bodies [2]bytes.Buffer
+		for n, start := 0, 0; start < len(recs); n++ {
+			body := &bodies[n%2]
+			end := t.encodeChunk(body, recs, start, index)
+			select {
+			case chunks <- chunk{recs[start:end], body.Bytes()}:
+			case <-quit:
+				return
 			}
-			if body.Len() > limit && end > start {
-				body.Truncate(before) // it starts the next request
-				break
-			}
-			end++
+			start = end
 		}
-		if !t.indexChunk(ctx, recs[start:end], index, body.Bytes()) {
+	}()
+	for c := range chunks {
+		if !t.indexChunk(ctx, c.recs, index, c.body) {
+			close(quit)
+			for range chunks { // the encoder has stopped when it closes them
+			}
 			return false
 		}
-		start = end
 	}
 	return true
+}
+
+// encodeChunk encodes records from recs[start] into body, up to bulk_bytes
+// (at least one), and returns the end of those it took.
+func (t *Transfer) encodeChunk(body *bytes.Buffer, recs []*kgo.Record, start int, index map[string]string) int {
+	limit := int(t.cfg.Transfer.BulkBytes)
+	body.Reset()
+	end := start
+	for end < len(recs) && (end == start || body.Len() < limit) {
+		before := body.Len()
+		if err := appendBulk(body, recs[end], index[recs[end].Topic]); err != nil {
+			t.log.Error("cannot encode a record", "topic", recs[end].Topic, "offset", recs[end].Offset, "err", err)
+		}
+		if body.Len() > limit && end > start {
+			body.Truncate(before) // it starts the next request
+			break
+		}
+		end++
+	}
+	return end
 }
 
 // indexChunk sends recs in one bulk request (body, their encoding, or nil
@@ -380,14 +408,21 @@ func (t *Transfer) indexChunk(ctx context.Context, recs []*kgo.Record, index map
 			t.setBulkErr(err, attempt)
 			continue // the same body
 		}
+		indexed := map[string]int{} // by topic: counted once per request
+		for i, r := range res {
+			if r.outcome == itemOK {
+				indexed[recs[i].Topic]++
+			}
+		}
+		for topic, n := range indexed {
+			t.m.indexed.WithLabelValues(topic).Add(float64(n))
+			t.mu.Lock()
+			t.indexed += int64(n)
+			t.mu.Unlock()
+		}
 		var again []*kgo.Record
 		for i, r := range res {
 			switch r.outcome {
-			case itemOK:
-				t.m.indexed.WithLabelValues(recs[i].Topic).Inc()
-				t.mu.Lock()
-				t.indexed++
-				t.mu.Unlock()
 			case itemRetry:
 				again = append(again, recs[i])
 			case itemPermanent:
