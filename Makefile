@@ -6,7 +6,7 @@ LDFLAGS  := -s -w -X main.version=$(VERSION)
 BIN      := bin/logagent
 PREFIX   ?= /usr/local
 
-.PHONY: all build demo demo-search test check vet fmt-check unit browser faults e2e deps bench install uninstall clean
+.PHONY: all build demo demo-search test check vet fmt-check unit browser faults e2e e2e-es8 deps bench install uninstall clean
 
 all: build
 
@@ -59,6 +59,18 @@ e2e: deps
 	status=$${PIPESTATUS[0]}; [ $$status -eq 0 ] || { tail -200 .e2e.out; exit $$status; }
 	LOGAGENT_E2E=1 $(GO) test -count=1 -timeout 10m -run 'TestSearch' -v ./console/ 2>&1 | tee .e2e.out | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)' ; \
 	status=$${PIPESTATUS[0]}; [ $$status -eq 0 ] || { tail -200 .e2e.out; exit $$status; }
+
+## e2e-es8: the transfer's tests, the console's search (page in Chromium too) and the e2e search
+## path against Elasticsearch 8.19 instead of OpenSearch (jars from Maven Central, started by
+## scripts/opensearch.sh with SEARCH_ENGINE=elasticsearch). Not part of `make test`: about 2 minutes.
+e2e-es8: deps
+	bash scripts/browser-deps.sh
+	SEARCH_ENGINE=elasticsearch bash scripts/opensearch.sh fetch
+	set -o pipefail; export SEARCH_ENGINE=elasticsearch LOGAGENT_E2E=1 LOGAGENT_BROWSER=1; \
+	for run in './transfer/ .' './e2e/ TestSearchEndToEnd' './console/ TestSearch|TestBrowserSearch'; do \
+	  set -- $$run; $(GO) test -count=1 -timeout 10m -v -run "$$2" $$1 2>&1 | tee .e2e.out | grep -E '^(--- |PASS|FAIL|ok|panic)' \
+	    || { tail -200 .e2e.out; exit 1; }; \
+	done
 
 deps:
 	bash scripts/deps.sh

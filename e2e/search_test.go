@@ -202,7 +202,7 @@ func TestSearchEndToEnd(t *testing.T) {
 	keys := map[string]bool{}
 	for _, r := range dlq {
 		keys[r.key] = true
-		if r.value != "not a number" || !strings.Contains(r.headers["dlq_reason"], "mapper_parsing_exception") || r.headers["dlq_topic"] != appTopic {
+		if r.value != "not a number" || !testenv.MappingError(r.headers["dlq_reason"]) || r.headers["dlq_topic"] != appTopic {
 			t.Errorf("dead-letter record: %+v", r)
 		}
 	}

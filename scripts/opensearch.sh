@@ -11,9 +11,15 @@
 #   scripts/opensearch.sh stop DIR           stop the node (SIGTERM, SIGKILL after a bound)
 #   scripts/opensearch.sh url DIR            print the URL of the node in DIR
 #
+# SEARCH_ENGINE=elasticsearch runs Elasticsearch 8 the same way instead
+# (scripts/elasticsearch-pom.xml, scripts/elasticsearch/, scripts/.elasticsearch-lib):
+# only to check the transfer and the search page against it (make e2e-es8).
+#
 # Environment:
-#   OPENSEARCH_VERSION        release to fetch/run (2.19.6; Java 17; 3.x needs Java 21 and other jars)
-#   OPENSEARCH_LIB_DIR        jar cache (scripts/.opensearch-lib/$OPENSEARCH_VERSION)
+#   SEARCH_ENGINE             opensearch (default) or elasticsearch
+#   OPENSEARCH_VERSION        release to fetch/run (2.19.6; Java 17; 3.x needs Java 21 and other jars;
+#                             Elasticsearch: 8.19.0)
+#   OPENSEARCH_LIB_DIR        jar cache (scripts/.$SEARCH_ENGINE-lib/$OPENSEARCH_VERSION)
 #   OPENSEARCH_HEAP_OPTS      heap (-Xms512m -Xmx512m)
 #   OPENSEARCH_START_TIMEOUT  seconds to wait for the node (90)
 #   OPENSEARCH_STOP_TIMEOUT   seconds between SIGTERM and SIGKILL (20)
@@ -27,14 +33,22 @@ export LOG_PREFIX=opensearch.sh # used by log() in common.sh
 # shellcheck source=common.sh
 source "$SCRIPT_DIR/common.sh"
 
-OPENSEARCH_VERSION=${OPENSEARCH_VERSION:-2.19.6}
-OPENSEARCH_LIB_DIR=${OPENSEARCH_LIB_DIR:-$SCRIPT_DIR/.opensearch-lib/$OPENSEARCH_VERSION}
+ENGINE=${SEARCH_ENGINE:-opensearch}
+case $ENGINE in
+  opensearch) NAME=OpenSearch DEFAULT_VERSION=2.19.6 ;;
+  elasticsearch) NAME=Elasticsearch DEFAULT_VERSION=8.19.0 ;;
+  *) die "SEARCH_ENGINE must be opensearch or elasticsearch, got '$ENGINE'" ;;
+esac
+OPENSEARCH_VERSION=${OPENSEARCH_VERSION:-$DEFAULT_VERSION}
+OPENSEARCH_LIB_DIR=${OPENSEARCH_LIB_DIR:-$SCRIPT_DIR/.$ENGINE-lib/$OPENSEARCH_VERSION}
+LAUNCHER_SRC=$SCRIPT_DIR/$ENGINE # Launcher.java and, for Elasticsearch, the classes it needs in its packages
 JAVA=${JAVA_HOME:+$JAVA_HOME/bin/}java
 JAVAC=${JAVA_HOME:+$JAVA_HOME/bin/}javac
 CLASSES=$OPENSEARCH_LIB_DIR/classes
 
 cmd_fetch() {
-  if [[ -f $OPENSEARCH_LIB_DIR/.complete && $CLASSES/Launcher.class -nt $SCRIPT_DIR/opensearch/Launcher.java ]]; then
+  if [[ -f $OPENSEARCH_LIB_DIR/.complete && -f $CLASSES/Launcher.class &&
+    -z $(find "$LAUNCHER_SRC" -name '*.java' -newer "$CLASSES/Launcher.class") ]]; then
     return 0
   fi
   command -v mvn >/dev/null || die "mvn not found (apt-get install maven, or run scripts/deps.sh)"
@@ -44,22 +58,22 @@ cmd_fetch() {
   exec 9>"$OPENSEARCH_LIB_DIR.lock"
   flock -w 600 9 || die "timed out waiting for another fetch ($OPENSEARCH_LIB_DIR.lock)"
   if [[ ! -f $OPENSEARCH_LIB_DIR/.complete ]]; then
-    log "fetching OpenSearch $OPENSEARCH_VERSION from Maven Central into $OPENSEARCH_LIB_DIR"
+    log "fetching $NAME $OPENSEARCH_VERSION from Maven Central into $OPENSEARCH_LIB_DIR"
     # A temporary folder renamed at the end: an interrupted fetch never
     # leaves a half-filled lib dir that looks complete.
     local tmp="$OPENSEARCH_LIB_DIR.tmp.$$" out rc=0
     rm -rf "$tmp"
     mkdir -p "$tmp"
-    out=$(mvn -q -B -ntp -Dstyle.color=never -f "$SCRIPT_DIR/opensearch-pom.xml" \
-      -Dopensearch.version="$OPENSEARCH_VERSION" \
+    out=$(mvn -q -B -ntp -Dstyle.color=never -f "$SCRIPT_DIR/$ENGINE-pom.xml" \
+      -D"$ENGINE.version=$OPENSEARCH_VERSION" \
       dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$tmp" 2>&1) || rc=$?
     if ((rc != 0)); then
       printf '%s\n' "$out" | tail -n 30 >&2
       rm -rf "$tmp"
-      die "mvn could not fetch OpenSearch $OPENSEARCH_VERSION"
+      die "mvn could not fetch $NAME $OPENSEARCH_VERSION"
     fi
-    [[ -f $tmp/opensearch-$OPENSEARCH_VERSION.jar ]] ||
-      { rm -rf "$tmp"; die "mvn succeeded but opensearch-$OPENSEARCH_VERSION.jar is missing in $tmp"; }
+    [[ -f $tmp/$ENGINE-$OPENSEARCH_VERSION.jar ]] ||
+      { rm -rf "$tmp"; die "mvn succeeded but $ENGINE-$OPENSEARCH_VERSION.jar is missing in $tmp"; }
     echo "$OPENSEARCH_VERSION" >"$tmp/.complete"
     rm -rf "$OPENSEARCH_LIB_DIR"
     mv "$tmp" "$OPENSEARCH_LIB_DIR"
@@ -67,23 +81,26 @@ cmd_fetch() {
   fi
   rm -rf "$CLASSES.tmp"
   mkdir -p "$CLASSES.tmp"
-  "$JAVAC" -nowarn -d "$CLASSES.tmp" -cp "$OPENSEARCH_LIB_DIR/*" "$SCRIPT_DIR/opensearch/Launcher.java" ||
-    die "compiling scripts/opensearch/Launcher.java failed"
-  cp "$SCRIPT_DIR/opensearch/log4j2.properties" "$CLASSES.tmp/"
+  local sources
+  mapfile -t sources < <(find "$LAUNCHER_SRC" -name '*.java')
+  "$JAVAC" -nowarn -d "$CLASSES.tmp" -cp "$OPENSEARCH_LIB_DIR/*" "${sources[@]}" ||
+    die "compiling the launcher in $LAUNCHER_SRC failed"
+  [[ ! -f $LAUNCHER_SRC/log4j2.properties ]] || cp "$LAUNCHER_SRC/log4j2.properties" "$CLASSES.tmp/"
   rm -rf "$CLASSES"
   mv "$CLASSES.tmp" "$CLASSES"
   exec 9>&-
 }
 
 load_node() {
-  [[ -f $1/node.env ]] || die "no OpenSearch node in $1 (missing node.env; use: opensearch.sh start $1)"
+  [[ -f $1/node.env ]] || die "no $NAME node in $1 (missing node.env; use: opensearch.sh start $1)"
   # shellcheck disable=SC1091
   source "$1/node.env"
 }
 
-# answering PORT: true once the node's HTTP API answers its root.
+# answering PORT: true once the node's HTTP API answers (Elasticsearch's
+# root is a module that the launcher leaves out: ask for the cluster's health).
 answering() {
-  curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$1/" 2>/dev/null
+  curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$1/_cluster/health" 2>/dev/null
 }
 
 cmd_start() {
@@ -118,16 +135,16 @@ cmd_start() {
   until answering "$OS_HTTP_PORT"; do
     if ! pid_alive "$pid"; then
       show_tail "$dir/node.log" 40
-      die "OpenSearch (pid $pid) exited during startup"
+      die "$NAME (pid $pid) exited during startup"
     fi
     if ((SECONDS >= deadline)); then
       show_tail "$dir/node.log" 40
       stop_pid "$pid" 5
-      die "OpenSearch did not answer on 127.0.0.1:$OS_HTTP_PORT within ${OPENSEARCH_START_TIMEOUT:-90}s"
+      die "$NAME did not answer on 127.0.0.1:$OS_HTTP_PORT within ${OPENSEARCH_START_TIMEOUT:-90}s"
     fi
     sleep 0.25
   done
-  log "OpenSearch $OPENSEARCH_VERSION ready (pid $pid)"
+  log "$NAME $OPENSEARCH_VERSION ready (pid $pid)"
   echo "http://127.0.0.1:$OS_HTTP_PORT"
 }
 
@@ -136,7 +153,7 @@ cmd_stop() {
   local pid
   if pid=$(read_pid "$1/node.pid"); then
     stop_pid "$pid" "${OPENSEARCH_STOP_TIMEOUT:-20}"
-    log "stopped OpenSearch in $1"
+    log "stopped $NAME in $1"
   fi
   rm -f "$1/node.pid"
 }

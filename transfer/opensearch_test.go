@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/logagent/logagent/conf"
+	"github.com/logagent/logagent/internal/testenv"
 )
 
 // TestBulkOutcomes: on a real node, each document of a bulk gets its own
@@ -50,7 +51,7 @@ func TestBulkOutcomes(t *testing.T) {
 	if res[0].outcome != itemOK || res[2].outcome != itemOK {
 		t.Errorf("good documents: %+v", res)
 	}
-	if res[1].outcome != itemPermanent || !strings.Contains(res[1].reason, "400 mapper_parsing_exception: ") {
+	if res[1].outcome != itemPermanent || !strings.HasPrefix(res[1].reason, "400 ") || !testenv.MappingError(res[1].reason) {
 		t.Errorf("refused document: %+v, want permanent with OpenSearch's reason", res[1])
 	}
 	if _, err := s.bulk(ctx, []byte(body), 4); err == nil || !strings.Contains(err.Error(), "3 items for 4 documents") {

@@ -109,6 +109,13 @@ func (o *OpenSearch) IDs(pattern string) ([]string, error) {
 	return ids, nil
 }
 
+// MappingError reports whether reason is what the node says of a document
+// its mapping refuses: mapper_parsing_exception on OpenSearch,
+// document_parsing_exception on Elasticsearch 8 (SEARCH_ENGINE).
+func MappingError(reason string) bool {
+	return strings.Contains(reason, "mapper_parsing_exception") || strings.Contains(reason, "document_parsing_exception")
+}
+
 // DeleteIndices deletes every index matching pattern, one by name (the
 // node may refuse a wildcard delete): a test that shares the node leaves
 // nothing for the next one to find.
