@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -567,5 +568,35 @@ func TestBufferBoundsTheSession(t *testing.T) {
 	t.Logf("peak held %d bytes of %d", peak, e.cfg.Transfer.BufferBytes)
 	if peak <= 0 || peak > e.cfg.Transfer.BufferBytes {
 		t.Errorf("the sessions held up to %d bytes of records, want 1 to buffer_bytes %d", peak, e.cfg.Transfer.BufferBytes)
+	}
+}
+
+// TestStopWhileABulkFails: a transfer stopped while OpenSearch refuses its
+// bulks stops at once, and leaves no encoder of the next bulk behind (it
+// encodes bulk n+1 while bulk n is in flight).
+func TestStopWhileABulkFails(t *testing.T) {
+	e := newEnv(t)
+	topic, index := uniq(t), uniq(t)
+	p := newFaultProxy(t, e.os.URL)
+	p.mode.Store("down")
+	e.cfg.OpenSearch.URLs = []string{p.url}
+	e.cfg.Transfer.BulkBytes = 200 // one document a bulk: several bulks per poll
+	e.put(fleet.TransferConfigKey, fmt.Sprintf(`[{"topic": %q, "index": %q}]`, topic, index))
+	for i := range 10 {
+		e.produce(line(topic, "h", "f", int64(i), "x"))
+	}
+	_, stop := e.start("t1")
+	waitFor(t, "bulks failing", func() (bool, string) { return p.bulks.Load() >= 2, fmt.Sprint(p.bulks.Load()) })
+	stopped := time.Now()
+	stop()
+	if d := time.Since(stopped); d > 5*time.Second {
+		t.Errorf("stopping took %v while OpenSearch was down", d)
+	}
+	buf := make([]byte, 1<<20)
+	if stacks := string(buf[:runtime.Stack(buf, true)]); strings.Contains(stacks, "(*Transfer).index") || strings.Contains(stacks, "(*Transfer).encodeChunk") {
+		t.Errorf("an encoder is still running after the stop:\n%s", stacks)
+	}
+	if c := e.committed(topic); c > 0 {
+		t.Errorf("committed %d while OpenSearch refused every bulk", c)
 	}
 }
