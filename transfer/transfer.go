@@ -324,8 +324,9 @@ func (t *Transfer) index(ctx context.Context, recs []*kgo.Record, index map[stri
 	}
 	// Unbuffered: the encoder fills one body while the other is sent,
 	// and takes a body back only once the request that used it is done.
-	chunks, quit := make(chan chunk), make(chan struct{})
+	chunks, quit, done := make(chan chunk), make(chan struct{}), make(chan struct{})
 	go func() {
+		defer close(done)
 		defer close(chunks)
 		var bodies [2]bytes.Buffer
 		for n, start := 0, 0; start < len(recs); n++ {
@@ -341,9 +342,10 @@ func (t *Transfer) index(ctx context.Context, recs []*kgo.Record, index map[stri
 	}()
 	for c := range chunks {
 		if !t.indexChunk(ctx, c.recs, index, c.body) {
+			// Nobody receives any more: the encoder sees only quit, and
+			// encodes nothing more than the chunk it is on.
 			close(quit)
-			for range chunks { // the encoder has stopped when it closes them
-			}
+			<-done
 			return false
 		}
 	}
