@@ -155,31 +155,25 @@ var dailyRE = regexp.MustCompile(`-(\d{4}\.\d{2}\.\d{2})$`)
 // deleteOlder deletes index's daily indices whose day is more than days
 // before now's (UTC), and returns their names.
 func (s *search) deleteOlder(ctx context.Context, index string, days int, now time.Time) ([]string, error) {
-	data, err := s.Do(ctx, http.MethodGet, "/_cat/indices/"+index+"-2*?format=json&h=index", "", nil)
+	names, err := s.Indices(ctx, index+"-2*")
 	if err != nil {
-		return nil, fmt.Errorf("list indices of %s: %w", index, err)
-	}
-	var rows []struct {
-		Index string `json:"index"`
-	}
-	if err := json.Unmarshal(data, &rows); err != nil {
 		return nil, fmt.Errorf("list indices of %s: %w", index, err)
 	}
 	cutoff := now.UTC().Truncate(24*time.Hour).AddDate(0, 0, -days)
 	var deleted []string
-	for _, r := range rows {
-		m := dailyRE.FindStringSubmatch(r.Index)
-		if m == nil || r.Index != index+m[0] {
+	for _, name := range names {
+		m := dailyRE.FindStringSubmatch(name)
+		if m == nil || name != index+m[0] {
 			continue // another route's index (logs-web-… under logs) or not daily
 		}
 		day, err := time.Parse("2006.01.02", m[1])
 		if err != nil || !day.Before(cutoff) {
 			continue
 		}
-		if _, err := s.Do(ctx, http.MethodDelete, "/"+r.Index, "", nil); err != nil {
-			return deleted, fmt.Errorf("delete index %s: %w", r.Index, err)
+		if _, err := s.Do(ctx, http.MethodDelete, "/"+name, "", nil); err != nil {
+			return deleted, fmt.Errorf("delete index %s: %w", name, err)
 		}
-		deleted = append(deleted, r.Index)
+		deleted = append(deleted, name)
 	}
 	return deleted, nil
 }

@@ -7,6 +7,7 @@ package osclient
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -71,6 +72,26 @@ func (c *Client) Do(ctx context.Context, method, path, ctype string, body []byte
 		return data, &StatusError{Status: resp.StatusCode, Body: Truncate(string(data), 300)}
 	}
 	return data, nil
+}
+
+// Indices lists the names of the indices that match pattern (_cat/indices;
+// none is no error).
+func (c *Client) Indices(ctx context.Context, pattern string) ([]string, error) {
+	data, err := c.Do(ctx, http.MethodGet, "/_cat/indices/"+pattern+"?format=json&h=index", "", nil)
+	if err != nil {
+		return nil, err
+	}
+	var rows []struct {
+		Index string `json:"index"`
+	}
+	if err := json.Unmarshal(data, &rows); err != nil {
+		return nil, fmt.Errorf("_cat/indices answer: %w", err)
+	}
+	names := make([]string, len(rows))
+	for i, r := range rows {
+		names[i] = r.Index
+	}
+	return names, nil
 }
 
 // Truncate cuts s to n bytes, marking the cut.

@@ -2,10 +2,9 @@ package testenv
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +13,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/logagent/logagent/conf"
+	"github.com/logagent/logagent/internal/osclient"
 )
 
 // OpenSearch is a real single-node OpenSearch started by
@@ -23,6 +25,7 @@ type OpenSearch struct {
 	root string // the repository root
 	dir  string
 	port int
+	c    *osclient.Client
 }
 
 // StartOpenSearch starts a node with its data in dir; root is the
@@ -39,6 +42,7 @@ func StartOpenSearch(root, dir string) (*OpenSearch, error) {
 		return nil, err
 	}
 	o.URL = "http://127.0.0.1:" + strconv.Itoa(port)
+	o.c = osclient.New(conf.OpenSearch{URLs: []string{o.URL}, Timeout: 30 * time.Second})
 	return o, nil
 }
 
@@ -63,21 +67,13 @@ func (o *OpenSearch) script(args ...string) error {
 // Do sends one request to the node and returns the answer's body; an
 // answer other than 2xx is an error.
 func (o *OpenSearch) Do(method, path, body string) ([]byte, error) {
-	req, err := http.NewRequest(method, o.URL+path, strings.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
+	var b []byte
 	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
+		b = []byte(body)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	data, err := o.c.Do(context.Background(), method, path, "application/json", b)
 	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode/100 != 2 {
-		return data, fmt.Errorf("%s %s: HTTP %d: %s", method, path, resp.StatusCode, data)
+		return data, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	return data, nil
 }
@@ -120,18 +116,12 @@ func MappingError(reason string) bool {
 // node may refuse a wildcard delete): a test that shares the node leaves
 // nothing for the next one to find.
 func (o *OpenSearch) DeleteIndices(pattern string) error {
-	data, err := o.Do("GET", "/_cat/indices/"+pattern+"?h=index&format=json&expand_wildcards=all", "")
+	names, err := o.c.Indices(context.Background(), pattern)
 	if err != nil {
 		return err
 	}
-	var indices []struct {
-		Index string `json:"index"`
-	}
-	if err := json.Unmarshal(data, &indices); err != nil {
-		return err
-	}
-	for _, i := range indices {
-		if _, err := o.Do("DELETE", "/"+i.Index, ""); err != nil {
+	for _, name := range names {
+		if _, err := o.Do("DELETE", "/"+name, ""); err != nil {
 			return err
 		}
 	}
