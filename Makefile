@@ -20,8 +20,7 @@ demo: build
 
 ## demo-search: the agent and `logagent transfer` with a real OpenSearch node (jars from Maven
 ## Central, Java 17) on an embedded etcd and an in-process Kafka; shows lines arriving in the index.
-demo-search: build
-	bash scripts/opensearch.sh fetch
+demo-search: build deps
 	$(GO) run ./cmd/demo-search -agent $(BIN)
 
 ## test: everything CI runs — vet, gofmt, unit + integration tests with -race, end to end.
@@ -39,7 +38,7 @@ unit:
 
 ## browser: the console's pages in headless Chromium (installs Debian's chromium when missing).
 ## Without chromium, plain `go test` skips these tests.
-browser:
+browser: deps
 	bash scripts/browser-deps.sh
 	LOGAGENT_BROWSER=1 $(GO) test -count=1 -timeout 10m -run 'TestBrowser' -v ./console/ 2>&1 | tee .browser.out | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)' ; \
 	status=$${PIPESTATUS[0]}; [ $$status -eq 0 ] || { tail -200 .browser.out; exit $$status; }
@@ -80,7 +79,7 @@ deps:
 ## builds once into ~/.cache/logagent-bench) on one broker: in-process kfake, or
 ## BROKERS=host:port; kill -9 and rotation runs (workload R); the targets table;
 ## the Sys Agent's CPU, off vs on, over 5 minutes (workload S); `logagent transfer` against a
-## bare _bulk loop on a real OpenSearch node, and append → searchable (workload T, ~5 minutes);
+## bare _bulk loop on a real OpenSearch node, and append → searchable (workload T, a few minutes);
 ## then the fleet simulation (10,000 agents on one real etcd, 10 minutes).
 bench:
 	bash scripts/bench-deps.sh

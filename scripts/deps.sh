@@ -5,7 +5,7 @@
 #   - etcd + etcdctl           (Debian packages etcd-server, etcd-client)
 #   - Java 17+ and Maven       (Debian packages; only if missing)
 #   - Apache Kafka jars        (Maven Central, cached in scripts/.kafka-lib/)
-#   - systemd-analyze, openssl (Debian packages systemd, openssl)
+#   - systemd-analyze, openssl, curl (Debian packages systemd, openssl, curl)
 #   - OpenSearch jars          (Maven Central, cached in scripts/.opensearch-lib/, launcher compiled)
 # (kcat and rsyslog, the benchmark's peers, come from scripts/bench-deps.sh.)
 set -euo pipefail
@@ -17,14 +17,14 @@ source "$SCRIPT_DIR/common.sh"
 
 # Java and Maven are on the CI image already; install them only when absent
 # (a JDK is needed, not just a JRE, only by Maven itself; a headless one is enough).
-if ! command -v java >/dev/null || ! command -v mvn >/dev/null; then
+if ! command -v javac >/dev/null || ! command -v mvn >/dev/null; then
   apt_install openjdk-17-jdk-headless maven || die "could not install Java 17 / Maven"
 fi
 
 # systemd-analyze (the unit's verify test), openssl (the certificates the
-# e2e security test makes).
-if ! command -v systemd-analyze >/dev/null || ! command -v openssl >/dev/null; then
-  apt_install_no_start systemd openssl || die "could not install systemd / openssl"
+# e2e security test makes), curl (opensearch.sh asks the node if it is up).
+if ! command -v systemd-analyze >/dev/null || ! command -v openssl >/dev/null || ! command -v curl >/dev/null; then
+  apt_install_no_start systemd openssl curl || die "could not install systemd / openssl / curl"
 fi
 
 "$SCRIPT_DIR/etcd.sh" install
