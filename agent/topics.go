@@ -28,7 +28,7 @@ func (a *Agent) Topics() []fleet.TopicStatus {
 	if len(refused) == 0 {
 		return nil
 	}
-	files := a.mgr.Status()
+	files := a.mgr.States() // paths and topics only: no stat per file
 	budgets := a.mgr.TopicBudgets()
 	out := make([]fleet.TopicStatus, 0, len(refused))
 	for _, r := range refused {

@@ -35,10 +35,8 @@ func NewAllowList(patterns []string) (*AllowList, error) {
 		if !path.IsAbs(p) || path.Clean(p) != p {
 			return nil, fmt.Errorf("allow_paths: %q is not a clean absolute path", p)
 		}
-		for _, s := range strings.Split(p[1:], "/") {
-			if _, err := path.Match(s, ""); err != nil {
-				return nil, fmt.Errorf("allow_paths: %q: %w", p, err)
-			}
+		if err := glob.Validate(p); err != nil {
+			return nil, fmt.Errorf("allow_paths: %q: %w", p, err)
 		}
 		a.patterns = append(a.patterns, p)
 	}

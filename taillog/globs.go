@@ -84,12 +84,7 @@ func (g *globs) dirChanged(dir string) {
 	g.poke()
 }
 
-func (g *globs) poke() {
-	select {
-	case g.kick <- struct{}{}:
-	default:
-	}
-}
+func (g *globs) poke() { signal(g.kick) }
 
 // loop lists the directories that changed and applies the new matches.
 func (g *globs) loop() {

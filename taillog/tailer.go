@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/logagent/logagent/fleet"
 )
 
 // Entry is one file to collect and the topic its lines go to.
@@ -31,7 +33,7 @@ const (
 	StateStarting = "starting"
 	StateRunning  = "running"
 	StateWaiting  = "waiting-for-file"
-	StateError    = "error"
+	StateError    = fleet.FileStateError
 )
 
 // openFile is one open generation of the tailed path.
