@@ -74,7 +74,7 @@ linger = 5ms
 [etcd]
 dial_timeout = 5s
 `, port), benchINI()); err != nil {
-		return nil, fmt.Errorf("BENCH_INI: %w", err)
+		return nil, fmt.Errorf("agent ini: %w", err)
 	}
 	// BENCH_AGENT_ENV (space-separated K=V) goes to the agent only, e.g.
 	// GOGC or GOMEMLIMIT experiments that must not slow the bench's kfake.

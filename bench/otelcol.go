@@ -144,7 +144,6 @@ func bareValue(v []byte) (line []byte, quoted bool) {
 // logagent with either client, or the collector.
 type follower struct {
 	*proc
-	id    string
 	agent *agentRun // nil for the collector
 }
 
@@ -156,7 +155,7 @@ func (e *env) startFollower(ctx context.Context, id, dir, host string, entries [
 		if err != nil {
 			return nil, err
 		}
-		return &follower{proc: a.proc, id: id, agent: a}, nil
+		return &follower{proc: a.proc, agent: a}, nil
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
@@ -169,7 +168,7 @@ func (e *env) startFollower(ctx context.Context, id, dir, host string, entries [
 	if err != nil {
 		return nil, err
 	}
-	return &follower{proc: p, id: id}, nil
+	return &follower{proc: p}, nil
 }
 
 // followed waits until n files are followed. Only logagent tells; the

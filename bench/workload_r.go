@@ -204,10 +204,14 @@ func (e *env) restarts(ctx context.Context, id, scenario string) *resultR {
 
 	var werr error
 	written := make(chan struct{})
+	wctx, stopWriting := context.WithCancel(ctx)
 	go func() {
 		defer close(written)
-		r.written, werr = writeAtRate(ctx, w, e.opts.rRate, e.opts.rDur)
+		r.written, werr = writeAtRate(wctx, w, e.opts.rRate, e.opts.rDur)
 	}()
+	// A run that ends early (a restart failed) stops its writer before r
+	// is returned and read.
+	defer func() { stopWriting(); <-written }()
 	every := e.opts.rDur / time.Duration(e.opts.rEvents+1)
 	for i := 0; i < e.opts.rEvents && r.err == nil; i++ {
 		select {

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"path/filepath"
 	"time"
+
+	"github.com/logagent/logagent/fleet"
 )
 
 // resultS is workload S: the Sys Agent's cost. Two idle agents (no file to
@@ -48,7 +50,7 @@ func (e *env) sysCost(ctx context.Context, r *resultS) error {
 		defer a.finish() //nolint:errcheck
 		agents[i] = a
 	}
-	key := "/logagent/" + agents[1].host + "/sys_config"
+	key := fleet.SysConfigKey(agents[1].host)
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	_, err := e.etcd.Put(pctx, key, fmt.Sprintf(`{"topic": %q, "interval": %q}`, topic, r.interval))
 	cancel()

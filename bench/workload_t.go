@@ -230,7 +230,6 @@ func (e *env) produceT(ctx context.Context, topic string, n int, ts time.Time) e
 type transferProc struct {
 	*proc
 	metrics string
-	group   string
 }
 
 // startTransfer routes topic to index in etcd and starts `logagent
@@ -272,7 +271,7 @@ endpoints = %s
 	if err != nil {
 		return nil, err
 	}
-	return &transferProc{proc: p, group: name, metrics: fmt.Sprintf("http://127.0.0.1:%d/metrics", port)}, nil
+	return &transferProc{proc: p, metrics: fmt.Sprintf("http://127.0.0.1:%d/metrics", port)}, nil
 }
 
 // promSums scrapes url and sums the samples of each metric named (all

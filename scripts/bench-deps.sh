@@ -61,7 +61,7 @@ if [[ ! -x $otelcol_dir/otelcol ]]; then
   mkdir -p "$otelcol_dir"
   sed "s|OUTPUT_PATH|$otelcol_dir|" "$SCRIPT_DIR/../bench/otelcol-builder.yaml" >"$otelcol_dir/builder.yaml"
   start=$SECONDS
-  (cd "$otelcol_dir" && CGO_ENABLED=0 go run "$OTELCOL_BUILDER" --config builder.yaml >build.log 2>&1) ||
+  (cd "$otelcol_dir" && CGO_ENABLED=0 GOFLAGS=-p=1 go run "$OTELCOL_BUILDER" --config builder.yaml >build.log 2>&1) ||
     { show_tail "$otelcol_dir/build.log"; die "could not build the OpenTelemetry Collector"; }
   [[ -x $otelcol_dir/otelcol ]] || die "the collector builder made no $otelcol_dir/otelcol"
   log "built $otelcol_dir/otelcol in $((SECONDS - start)) s"

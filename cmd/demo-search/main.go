@@ -96,8 +96,8 @@ func run(bin string, duration time.Duration) error {
 	os.MkdirAll(logs, 0o755)
 	app := filepath.Join(logs, "access.log")
 	for key, value := range map[string]string{
-		fleet.ConfigKey(host): fmt.Sprintf(`[{"path": %q, "topic": %q}]`, app, topic),
-		"/logtransfer/config": fmt.Sprintf(`[{"topic": %q, "index": %q}]`, topic, index),
+		fleet.ConfigKey(host):   fmt.Sprintf(`[{"path": %q, "topic": %q}]`, app, topic),
+		fleet.TransferConfigKey: fmt.Sprintf(`[{"topic": %q, "index": %q}]`, topic, index),
 	} {
 		if _, err := cli.Put(ctx, key, value); err != nil {
 			return err
