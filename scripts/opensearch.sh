@@ -17,9 +17,10 @@
 #
 # Environment:
 #   SEARCH_ENGINE             opensearch (default) or elasticsearch
-#   OPENSEARCH_VERSION        release to fetch/run (2.19.6; Java 17; 3.x needs Java 21 and other jars;
-#                             Elasticsearch: 8.19.0)
-#   OPENSEARCH_LIB_DIR        jar cache (scripts/.$SEARCH_ENGINE-lib/$OPENSEARCH_VERSION)
+#   OPENSEARCH_VERSION        release to fetch/run (2.19.6; Java 17; 3.x needs Java 21 and other jars)
+#   OPENSEARCH_LIB_DIR        jar cache (scripts/.opensearch-lib/$OPENSEARCH_VERSION)
+#   ELASTICSEARCH_VERSION, ELASTICSEARCH_LIB_DIR   the same with SEARCH_ENGINE=elasticsearch
+#                             (8.19.0, scripts/.elasticsearch-lib/$ELASTICSEARCH_VERSION)
 #   OPENSEARCH_HEAP_OPTS      heap (-Xms512m -Xmx512m)
 #   OPENSEARCH_START_TIMEOUT  seconds to wait for the node (90)
 #   OPENSEARCH_STOP_TIMEOUT   seconds between SIGTERM and SIGKILL (20)
@@ -34,13 +35,20 @@ export LOG_PREFIX=opensearch.sh # used by log() in common.sh
 source "$SCRIPT_DIR/common.sh"
 
 ENGINE=${SEARCH_ENGINE:-opensearch}
+# Below, OPENSEARCH_VERSION and OPENSEARCH_LIB_DIR are the engine's, whichever it is.
 case $ENGINE in
-  opensearch) NAME=OpenSearch DEFAULT_VERSION=2.19.6 ;;
-  elasticsearch) NAME=Elasticsearch DEFAULT_VERSION=8.19.0 ;;
+  opensearch)
+    NAME=OpenSearch
+    OPENSEARCH_VERSION=${OPENSEARCH_VERSION:-2.19.6}
+    OPENSEARCH_LIB_DIR=${OPENSEARCH_LIB_DIR:-$SCRIPT_DIR/.opensearch-lib/$OPENSEARCH_VERSION}
+    ;;
+  elasticsearch)
+    NAME=Elasticsearch
+    OPENSEARCH_VERSION=${ELASTICSEARCH_VERSION:-8.19.0}
+    OPENSEARCH_LIB_DIR=${ELASTICSEARCH_LIB_DIR:-$SCRIPT_DIR/.elasticsearch-lib/$OPENSEARCH_VERSION}
+    ;;
   *) die "SEARCH_ENGINE must be opensearch or elasticsearch, got '$ENGINE'" ;;
 esac
-OPENSEARCH_VERSION=${OPENSEARCH_VERSION:-$DEFAULT_VERSION}
-OPENSEARCH_LIB_DIR=${OPENSEARCH_LIB_DIR:-$SCRIPT_DIR/.$ENGINE-lib/$OPENSEARCH_VERSION}
 LAUNCHER_SRC=$SCRIPT_DIR/$ENGINE # Launcher.java and, for Elasticsearch, the classes it needs in its packages
 JAVA=${JAVA_HOME:+$JAVA_HOME/bin/}java
 JAVAC=${JAVA_HOME:+$JAVA_HOME/bin/}javac
