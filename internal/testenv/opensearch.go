@@ -2,9 +2,10 @@ package testenv
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,9 +14,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/logagent/logagent/conf"
-	"github.com/logagent/logagent/internal/osclient"
 )
 
 // OpenSearch is a real single-node OpenSearch started by
@@ -25,7 +23,6 @@ type OpenSearch struct {
 	root string // the repository root
 	dir  string
 	port int
-	c    *osclient.Client
 }
 
 // StartOpenSearch starts a node with its data in dir; root is the
@@ -42,7 +39,6 @@ func StartOpenSearch(root, dir string) (*OpenSearch, error) {
 		return nil, err
 	}
 	o.URL = "http://127.0.0.1:" + strconv.Itoa(port)
-	o.c = osclient.New(conf.OpenSearch{URLs: []string{o.URL}, Timeout: 30 * time.Second})
 	return o, nil
 }
 
@@ -64,16 +60,29 @@ func (o *OpenSearch) script(args ...string) error {
 	return nil
 }
 
+// nodeClient bounds every request, so that a hung node fails a test
+// instead of stalling it until go test's timeout. (Not osclient: testenv
+// must not import conf, whose tests import testenv.)
+var nodeClient = &http.Client{Timeout: 30 * time.Second}
+
 // Do sends one request to the node and returns the answer's body; an
 // answer other than 2xx is an error.
 func (o *OpenSearch) Do(method, path, body string) ([]byte, error) {
-	var b []byte
-	if body != "" {
-		b = []byte(body)
-	}
-	data, err := o.c.Do(context.Background(), method, path, "application/json", b)
+	req, err := http.NewRequest(method, o.URL+path, strings.NewReader(body))
 	if err != nil {
-		return data, fmt.Errorf("%s %s: %w", method, path, err)
+		return nil, err
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := nodeClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode/100 != 2 {
+		return data, fmt.Errorf("%s %s: HTTP %d: %s", method, path, resp.StatusCode, data)
 	}
 	return data, nil
 }
@@ -116,12 +125,18 @@ func MappingError(reason string) bool {
 // node may refuse a wildcard delete): a test that shares the node leaves
 // nothing for the next one to find.
 func (o *OpenSearch) DeleteIndices(pattern string) error {
-	names, err := o.c.Indices(context.Background(), pattern)
+	data, err := o.Do("GET", "/_cat/indices/"+pattern+"?h=index&format=json&expand_wildcards=all", "")
 	if err != nil {
 		return err
 	}
-	for _, name := range names {
-		if _, err := o.Do("DELETE", "/"+name, ""); err != nil {
+	var indices []struct {
+		Index string `json:"index"`
+	}
+	if err := json.Unmarshal(data, &indices); err != nil {
+		return err
+	}
+	for _, i := range indices {
+		if _, err := o.Do("DELETE", "/"+i.Index, ""); err != nil {
 			return err
 		}
 	}
